@@ -1,0 +1,60 @@
+/**
+ * Architecture rules, checked in CI (`npm run deps:check`), after domain-driven-hexagon:
+ * domain code imports no framework, apps reach libs only through their index.ts, libs never
+ * reach into apps, nothing is circular.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'domain-is-framework-free',
+      comment: 'Deciders, events and policies are pure: no Nest, TypeORM, Kafka, pg, JOSE or I/O.',
+      severity: 'error',
+      from: { path: '\\.(decide|events|policy|evolve)\\.ts$' },
+      to: { path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|node-jose|pino|prom-client)/|^(fs|net|http|https|child_process)$' },
+    },
+    {
+      name: 'errors-lib-is-pure',
+      severity: 'error',
+      from: { path: '^libs/errors/' },
+      to: { path: 'node_modules|^libs/(?!errors/)' },
+    },
+    {
+      name: 'apps-use-lib-index-only',
+      comment: 'Apps import a lib only through libs/<name>/src/index.ts (its public API).',
+      severity: 'error',
+      from: { path: '^apps/' },
+      to: { path: '^libs/[^/]+/src/(?!index\\.ts$)' },
+    },
+    {
+      name: 'libs-use-lib-index-only',
+      comment: 'A lib imports another lib only through that lib\'s index.ts.',
+      severity: 'error',
+      from: { path: '^libs/([^/]+)/' },
+      to: { path: '^libs/([^/]+)/src/(?!index\\.ts$)', pathNot: '^libs/$1/' },
+    },
+    {
+      name: 'libs-never-import-apps',
+      severity: 'error',
+      from: { path: '^libs/' },
+      to: { path: '^apps/' },
+    },
+    {
+      name: 'production-code-never-imports-testing',
+      severity: 'error',
+      from: { path: '^(apps|libs)/', pathNot: '\\.(spec|int-spec|e2e-spec)\\.ts$|^libs/testing/|^apps/[^/]+/test/' },
+      to: { path: '^libs/testing/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js'] },
+  },
+};

@@ -1,0 +1,60 @@
+import { INestApplication } from '@nestjs/common';
+import { createLogger, loadConfig } from '@custos/platform';
+import request from 'supertest';
+import { createGatewayApp } from '../src/app.js';
+
+describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'silent' });
+    config.database = { kind: 'pglite', dataDir: 'memory://' };
+    app = await createGatewayApp(config, createLogger('silent'));
+    await app.init();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('answers liveness and readiness with the database up', async () => {
+    await request(app.getHttpServer()).get('/health/live').expect(200, { status: 'ok' });
+    const ready = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(ready.body.details.database.status).toBe('up');
+  });
+
+  it('serves Prometheus metrics', async () => {
+    const res = await request(app.getHttpServer()).get('/metrics').expect(200);
+    expect(res.headers['content-type']).toMatch(/text\/plain/);
+    expect(res.text).toContain('process_cpu_seconds_total');
+  });
+
+  it('serves the OpenAPI document', async () => {
+    const res = await request(app.getHttpServer()).get('/docs/openapi.json').expect(200);
+    expect(res.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/health', '/health/live']));
+  });
+
+  it('answers an unknown route with problem+json carrying the correlation id it was given', async () => {
+    const res = await request(app.getHttpServer()).get('/v1/nothing-here').set('x-correlation-id', 'corr-abc-123').expect(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers['x-correlation-id']).toBe('corr-abc-123');
+    expect(res.body).toMatchObject({ status: 404, code: 'not-found', correlationId: 'corr-abc-123', instance: '/v1/nothing-here' });
+    expect(res.body.type).toMatch(/^https:\/\//);
+  });
+
+  it('replaces a malformed correlation id with a fresh one', async () => {
+    const res = await request(app.getHttpServer()).get('/health/live').set('x-correlation-id', 'bad id with spaces');
+    expect(res.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers malformed JSON with 400 problem+json, not a 500', async () => {
+    const res = await request(app.getHttpServer()).post('/health').set('content-type', 'application/json').send('{"broken": ').expect(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ status: 400, code: 'bad-request' });
+  });
+
+  it('does not advertise its framework', async () => {
+    const res = await request(app.getHttpServer()).get('/health/live');
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+});

@@ -1,0 +1,162 @@
+import { UnavailableError } from '@custos/errors';
+import type { DatabaseConfig } from '@custos/platform';
+import { DataSource, MixedList, QueryRunner } from 'typeorm';
+import { PGliteDriver } from 'typeorm-pglite';
+
+/** The SQL surface libs use: the same statements run on PostgreSQL and on PGlite. */
+export interface Sql {
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a statement and returns the number of rows it affected. */
+  execute(text: string, params?: readonly unknown[]): Promise<number>;
+}
+
+type Migration = MixedList<string | (new () => unknown)>;
+
+/**
+ * One database, either PostgreSQL (a pg pool) or PGlite (Postgres compiled to WASM, persisted
+ * to a folder), opened through TypeORM with the same migrations.
+ *
+ * PGlite has a single session, and typeorm-pglite shares it between all query runners: a
+ * query issued while another caller's transaction is open would run inside that transaction.
+ * So in PGlite mode every statement and every transaction goes through one FIFO lock.
+ */
+export class Database implements Sql {
+  private tail: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly kind: DatabaseConfig['kind'],
+  ) {}
+
+  static async open(config: DatabaseConfig, migrations: Migration = []): Promise<Database> {
+    const dataSource =
+      config.kind === 'postgres'
+        ? new DataSource({
+            type: 'postgres',
+            url: config.url,
+            parseInt8: true,
+            migrations,
+            migrationsTableName: 'custos_migrations',
+            connectTimeoutMS: 3000,
+            extra: { max: config.poolSize, connectionTimeoutMillis: 3000, idleTimeoutMillis: 30000 },
+          })
+        : new DataSource({
+            type: 'postgres',
+            driver: new PGliteDriver({ dataDir: config.dataDir }).driver,
+            migrations,
+            migrationsTableName: 'custos_migrations',
+          });
+    try {
+      await dataSource.initialize();
+    } catch (e) {
+      throw asUnavailable(e) ?? e;
+    }
+    const db = new Database(dataSource, config.kind);
+    await db.exclusive(() => dataSource.runMigrations({ transaction: 'each' }));
+    return db;
+  }
+
+  async query<T = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    return this.exclusive(async () => {
+      const result = await this.dataSource.query(text, params as unknown[], undefined);
+      return (Array.isArray(result) ? result : []) as T[];
+    });
+  }
+
+  async execute(text: string, params: readonly unknown[] = []): Promise<number> {
+    return this.exclusive(async () => {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        const result = await runner.query(text, params as unknown[], true);
+        return result.affected ?? 0;
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
+  /** Runs `work` in one transaction; commits when it resolves, rolls back when it throws. */
+  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        await runner.connect();
+        await runner.startTransaction();
+      } catch (e) {
+        await runner.release().catch(() => undefined);
+        throw asUnavailable(e) ?? e;
+      }
+      try {
+        const value = await work(runnerSql(runner));
+        await runner.commitTransaction();
+        return value;
+      } catch (e) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        throw e;
+      } finally {
+        await runner.release().catch(() => undefined);
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+
+  /** In PGlite mode, serialises `work` behind every earlier statement; in PostgreSQL mode, runs it. */
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      try {
+        return await work();
+      } catch (e) {
+        throw asUnavailable(e) ?? e;
+      }
+    };
+    if (this.kind !== 'pglite') return run();
+    const previous = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await run();
+    } finally {
+      release();
+    }
+  }
+}
+
+function runnerSql(runner: QueryRunner): Sql {
+  return {
+    async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+      const result = await runner.query(text, params as unknown[], true);
+      return (result.records ?? []) as T[];
+    },
+    async execute(text: string, params: readonly unknown[] = []): Promise<number> {
+      const result = await runner.query(text, params as unknown[], true);
+      return result.affected ?? 0;
+    },
+  };
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
+/** Connection-level failures become UnavailableError (503, fail closed); anything else is left as is. */
+export function asUnavailable(e: unknown): UnavailableError | undefined {
+  if (e instanceof UnavailableError) return e;
+  if (typeof e !== 'object' || e === null) return undefined;
+  const err = e as { code?: unknown; message?: unknown; driverError?: unknown };
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  const message = typeof err.message === 'string' ? err.message : '';
+  if (
+    (code && (CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))) ||
+    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error|Cannot use a pool after calling end|Driver not Connected|PGlite is closed/i.test(message)
+  ) {
+    return new UnavailableError('the event store is unreachable', 'store-unavailable');
+  }
+  if (err.driverError) return asUnavailable(err.driverError);
+  return undefined;
+}

@@ -1,0 +1,140 @@
+import { ConcurrencyError, ValidationError } from '@custos/errors';
+import { openTestStore, StoreKind, testEvent, TestStore } from '@custos/testing';
+import { Database, EventStore, GENESIS_HASH, hashEvent, verifyChain } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/runtime';
+
+describe.each<StoreKind>(['pglite', 'postgres'])('EventStore on %s', (kind) => {
+  let t: TestStore;
+  beforeEach(async () => {
+    t = await openTestStore(kind);
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('appends to a stream and reads it back, versions from 1, global positions dense from 0', async () => {
+    const first = await t.store.append('consent-p1', [testEvent('A'), testEvent('B')], { expectedVersion: 'no-stream' });
+    expect(first.nextExpectedVersion).toBe(2);
+    const second = await t.store.append('access-x', [testEvent('C')], { expectedVersion: 0 });
+    await t.store.append('consent-p1', [testEvent('D', { nested: { b: 2, a: [1, 'x', null] } })], { expectedVersion: 2 });
+
+    const stream = await t.store.readStream('consent-p1');
+    expect(stream.map((e) => [e.type, e.version, e.globalSeq])).toEqual([
+      ['A', 1, 0],
+      ['B', 2, 1],
+      ['D', 3, 3],
+    ]);
+    expect(second.events[0]?.globalSeq).toBe(2);
+    expect(stream[2]?.data).toEqual({ nested: { b: 2, a: [1, 'x', null] } });
+    expect(stream[0]?.metadata.actor.id).toBe('tester');
+    const all = await t.store.readAll(0);
+    expect(all.map((e) => e.globalSeq)).toEqual([0, 1, 2, 3]);
+    expect(all[0]?.prevHash).toBe(GENESIS_HASH);
+    for (let i = 1; i < all.length; i++) expect(all[i]?.prevHash).toBe(all[i - 1]?.hash);
+    for (const e of all) {
+      const { hash, ...rest } = e;
+      expect(hashEvent(rest)).toBe(hash);
+    }
+    expect(await t.store.head()).toEqual({ lastSeq: 3, lastHash: all[3]?.hash });
+    expect(await t.store.readAll(2, 1)).toHaveLength(1);
+    expect(await t.store.streamVersion('consent-p1')).toBe(3);
+    expect(await t.store.streamVersion('nothing-here')).toBe(0);
+  });
+
+  it('refuses a stale expected version with a typed ConcurrencyError naming the current version', async () => {
+    await t.store.append('consent-p1', [testEvent()], { expectedVersion: 'no-stream' });
+    await expect(t.store.append('consent-p1', [testEvent()], { expectedVersion: 'no-stream' })).rejects.toMatchObject({
+      constructor: ConcurrencyError,
+      code: 'concurrency-conflict',
+      actualVersion: 1,
+    });
+    await expect(t.store.append('consent-p1', [testEvent()], { expectedVersion: 5 })).rejects.toBeInstanceOf(ConcurrencyError);
+    await t.store.append('consent-p1', [testEvent()], { expectedVersion: 'any' });
+    expect(await t.store.streamVersion('consent-p1')).toBe(2);
+  });
+
+  it('lets exactly one of many racing writers with the same expected version win', async () => {
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => t.store.append('consent-race', [testEvent()], { expectedVersion: 'no-stream' })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected.every((r) => r.reason instanceof ConcurrencyError)).toBe(true);
+    expect(await t.store.streamVersion('consent-race')).toBe(1);
+  });
+
+  it('keeps one unbroken chain under many concurrent appenders', async () => {
+    const streams = 40;
+    const appendsPerStream = 10;
+    // On PostgreSQL, three independent stores stand in for three gateway processes.
+    const extra: Database[] = [];
+    const stores: EventStore[] = [t.store];
+    if (t.pg) {
+      for (let i = 0; i < 2; i++) {
+        const db = await Database.open({ kind: 'postgres', url: t.pg.url, poolSize: 4 }, ALL_MIGRATIONS);
+        extra.push(db);
+        stores.push(new EventStore(db));
+      }
+    }
+    try {
+      await Promise.all(
+        Array.from({ length: streams }, async (_, s) => {
+          const store = stores[s % stores.length] as EventStore;
+          for (let v = 0; v < appendsPerStream; v++) {
+            await store.append(`access-s${s}`, [testEvent('Hit', { s, v })], { expectedVersion: v });
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(extra.map((d) => d.close()));
+    }
+    const report = await verifyChain(t.db);
+    expect(report).toEqual({ ok: true, checked: streams * appendsPerStream, lastSeq: streams * appendsPerStream - 1 });
+    const all = await t.store.readAll(0, 10_000);
+    expect(all.map((e) => e.globalSeq)).toEqual(Array.from({ length: streams * appendsPerStream }, (_, i) => i));
+    for (let s = 0; s < streams; s++) {
+      const stream = await t.store.readStream(`access-s${s}`);
+      expect(stream.map((e) => (e.data as { v: number }).v)).toEqual(Array.from({ length: appendsPerStream }, (_, i) => i));
+    }
+  });
+
+  it('writes a batch across streams in one transaction, all or nothing', async () => {
+    await t.store.append('image-1', [testEvent()], { expectedVersion: 'no-stream' });
+    const ok = await t.store.appendBatch([
+      { streamId: 'image-2', events: [testEvent(), testEvent()], expectedVersion: 'no-stream' },
+      { streamId: 'image-1', events: [testEvent()], expectedVersion: 1 },
+    ]);
+    expect(ok.map((r) => r.nextExpectedVersion)).toEqual([2, 2]);
+    await expect(
+      t.store.appendBatch([
+        { streamId: 'image-3', events: [testEvent()], expectedVersion: 'no-stream' },
+        { streamId: 'image-1', events: [testEvent()], expectedVersion: 1 },
+      ]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(await t.store.streamVersion('image-3')).toBe(0);
+    expect((await t.store.head()).lastSeq).toBe(3);
+  });
+
+  it('writes one outbox row per event in the same transaction', async () => {
+    await t.store.append('image-1', [testEvent(), testEvent(), testEvent()], { expectedVersion: 'any' });
+    const rows = await t.db.query<{ global_seq: number }>('SELECT global_seq FROM custos_outbox ORDER BY global_seq');
+    expect(rows.map((r) => Number(r.global_seq))).toEqual([0, 1, 2]);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of the log in the database itself', async () => {
+    await t.store.append('image-1', [testEvent()], { expectedVersion: 'any' });
+    await expect(t.db.query(`UPDATE custos_events SET type = 'Forged'`)).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(t.db.query('DELETE FROM custos_events')).rejects.toThrow(/append-only: DELETE refused/);
+    await expect(t.db.query('TRUNCATE custos_events CASCADE')).rejects.toThrow(/append-only: TRUNCATE refused/);
+    expect((await verifyChain(t.db)).ok).toBe(true);
+  });
+
+  it('rejects bad input before touching the database', async () => {
+    await expect(t.store.append('bad stream id!', [testEvent()], { expectedVersion: 'any' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(t.store.append('image-1', [], { expectedVersion: 'any' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(t.store.append('image-1', [testEvent('T', { s: 'a\u0000b' })], { expectedVersion: 'any' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(t.store.append('image-1', [testEvent('T', { n: Number.NaN })], { expectedVersion: 'any' })).rejects.toBeInstanceOf(ValidationError);
+    await expect(t.store.append('image-1', [testEvent()], { expectedVersion: -1 })).rejects.toBeInstanceOf(ValidationError);
+    expect((await t.store.head()).lastSeq).toBe(-1);
+  });
+});

@@ -1,0 +1,314 @@
+import { ConcurrencyError, ValidationError } from '@custos/errors';
+import { Ids, RandomIds } from '@custos/platform';
+import { Counter, Histogram, register } from 'prom-client';
+import { toStorableJson } from './canonical-json.js';
+import type { Sql } from './database.js';
+import { Database } from './database.js';
+import type { AppendRequest, AppendResult, EventMetadata, ExpectedVersion, NewEvent, StoredEvent } from './envelope.js';
+import { hashEvent } from './hash-chain.js';
+
+const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
+const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9._-]{0,199}$/;
+const INSERT_CHUNK = 500;
+
+export interface EventStoreOptions {
+  ids?: Ids;
+  /** Most events one group-commit transaction carries (default 2,000). */
+  maxEventsPerCommit?: number;
+}
+
+interface Pending {
+  readonly requests: readonly PreparedRequest[];
+  readonly resolve: (results: AppendResult[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface PreparedRequest {
+  readonly streamId: string;
+  readonly expectedVersion: ExpectedVersion;
+  readonly events: readonly PreparedEvent[];
+}
+
+interface PreparedEvent {
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: unknown;
+  readonly metadata: EventMetadata;
+  readonly occurredAt: string;
+}
+
+/**
+ * The system of record: an append-only, hash-chained log in Postgres.
+ *
+ * Every append takes the chain head row under lock, so global positions are dense and in
+ * commit order and each event's prevHash is the hash of the event just before it, whatever
+ * number of processes append at once. Concurrent `append` calls within this process are
+ * group-committed: one transaction carries all that queued while the previous one ran, each
+ * call still checked against its own expected version, which keeps the serialised chain head
+ * from limiting throughput to one transaction per event.
+ */
+export class EventStore {
+  private readonly ids: Ids;
+  private readonly maxEventsPerCommit: number;
+  private queue: Pending[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly db: Database,
+    options: EventStoreOptions = {},
+  ) {
+    this.ids = options.ids ?? new RandomIds();
+    this.maxEventsPerCommit = options.maxEventsPerCommit ?? 2000;
+  }
+
+  /** Appends events to one stream after checking its version. Resolves once committed. */
+  async append(streamId: string, events: readonly NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
+    const [result] = await this.enqueue([{ streamId, events, expectedVersion: options.expectedVersion }]);
+    return result as AppendResult;
+  }
+
+  /**
+   * Appends to several streams in one transaction, all or nothing: if any stream's expected
+   * version does not hold, nothing is written and a ConcurrencyError names that stream.
+   */
+  async appendBatch(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    if (requests.length === 0) return [];
+    return this.enqueue(requests);
+  }
+
+  async readStream(streamId: string, options: { fromVersion?: number } = {}): Promise<StoredEvent[]> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${COLUMNS} FROM custos_events WHERE stream_id = $1 AND version >= $2 ORDER BY version`,
+      [streamId, options.fromVersion ?? 1],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /** The global log from a position on, oldest first (replay, embedded projections, verify). */
+  async readAll(fromSeq: number, limit = 1000): Promise<StoredEvent[]> {
+    const rows = await this.db.query<EventRow>(
+      `SELECT ${COLUMNS} FROM custos_events WHERE global_seq >= $1 ORDER BY global_seq LIMIT $2`,
+      [fromSeq, limit],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /** The last committed position and hash (-1 and the genesis hash for an empty log). */
+  async head(): Promise<{ lastSeq: number; lastHash: string }> {
+    const [row] = await this.db.query<{ last_seq: number | string; last_hash: string }>(
+      'SELECT last_seq, last_hash FROM custos_chain_head WHERE id = 1',
+    );
+    if (!row) throw new Error('custos_chain_head is empty: migrations have not run');
+    return { lastSeq: Number(row.last_seq), lastHash: row.last_hash };
+  }
+
+  /** The stream's current version (0 when it has no events). */
+  async streamVersion(streamId: string): Promise<number> {
+    const [row] = await this.db.query<{ v: number | string | null }>('SELECT max(version) AS v FROM custos_events WHERE stream_id = $1', [streamId]);
+    return Number(row?.v ?? 0);
+  }
+
+  private enqueue(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const prepared = requests.map((r) => this.prepare(r));
+    return new Promise<AppendResult[]>((resolve, reject) => {
+      this.queue.push({ requests: prepared, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch: Pending[] = [];
+        let events = 0;
+        while (this.queue.length > 0) {
+          const next = this.queue[0] as Pending;
+          const size = next.requests.reduce((n, r) => n + r.events.length, 0);
+          if (batch.length > 0 && events + size > this.maxEventsPerCommit) break;
+          batch.push(next);
+          this.queue.shift();
+          events += size;
+        }
+        await this.commit(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const timer = metrics().appendSeconds.startTimer();
+    let outcomes: Array<AppendResult[] | ConcurrencyError>;
+    try {
+      outcomes = await this.db.transaction((sql) => this.write(sql, batch));
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    } finally {
+      timer();
+    }
+    metrics().transactions.inc();
+    batch.forEach((p, i) => {
+      const outcome = outcomes[i];
+      if (outcome instanceof ConcurrencyError) return p.reject(outcome);
+      metrics().events.inc((outcome as AppendResult[]).reduce((n, r) => n + r.events.length, 0));
+      p.resolve(outcome as AppendResult[]);
+    });
+  }
+
+  private async write(sql: Sql, batch: Pending[]): Promise<Array<AppendResult[] | ConcurrencyError>> {
+    const [head] = await sql.query<{ last_seq: number | string; last_hash: string }>(
+      'SELECT last_seq, last_hash FROM custos_chain_head WHERE id = 1 FOR UPDATE',
+    );
+    if (!head) throw new Error('custos_chain_head is empty: migrations have not run');
+    let seq = Number(head.last_seq);
+    let prevHash = head.last_hash;
+
+    const streamIds = [...new Set(batch.flatMap((p) => p.requests.map((r) => r.streamId)))];
+    const versionRows = await sql.query<{ stream_id: string; v: number | string }>(
+      'SELECT stream_id, max(version) AS v FROM custos_events WHERE stream_id = ANY($1) GROUP BY stream_id',
+      [streamIds],
+    );
+    const versions = new Map<string, number>(versionRows.map((r) => [r.stream_id, Number(r.v)]));
+
+    const outcomes: Array<AppendResult[] | ConcurrencyError> = [];
+    const rows: StoredEvent[] = [];
+    for (const pending of batch) {
+      // Check every stream of the item before writing any of it: an item is all or nothing.
+      const conflict = firstConflict(pending.requests, versions);
+      if (conflict) {
+        outcomes.push(conflict);
+        continue;
+      }
+      const results: AppendResult[] = [];
+      for (const request of pending.requests) {
+        let version = versions.get(request.streamId) ?? 0;
+        const stored: StoredEvent[] = [];
+        for (const e of request.events) {
+          seq += 1;
+          version += 1;
+          const unhashed = { ...e, streamId: request.streamId, version, globalSeq: seq, prevHash };
+          const event: StoredEvent = { ...unhashed, hash: hashEvent(unhashed) };
+          prevHash = event.hash;
+          stored.push(event);
+          rows.push(event);
+        }
+        versions.set(request.streamId, version);
+        results.push({ streamId: request.streamId, nextExpectedVersion: version, events: stored });
+      }
+      outcomes.push(results);
+    }
+
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const params: unknown[] = [];
+      const values = chunk.map((e) => {
+        const b = params.length;
+        params.push(e.globalSeq, e.eventId, e.streamId, e.version, e.type, e.schemaVersion, JSON.stringify(e.data), JSON.stringify(e.metadata), e.occurredAt, e.prevHash, e.hash);
+        return `($${b + 1},$${b + 2},$${b + 3},$${b + 4},$${b + 5},$${b + 6},$${b + 7}::jsonb,$${b + 8}::jsonb,$${b + 9}::timestamptz,$${b + 10},$${b + 11})`;
+      });
+      await sql.execute(
+        `INSERT INTO custos_events (global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash) VALUES ${values.join(',')}`,
+        params,
+      );
+    }
+    if (rows.length > 0) {
+      const first = (rows[0] as StoredEvent).globalSeq;
+      await sql.execute('INSERT INTO custos_outbox (global_seq) SELECT generate_series($1::bigint, $2::bigint)', [first, seq]);
+      await sql.execute('UPDATE custos_chain_head SET last_seq = $1, last_hash = $2 WHERE id = 1', [seq, prevHash]);
+    }
+    return outcomes;
+  }
+
+  private prepare(request: AppendRequest): PreparedRequest {
+    const { streamId, events, expectedVersion } = request;
+    if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) {
+      throw new ValidationError('streamId must be 1-200 characters of letters, digits and ._:@-', { streamId });
+    }
+    if (!Array.isArray(events) || events.length === 0) throw new ValidationError('an append needs at least one event', { streamId });
+    if (typeof expectedVersion === 'number' && (!Number.isInteger(expectedVersion) || expectedVersion < 0)) {
+      throw new ValidationError('expectedVersion must be a non-negative integer, "no-stream" or "any"', { streamId });
+    }
+    return {
+      streamId,
+      expectedVersion,
+      events: events.map((e, i) => {
+        if (!EVENT_TYPE.test(e.type)) throw new ValidationError(`events[${i}].type is malformed`, { type: e.type });
+        if (!Number.isInteger(e.schemaVersion) || e.schemaVersion < 1) throw new ValidationError(`events[${i}].schemaVersion must be >= 1`);
+        if (!(e.occurredAt instanceof Date) || Number.isNaN(e.occurredAt.getTime())) throw new ValidationError(`events[${i}].occurredAt is not a valid date`);
+        if (!e.metadata?.actor?.id || !e.metadata.correlationId) throw new ValidationError(`events[${i}].metadata needs actor and correlationId`);
+        return {
+          eventId: this.ids.next(),
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          data: toStorableJson(e.data, `events[${i}].data`),
+          metadata: toStorableJson(e.metadata, `events[${i}].metadata`) as unknown as EventMetadata,
+          occurredAt: e.occurredAt.toISOString(),
+        };
+      }),
+    };
+  }
+}
+
+function firstConflict(requests: readonly PreparedRequest[], versions: ReadonlyMap<string, number>): ConcurrencyError | undefined {
+  const seen = new Map(versions);
+  for (const r of requests) {
+    const current = seen.get(r.streamId) ?? 0;
+    const expected = r.expectedVersion === 'no-stream' ? 0 : r.expectedVersion;
+    if (expected !== 'any' && expected !== current) return new ConcurrencyError(r.streamId, r.expectedVersion, current);
+    seen.set(r.streamId, current + r.events.length);
+  }
+  return undefined;
+}
+
+export interface EventRow {
+  global_seq: number | string;
+  event_id: string;
+  stream_id: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: Date | string;
+  prev_hash: string;
+  hash: string;
+}
+
+export const COLUMNS = 'global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash';
+
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    version: Number(row.version),
+    globalSeq: Number(row.global_seq),
+    type: row.type,
+    schemaVersion: Number(row.schema_version),
+    data: row.data,
+    metadata: row.metadata,
+    occurredAt: new Date(row.occurred_at).toISOString(),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+let cached: { events: Counter; transactions: Counter; appendSeconds: Histogram } | undefined;
+function metrics(): NonNullable<typeof cached> {
+  cached ??= {
+    events:
+      (register.getSingleMetric('custos_events_appended_total') as Counter | undefined) ??
+      new Counter({ name: 'custos_events_appended_total', help: 'Events committed to the event store' }),
+    transactions:
+      (register.getSingleMetric('custos_append_transactions_total') as Counter | undefined) ??
+      new Counter({ name: 'custos_append_transactions_total', help: 'Append transactions committed (group commits)' }),
+    appendSeconds:
+      (register.getSingleMetric('custos_append_seconds') as Histogram | undefined) ??
+      new Histogram({ name: 'custos_append_seconds', help: 'Duration of one append transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }),
+  };
+  return cached;
+}

@@ -1,0 +1,136 @@
+import { resolve } from 'node:path';
+
+/**
+ * Custos configuration: read from the environment once, at boot, by `loadConfig`, validated,
+ * and handed to modules as a typed object. Libraries never read `process.env` themselves.
+ * A bad value throws ConfigError naming the variable; the process then stops.
+ */
+export type DatabaseConfig =
+  | { kind: 'pglite'; dataDir: string }
+  | { kind: 'postgres'; url: string; poolSize: number };
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  topicPartitions: number;
+}
+
+export interface CustosConfig {
+  mode: 'embedded' | 'distributed';
+  http: { host: string; port: number };
+  database: DatabaseConfig;
+  kafka: KafkaConfig | null;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  relay: { batchSize: number; pollIntervalMs: number };
+  projector: { groupId: string };
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every variable Custos reads, with its meaning; the README's table is generated from the same words. */
+export const CONFIG_VARIABLES = {
+  CUSTOS_MODE: 'embedded | distributed (default: distributed when DATABASE_URL is set, else embedded)',
+  HOST: 'HTTP listen address (default 127.0.0.1)',
+  PORT: 'HTTP port (default 3000)',
+  DATA_DIR: 'embedded mode: PGlite data folder (default ./data)',
+  DATABASE_URL: 'distributed mode: postgres:// URL of the event store and read models',
+  DATABASE_POOL_SIZE: 'distributed mode: connections per process (default 10)',
+  KAFKA_BROKERS: 'distributed mode: comma-separated host:port list (required there)',
+  KAFKA_CLIENT_ID: 'Kafka client id prefix (default custos)',
+  KAFKA_TOPIC_PARTITIONS: 'partitions per topic when Custos creates topics (default 6)',
+  LOG_LEVEL: 'fatal | error | warn | info | debug | trace | silent (default info)',
+  RELAY_BATCH_SIZE: 'outbox rows the relay publishes per round (default 500)',
+  RELAY_POLL_MS: 'relay idle poll interval in ms (default 50)',
+  PROJECTOR_GROUP_ID: 'Kafka consumer group of the projector (default custos-projector)',
+} as const;
+
+function int(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer (got ${JSON.stringify(raw)})`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: keyof typeof CONFIG_VARIABLES, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(raw)})`);
+  }
+  return raw as T;
+}
+
+function text(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: string, pattern: RegExp): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!pattern.test(raw)) throw new ConfigError(name, `is malformed (got ${JSON.stringify(raw)})`);
+  return raw;
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig {
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
+  const mode = oneOf(env, 'CUSTOS_MODE', ['embedded', 'distributed'] as const, databaseUrl ? 'distributed' : 'embedded');
+
+  let database: DatabaseConfig;
+  if (mode === 'distributed') {
+    if (!databaseUrl) throw new ConfigError('DATABASE_URL', 'is required in distributed mode');
+    let parsed: URL;
+    try {
+      parsed = new URL(databaseUrl);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a URL (expected postgres://user@host:port/db)');
+    }
+    if (!['postgres:', 'postgresql:'].includes(parsed.protocol)) {
+      throw new ConfigError('DATABASE_URL', `must use postgres:// (got ${parsed.protocol})`);
+    }
+    database = { kind: 'postgres', url: databaseUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200) };
+  } else {
+    database = { kind: 'pglite', dataDir: resolve(cwd, text(env, 'DATA_DIR', './data', /^[^\0]+$/)) };
+  }
+
+  let kafka: KafkaConfig | null = null;
+  const brokersRaw = env.KAFKA_BROKERS?.trim();
+  if (brokersRaw) {
+    const brokers = brokersRaw.split(',').map((b) => b.trim()).filter(Boolean);
+    for (const b of brokers) {
+      if (!/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(b)) {
+        throw new ConfigError('KAFKA_BROKERS', `has a malformed entry ${JSON.stringify(b)} (expected host:port)`);
+      }
+    }
+    kafka = {
+      brokers,
+      clientId: text(env, 'KAFKA_CLIENT_ID', 'custos', /^[A-Za-z0-9._-]{1,100}$/),
+      topicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 6, 1, 1000),
+    };
+  } else if (mode === 'distributed') {
+    throw new ConfigError('KAFKA_BROKERS', 'is required in distributed mode');
+  }
+
+  return {
+    mode,
+    http: {
+      host: text(env, 'HOST', '127.0.0.1', /^[A-Za-z0-9.:-]+$/),
+      port: int(env, 'PORT', 3000, 0, 65535),
+    },
+    database,
+    kafka,
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    relay: {
+      batchSize: int(env, 'RELAY_BATCH_SIZE', 500, 1, 5000),
+      pollIntervalMs: int(env, 'RELAY_POLL_MS', 50, 1, 60000),
+    },
+    projector: { groupId: text(env, 'PROJECTOR_GROUP_ID', 'custos-projector', /^[A-Za-z0-9._-]{1,200}$/) },
+  };
+}

@@ -1,0 +1,46 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { Database } from '@custos/event-store';
+import { READINESS_PROBES, ReadinessProbe } from './readiness.js';
+
+@ApiTags('operations')
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicator: HealthIndicatorService,
+    @Inject(Database) private readonly db: Database,
+    @Inject(READINESS_PROBES) private readonly probes: ReadinessProbe[],
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: the database and, in distributed mode, Kafka answer (503 otherwise)' })
+  ready() {
+    return this.health.check([() => this.check('database', () => this.db.ping()), ...this.probes.map((p) => () => this.check(p.name, () => p.check()))]);
+  }
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process is up' })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  private async check(name: string, probe: () => Promise<void>): Promise<HealthIndicatorResult> {
+    const session = this.indicator.check(name);
+    try {
+      await withTimeout(probe(), 2000);
+      return session.up();
+    } catch (e) {
+      return session.down({ message: (e as Error).message });
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    p.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}

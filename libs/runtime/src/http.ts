@@ -1,0 +1,79 @@
+import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { ProblemFilter } from '@custos/platform';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { Counter, Histogram, register } from 'prom-client';
+
+const CORRELATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * The HTTP edge every Custos app shares: a correlation id on every request (taken from
+ * `x-correlation-id` when well-formed, else made) echoed in the response; pino JSON access
+ * logs without bodies; DTO validation; RFC 9457 problem+json for every error; OpenAPI at /docs.
+ */
+export function configureHttp(app: INestApplication, logger: Logger): void {
+  const requests = httpMetrics();
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const given = req.headers['x-correlation-id'];
+        const id = typeof given === 'string' && CORRELATION_ID.test(given) ? given : randomUUID();
+        res.setHeader('x-correlation-id', id);
+        return id;
+      },
+      // Paths only: query strings and bodies may carry identifiers and PHI.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    const end = requests.duration.startTimer();
+    res.on('finish', () => {
+      const route = routeLabel(req);
+      end({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
+      requests.total.inc({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
+    });
+    next();
+  });
+  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalFilters(new ProblemFilter(logger));
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Custos')
+      .setDescription('Governance and audit backend for medical-imaging AI data. Errors are RFC 9457 application/problem+json.')
+      .setVersion('0.1.0')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+}
+
+/** The matched route pattern (never the raw path, which would carry ids) for metric labels. */
+function routeLabel(req: IncomingMessage): string {
+  const route = (req as IncomingMessage & { route?: { path?: string } }).route?.path;
+  return route ?? 'unmatched';
+}
+
+function httpMetrics(): { total: Counter; duration: Histogram } {
+  return {
+    total:
+      (register.getSingleMetric('custos_http_requests_total') as Counter | undefined) ??
+      new Counter({ name: 'custos_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'] }),
+    duration:
+      (register.getSingleMetric('custos_http_request_seconds') as Histogram | undefined) ??
+      new Histogram({
+        name: 'custos_http_request_seconds',
+        help: 'HTTP request duration',
+        labelNames: ['method', 'route', 'status'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      }),
+  };
+}

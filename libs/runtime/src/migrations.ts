@@ -1,0 +1,4 @@
+import { EventStore1764000000000 } from '@custos/event-store';
+
+/** Every migration, in order: run at start by every process, in both modes, and by the tests. */
+export const ALL_MIGRATIONS = [EventStore1764000000000];

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka broker (KRaft, no ZooKeeper) for development and tests.
+#
+#   scripts/kafka.sh start    resolve jars (once), format the log dir (once), start, wait ready
+#   scripts/kafka.sh stop     stop the broker started by this script
+#   scripts/kafka.sh status   exit 0 and print "running" when a metadata request succeeds
+#   scripts/kafka.sh reset    stop and delete the log dir (topics and offsets are gone)
+#
+# Jars come from Maven Central through scripts/kafka/pom.xml (mvn dependency:copy-dependencies)
+# into a cache outside the repo. Every command is idempotent. The broker listens on loopback only.
+#
+# Environment (all optional):
+#   KAFKA_VERSION   Kafka version to run              (default 4.1.2, see docs/kafka.md)
+#   KAFKA_PORT      client port on 127.0.0.1          (default 9092; controller uses PORT+1)
+#   CUSTOS_CACHE    cache root                        (default ~/.cache/custos)
+#   KAFKA_HEAP      JVM heap options                  (default "-Xms256m -Xmx768m")
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.2}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="$((KAFKA_PORT + 1))"
+CACHE="${CUSTOS_CACHE:-$HOME/.cache/custos}/kafka-$KAFKA_VERSION"
+LIBS="$CACHE/libs"
+RUN="$CACHE/run-$KAFKA_PORT"
+DATA="$RUN/data"
+PIDFILE="$RUN/broker.pid"
+KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx768m}"
+
+log() { echo "[kafka.sh] $*" >&2; }
+
+resolve() {
+  if [[ -f "$LIBS/.complete" ]]; then return; fi
+  log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central into $LIBS"
+  mkdir -p "$LIBS"
+  mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$LIBS" -DincludeScope=runtime >&2
+  touch "$LIBS/.complete"
+}
+
+write_config() {
+  mkdir -p "$RUN/logs" "$DATA"
+  cat >"$RUN/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA
+num.partitions=6
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=168
+EOF
+}
+
+java_args() {
+  # shellcheck disable=SC2206
+  JAVA_ARGS=($KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true
+    -Dkafka.logs.dir="$RUN/logs" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties"
+    -cp "$LIBS/*")
+}
+java_cmd() { java_args; java "${JAVA_ARGS[@]}" "$@"; }
+
+format() {
+  if [[ -f "$DATA/meta.properties" ]]; then return; fi
+  local cluster_id
+  cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
+  log "formatting KRaft log dir $DATA (cluster $cluster_id)"
+  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN/server.properties" >"$RUN/logs/format.log" 2>&1
+}
+
+pid_alive() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+metadata_ok() {
+  # A real metadata request through kafkajs (the client Custos uses), not a port probe.
+  node "$ROOT/scripts/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1
+}
+
+start() {
+  if pid_alive && metadata_ok; then log "already running on 127.0.0.1:$KAFKA_PORT"; return; fi
+  command -v java >/dev/null || { log "java not found (Java 17+ is needed)"; exit 1; }
+  resolve
+  write_config
+  format
+  if ! pid_alive; then
+    log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (logs: $RUN/logs)"
+    java_args
+    nohup java "${JAVA_ARGS[@]}" kafka.Kafka "$RUN/server.properties" >"$RUN/logs/stdout.log" 2>&1 &
+    echo $! >"$PIDFILE"
+  fi
+  for _ in $(seq 1 120); do
+    if metadata_ok; then log "ready on 127.0.0.1:$KAFKA_PORT"; return; fi
+    if ! pid_alive; then log "broker exited; last log lines:"; tail -30 "$RUN/logs/stdout.log" >&2 || true; exit 1; fi
+    sleep 1
+  done
+  log "broker did not become ready in 120 s"; exit 1
+}
+
+stop() {
+  if pid_alive; then
+    local pid; pid="$(cat "$PIDFILE")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do pid_alive || break; sleep 0.5; done
+    if pid_alive; then kill -KILL "$pid" 2>/dev/null || true; fi
+    log "stopped"
+  fi
+  rm -f "$PIDFILE"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if metadata_ok; then echo running; else echo stopped; exit 1; fi ;;
+  reset) stop; rm -rf "$RUN"; log "reset $RUN" ;;
+  *) echo "usage: $0 start|stop|status|reset" >&2; exit 2 ;;
+esac
