@@ -13,6 +13,8 @@ export interface KafkaConfig {
   brokers: string[];
   clientId: string;
   topicPartitions: number;
+  /** Prefix for every topic name (empty in production; tests isolate runs with it). */
+  topicPrefix: string;
 }
 
 export interface CustosConfig {
@@ -48,6 +50,7 @@ export const CONFIG_VARIABLES = {
   KAFKA_BROKERS: 'distributed mode: comma-separated host:port list (required there)',
   KAFKA_CLIENT_ID: 'Kafka client id prefix (default custos)',
   KAFKA_TOPIC_PARTITIONS: 'partitions per topic when Custos creates topics (default 6)',
+  KAFKA_TOPIC_PREFIX: 'prefix for every topic name (default none: custos.access, custos.consent, …)',
   LOG_LEVEL: 'fatal | error | warn | info | debug | trace | silent (default info)',
   RELAY_BATCH_SIZE: 'outbox rows the relay publishes per round (default 500)',
   RELAY_POLL_MS: 'relay idle poll interval in ms (default 50)',
@@ -113,6 +116,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
       brokers,
       clientId: text(env, 'KAFKA_CLIENT_ID', 'custos', /^[A-Za-z0-9._-]{1,100}$/),
       topicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 6, 1, 1000),
+      topicPrefix: text(env, 'KAFKA_TOPIC_PREFIX', '', /^[A-Za-z0-9._-]{0,100}$/),
     };
   } else if (mode === 'distributed') {
     throw new ConfigError('KAFKA_BROKERS', 'is required in distributed mode');

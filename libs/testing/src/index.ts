@@ -1,2 +1,3 @@
 export * from './postgres.js';
 export * from './stores.js';
+export * from './kafka.js';

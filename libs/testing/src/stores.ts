@@ -44,3 +44,10 @@ export function testEvent(type = 'TestHappened', data: unknown = { n: 1 }, patie
     occurredAt: new Date('2026-01-01T00:00:00.000Z'),
   };
 }
+
+/** Every row of the given tables, ordered by primary key: two snapshots equal means the same state. */
+export async function snapshotTables(db: Database, tables: readonly string[]): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = {};
+  for (const table of tables) out[table] = await db.query(`SELECT * FROM ${table} ORDER BY 1`);
+  return out;
+}

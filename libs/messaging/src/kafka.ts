@@ -1,0 +1,53 @@
+import type { KafkaConfig } from '@custos/platform';
+import { Kafka, logLevel as KafkaLogLevel, LogEntry } from 'kafkajs';
+import type { Logger } from 'pino';
+import { allTopics } from './topics.js';
+
+/** A kafkajs client whose own log lines go to pino (as JSON, at warn and above). */
+export function createKafka(config: KafkaConfig, logger: Logger, role: string): Kafka {
+  return new Kafka({
+    clientId: `${config.clientId}-${role}`,
+    brokers: config.brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 10000,
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 5 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, ...extra } = log;
+        const fields = { kafka: { broker: extra.broker, error: extra.error } };
+        if (level <= KafkaLogLevel.ERROR) logger.warn(fields, `kafka: ${message}`);
+        else logger.debug(fields, `kafka: ${message}`);
+      },
+  });
+}
+
+/** Creates the topics Custos publishes to, if they do not exist yet. */
+export async function ensureTopics(kafka: Kafka, config: KafkaConfig, prefix = ''): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = allTopics(prefix).filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: config.topicPartitions, replicationFactor: -1 })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Readiness probe: a metadata request succeeds. */
+export async function pingKafka(kafka: Kafka): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,119 @@
+import { COLUMNS, toStoredEvent } from '@custos/event-store';
+import type { Database, EventRow, EventStore, Sql, StoredEvent } from '@custos/event-store';
+import { Gauge, register } from 'prom-client';
+import type { Projection } from './projection.js';
+
+/**
+ * Applies events to a set of projections, exactly once each, keyed by global sequence.
+ *
+ * Kafka delivers each partition in order but interleaves partitions, and redelivers after a
+ * crash. The runner keeps, per projector, a checkpoint (the highest global sequence below
+ * which every event has been applied) and a ledger of the sequences applied above it; an
+ * event at or below the checkpoint or in the ledger is skipped. Ledger rows below the
+ * checkpoint are pruned, so the ledger stays small. Events, ledger and checkpoint change in
+ * one transaction with the read models.
+ */
+export class ProjectionRunner {
+  constructor(
+    private readonly db: Database,
+    private readonly projections: readonly Projection[],
+    readonly projector = 'main',
+  ) {}
+
+  /** Applies what is new in `events`; returns how many were applied (duplicates are skipped). */
+  async applyBatch(events: readonly StoredEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const applied = await this.db.transaction(async (sql) => {
+      const position = await this.lockPosition(sql);
+      const candidates = [...new Map(events.filter((e) => e.globalSeq > position).map((e) => [e.globalSeq, e])).values()].sort((a, b) => a.globalSeq - b.globalSeq);
+      if (candidates.length === 0) return 0;
+      const fresh = await sql.query<{ global_seq: number | string }>(
+        `INSERT INTO custos_projection_ledger (projector, global_seq) SELECT $1, unnest($2::bigint[])
+         ON CONFLICT DO NOTHING RETURNING global_seq`,
+        [this.projector, candidates.map((e) => e.globalSeq)],
+      );
+      const freshSeqs = new Set(fresh.map((r) => Number(r.global_seq)));
+      const toApply = candidates.filter((e) => freshSeqs.has(e.globalSeq));
+      for (const event of toApply) {
+        for (const projection of this.projections) await projection.apply(sql, event);
+      }
+      await this.advance(sql, position);
+      return toApply.length;
+    });
+    return applied;
+  }
+
+  /** The highest global sequence up to which every event has been applied (-1: none). */
+  async position(): Promise<number> {
+    const [row] = await this.db.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1', [this.projector]);
+    return Number(row?.position ?? -1);
+  }
+
+  /**
+   * Rebuilds every read model from the log: empties them and the checkpoint, then applies the
+   * whole log in order, in one transaction (readers see the old state until it commits). Run
+   * it with the live projector stopped; afterwards the projector skips what replay applied.
+   */
+  async replay(store: EventStore, options: { pageSize?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<number> {
+    const pageSize = options.pageSize ?? 2000;
+    const { lastSeq } = await store.head();
+    return this.db.transaction(async (sql) => {
+      await this.lockPosition(sql);
+      for (const table of this.projections.flatMap((p) => p.tables)) await sql.execute(`DELETE FROM ${table}`);
+      await sql.execute('DELETE FROM custos_projection_ledger WHERE projector = $1', [this.projector]);
+      let next = 0;
+      while (next <= lastSeq) {
+        const rows = await sql.query<EventRow>(
+          `SELECT ${COLUMNS} FROM custos_events WHERE global_seq >= $1 AND global_seq <= $2 ORDER BY global_seq LIMIT $3`,
+          [next, lastSeq, pageSize],
+        );
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          const event = toStoredEvent(row);
+          for (const projection of this.projections) await projection.apply(sql, event);
+          next = event.globalSeq + 1;
+        }
+        options.onProgress?.(next, lastSeq + 1);
+      }
+      await sql.execute('UPDATE custos_projection_checkpoint SET position = $2 WHERE projector = $1', [this.projector, next - 1]);
+      return next;
+    });
+  }
+
+  /** Takes the projector's checkpoint row under lock (creating it), so runners of one projector serialise. */
+  private async lockPosition(sql: Sql): Promise<number> {
+    await sql.execute('INSERT INTO custos_projection_checkpoint (projector, position) VALUES ($1, -1) ON CONFLICT DO NOTHING', [this.projector]);
+    const [row] = await sql.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1 FOR UPDATE', [this.projector]);
+    return Number(row?.position ?? -1);
+  }
+
+  /** Moves the checkpoint over every contiguous ledger entry and prunes the ledger below it. */
+  private async advance(sql: Sql, from: number): Promise<void> {
+    let position = from;
+    for (;;) {
+      const rows = await sql.query<{ global_seq: number | string }>(
+        'SELECT global_seq FROM custos_projection_ledger WHERE projector = $1 AND global_seq > $2 ORDER BY global_seq LIMIT 5000',
+        [this.projector, position],
+      );
+      let moved = false;
+      for (const r of rows) {
+        if (Number(r.global_seq) !== position + 1) break;
+        position += 1;
+        moved = true;
+      }
+      if (!moved || rows.length < 5000) break;
+    }
+    if (position !== from) {
+      await sql.execute('UPDATE custos_projection_checkpoint SET position = $2 WHERE projector = $1', [this.projector, position]);
+      await sql.execute('DELETE FROM custos_projection_ledger WHERE projector = $1 AND global_seq <= $2', [this.projector, position]);
+      projectionMetrics().set({ projector: this.projector }, position);
+    }
+  }
+}
+
+function projectionMetrics(): Gauge {
+  return (
+    (register.getSingleMetric('custos_projection_position') as Gauge | undefined) ??
+    new Gauge({ name: 'custos_projection_position', help: 'Global sequence up to which every event is projected', labelNames: ['projector'] })
+  );
+}
