@@ -5,3 +5,5 @@ export * from './health.controller.js';
 export * from './metrics.controller.js';
 export * from './readiness.js';
 export * from './http.js';
+export * from './processes.js';
+export * from './process-app.js';

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { RelayProcess, runProcess } from '@custos/runtime';
+
+/** Distributed mode: drains the transactional outbox into Kafka (health and metrics on PORT, default 3001). */
+void runProcess({ name: 'relay', providers: [RelayProcess] }, 3001);

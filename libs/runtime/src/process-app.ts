@@ -1,0 +1,66 @@
+import { DynamicModule, INestApplication, Module, Provider, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { ConfigError, createLogger, CustosConfig, loadConfig, PinoNestLogger } from '@custos/platform';
+import type { Logger } from 'pino';
+import { CoreModule } from './core.module.js';
+import { HealthController } from './health.controller.js';
+import { configureHttp } from './http.js';
+import { MetricsController } from './metrics.controller.js';
+import { kafkaReadiness } from './processes.js';
+import { READINESS_PROBES } from './readiness.js';
+
+/** Loads and validates the configuration, or stops the process with a message naming the variable. */
+export function configOrExit(env: NodeJS.ProcessEnv = process.env): CustosConfig {
+  try {
+    return loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
+export interface ProcessSpec {
+  name: string;
+  controllers?: Type[];
+  providers?: Provider[];
+  imports?: DynamicModule['imports'];
+}
+
+/**
+ * A Custos process as a Nest HTTP app: core (config, logger, database, store), /health with
+ * the database and Kafka where configured, /metrics, /docs, problem+json errors, plus what
+ * the process adds.
+ */
+export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, logger: Logger): Promise<INestApplication> {
+  @Module({})
+  class ProcessModule {}
+  const root: DynamicModule = {
+    module: ProcessModule,
+    imports: [CoreModule.forRoot(config, logger), TerminusModule, ...(spec.imports ?? [])],
+    controllers: [HealthController, MetricsController, ...(spec.controllers ?? [])],
+    providers: [{ provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, ...(spec.providers ?? [])],
+  };
+  const app = await NestFactory.create(root, { logger: new PinoNestLogger(logger) });
+  app.enableShutdownHooks();
+  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  configureHttp(app, logger);
+  return app;
+}
+
+/** main() of every Custos process. */
+export async function runProcess(spec: ProcessSpec, defaultPort?: number): Promise<void> {
+  const config = configOrExit(defaultPort && !process.env.PORT ? { ...process.env, PORT: String(defaultPort) } : process.env);
+  const logger = createLogger(config.logLevel, `custos-${spec.name}`);
+  try {
+    const app = await createProcessApp(spec, config, logger);
+    await app.listen(config.http.port, config.http.host);
+    logger.info({ mode: config.mode, url: await app.getUrl(), store: config.database.kind }, `custos ${spec.name} listening`);
+  } catch (e) {
+    logger.fatal({ err: { message: (e as Error).message, stack: (e as Error).stack } }, `custos ${spec.name} failed to start`);
+    process.exit(1);
+  }
+}
