@@ -10,44 +10,39 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
  * round trip through jsonb.
  */
 export function toStorableJson(value: unknown, path = 'data'): Json {
-  let normalised: unknown;
-  try {
-    normalised = JSON.parse(
-      JSON.stringify(value ?? null, (_key, v: unknown) => {
-        if (typeof v === 'number' && !Number.isFinite(v)) throw new ValidationError(`${path} holds a non-finite number`, { path });
-        return v;
-      }),
-    );
-  } catch (e) {
-    if (e instanceof ValidationError) throw e;
-    throw new ValidationError(`${path} is not JSON-serialisable`, { path });
-  }
-  check(normalised, path);
-  return normalised as Json;
+  return normalise(value === undefined ? null : value, path);
 }
 
-function check(value: unknown, path: string): void {
-  if (value === null || typeof value === 'boolean') return;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new ValidationError(`${path} holds a non-finite number`, { path });
-    return;
-  }
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) throw new ValidationError(`${path} holds a NUL character`, { path });
-    return;
-  }
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => check(v, `${path}[${i}]`));
-    return;
-  }
-  if (typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (k.includes('\u0000')) throw new ValidationError(`${path} has a key with a NUL character`, { path });
-      check(v, `${path}.${k}`);
+/** One walk that validates and copies, with JSON.stringify's rules (toJSON, undefined, arrays). */
+function normalise(value: unknown, path: string): Json {
+  if (value === null) return null;
+  switch (typeof value) {
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new ValidationError(`${path} holds a non-finite number`, { path });
+      return value === 0 ? 0 : value; // -0 is stored as 0
+    case 'string':
+      if (value.includes('\u0000')) throw new ValidationError(`${path} holds a NUL character`, { path });
+      return value;
+    case 'object': {
+      const withToJson = value as { toJSON?: () => unknown };
+      if (typeof withToJson.toJSON === 'function') return normalise(withToJson.toJSON(), path);
+      if (Array.isArray(value)) {
+        return value.map((v, i) => (v === undefined || typeof v === 'function' || typeof v === 'symbol' ? null : normalise(v, `${path}[${i}]`)));
+      }
+      const out: Record<string, Json> = {};
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+        if (key.includes('\u0000')) throw new ValidationError(`${path} has a key with a NUL character`, { path });
+        out[key] = normalise(v, `${path}.${key}`);
+      }
+      return out;
     }
-    return;
+    default:
+      throw new ValidationError(`${path} holds a value JSON cannot represent`, { path });
   }
-  throw new ValidationError(`${path} holds a value JSON cannot represent`, { path });
 }
 
 /**

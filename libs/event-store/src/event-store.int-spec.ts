@@ -98,6 +98,22 @@ describe.each<StoreKind>(['pglite', 'postgres'])('EventStore on %s', (kind) => {
     }
   });
 
+  it('lets one writer win across processes too, the rest get ConcurrencyError (never a constraint error)', async () => {
+    if (!t.pg) return; // PGlite has a single process by construction
+    const dbs = await Promise.all([0, 1, 2].map(() => Database.open({ kind: 'postgres', url: t.pg!.url, poolSize: 2 }, ALL_MIGRATIONS)));
+    try {
+      const stores = dbs.map((d) => new EventStore(d));
+      for (let round = 0; round < 15; round++) {
+        const results = await Promise.allSettled(stores.flatMap((s) => [1, 2].map(() => s.append(`consent-x${round}`, [testEvent()], { expectedVersion: 'no-stream' }))));
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConcurrencyError);
+      }
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+    }
+    expect((await verifyChain(t.db)).ok).toBe(true);
+  });
+
   it('writes a batch across streams in one transaction, all or nothing', async () => {
     await t.store.append('image-1', [testEvent()], { expectedVersion: 'no-stream' });
     const ok = await t.store.appendBatch([

@@ -11,17 +11,18 @@ export const GENESIS_HASH = '0'.repeat(64);
  * patient's key never breaks the chain.
  */
 export function hashEvent(event: Omit<StoredEvent, 'hash'>): string {
-  const body: Json = {
-    globalSeq: event.globalSeq,
-    eventId: event.eventId,
-    streamId: event.streamId,
-    version: event.version,
-    type: event.type,
-    schemaVersion: event.schemaVersion,
-    data: event.data as Json,
-    metadata: event.metadata as unknown as Json,
-    occurredAt: event.occurredAt,
-    prevHash: event.prevHash,
-  };
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+  return hashCanonical(event, canonicalJson(event.data as Json), canonicalJson(event.metadata as unknown as Json));
+}
+
+/**
+ * The same hash, given the canonical JSON of data and metadata already made (the store makes
+ * them before it takes the chain-head lock). Keys in RFC 8785 order: data, eventId, globalSeq,
+ * metadata, occurredAt, prevHash, schemaVersion, streamId, type, version.
+ */
+export function hashCanonical(event: Omit<StoredEvent, 'hash' | 'data' | 'metadata'>, canonicalData: string, canonicalMetadata: string): string {
+  const text =
+    `{"data":${canonicalData},"eventId":${JSON.stringify(event.eventId)},"globalSeq":${event.globalSeq},` +
+    `"metadata":${canonicalMetadata},"occurredAt":${JSON.stringify(event.occurredAt)},"prevHash":${JSON.stringify(event.prevHash)},` +
+    `"schemaVersion":${event.schemaVersion},"streamId":${JSON.stringify(event.streamId)},"type":${JSON.stringify(event.type)},"version":${event.version}}`;
+  return createHash('sha256').update(text).digest('hex');
 }

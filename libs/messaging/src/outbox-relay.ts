@@ -1,4 +1,4 @@
-import { COLUMNS, Database, EventRow, StoredEvent, toStoredEvent } from '@custos/event-store';
+import type { Database, StoredEvent } from '@custos/event-store';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Counter, Gauge, register } from 'prom-client';
@@ -57,23 +57,36 @@ export class OutboxRelay {
     return this.db.transaction(async (sql) => {
       const [lock] = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RELAY_LOCK]);
       if (!lock?.locked) return 0;
-      const rows = await sql.query<EventRow>(
-        `SELECT ${COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}
+      // Postgres writes each envelope's JSON itself: no parse and re-stringify per event here.
+      const rows = await sql.query<{ global_seq: number | string; stream_id: string; key: string; envelope: string; type: string; schema_version: number }>(
+        `SELECT e.global_seq, e.stream_id, coalesce(e.metadata->>'patientId', e.stream_id) AS key, e.type, e.schema_version,
+                json_build_object(
+                  'eventId', e.event_id, 'streamId', e.stream_id, 'version', e.version, 'globalSeq', e.global_seq,
+                  'type', e.type, 'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata,
+                  'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                  'prevHash', e.prev_hash, 'hash', e.hash)::text AS envelope
            FROM custos_outbox o JOIN custos_events e ON e.global_seq = o.global_seq
           ORDER BY o.global_seq LIMIT $1`,
         [this.options.batchSize],
       );
       if (rows.length === 0) return 0;
-      const events = rows.map(toStoredEvent);
       const byTopic = new Map<string, Message[]>();
-      for (const event of events) {
-        const topic = topicFor(event.streamId, this.options.topicPrefix);
+      for (const row of rows) {
+        const topic = topicFor(row.stream_id, this.options.topicPrefix);
         const list = byTopic.get(topic) ?? [];
-        list.push(toMessage(event));
+        list.push({
+          key: row.key,
+          value: row.envelope,
+          headers: { 'custos-type': row.type, 'custos-global-seq': String(row.global_seq), 'custos-schema-version': String(row.schema_version) },
+        });
         byTopic.set(topic, list);
       }
       await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-      await sql.execute('DELETE FROM custos_outbox WHERE global_seq = ANY($1::bigint[])', [events.map((e) => e.globalSeq)]);
+      // Outbox rows are written in global order under the chain-head lock, so nothing below the
+      // last published sequence can still appear: one range delete clears the round.
+      const last = Number((rows[rows.length - 1] as { global_seq: number | string }).global_seq);
+      await sql.execute('DELETE FROM custos_outbox WHERE global_seq <= $1', [last]);
+      const events = rows;
       relayMetrics().published.inc(events.length);
       return events.length;
     });

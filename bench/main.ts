@@ -1,0 +1,198 @@
+/**
+ * `npm run bench`: throughput figures, each beside the raw limit measured in the same run on
+ * the same machine (not a test; nothing here asserts a timing).
+ *
+ *   raw PostgreSQL INSERT (one row per transaction, and 500-row statements)
+ *   EventStore append: sequential, concurrent (group commit), batched
+ *   raw kafkajs produce (idempotent, acks=all, 500-message batches) vs the outbox relay
+ *   raw SHA-256 over canonical JSON (the hash chain's own cost)
+ *
+ * Uses BENCH_DATABASE_URL (default: the test server) with a fresh database, and KAFKA_BROKERS
+ * (default: the local broker, started with scripts/kafka.sh).
+ */
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { canonicalJson, Database, EventStore, Json, NewEvent } from '@custos/event-store';
+import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
+import { createLogger, KafkaConfig } from '@custos/platform';
+import { ALL_MIGRATIONS } from '@custos/runtime';
+import pg from 'pg';
+
+const logger = createLogger('silent');
+const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const results: Array<{ what: string; perSecond: number; raw?: string; ratio?: number }> = [];
+
+function payload(i: number): NewEvent {
+  return {
+    type: 'AccessDecided',
+    schemaVersion: 1,
+    data: { decision: i % 5 ? 'PERMIT' : 'DENY', resourceType: 'image', resourceId: `img-${i}`, purpose: 'TREATMENT', rule: 'clinician-treatment', ciphertext: randomBytes(96).toString('base64url') },
+    metadata: { actor: { id: `user-${i % 50}`, roles: ['clinician'] }, correlationId: `bench-${i}`, patientId: `patient-${i % 200}` },
+    occurredAt: new Date(),
+  };
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function report(what: string, count: number, seconds: number, raw?: { what: string; perSecond: number }): number {
+  const perSecond = count / seconds;
+  results.push({ what, perSecond, ...(raw ? { raw: raw.what, ratio: perSecond / raw.perSecond } : {}) });
+  console.log(`${what.padEnd(52)} ${perSecond.toFixed(0).padStart(9)}/s${raw ? `   ratio to ${raw.what}: ${(perSecond / raw.perSecond).toFixed(2)}` : ''}`);
+  return perSecond;
+}
+
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `custos_bench_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const SINGLE = Number(process.env.BENCH_SINGLE ?? 3000);
+  const BATCHED = Number(process.env.BENCH_BATCHED ?? 20000);
+  const RELAY = Number(process.env.BENCH_RELAY ?? 20000);
+  console.log(`Custos bench — node ${process.version}, ${new Date().toISOString()}\n`);
+
+  // Raw crypto: SHA-256 over the canonical JSON of a stored event.
+  const sample = { ...payload(1), occurredAt: new Date().toISOString(), prevHash: '0'.repeat(64), globalSeq: 1, eventId: 'x', streamId: 'access-1', version: 1 } as unknown as Json;
+  const hashes = 50000;
+  const hashSeconds = await timed(async () => {
+    for (let i = 0; i < hashes; i++) createHash('sha256').update(canonicalJson(sample)).digest('hex');
+  });
+  report('raw SHA-256 over canonical JSON (hash chain cost)', hashes, hashSeconds);
+
+  const target = await freshDatabase();
+  const db = await Database.open({ kind: 'postgres', url: target.url, poolSize: 10 }, ALL_MIGRATIONS);
+  try {
+    // Raw INSERTs of rows shaped like the log (no chain, no checks, no triggers).
+    await db.execute(`CREATE TABLE raw_events (LIKE custos_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`);
+    const rows = Array.from({ length: BATCHED }, (_, i) => payload(i));
+    const rowParams = (e: NewEvent, seq: number) => [seq, crypto.randomUUID(), `access-${seq}`, 1, e.type, 1, JSON.stringify(e.data), JSON.stringify(e.metadata), e.occurredAt.toISOString(), '0'.repeat(64), '0'.repeat(64)];
+    const insert = 'INSERT INTO raw_events (global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash) VALUES ';
+    const placeholders = (n: number) => Array.from({ length: n }, (_, r) => `(${Array.from({ length: 11 }, (_, c) => `$${r * 11 + c + 1}`).join(',')})`).join(',');
+    const rawSingle = report(
+      'raw INSERT, one row per transaction',
+      SINGLE,
+      await timed(async () => {
+        for (let i = 0; i < SINGLE; i++) await db.transaction((sql) => sql.execute(insert + placeholders(1), rowParams(rows[i]!, i)));
+      }),
+    );
+    await db.execute('TRUNCATE raw_events');
+    const rawBatched = report(
+      'raw INSERT, 500-row statements',
+      BATCHED,
+      await timed(async () => {
+        for (let i = 0; i < BATCHED; i += 500) {
+          const chunk = rows.slice(i, i + 500);
+          await db.transaction((sql) => sql.execute(insert + placeholders(chunk.length), chunk.flatMap((e, j) => rowParams(e, i + j))));
+        }
+      }),
+    );
+
+    const store = new EventStore(db);
+    report(
+      'EventStore.append, sequential (one event per call)',
+      SINGLE,
+      await timed(async () => {
+        for (let i = 0; i < SINGLE; i++) await store.append(`access-s${i}`, [rows[i]!], { expectedVersion: 'no-stream' });
+      }),
+      { what: 'raw single', perSecond: rawSingle },
+    );
+    const concurrency = 64;
+    report(
+      `EventStore.append, ${concurrency} concurrent callers (group commit)`,
+      BATCHED,
+      await timed(async () => {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (next < BATCHED) {
+              const i = next++;
+              await store.append(`access-c${i}`, [rows[i]!], { expectedVersion: 'no-stream' });
+            }
+          }),
+        );
+      }),
+      { what: 'raw single', perSecond: rawSingle },
+    );
+    report(
+      'EventStore.appendBatch, 500 events per transaction',
+      BATCHED,
+      await timed(async () => {
+        for (let i = 0; i < BATCHED; i += 500) {
+          await store.appendBatch(rows.slice(i, i + 500).map((e, j) => ({ streamId: `access-b${i + j}`, events: [e], expectedVersion: 'no-stream' as const })));
+        }
+      }),
+      { what: 'raw batched', perSecond: rawBatched },
+    );
+
+    // Kafka: raw produce vs the relay draining the outbox, same messages.
+    let brokers = process.env.KAFKA_BROKERS;
+    if (!brokers) {
+      execFileSync('bash', [resolve(import.meta.dirname, '../../scripts/kafka.sh'), 'start'], { stdio: 'inherit' });
+      brokers = '127.0.0.1:9092';
+    }
+    const prefix = `bench${Date.now().toString(36)}.`;
+    const kafkaConfig: KafkaConfig = { brokers: brokers.split(','), clientId: 'custos-bench', topicPartitions: 6, topicPrefix: prefix };
+    const kafka = createKafka(kafkaConfig, logger, 'bench');
+    await ensureTopics(kafka, kafkaConfig, prefix);
+    await db.execute('DELETE FROM custos_outbox');
+    await store.appendBatch(Array.from({ length: RELAY }, (_, i) => ({ streamId: `access-r${i}`, events: [rows[i % rows.length]!], expectedVersion: 'no-stream' as const })));
+    const sampleEvents = await store.readAll((await store.head()).lastSeq - RELAY + 1, RELAY);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const rawKafka = report(
+      'raw kafkajs produce, idempotent, acks=all, 500/batch',
+      RELAY,
+      await timed(async () => {
+        for (let i = 0; i < RELAY; i += 500) {
+          await producer.send({ topic: `${prefix}custos.access`, acks: -1, messages: sampleEvents.slice(i, i + 500).map((e) => ({ key: e.metadata.patientId ?? e.streamId, value: JSON.stringify(e) })) });
+        }
+      }),
+    );
+    await producer.disconnect();
+    const relay = new OutboxRelay(db, kafka, logger, { batchSize: 500, pollIntervalMs: 5, topicPrefix: prefix });
+    report(
+      'outbox relay → Kafka (500/round)',
+      RELAY,
+      await timed(async () => {
+        while ((await relay.publishOnce()) > 0) {
+          /* drain */
+        }
+      }),
+      { what: 'raw produce', perSecond: rawKafka },
+    );
+    await relay.stop();
+  } finally {
+    await db.close();
+    await target.drop();
+  }
+  console.log(`\n${JSON.stringify({ results }, null, 2)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
