@@ -142,7 +142,7 @@ function runnerSql(runner: QueryRunner): Sql {
   };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+const CONNECTION_CODES = new Set(['3D000', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
 
 /** Connection-level failures become UnavailableError (503, fail closed); anything else is left as is. */
 export function asUnavailable(e: unknown): UnavailableError | undefined {

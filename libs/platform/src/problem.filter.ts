@@ -79,7 +79,14 @@ export class ProblemFilter implements ExceptionFilter {
           detail = message;
         }
       }
-      const code = status === 400 && errors ? 'validation-failed' : (HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'http-error'));
+      // @nestjs/terminus answers 503 with per-dependency details: keep them as `checks`.
+      const checks = typeof body === 'object' && body !== null && 'details' in body ? (body as { details: unknown }).details : undefined;
+      if (checks) detail = 'One or more dependencies are not ready.';
+      const code = checks
+        ? 'not-ready'
+        : status === 400 && errors
+          ? 'validation-failed'
+          : (HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'http-error'));
       return {
         type: PROBLEM_BASE + code,
         title: titleFor(status),
@@ -88,6 +95,7 @@ export class ProblemFilter implements ExceptionFilter {
         code,
         correlationId,
         ...(errors ? { errors } : {}),
+        ...(checks ? { checks } : {}),
       };
     }
     // body-parser and friends signal client errors with a numeric status/statusCode.

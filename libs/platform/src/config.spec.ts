@@ -1,0 +1,35 @@
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('defaults to embedded mode on PGlite in ./data with no Kafka', () => {
+    const config = loadConfig({}, '/srv/custos');
+    expect(config).toMatchObject({ mode: 'embedded', http: { host: '127.0.0.1', port: 3000 }, database: { kind: 'pglite', dataDir: '/srv/custos/data' }, kafka: null, logLevel: 'info' });
+  });
+
+  it('switches to distributed mode when DATABASE_URL is set, and then needs KAFKA_BROKERS', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' })).toThrow(new ConfigError('KAFKA_BROKERS', 'is required in distributed mode'));
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d', KAFKA_BROKERS: 'a:9092, b:9093', KAFKA_TOPIC_PREFIX: 'x.' });
+    expect(config).toMatchObject({ mode: 'distributed', database: { kind: 'postgres', url: 'postgres://u@h:5432/d', poolSize: 10 }, kafka: { brokers: ['a:9092', 'b:9093'], topicPrefix: 'x.' } });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ CUSTOS_MODE: 'cluster' }, 'CUSTOS_MODE'],
+    [{ CUSTOS_MODE: 'distributed' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://x/y', KAFKA_BROKERS: 'a:1' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'not a url', KAFKA_BROKERS: 'a:1' }, 'DATABASE_URL'],
+    [{ KAFKA_BROKERS: 'no-port' }, 'KAFKA_BROKERS'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ RELAY_BATCH_SIZE: '0' }, 'RELAY_BATCH_SIZE'],
+  ])('refuses %j with a message naming %s', (env, variable) => {
+    try {
+      loadConfig(env);
+      throw new Error('accepted');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).variable).toBe(variable);
+      expect((e as Error).message).toContain(variable);
+    }
+  });
+});
