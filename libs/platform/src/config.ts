@@ -17,6 +17,19 @@ export interface KafkaConfig {
   topicPrefix: string;
 }
 
+export interface AuthConfig {
+  issuer: string;
+  audience: string;
+  jwksUrl?: string;
+  jwksFile?: string;
+  /** The local development issuer (POST /v1/dev/tokens); on by default in embedded mode only. */
+  devIssuer: boolean;
+  /** Where the dev issuer keeps its key (embedded: inside DATA_DIR); unset: a key per process. */
+  devKeyFile?: string;
+  clockSkewSeconds: number;
+  algorithms: string[];
+}
+
 export interface CustosConfig {
   mode: 'embedded' | 'distributed';
   http: { host: string; port: number };
@@ -25,6 +38,7 @@ export interface CustosConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   relay: { batchSize: number; pollIntervalMs: number };
   projector: { groupId: string };
+  auth: AuthConfig;
 }
 
 export class ConfigError extends Error {
@@ -55,6 +69,13 @@ export const CONFIG_VARIABLES = {
   RELAY_BATCH_SIZE: 'outbox rows the relay publishes per round (default 500)',
   RELAY_POLL_MS: 'relay idle poll interval in ms (default 50)',
   PROJECTOR_GROUP_ID: 'Kafka consumer group of the projector (default custos-projector)',
+  AUTH_ISSUER: 'expected JWT iss (default custos-dev)',
+  AUTH_AUDIENCE: 'expected JWT aud (default custos)',
+  AUTH_JWKS_URL: 'JWKS URL of the identity provider',
+  AUTH_JWKS_FILE: 'JWKS file of the identity provider',
+  AUTH_DEV_ISSUER: 'true | false: local dev token issuer (default true in embedded mode, false otherwise)',
+  AUTH_CLOCK_SKEW_SECONDS: 'tolerance on exp/nbf (default 30)',
+  AUTH_ALGORITHMS: 'accepted JWT algorithms (default ES256,RS256,PS256)',
 } as const;
 
 function int(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number, min: number, max: number): number {
@@ -100,7 +121,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
     }
     database = { kind: 'postgres', url: databaseUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 200) };
   } else {
-    database = { kind: 'pglite', dataDir: resolve(cwd, text(env, 'DATA_DIR', './data', /^[^\0]+$/)) };
+    const dir = text(env, 'DATA_DIR', './data', /^[^\0]+$/);
+    database = { kind: 'pglite', dataDir: dir.startsWith('memory://') ? dir : resolve(cwd, dir) };
   }
 
   let kafka: KafkaConfig | null = null;
@@ -136,5 +158,32 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
       pollIntervalMs: int(env, 'RELAY_POLL_MS', 50, 1, 60000),
     },
     projector: { groupId: text(env, 'PROJECTOR_GROUP_ID', 'custos-projector', /^[A-Za-z0-9._-]{1,200}$/) },
+    auth: authConfig(env, mode, database),
+  };
+}
+
+function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfig): AuthConfig {
+  const devIssuer = oneOf(env, 'AUTH_DEV_ISSUER', ['true', 'false'] as const, mode === 'embedded' ? 'true' : 'false') === 'true';
+  const jwksUrl = env.AUTH_JWKS_URL?.trim() || undefined;
+  if (jwksUrl) {
+    try {
+      const u = new URL(jwksUrl);
+      if (!['https:', 'http:'].includes(u.protocol)) throw new Error();
+    } catch {
+      throw new ConfigError('AUTH_JWKS_URL', 'must be an http(s) URL');
+    }
+  }
+  const algorithms = text(env, 'AUTH_ALGORITHMS', 'ES256,RS256,PS256', /^[A-Z0-9,]+$/).split(',').filter(Boolean);
+  const allowed = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+  for (const a of algorithms) if (!allowed.includes(a)) throw new ConfigError('AUTH_ALGORITHMS', `names ${a}; only asymmetric algorithms are accepted (${allowed.join(', ')})`);
+  return {
+    issuer: text(env, 'AUTH_ISSUER', 'custos-dev', /^\S{1,300}$/),
+    audience: text(env, 'AUTH_AUDIENCE', 'custos', /^\S{1,300}$/),
+    ...(jwksUrl ? { jwksUrl } : {}),
+    ...(env.AUTH_JWKS_FILE ? { jwksFile: env.AUTH_JWKS_FILE } : {}),
+    devIssuer,
+    ...(devIssuer && database.kind === 'pglite' && !database.dataDir.startsWith('memory://') ? { devKeyFile: `${database.dataDir}/keys/dev-issuer.jwk.json` } : {}),
+    clockSkewSeconds: int(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
+    algorithms,
   };
 }
