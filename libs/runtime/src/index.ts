@@ -7,3 +7,4 @@ export * from './readiness.js';
 export * from './http.js';
 export * from './processes.js';
 export * from './process-app.js';
+export * from './route-access.js';

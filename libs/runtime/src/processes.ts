@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AccessTrailProjection } from '@custos/access';
 import { Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka } from '@custos/messaging';
 import type { CustosConfig, KafkaConfig } from '@custos/platform';
@@ -10,7 +11,7 @@ import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 
 /** Every read model Custos maintains, in one list: live projection and replay use the same. */
 export function allProjections(): Projection[] {
-  return [new StreamCatalogueProjection()];
+  return [new StreamCatalogueProjection(), new AccessTrailProjection()];
 }
 
 export function createProjectionRunner(db: Database): ProjectionRunner {

@@ -1,0 +1,47 @@
+import { Body, Controller, Get, Inject, Optional, Post } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ValidationError } from '@custos/errors';
+import { DevIssuer, ROLES } from '@custos/identity';
+import { Clock } from '@custos/platform';
+import { Public } from '@custos/runtime';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+
+export class DevTokenDto {
+  @IsString() @Matches(/^[A-Za-z0-9._@:-]{1,200}$/) sub!: string;
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(9) @IsIn(ROLES, { each: true }) roles!: string[];
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._-]{1,100}$/) patient_id?: string;
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) credentials?: string[];
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) ttlSeconds?: number;
+}
+
+@ApiTags('identity')
+@Public()
+@Controller('.well-known')
+export class JwksController {
+  constructor(@Optional() @Inject(DevIssuer) private readonly devIssuer?: DevIssuer) {}
+
+  @Get('jwks.json')
+  @ApiOperation({ summary: 'Public keys: the dev issuer (when on); receipt and checkpoint keys join later' })
+  jwks(): { keys: object[] } {
+    return { keys: this.devIssuer ? [this.devIssuer.publicJwk()] : [] };
+  }
+}
+
+/** Registered only where the dev issuer is on; elsewhere the route does not exist (404). */
+@ApiTags('identity')
+@Public()
+@Controller('v1/dev/tokens')
+export class DevTokensController {
+  constructor(
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(DevIssuer) private readonly devIssuer: DevIssuer,
+  ) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Development only: issue a signed token' })
+  async token(@Body() body: DevTokenDto): Promise<{ token: string }> {
+    if (body.roles.includes('patient') && !body.patient_id) throw new ValidationError('a patient token needs patient_id', { field: 'patient_id' });
+    return { token: await this.devIssuer.issue(body, Math.floor(this.clock.now().getTime() / 1000)) };
+  }
+}

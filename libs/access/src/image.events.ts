@@ -1,0 +1,16 @@
+/** Imaging events: a registered image and whose it is. */
+export interface ImageRegisteredData {
+  readonly imageId: string;
+  readonly patientId: string;
+  readonly modality: string;
+  readonly bodySite: string;
+  readonly datasetId: string;
+  readonly demographics: { readonly sex: string; readonly birthYear: number; readonly ethnicity: string };
+}
+
+export type ImageRegistered = { readonly type: 'ImageRegistered'; readonly data: ImageRegisteredData };
+export type ImageEvent = ImageRegistered;
+
+export function imageStreamId(imageId: string): string {
+  return `image-${imageId}`;
+}
