@@ -1,12 +1,11 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { AccessDecisionResult, CommandContext, ImageRegisteredData } from '@custos/access';
 import {
-  AccessDecisionResult,
   AccessQueries,
-  CommandContext,
-  ImageRegisteredData,
   imageStreamId,
+  recordRouteDenied,
   RegisterImageCommand,
   RequestAccessCommand,
   ReviewEmergencyAccessCommand,
@@ -76,7 +75,10 @@ export class AccessController {
     if (!registered) throw new NotFoundError(`no image ${imageId}`, { imageId });
     const data = registered.data as ImageRegisteredData;
     const ability = defineAbilityFor(caller.principal);
-    if (!ability.can('read', subjectOf('Image', { patientId: data.patientId }))) throw new ForbiddenError('your roles may not read this image', undefined, 'not-entitled');
+    if (!ability.can('read', subjectOf('Image', { patientId: data.patientId }))) {
+      await recordRouteDenied(this.store, this.clock, caller, { method: 'GET', route: '/v1/images/:imageId', action: 'read', subject: 'Image', patientId: data.patientId, rule: 'not-entitled' });
+      throw new ForbiddenError('your roles may not read this image', undefined, 'not-entitled');
+    }
     const { demographics, ...rest } = data;
     return {
       ...rest,

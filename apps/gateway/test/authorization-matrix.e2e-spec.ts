@@ -1,0 +1,140 @@
+import type { INestApplication } from '@nestjs/common';
+import { Database } from '@custos/event-store';
+import request from 'supertest';
+import { bootEmbedded, devToken, IMAGE } from './helpers.js';
+
+/**
+ * Every role × route × own/other patient → the status a user should see, over HTTP. Every
+ * 403 in this table is also recorded in the log (checked at the end).
+ */
+const PRINCIPALS = {
+  'patient (own)': { sub: 'pat-1', roles: ['patient'], patient_id: 'p1' },
+  'patient (other)': { sub: 'pat-2', roles: ['patient'], patient_id: 'p2' },
+  clinician: { sub: 'dr-1', roles: ['clinician'], credentials: ['certified-radiologist'] },
+  annotator: { sub: 'ann-1', roles: ['annotator'] },
+  reviewer: { sub: 'rev-1', roles: ['reviewer'] },
+  'data-steward': { sub: 'stew-1', roles: ['data-steward'] },
+  researcher: { sub: 'res-1', roles: ['researcher'] },
+  'security-officer': { sub: 'sec-1', roles: ['security-officer'] },
+  regulator: { sub: 'reg-1', roles: ['regulator'] },
+  admin: { sub: 'adm-1', roles: ['admin'] },
+} as const;
+type Who = keyof typeof PRINCIPALS;
+
+interface Route {
+  name: string;
+  send: (app: INestApplication, token: string, who: Who) => request.Test;
+  expect: Record<Who, number>;
+}
+
+const all = (status: number, except: Partial<Record<Who, number>> = {}) =>
+  Object.fromEntries((Object.keys(PRINCIPALS) as Who[]).map((w) => [w, except[w] ?? status])) as Record<Who, number>;
+
+const ROUTES: Route[] = [
+  {
+    name: 'POST /v1/images',
+    send: (app, t, who) => request(app.getHttpServer()).post('/v1/images').set('authorization', `Bearer ${t}`).send(IMAGE(`img-new-${who.replace(/\W/g, '')}`, 'p9')),
+    expect: all(403, { 'data-steward': 201, admin: 201 }),
+  },
+  {
+    name: 'GET /v1/images/{id} (of p1)',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/images/img-1').set('authorization', `Bearer ${t}`),
+    expect: all(200, { 'patient (other)': 403, 'security-officer': 403, regulator: 403 }),
+  },
+  {
+    name: 'POST /v1/access-requests (image of p1, view, TREATMENT)',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT' }),
+    expect: all(403, { clinician: 200 }),
+  },
+  {
+    name: 'POST /v1/access-requests (patient-record p1, view, TREATMENT)',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'patient-record', resourceId: 'p1', action: 'view', purpose: 'TREATMENT' }),
+    expect: all(403, { clinician: 200, 'patient (own)': 200 }),
+  },
+  {
+    name: 'POST /v1/access-requests (image of p1, download, OPERATIONS)',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'download', purpose: 'OPERATIONS' }),
+    expect: all(403, { 'data-steward': 200 }),
+  },
+  {
+    name: 'POST /v1/access-requests (image of p1, RESEARCH, no consent yet)',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'RESEARCH' }),
+    expect: all(403),
+  },
+  {
+    name: 'GET /v1/patients/p1/access-trail',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'patient (own)': 200, 'security-officer': 200, regulator: 200 }),
+  },
+  {
+    name: 'GET /v1/patients/p1/disclosures',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/patients/p1/disclosures').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'patient (own)': 200, 'security-officer': 200, regulator: 200 }),
+  },
+  {
+    name: 'GET /v1/audit/events',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/audit/events').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'security-officer': 200, regulator: 200 }),
+  },
+  {
+    name: 'GET /v1/reviews/emergency-access',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/reviews/emergency-access').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'security-officer': 200 }),
+  },
+  {
+    name: 'POST /v1/reviews/emergency-access/{unknown}',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/reviews/emergency-access/6c3f1c1e-0000-4000-8000-000000000000').set('authorization', `Bearer ${t}`).send({ verdict: 'justified', note: 'ok' }),
+    expect: all(403, { 'security-officer': 404 }),
+  },
+];
+
+describe('authorization matrix over HTTP (embedded)', () => {
+  let app: INestApplication;
+  const tokens = {} as Record<Who, string>;
+
+  beforeAll(async () => {
+    app = await bootEmbedded();
+    for (const who of Object.keys(PRINCIPALS) as Who[]) tokens[who] = await devToken(app, { ...PRINCIPALS[who], roles: [...PRINCIPALS[who].roles] });
+    await request(app.getHttpServer()).post('/v1/images').set('authorization', `Bearer ${tokens['data-steward']}`).send(IMAGE('img-1', 'p1')).expect(201);
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  const cases = ROUTES.flatMap((route) => (Object.keys(PRINCIPALS) as Who[]).map((who) => [route.name, who, route.expect[who], route] as const));
+
+  it.each(cases)('%s as %s → %i', async (_name, who, status, route) => {
+    const res = await route.send(app, tokens[who], who);
+    expect(res.status).toBe(status);
+    if (status >= 400) expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('recorded every refused route and every access decision as an event', async () => {
+    const db = app.get(Database);
+    const routeDenials = cases.filter(([name, , status]) => status === 403 && !name.startsWith('POST /v1/access-requests')).length;
+    const decisions = cases.filter(([name]) => name.startsWith('POST /v1/access-requests')).length;
+    const [denied] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_events WHERE type = 'RouteAccessDenied'`);
+    const [decided] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessDecided'`);
+    expect(Number(denied?.n)).toBe(routeDenials);
+    expect(Number(decided?.n)).toBe(decisions);
+  });
+
+  it('refuses a request without a bearer token with 401 before anything else', async () => {
+    await request(app.getHttpServer()).get('/v1/audit/events').expect(401);
+    await request(app.getHttpServer()).post('/v1/access-requests').send({}).expect(401);
+  });
+
+  it('answers bad input with 400 problem+json, never a 500', async () => {
+    const t = tokens.clinician;
+    const post = (body: unknown) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send(body as object);
+    await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'FUN' }).expect(400);
+    await post({ resourceType: 'image', resourceId: 'img 1;drop', action: 'view', purpose: 'TREATMENT' }).expect(400);
+    await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT', extra: 1 }).expect(400);
+    await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT', emergency: { reason: 'too short' } }).expect(400);
+    const sec = tokens['security-officer'];
+    await request(app.getHttpServer()).get('/v1/audit/events?from=yesterday').set('authorization', `Bearer ${sec}`).expect(400);
+    await request(app.getHttpServer()).get('/v1/audit/events?cursor=bm9wZQ').set('authorization', `Bearer ${sec}`).expect(400);
+    await request(app.getHttpServer()).get('/v1/audit/events?limit=100000').set('authorization', `Bearer ${sec}`).expect(400);
+    await request(app.getHttpServer()).post('/v1/images').set('authorization', `Bearer ${tokens.admin}`).send(IMAGE('img-1', 'p1')).expect(409);
+  });
+});
