@@ -14,7 +14,7 @@ export async function boot(config: CustosConfig): Promise<INestApplication> {
   return app;
 }
 
-export async function devToken(app: INestApplication, claims: { sub: string; roles: string[]; patient_id?: string; credentials?: string[] }): Promise<string> {
+export async function devToken(app: INestApplication, claims: { sub: string; roles: string[]; patient_id?: string; credentials?: readonly string[] }): Promise<string> {
   const res = await request(app.getHttpServer()).post('/v1/dev/tokens').send(claims).expect(201);
   return (res.body as { token: string }).token;
 }
