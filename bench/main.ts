@@ -19,6 +19,7 @@ import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
 import { createLogger, KafkaConfig } from '@custos/platform';
 import { ALL_MIGRATIONS } from '@custos/runtime';
 import pg from 'pg';
+import { benchDecisions, tempDataDir } from './decisions.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -185,6 +186,29 @@ async function main(): Promise<void> {
   } finally {
     await db.close();
     await target.drop();
+  }
+  // Decisions per second over HTTP, beside the raw append rate measured above.
+  const rawAppend = results.find((r) => r.what.includes('concurrent callers'))?.perSecond ?? 0;
+  const data = tempDataDir();
+  const http = await freshDatabase();
+  const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  try {
+    const prefix = `benchhttp${Date.now().toString(36)}.`;
+    const decisionRuns = [
+      await benchDecisions('embedded', { DATA_DIR: data.dir }),
+      await benchDecisions('distributed', { DATABASE_URL: http.url, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector` }),
+    ];
+    console.log('');
+    for (const d of decisionRuns) {
+      console.log(
+        `${`HTTP decisions, ${d.mode} (32 connections)`.padEnd(52)} ${d.decisionsPerSecond.toFixed(0).padStart(9)}/s   p50 ${d.p50} ms, p99 ${d.p99} ms, errors ${d.errors}` +
+          `${d.mode === 'distributed' ? `   ratio to raw concurrent append: ${(d.decisionsPerSecond / rawAppend).toFixed(2)}` : ''}`,
+      );
+      results.push({ what: `HTTP decisions ${d.mode}`, perSecond: d.decisionsPerSecond, raw: 'EventStore concurrent append', ratio: d.decisionsPerSecond / rawAppend });
+    }
+  } finally {
+    data.remove();
+    await http.drop();
   }
   console.log(`\n${JSON.stringify({ results }, null, 2)}`);
 }

@@ -67,11 +67,24 @@ export class RequestAccessHandler implements ICommandHandler<RequestAccessComman
   }
 }
 
+/**
+ * Whose image is this: an image's patient never changes once registered, so a known answer
+ * is kept (bounded); an unknown image is asked of the store every time.
+ */
+const imageOwners = new Map<string, string>();
+const IMAGE_OWNERS_MAX = 100_000;
+
 /** The patient a resource belongs to, from the event store itself (no projection lag). */
 export async function resolvePatient(store: EventStore, db: Database, resourceType: string, resourceId: string): Promise<string | null> {
   if (resourceType === 'image') {
+    const known = imageOwners.get(resourceId);
+    if (known) return known;
     const [registered] = await store.readStream(imageStreamId(resourceId));
-    return registered ? (registered.data as ImageRegisteredData).patientId : null;
+    if (!registered) return null;
+    const patientId = (registered.data as ImageRegisteredData).patientId;
+    if (imageOwners.size >= IMAGE_OWNERS_MAX) imageOwners.delete(imageOwners.keys().next().value as string);
+    imageOwners.set(resourceId, patientId);
+    return patientId;
   }
   if (resourceType === 'patient-record') {
     const rows = await db.query(`SELECT 1 FROM custos_events WHERE metadata->>'patientId' = $1 AND type = 'ImageRegistered' LIMIT 1`, [resourceId]);

@@ -90,8 +90,19 @@ export function rulesFor(p: Principal): Rule[] {
   return rules;
 }
 
+const abilities = new WeakMap<Principal, CustosAbility>();
+
+/**
+ * The principal's ability. Verified identities are cached objects (until their token
+ * expires), so the ability built from one is kept beside it rather than rebuilt per request.
+ */
 export function defineAbilityFor(p: Principal): CustosAbility {
-  return createMongoAbility<CustosAbility>(rulesFor(p));
+  let ability = abilities.get(p);
+  if (!ability) {
+    ability = createMongoAbility<CustosAbility>(rulesFor(p));
+    abilities.set(p, ability);
+  }
+  return ability;
 }
 
 /** Tags plain attributes with their subject type, for condition checks. */

@@ -31,6 +31,8 @@ export function configureHttp(app: INestApplication, logger: Logger): void {
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // One access-log line per request at info; below that level skip the work entirely.
+      autoLogging: logger.isLevelEnabled('info'),
     }),
   );
   app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
