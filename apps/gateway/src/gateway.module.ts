@@ -1,12 +1,15 @@
 import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { ACCESS_COMMAND_HANDLERS, AccessQueries, ConsentPort, DefaultConsent } from '@custos/access';
-import { Database } from '@custos/event-store';
+import { ACCESS_COMMAND_HANDLERS, AccessQueries, ConsentPort } from '@custos/access';
+import type { Purpose } from '@custos/authz';
+import { CONSENT_COMMAND_HANDLERS, ConsentQueries, ConsentReceipts, ReceiptSigner, StoreConsent } from '@custos/consent';
+import { Database, EventStore } from '@custos/event-store';
 import { CombinedKeys, DevIssuer, FileJwks, JwtVerifier, KeySource, RemoteJwks } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
+import { ConsentController } from './consent/consent.controller.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
 
@@ -17,10 +20,15 @@ import { DevTokensController, JwksController } from './auth/auth.controller.js';
  */
 export function gatewaySpec(config: CustosConfig): ProcessSpec {
   const auth = config.auth;
+  const consentDefaults = { granted: config.consent.defaultGranted as Purpose[] };
   const providers: Provider[] = [
     ...ACCESS_COMMAND_HANDLERS,
     { provide: AccessQueries, useFactory: (db: Database) => new AccessQueries(db), inject: [Database] },
-    { provide: ConsentPort, useClass: DefaultConsent },
+    ...CONSENT_COMMAND_HANDLERS,
+    { provide: ConsentPort, useFactory: (store: EventStore) => new StoreConsent(store, consentDefaults), inject: [EventStore] },
+    { provide: ReceiptSigner, useFactory: () => ReceiptSigner.open(config.consent.receiptKeyFile) },
+    { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner) => new ConsentReceipts(signer, 'custos'), inject: [ReceiptSigner] },
+    { provide: ConsentQueries, useFactory: (store: EventStore, db: Database) => new ConsentQueries(store, db, consentDefaults), inject: [EventStore, Database] },
     {
       provide: JwtVerifier,
       useFactory: (dev?: DevIssuer) => {
@@ -34,7 +42,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     },
     { provide: APP_GUARD, useClass: AuthGuard },
   ];
-  const controllers: Type[] = [JwksController, AccessController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: () => DevIssuer.open({ ...(auth.devKeyFile ? { keyFile: auth.devKeyFile } : {}), issuer: auth.issuer, audience: auth.audience }) });
     controllers.push(DevTokensController);

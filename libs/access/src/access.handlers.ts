@@ -6,7 +6,7 @@ import { Database, EventMetadata, EventStore, StoredEvent } from '@custos/event-
 import { Clock } from '@custos/platform';
 import { decideAccessRequest, decideRegisterImage, decideReview, RequestAccess, ReviewEmergencyAccess } from './access.decide.js';
 import { AccessDecided, accessStreamId, reviewStreamId, RouteAccessDeniedData } from './access.events.js';
-import { ConsentPort } from './consent.port.js';
+import { categoryOf, ConsentPort } from './consent.port.js';
 import { ImageRegistered, ImageRegisteredData, imageStreamId } from './image.events.js';
 
 /** Who did it and in which request: the envelope metadata every command carries. */
@@ -57,8 +57,11 @@ export class RequestAccessHandler implements ICommandHandler<RequestAccessComman
 
   async execute({ request, ctx }: RequestAccessCommand): Promise<AccessDecisionResult> {
     const now = this.clock.now();
-    const patientId = await resolvePatient(this.store, this.db, request.resourceType, request.resourceId);
-    const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, now) : { granted: false, version: 0 };
+    const resource = await resolveResource(this.store, this.db, request.resourceType, request.resourceId);
+    const patientId = resource?.patientId ?? null;
+    // A grant limited to recipients covers the requester or the dataset the image belongs to.
+    const recipients = [ctx.principal.sub, ...(resource?.datasetId ? [resource.datasetId] : [])];
+    const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, categoryOf(request.resourceType), now, recipients) : { granted: false, version: 0 };
     const event = decideAccessRequest({ ...request, principal: ctx.principal }, { patientId, consent });
     const result = await this.store.append(accessStreamId(patientId), [{ ...event, schemaVersion: 1, metadata: metadata(ctx, patientId), occurredAt: now }], { expectedVersion: 'any' });
     const stored = result.events[0] as StoredEvent;
@@ -71,24 +74,30 @@ export class RequestAccessHandler implements ICommandHandler<RequestAccessComman
  * Whose image is this: an image's patient never changes once registered, so a known answer
  * is kept (bounded); an unknown image is asked of the store every time.
  */
-const imageOwners = new Map<string, string>();
+const imageOwners = new Map<string, ResolvedResource>();
 const IMAGE_OWNERS_MAX = 100_000;
 
+export interface ResolvedResource {
+  readonly patientId: string;
+  readonly datasetId?: string;
+}
+
 /** The patient a resource belongs to, from the event store itself (no projection lag). */
-export async function resolvePatient(store: EventStore, db: Database, resourceType: string, resourceId: string): Promise<string | null> {
+export async function resolveResource(store: EventStore, db: Database, resourceType: string, resourceId: string): Promise<ResolvedResource | null> {
   if (resourceType === 'image') {
     const known = imageOwners.get(resourceId);
     if (known) return known;
     const [registered] = await store.readStream(imageStreamId(resourceId));
     if (!registered) return null;
-    const patientId = (registered.data as ImageRegisteredData).patientId;
+    const data = registered.data as ImageRegisteredData;
+    const resolved = { patientId: data.patientId, datasetId: data.datasetId };
     if (imageOwners.size >= IMAGE_OWNERS_MAX) imageOwners.delete(imageOwners.keys().next().value as string);
-    imageOwners.set(resourceId, patientId);
-    return patientId;
+    imageOwners.set(resourceId, resolved);
+    return resolved;
   }
   if (resourceType === 'patient-record') {
     const rows = await db.query(`SELECT 1 FROM custos_events WHERE metadata->>'patientId' = $1 AND type = 'ImageRegistered' LIMIT 1`, [resourceId]);
-    return rows.length > 0 ? resourceId : null;
+    return rows.length > 0 ? { patientId: resourceId } : null;
   }
   return null; // annotations: their context arrives in its own issue
 }

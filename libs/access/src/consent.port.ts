@@ -1,13 +1,24 @@
-import type { Purpose } from '@custos/authz';
+import type { Purpose, ResourceType } from '@custos/authz';
+
+/** The data category a resource type belongs to, for consent. */
+export function categoryOf(resourceType: ResourceType): 'IMAGING' | 'ANNOTATIONS' | 'REPORTS' {
+  return resourceType === 'image' ? 'IMAGING' : resourceType === 'annotation' ? 'ANNOTATIONS' : 'REPORTS';
+}
 
 /**
  * What the access decision needs to know of a patient's consent, read from the event store
- * (never from a lagging projection). The consent context implements it in its own issue;
- * until then `DefaultConsent` answers with the defaults: nothing is granted for RESEARCH,
- * AI_TRAINING or PUBLIC_HEALTH.
+ * (never from a lagging projection). The consent context implements it (StoreConsent);
+ * `DefaultConsent` answers with the defaults alone: nothing granted for RESEARCH, AI_TRAINING
+ * or PUBLIC_HEALTH.
  */
 export abstract class ConsentPort {
-  abstract consentFor(patientId: string, purpose: Purpose, at: Date): Promise<{ granted: boolean; version: number }>;
+  abstract consentFor(
+    patientId: string,
+    purpose: Purpose,
+    category: 'IMAGING' | 'ANNOTATIONS' | 'DEMOGRAPHICS' | 'REPORTS',
+    at: Date,
+    recipients: readonly string[],
+  ): Promise<{ granted: boolean; version: number }>;
 }
 
 export class DefaultConsent extends ConsentPort {

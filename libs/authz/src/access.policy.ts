@@ -41,7 +41,9 @@ export type Subjects =
   | 'AuditLog'
   | 'EmergencyReview'
   | 'Image'
-  | 'ImageDemographics';
+  | 'ImageDemographics'
+  | 'Consent'
+  | 'DatasetConsent';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -63,6 +65,9 @@ export function rulesFor(p: Principal): Rule[] {
   if (has('data-steward')) {
     rules.push({ action: ['view', 'download', 'export'], subject: 'PatientData', conditions: { purpose: 'OPERATIONS' }, reason: 'steward-operations' });
     rules.push({ action: ['create', 'read'], subject: ['Image', 'ImageDemographics'], reason: 'steward-images' });
+    // Stewards record consents captured on paper (with who captured it and the evidence).
+    rules.push({ action: ['read', 'update'], subject: 'Consent', reason: 'steward-paper-consent' });
+    rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
   }
   if (has('admin')) {
     rules.push({ action: ['create', 'read'], subject: ['Image', 'ImageDemographics'], reason: 'admin-images' });
@@ -74,13 +79,14 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'view', subject: 'PatientData', conditions: { resourceType: 'patient-record', patientId: p.patientId }, reason: 'patient-own-record' });
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures'], conditions: { patientId: p.patientId }, reason: 'patient-own-trail' });
     rules.push({ action: 'read', subject: ['Image', 'ImageDemographics'], conditions: { patientId: p.patientId }, reason: 'patient-own-images' });
+    rules.push({ action: ['read', 'update'], subject: 'Consent', conditions: { patientId: p.patientId }, reason: 'patient-own-consent' });
   }
   if (has('security-officer')) {
-    rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog'], reason: 'security-oversight' });
+    rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'security-oversight' });
     rules.push({ action: ['read', 'update'], subject: 'EmergencyReview', reason: 'security-review' });
   }
   if (has('regulator')) {
-    rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog'], reason: 'regulator-oversight' });
+    rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

@@ -30,6 +30,13 @@ export interface AuthConfig {
   algorithms: string[];
 }
 
+export interface ConsentConfig {
+  /** Purposes granted until the patient opts out. */
+  defaultGranted: string[];
+  /** Where the receipt-signing key is kept (embedded: inside DATA_DIR); unset: one per process. */
+  receiptKeyFile?: string;
+}
+
 export interface CustosConfig {
   mode: 'embedded' | 'distributed';
   http: { host: string; port: number };
@@ -39,6 +46,7 @@ export interface CustosConfig {
   relay: { batchSize: number; pollIntervalMs: number };
   projector: { groupId: string };
   auth: AuthConfig;
+  consent: ConsentConfig;
 }
 
 export class ConfigError extends Error {
@@ -76,6 +84,8 @@ export const CONFIG_VARIABLES = {
   AUTH_DEV_ISSUER: 'true | false: local dev token issuer (default true in embedded mode, false otherwise)',
   AUTH_CLOCK_SKEW_SECONDS: 'tolerance on exp/nbf (default 30)',
   AUTH_ALGORITHMS: 'accepted JWT algorithms (default ES256,RS256,PS256)',
+  CONSENT_DEFAULT_GRANTED: 'purposes granted until a patient opts out (default TREATMENT,OPERATIONS)',
+  RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
 function int(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number, min: number, max: number): number {
@@ -159,6 +169,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
     },
     projector: { groupId: text(env, 'PROJECTOR_GROUP_ID', 'custos-projector', /^[A-Za-z0-9._-]{1,200}$/) },
     auth: authConfig(env, mode, database),
+    consent: consentConfig(env, database),
   };
 }
 
@@ -186,4 +197,13 @@ function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConf
     clockSkewSeconds: int(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
     algorithms,
   };
+}
+
+function consentConfig(env: Env, database: DatabaseConfig): ConsentConfig {
+  const purposes = ['TREATMENT', 'RESEARCH', 'AI_TRAINING', 'OPERATIONS', 'PUBLIC_HEALTH'];
+  const raw = env.CONSENT_DEFAULT_GRANTED ?? 'TREATMENT,OPERATIONS';
+  const defaultGranted = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of defaultGranted) if (!purposes.includes(p)) throw new ConfigError('CONSENT_DEFAULT_GRANTED', `names unknown purpose ${p} (known: ${purposes.join(', ')})`);
+  const receiptKeyFile = env.RECEIPT_KEY_FILE || (database.kind === 'pglite' && !database.dataDir.startsWith('memory://') ? `${database.dataDir}/keys/receipts.jwk.json` : undefined);
+  return { defaultGranted, ...(receiptKeyFile ? { receiptKeyFile } : {}) };
 }

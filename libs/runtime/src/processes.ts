@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { AccessTrailProjection } from '@custos/access';
+import { DatasetWithdrawalsProjection } from '@custos/consent';
 import { Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka } from '@custos/messaging';
 import type { CustosConfig, KafkaConfig } from '@custos/platform';
@@ -11,7 +12,7 @@ import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 
 /** Every read model Custos maintains, in one list: live projection and replay use the same. */
 export function allProjections(): Projection[] {
-  return [new StreamCatalogueProjection(), new AccessTrailProjection()];
+  return [new StreamCatalogueProjection(), new AccessTrailProjection(), new DatasetWithdrawalsProjection()];
 }
 
 export function createProjectionRunner(db: Database): ProjectionRunner {

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Inject, Optional, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ReceiptSigner } from '@custos/consent';
 import { ValidationError } from '@custos/errors';
 import { DevIssuer, ROLES } from '@custos/identity';
 import { Clock } from '@custos/platform';
@@ -19,12 +20,15 @@ export class DevTokenDto {
 @Public()
 @Controller('.well-known')
 export class JwksController {
-  constructor(@Optional() @Inject(DevIssuer) private readonly devIssuer?: DevIssuer) {}
+  constructor(
+    @Inject(ReceiptSigner) private readonly receipts: ReceiptSigner,
+    @Optional() @Inject(DevIssuer) private readonly devIssuer?: DevIssuer,
+  ) {}
 
   @Get('jwks.json')
-  @ApiOperation({ summary: 'Public keys: the dev issuer (when on); receipt and checkpoint keys join later' })
+  @ApiOperation({ summary: 'Public keys: consent receipts, and the dev issuer where it is on' })
   jwks(): { keys: object[] } {
-    return { keys: this.devIssuer ? [this.devIssuer.publicJwk()] : [] };
+    return { keys: [this.receipts.publicJwk(), ...(this.devIssuer ? [this.devIssuer.publicJwk()] : [])] };
   }
 }
 

@@ -1,0 +1,10 @@
+export * from './consent.events.js';
+export * from './consent.decide.js';
+export * from './receipts.js';
+export * from './consent.receipts.js';
+export * from './store-consent.js';
+export * from './consent.handlers.js';
+export * from './consent.queries.js';
+export * from './consent-fhir.js';
+export * from './dataset-withdrawals.projection.js';
+export { Consent1764000003000 } from './migrations/1764000003000-consent.js';
