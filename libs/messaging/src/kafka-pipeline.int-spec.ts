@@ -85,6 +85,7 @@ describe('outbox relay → Kafka → projector (real broker, real PostgreSQL)', 
       expect(access.topic).toBe(`${config.topicPrefix}custos.access`);
       expect(access.key).toBe('patient-0');
       expect(seen.find((s) => s.event.streamId === 'image-x1')).toMatchObject({ topic: `${config.topicPrefix}custos.image`, key: 'image-x1' });
+      expect(seen.find((s) => s.event.streamId === 'consent-p1')).toMatchObject({ topic: `${config.topicPrefix}custos.consent`, key: 'patient-1' });
       const stored = await p.t.store.readAll(0);
       const fromKafka = seen.map((s) => s.event).sort((a, b) => a.globalSeq - b.globalSeq);
       expect(fromKafka).toEqual(stored); // the full envelope, hash and sequence included
