@@ -95,7 +95,7 @@ describe('consent enforcement (property)', () => {
             expect(out.ok).toBe(model.has(o.purpose));
             if (out.ok) state = evolveConsent(state, out.event);
             model.delete(o.purpose);
-          } else {
+          } else if (o.kind === 'request') {
             const m = model.get(o.purpose);
             const expectedGrant = m
               ? m.status === 'granted' && (m.expiresAt === null || m.expiresAt > now.getTime()) && m.categories.includes(o.category)
