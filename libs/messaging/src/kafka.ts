@@ -43,7 +43,8 @@ export async function ensureTopics(kafka: Kafka, config: KafkaConfig, prefix = '
 
 /** Readiness probe: a metadata request succeeds. */
 export async function pingKafka(kafka: Kafka): Promise<void> {
-  const admin = kafka.admin();
+  // No retries: a probe answers now or says down; it must not leave retry timers behind.
+  const admin = kafka.admin({ retry: { retries: 0 } });
   await admin.connect();
   try {
     await admin.describeCluster();
