@@ -19,6 +19,7 @@ export default {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   globalSetup: '<rootDir>/libs/testing/global-setup.mjs',
+  reporters: ['default', '<rootDir>/libs/testing/summary-reporter.mjs'],
   testTimeout: 120000,
   maxWorkers: 2,
 };
