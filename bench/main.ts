@@ -176,9 +176,8 @@ async function main(): Promise<void> {
       'outbox relay → Kafka (500/round)',
       RELAY,
       await timed(async () => {
-        while ((await relay.publishOnce()) > 0) {
-          /* drain */
-        }
+        relay.start();
+        while ((await relay.pending()) > 0) await new Promise((r) => setTimeout(r, 5));
       }),
       { what: 'raw produce', perSecond: rawKafka },
     );

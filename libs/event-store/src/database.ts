@@ -99,6 +99,28 @@ export class Database implements Sql {
     });
   }
 
+  /**
+   * Runs `work` on one dedicated connection outside any transaction (session-level advisory
+   * locks live there). PGlite has one session anyway: `work` runs on the shared one.
+   */
+  async session<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    if (this.kind === 'pglite') return work(this);
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+    } catch (e) {
+      await runner.release().catch(() => undefined);
+      throw asUnavailable(e) ?? e;
+    }
+    try {
+      return await work(runnerSql(runner));
+    } catch (e) {
+      throw asUnavailable(e) ?? e;
+    } finally {
+      await runner.release().catch(() => undefined);
+    }
+  }
+
   async ping(): Promise<void> {
     await this.query('SELECT 1');
   }

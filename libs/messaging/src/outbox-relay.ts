@@ -1,8 +1,17 @@
-import type { Database, StoredEvent } from '@custos/event-store';
+import type { Database } from '@custos/event-store';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Counter, Gauge, register } from 'prom-client';
 import { topicFor } from './topics.js';
+
+interface OutboxRow {
+  global_seq: number | string;
+  stream_id: string;
+  key: string;
+  envelope: string;
+  type: string;
+  schema_version: number;
+}
 
 /** Arbitrary, fixed: the advisory lock that elects one active relay among several processes. */
 const RELAY_LOCK = 7_243_001;
@@ -16,10 +25,10 @@ export interface OutboxRelayOptions {
 }
 
 /**
- * Drains the transactional outbox into Kafka, in global order: within one transaction it
- * takes the relay lock, reads the oldest outbox rows, publishes them (idempotent producer,
- * acks from all in-sync replicas), and deletes them. If Kafka is down the transaction rolls
- * back, the rows stay, and the relay retries with backoff: the store keeps recording and
+ * Drains the transactional outbox into Kafka, in global order. One relay leads at a time (a
+ * session advisory lock); it reads the oldest outbox rows, publishes them (idempotent
+ * producer, acks from all in-sync replicas) and deletes them once acknowledged. If Kafka is
+ * down the rows stay and the relay retries with backoff: the store keeps recording and
  * nothing is lost. A crash between publish and delete republishes; consumers are idempotent
  * by global sequence.
  */
@@ -51,47 +60,6 @@ export class OutboxRelay {
     this.producer = undefined;
   }
 
-  /** Publishes one batch; returns how many events went out (0 when idle or not the leader). */
-  async publishOnce(): Promise<number> {
-    const producer = await this.connectedProducer();
-    return this.db.transaction(async (sql) => {
-      const [lock] = await sql.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RELAY_LOCK]);
-      if (!lock?.locked) return 0;
-      // Postgres writes each envelope's JSON itself: no parse and re-stringify per event here.
-      const rows = await sql.query<{ global_seq: number | string; stream_id: string; key: string; envelope: string; type: string; schema_version: number }>(
-        `SELECT e.global_seq, e.stream_id, coalesce(e.metadata->>'patientId', e.stream_id) AS key, e.type, e.schema_version,
-                json_build_object(
-                  'eventId', e.event_id, 'streamId', e.stream_id, 'version', e.version, 'globalSeq', e.global_seq,
-                  'type', e.type, 'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata,
-                  'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                  'prevHash', e.prev_hash, 'hash', e.hash)::text AS envelope
-           FROM custos_outbox o JOIN custos_events e ON e.global_seq = o.global_seq
-          ORDER BY o.global_seq LIMIT $1`,
-        [this.options.batchSize],
-      );
-      if (rows.length === 0) return 0;
-      const byTopic = new Map<string, Message[]>();
-      for (const row of rows) {
-        const topic = topicFor(row.stream_id, this.options.topicPrefix);
-        const list = byTopic.get(topic) ?? [];
-        list.push({
-          key: row.key,
-          value: row.envelope,
-          headers: { 'custos-type': row.type, 'custos-global-seq': String(row.global_seq), 'custos-schema-version': String(row.schema_version) },
-        });
-        byTopic.set(topic, list);
-      }
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-      // Outbox rows are written in global order under the chain-head lock, so nothing below the
-      // last published sequence can still appear: one range delete clears the round.
-      const last = Number((rows[rows.length - 1] as { global_seq: number | string }).global_seq);
-      await sql.execute('DELETE FROM custos_outbox WHERE global_seq <= $1', [last]);
-      const events = rows;
-      relayMetrics().published.inc(events.length);
-      return events.length;
-    });
-  }
-
   /** Rows still waiting to be published. */
   async pending(): Promise<number> {
     const [row] = await this.db.query<{ n: number | string }>('SELECT count(*) AS n FROM custos_outbox');
@@ -102,13 +70,15 @@ export class OutboxRelay {
     let backoff = 100;
     while (this.running) {
       try {
-        const sent = await this.publishOnce();
-        if (this.failing) {
-          this.logger.info('relay: publishing again');
-          this.failing = false;
-        }
-        backoff = 100;
-        if (sent < this.options.batchSize) await this.sleep(this.options.pollIntervalMs);
+        await this.db.session(async (session) => {
+          const [lock] = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RELAY_LOCK]);
+          if (!lock?.locked) return this.sleep(this.options.pollIntervalMs * 10); // another relay leads
+          try {
+            await this.lead(() => (backoff = 100));
+          } finally {
+            await session.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK]).catch(() => undefined);
+          }
+        });
       } catch (e) {
         if (!this.failing) this.logger.warn({ err: { message: (e as Error).message } }, 'relay: cannot publish, events stay in the outbox; retrying');
         this.failing = true;
@@ -118,12 +88,83 @@ export class OutboxRelay {
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 2000);
       }
-      if (this.running) {
-        this.pending()
-          .then((n) => relayMetrics().pending.set(n))
-          .catch(() => undefined);
-      }
     }
+  }
+
+  /**
+   * While leader: read the next rows while the previous round is still being published, so
+   * the database and Kafka work in parallel. Publishing stays strictly in order (each round
+   * waits for the one before), and a round's rows are deleted only after Kafka acknowledged
+   * them; on any failure everything unacknowledged is read again from the outbox.
+   */
+  private async lead(onProgress: () => void): Promise<void> {
+    const producer = await this.connectedProducer();
+    let lastRead = -1;
+    let inFlight: Promise<void>[] = [];
+    try {
+      while (this.running) {
+        if (inFlight.length >= 2) await inFlight.shift();
+        const rows = await this.readAfter(lastRead);
+        if (rows.length > 0) {
+          lastRead = Number((rows[rows.length - 1] as OutboxRow).global_seq);
+          const previous = inFlight[inFlight.length - 1] ?? Promise.resolve();
+          const round = previous.then(() => this.publish(producer, rows));
+          round.catch(() => undefined); // surfaced when awaited below
+          inFlight.push(round);
+        }
+        if (rows.length < this.options.batchSize) {
+          await Promise.all(inFlight);
+          inFlight = [];
+          if (this.failing) {
+            this.logger.info('relay: publishing again');
+            this.failing = false;
+          }
+          onProgress();
+          this.pending()
+            .then((n) => relayMetrics().pending.set(n))
+            .catch(() => undefined);
+          if (rows.length === 0) await this.sleep(this.options.pollIntervalMs);
+        }
+      }
+    } finally {
+      await Promise.allSettled(inFlight);
+    }
+  }
+
+  private readAfter(lastRead: number): Promise<OutboxRow[]> {
+    // Postgres writes each envelope's JSON itself: no parse and re-stringify per event here.
+    return this.db.query<OutboxRow>(
+      `SELECT e.global_seq, e.stream_id, coalesce(e.metadata->>'patientId', e.stream_id) AS key, e.type, e.schema_version,
+              json_build_object(
+                'eventId', e.event_id, 'streamId', e.stream_id, 'version', e.version, 'globalSeq', e.global_seq,
+                'type', e.type, 'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata,
+                'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                'prevHash', e.prev_hash, 'hash', e.hash)::text AS envelope
+         FROM custos_outbox o JOIN custos_events e ON e.global_seq = o.global_seq
+        WHERE o.global_seq > $1
+        ORDER BY o.global_seq LIMIT $2`,
+      [lastRead, this.options.batchSize],
+    );
+  }
+
+  private async publish(producer: Producer, rows: OutboxRow[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>();
+    for (const row of rows) {
+      const topic = topicFor(row.stream_id, this.options.topicPrefix);
+      const list = byTopic.get(topic) ?? [];
+      list.push({
+        key: row.key,
+        value: row.envelope,
+        headers: { 'custos-type': row.type, 'custos-global-seq': String(row.global_seq), 'custos-schema-version': String(row.schema_version) },
+      });
+      byTopic.set(topic, list);
+    }
+    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    // Outbox rows are written in global order under the chain-head lock, so nothing below the
+    // last published sequence can still appear: one range delete clears the round.
+    const last = Number((rows[rows.length - 1] as OutboxRow).global_seq);
+    await this.db.execute('DELETE FROM custos_outbox WHERE global_seq <= $1', [last]);
+    relayMetrics().published.inc(rows.length);
   }
 
   private async connectedProducer(): Promise<Producer> {
@@ -144,15 +185,6 @@ export class OutboxRelay {
       };
     });
   }
-}
-
-/** The Kafka message of one event: the full envelope, keyed by patient (else stream). */
-export function toMessage(event: StoredEvent): Message {
-  return {
-    key: event.metadata.patientId ?? event.streamId,
-    value: JSON.stringify(event),
-    headers: { 'custos-type': event.type, 'custos-global-seq': String(event.globalSeq), 'custos-schema-version': String(event.schemaVersion) },
-  };
 }
 
 function relayMetrics(): { published: Counter; failures: Counter; pending: Gauge } {
