@@ -28,6 +28,18 @@ const del = (app: INestApplication, token: string, patientId: string, purpose: s
 const ask = (app: INestApplication, token: string, purpose = 'AI_TRAINING') =>
   request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${token}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose });
 
+/** Grant, withdraw, and at once ask as the researcher, `rounds` times; returns how many were denied. */
+async function withdrawThenRequest(app: INestApplication, t: { patient: string; researcher: string }, rounds: number): Promise<number> {
+  let denies = 0;
+  for (let i = 0; i < rounds; i++) {
+    await put(app, t.patient, 'p1', 'AI_TRAINING', { status: 'granted' }).expect(200);
+    await del(app, t.patient, 'p1', 'AI_TRAINING').expect(200);
+    const res = await ask(app, t.researcher);
+    if (res.status === 403 && res.body.decision === 'DENY') denies += 1;
+  }
+  return denies;
+}
+
 async function verifyReceipt(app: INestApplication, receipt: string): Promise<Record<string, unknown>> {
   const jwks = await request(app.getHttpServer()).get('/.well-known/jwks.json').expect(200);
   const keystore = await jose.JWK.asKeyStore(jwks.body);
@@ -154,14 +166,7 @@ describe('consent over HTTP (embedded)', () => {
   });
 
   it('withdraw then request, 100 times in a row: 100 DENY', async () => {
-    let denies = 0;
-    for (let i = 0; i < 100; i++) {
-      await put(app, t.patient, 'p1', 'AI_TRAINING', { status: 'granted' }).expect(200);
-      await del(app, t.patient, 'p1', 'AI_TRAINING').expect(200);
-      const res = await ask(app, t.researcher);
-      if (res.status === 403 && res.body.decision === 'DENY') denies += 1;
-    }
-    expect(denies).toBe(100);
+    expect(await withdrawThenRequest(app, t, 100)).toBe(100);
   });
 });
 
@@ -171,14 +176,7 @@ describe('consent race in distributed mode (PostgreSQL + Kafka)', () => {
     const app = await boot(loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent' }));
     try {
       const t = await setup(app);
-      let denies = 0;
-      for (let i = 0; i < 100; i++) {
-        await put(app, t.patient, 'p1', 'AI_TRAINING', { status: 'granted' }).expect(200);
-        await del(app, t.patient, 'p1', 'AI_TRAINING').expect(200);
-        const res = await ask(app, t.researcher);
-        if (res.status === 403 && res.body.decision === 'DENY') denies += 1;
-      }
-      expect(denies).toBe(100);
+      expect(await withdrawThenRequest(app, t, 100)).toBe(100);
     } finally {
       await app.close();
       await pg.drop();

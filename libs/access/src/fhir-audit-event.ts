@@ -5,7 +5,8 @@ import type { TrailItem } from './access.queries.js';
  * Patterns): type/subtype of a RESTful read, action, recorded, outcome, purposeOfEvent, the
  * requesting agent, the source, and entities for the patient and for the resource.
  */
-const PURPOSE_CODES: Record<string, { system: string; code: string; display: string }> = {
+/** Purpose of use as FHIR codings (v3-ActReason where HL7 has a code; Custos' own for AI_TRAINING). */
+export const PURPOSE_CODES: Record<string, { system: string; code: string; display: string }> = {
   TREATMENT: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT', display: 'treatment' },
   RESEARCH: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH', display: 'healthcare research' },
   AI_TRAINING: { system: 'https://custos.dev/fhir/CodeSystem/purpose-of-use', code: 'AI_TRAINING', display: 'training of AI models' },

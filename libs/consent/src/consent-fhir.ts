@@ -1,12 +1,6 @@
+import { PURPOSE_CODES } from '@custos/access';
 import type { PurposeView } from './consent.queries.js';
 
-const PURPOSE_CODES: Record<string, { system: string; code: string; display: string }> = {
-  TREATMENT: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT', display: 'treatment' },
-  RESEARCH: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH', display: 'healthcare research' },
-  AI_TRAINING: { system: 'https://custos.dev/fhir/CodeSystem/purpose-of-use', code: 'AI_TRAINING', display: 'training of AI models' },
-  OPERATIONS: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HOPERAT', display: 'healthcare operations' },
-  PUBLIC_HEALTH: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'PUBHLTH', display: 'public health' },
-};
 
 /** One FHIR R4 Consent per purpose: provision permit/deny, purpose, class per data category, period. */
 export function toFhirConsents(patientId: string, purposes: PurposeView[], at: string): Record<string, unknown> {

@@ -16,14 +16,31 @@ export interface ConsentChangeResult {
   readonly receipt: string;
 }
 
-/** Concurrency: `expectedVersion` from If-Match, else the version just read; a stale one is a 409 naming the current version. */
-async function appendConsent(store: EventStore, patientId: string, expected: number, event: ConsentEvent, ctx: CommandContext, now: Date): Promise<StoredEvent> {
+/**
+ * The shell every consent command shares: load the stream, check If-Match, decide, append at
+ * the version read (a concurrent writer makes it a 409 naming the current version, never a
+ * lost update), answer with the receipt.
+ */
+async function runConsentCommand(
+  store: EventStore,
+  receipts: ConsentReceipts,
+  patientId: string,
+  expectedVersion: number | undefined,
+  ctx: CommandContext,
+  now: Date,
+  decide: (state: ReturnType<typeof foldConsent>) => ConsentEvent,
+): Promise<ConsentChangeResult> {
+  const stream = consentStreamId(patientId);
+  const state = foldConsent((await store.readStream(stream)) as unknown as ConsentEvent[]);
+  if (expectedVersion !== undefined && expectedVersion !== state.version) throw new ConcurrencyError(stream, expectedVersion, state.version);
+  const event = decide(state);
   const result = await store.append(
-    consentStreamId(patientId),
+    stream,
     [{ ...event, schemaVersion: 1, metadata: { actor: { id: ctx.principal.sub, roles: [...ctx.principal.roles] }, correlationId: ctx.correlationId, patientId }, occurredAt: now }],
-    { expectedVersion: expected },
+    { expectedVersion: state.version },
   );
-  return result.events[0] as StoredEvent;
+  const stored = result.events[0] as StoredEvent;
+  return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored) };
 }
 
 export class ChangeConsentCommand {
@@ -42,15 +59,13 @@ export class ChangeConsentHandler implements ICommandHandler<ChangeConsentComman
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
   ) {}
 
-  async execute({ change, expectedVersion, ctx }: ChangeConsentCommand): Promise<ConsentChangeResult> {
+  execute({ change, expectedVersion, ctx }: ChangeConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
-    const events = (await this.store.readStream(consentStreamId(change.patientId))) as unknown as ConsentEvent[];
-    const state = foldConsent(events);
-    if (expectedVersion !== undefined && expectedVersion !== state.version) throw new ConcurrencyError(consentStreamId(change.patientId), expectedVersion, state.version);
-    const outcome = decideChangeConsent({ ...change, now }, state);
-    if (!outcome.ok) throw new ValidationError(outcome.message, undefined, outcome.code);
-    const stored = await appendConsent(this.store, change.patientId, state.version, outcome.event, ctx, now);
-    return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await this.receipts.receiptFor(stored) };
+    return runConsentCommand(this.store, this.receipts, change.patientId, expectedVersion, ctx, now, (state) => {
+      const outcome = decideChangeConsent({ ...change, now }, state);
+      if (!outcome.ok) throw new ValidationError(outcome.message, undefined, outcome.code);
+      return outcome.event;
+    });
   }
 }
 
@@ -70,18 +85,13 @@ export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCo
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
   ) {}
 
-  async execute({ withdraw, expectedVersion, ctx }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
-    const now = this.clock.now();
-    const events = (await this.store.readStream(consentStreamId(withdraw.patientId))) as unknown as ConsentEvent[];
-    const state = foldConsent(events);
-    if (expectedVersion !== undefined && expectedVersion !== state.version) throw new ConcurrencyError(consentStreamId(withdraw.patientId), expectedVersion, state.version);
-    const outcome = decideWithdrawConsent(withdraw, state);
-    if (!outcome.ok) {
+  execute({ withdraw, expectedVersion, ctx }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
+    return runConsentCommand(this.store, this.receipts, withdraw.patientId, expectedVersion, ctx, this.clock.now(), (state) => {
+      const outcome = decideWithdrawConsent(withdraw, state);
+      if (outcome.ok) return outcome.event;
       if (outcome.code === 'nothing-to-withdraw') throw new NotFoundError(outcome.message, { purpose: withdraw.purpose as Purpose }, outcome.code);
       throw new ValidationError(outcome.message, undefined, outcome.code);
-    }
-    const stored = await appendConsent(this.store, withdraw.patientId, state.version, outcome.event, ctx, now);
-    return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await this.receipts.receiptFor(stored) };
+    });
   }
 }
 
