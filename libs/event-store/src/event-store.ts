@@ -10,6 +10,11 @@ import { hashCanonical } from './hash-chain.js';
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
 const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9._-]{0,199}$/;
 const INSERT_CHUNK = 500;
+/**
+ * Current version of each stream in $1: one backward probe of the (stream_id, version) index
+ * per stream, whatever the planner thinks of the table's size.
+ */
+const STREAM_VERSIONS = 'SELECT ids.id, (SELECT max(version) FROM custos_events e WHERE e.stream_id = ids.id) AS v FROM unnest($1::text[]) AS ids(id)';
 
 export interface EventStoreOptions {
   ids?: Ids;
@@ -172,8 +177,7 @@ export class EventStore {
     const [head] = await sql.query<{ last_seq: number | string; last_hash: string; snap_seq: number | string; versions: Record<string, number> | null }>(
       `SELECT h.last_seq, h.last_hash,
               (SELECT last_seq FROM custos_chain_head WHERE id = 1) AS snap_seq,
-              (SELECT json_object_agg(stream_id, v) FROM (
-                 SELECT stream_id, max(version) AS v FROM custos_events WHERE stream_id = ANY($1) GROUP BY stream_id) x) AS versions
+              (SELECT json_object_agg(s.id, s.v) FROM (${STREAM_VERSIONS}) s WHERE s.v IS NOT NULL) AS versions
          FROM custos_chain_head h WHERE h.id = 1 FOR UPDATE OF h`,
       [streamIds],
     );
@@ -182,10 +186,9 @@ export class EventStore {
     let prevHash = head.last_hash;
     let versionRows: Array<{ stream_id: string; v: number | string }> = Object.entries(head.versions ?? {}).map(([stream_id, v]) => ({ stream_id, v }));
     if (Number(head.snap_seq) !== seq) {
-      versionRows = await sql.query<{ stream_id: string; v: number | string }>(
-        'SELECT stream_id, max(version) AS v FROM custos_events WHERE stream_id = ANY($1) GROUP BY stream_id',
-        [streamIds],
-      );
+      versionRows = (await sql.query<{ id: string; v: number | string | null }>(STREAM_VERSIONS, [streamIds]))
+        .filter((r) => r.v !== null)
+        .map((r) => ({ stream_id: r.id, v: r.v as number | string }));
     }
     const versions = new Map<string, number>(versionRows.map((r) => [r.stream_id, Number(r.v)]));
 
