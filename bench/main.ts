@@ -67,6 +67,20 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
+/** The bench's own topics go when it ends, so runs do not pile partitions onto the broker. */
+async function dropTopics(brokers: string[], prefix: string): Promise<void> {
+  const admin = createKafka({ brokers, clientId: 'custos-bench-cleanup', topicPartitions: 1, topicPrefix: '' }, logger, 'cleanup').admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length) await admin.deleteTopics({ topics });
+  } catch {
+    /* best effort */
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   const SINGLE = Number(process.env.BENCH_SINGLE ?? 3000);
   const BATCHED = Number(process.env.BENCH_BATCHED ?? 20000);
@@ -182,6 +196,7 @@ async function main(): Promise<void> {
       { what: 'raw produce', perSecond: rawKafka },
     );
     await relay.stop();
+    await dropTopics(kafkaConfig.brokers, prefix);
   } finally {
     await db.close();
     await target.drop();
@@ -208,6 +223,7 @@ async function main(): Promise<void> {
   } finally {
     data.remove();
     await http.drop();
+    await dropTopics(brokers.split(','), 'benchhttp');
   }
   console.log(`\n${JSON.stringify({ results }, null, 2)}`);
 }

@@ -82,7 +82,12 @@ format() {
   java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN/server.properties" >"$RUN/logs/format.log" 2>&1
 }
 
-pid_alive() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+# Alive, and really our broker (a stale pid file may name a pid reused by something else).
+pid_alive() {
+  [[ -f "$PIDFILE" ]] || return 1
+  local pid; pid="$(cat "$PIDFILE")"
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $RUN/server.properties"
+}
 
 metadata_ok() {
   # A real metadata request through kafkajs (the client Custos uses), not a port probe.

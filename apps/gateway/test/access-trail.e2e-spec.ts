@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import { createProcessApp, ProjectorProcess, RelayProcess } from '@custos/runtime';
-import { createTestDatabase, TestDatabase, uniquePrefix } from '@custos/testing';
+import { createTestDatabase, deleteTopicsWithPrefix, TestDatabase, uniquePrefix } from '@custos/testing';
 import request from 'supertest';
 import { boot, bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
 
@@ -138,6 +138,7 @@ describe('every decision appears in the trail exactly once', () => {
         await gateway.close();
         await relay.close();
         await projector.close();
+        await deleteTopicsWithPrefix(config.kafka!.brokers, prefix);
       }
     });
   });

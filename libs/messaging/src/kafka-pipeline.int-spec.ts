@@ -1,7 +1,7 @@
 import type { Sql, StoredEvent } from '@custos/event-store';
 import { createLogger, KafkaConfig } from '@custos/platform';
 import { Projection, ProjectionRunner, StreamCatalogueProjection } from '@custos/projections';
-import { openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, TestStore } from '@custos/testing';
+import { deleteTopicsWithPrefix, openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, TestStore } from '@custos/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, topicFor } from './index.js';
 
@@ -101,6 +101,7 @@ describe('outbox relay → Kafka → projector (real broker, real PostgreSQL)', 
       expect(await snapshotTables(p.t.db, tables)).toEqual(live);
     } finally {
       await p.stop();
+      await deleteTopicsWithPrefix(config.brokers, config.topicPrefix);
     }
   });
 
@@ -139,6 +140,7 @@ describe('outbox relay → Kafka → projector (real broker, real PostgreSQL)', 
     } finally {
       await p.stop();
       await broker.stop();
+      await broker.reset(); // a private broker: its whole log dir goes
     }
   });
 });

@@ -43,3 +43,19 @@ export class PrivateBroker {
     await promisify(execFile)('bash', [script, command], { env: { ...process.env, KAFKA_PORT: String(this.port), KAFKA_HEAP: '-Xms128m -Xmx512m' } });
   }
 }
+
+/** Deletes every topic with the given prefix (tests clean up what they created). */
+export async function deleteTopicsWithPrefix(brokers: string[], prefix: string): Promise<void> {
+  if (!prefix) return;
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({ clientId: 'custos-test-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 10_000 });
+  } catch {
+    // best effort: a broker stopped by the test itself has nothing to clean
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
