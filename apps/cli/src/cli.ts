@@ -1,0 +1,123 @@
+import { Database, EventStore, verifyChain } from '@custos/event-store';
+import { ConfigError, loadConfig } from '@custos/platform';
+import { ALL_MIGRATIONS, createProjectionRunner } from '@custos/runtime';
+import { Presets, SingleBar } from 'cli-progress';
+import { Command } from 'commander';
+
+/**
+ * Operator commands, run against the configured store (DATA_DIR in embedded mode,
+ * DATABASE_URL in distributed mode):
+ *   custos verify   re-walk the hash chain, name the first broken sequence (exit 2 when broken)
+ *   custos replay   rebuild every read model from the log (stop the projector first)
+ *   custos migrate  run pending migrations
+ *   custos head     print the chain head
+ */
+/** Where a command writes; `tty` decides whether progress bars are drawn. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  tty: boolean;
+}
+
+function progressBar(label: string, enabled: boolean): { update(done: number, total: number): void; stop(): void } {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar({ format: `${label} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.setTotal(total);
+      bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** Runs one command line; returns the exit code (0 ok, 1 error, 2 broken chain). */
+export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  let exitCode = 0;
+  async function withStore<T>(work: (db: Database, store: EventStore) => Promise<T>): Promise<T> {
+    const config = loadConfig(env);
+    const db = await Database.open(config.database, ALL_MIGRATIONS);
+    try {
+      return await work(db, new EventStore(db));
+    } finally {
+      await db.close();
+    }
+  }
+
+  const program = new Command('custos').description('Custos operator commands').showHelpAfterError().exitOverride().configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
+
+  program
+    .command('verify')
+    .description('re-walk the hash chain and name the first broken global sequence')
+    .option('--page-size <n>', 'events read per page', (v) => Number.parseInt(v, 10), 5000)
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: { pageSize: number; progress: boolean }) => {
+      const report = await withStore(async (db) => {
+        const bar = progressBar('verify', opts.progress && io.tty);
+        try {
+          return await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
+        } finally {
+          bar.stop();
+        }
+      });
+      io.out(`${JSON.stringify(report)}\n`);
+      if (!report.ok) {
+        io.err(`chain broken at global sequence ${report.firstBrokenSeq} (${report.reason})\n`);
+        exitCode = 2;
+      }
+    });
+
+  program
+    .command('replay')
+    .description('rebuild every read model from the log (run with the projector stopped)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: { progress: boolean }) => {
+      const started = Date.now();
+      const count = await withStore(async (db, store) => {
+        const bar = progressBar('replay', opts.progress && io.tty);
+        try {
+          return await createProjectionRunner(db).replay(store, { onProgress: (done, total) => bar.update(done, total) });
+        } finally {
+          bar.stop();
+        }
+      });
+      io.out(`${JSON.stringify({ replayed: count, seconds: (Date.now() - started) / 1000 })}\n`);
+    });
+
+  program
+    .command('migrate')
+    .description('run pending migrations (every process also does this at start)')
+    .action(async () => {
+      await withStore(async () => undefined);
+      io.out('{"migrated":true}\n');
+    });
+
+  program
+    .command('head')
+    .description('print the chain head: last global sequence and its hash')
+    .action(async () => {
+      const head = await withStore((_db, store) => store.head());
+      io.out(`${JSON.stringify(head)}\n`);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(`${e.message}\n`);
+      return 1;
+    }
+    const code = (e as { exitCode?: number }).exitCode;
+    if (typeof code === 'number') return code; // commander: help, unknown command
+    io.err(`custos: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return exitCode;
+}

@@ -1,0 +1,58 @@
+import { Database, EventStore } from '@custos/event-store';
+import { allProjections, createProjectionRunner, EmbeddedProjections } from '@custos/runtime';
+import { snapshotTables } from '@custos/testing';
+import request from 'supertest';
+import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+
+describe('replay of every read model equals live projection (all contexts)', () => {
+  it('rebuilds trails, reviews, dataset withdrawals and the catalogue to the same bytes', async () => {
+    const app = await bootEmbedded();
+    try {
+      const t = {
+        steward: await devToken(app, { sub: 'stew-1', roles: ['data-steward'] }),
+        dr: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
+        res: await devToken(app, { sub: 'res-1', roles: ['researcher'] }),
+        sec: await devToken(app, { sub: 'sec-1', roles: ['security-officer'] }),
+        p1: await devToken(app, { sub: 'pat-1', roles: ['patient'], patient_id: 'p1' }),
+        p2: await devToken(app, { sub: 'pat-2', roles: ['patient'], patient_id: 'p2' }),
+      };
+      const http = () => request(app.getHttpServer());
+      for (const [img, patient] of [['img-1', 'p1'], ['img-2', 'p2'], ['img-3', 'p1']] as const) {
+        await http().post('/v1/images').set('authorization', `Bearer ${t.steward}`).send(IMAGE(img, patient)).expect(201);
+      }
+      await http().put('/v1/patients/p1/consents/AI_TRAINING').set('authorization', `Bearer ${t.p1}`).send({ status: 'granted' }).expect(200);
+      const asks = [
+        [t.dr, { resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT' }],
+        [t.res, { resourceType: 'image', resourceId: 'img-3', action: 'download', purpose: 'AI_TRAINING' }],
+        [t.res, { resourceType: 'image', resourceId: 'img-2', action: 'download', purpose: 'AI_TRAINING' }],
+        [t.dr, { resourceType: 'image', resourceId: 'img-2', action: 'view', purpose: 'RESEARCH', emergency: { reason: 'stroke alert, prior MR needed now' } }],
+        [t.dr, { resourceType: 'image', resourceId: 'img-9', action: 'view', purpose: 'TREATMENT' }],
+      ] as const;
+      let emergencyId = '';
+      for (const [token, body] of asks) {
+        const r = await http().post('/v1/access-requests').set('authorization', `Bearer ${token}`).send(body);
+        if (r.body.emergency) emergencyId = r.body.eventId;
+      }
+      await http().post(`/v1/reviews/emergency-access/${emergencyId}`).set('authorization', `Bearer ${t.sec}`).send({ verdict: 'justified', note: 'confirmed' }).expect(200);
+      await http().delete('/v1/patients/p1/consents/AI_TRAINING').set('authorization', `Bearer ${t.p1}`).expect(200);
+      await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${t.p2}`).expect(403);
+
+      const store = app.get(EventStore);
+      const { lastSeq } = await store.head();
+      await waitForProjection(app, t.sec, 'p1', lastSeq);
+      await app.get(EmbeddedProjections).onApplicationShutdown(); // stop the live feed, as an operator would
+
+      const db = app.get(Database);
+      const tables = allProjections().flatMap((p) => p.tables);
+      const live = await snapshotTables(db, tables);
+      expect((live.custos_rm_access_trail ?? []).length).toBeGreaterThanOrEqual(6);
+      expect(live.custos_rm_emergency_reviews).toHaveLength(1);
+      expect(live.custos_rm_ai_training_withdrawals).toHaveLength(1);
+
+      await createProjectionRunner(db).replay(store);
+      expect(JSON.stringify(await snapshotTables(db, tables))).toBe(JSON.stringify(live));
+    } finally {
+      await app.close();
+    }
+  });
+});
