@@ -1,6 +1,6 @@
 import { ConcurrencyError, ValidationError } from '@custos/errors';
-import { Ids, RandomIds } from '@custos/platform';
-import { Counter, Histogram, register } from 'prom-client';
+import { Ids, RandomIds, registered } from '@custos/platform';
+import { Counter, Histogram } from 'prom-client';
 import { canonicalJson, toStorableJson } from './canonical-json.js';
 import type { Sql } from './database.js';
 import { Database } from './database.js';
@@ -326,15 +326,12 @@ export function toStoredEvent(row: EventRow): StoredEvent {
 let cached: { events: Counter; transactions: Counter; appendSeconds: Histogram } | undefined;
 function metrics(): NonNullable<typeof cached> {
   cached ??= {
-    events:
-      (register.getSingleMetric('custos_events_appended_total') as Counter | undefined) ??
-      new Counter({ name: 'custos_events_appended_total', help: 'Events committed to the event store' }),
-    transactions:
-      (register.getSingleMetric('custos_append_transactions_total') as Counter | undefined) ??
-      new Counter({ name: 'custos_append_transactions_total', help: 'Append transactions committed (group commits)' }),
-    appendSeconds:
-      (register.getSingleMetric('custos_append_seconds') as Histogram | undefined) ??
-      new Histogram({ name: 'custos_append_seconds', help: 'Duration of one append transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }),
+    events: registered('custos_events_appended_total', () => new Counter({ name: 'custos_events_appended_total', help: 'Events committed to the event store' })),
+    transactions: registered('custos_append_transactions_total', () => new Counter({ name: 'custos_append_transactions_total', help: 'Append transactions committed (group commits)' })),
+    appendSeconds: registered(
+      'custos_append_seconds',
+      () => new Histogram({ name: 'custos_append_seconds', help: 'Duration of one append transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }),
+    ),
   };
   return cached;
 }

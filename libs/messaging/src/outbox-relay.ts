@@ -1,7 +1,8 @@
 import type { Database } from '@custos/event-store';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { Counter, Gauge, register } from 'prom-client';
+import { registered } from '@custos/platform';
+import { Counter, Gauge } from 'prom-client';
 import { topicFor } from './topics.js';
 
 interface OutboxRow {
@@ -191,14 +192,8 @@ export class OutboxRelay {
 
 function relayMetrics(): { published: Counter; failures: Counter; pending: Gauge } {
   return {
-    published:
-      (register.getSingleMetric('custos_relay_published_total') as Counter | undefined) ??
-      new Counter({ name: 'custos_relay_published_total', help: 'Events the outbox relay published to Kafka' }),
-    failures:
-      (register.getSingleMetric('custos_relay_failures_total') as Counter | undefined) ??
-      new Counter({ name: 'custos_relay_failures_total', help: 'Relay rounds that failed (Kafka or database unavailable)' }),
-    pending:
-      (register.getSingleMetric('custos_outbox_pending') as Gauge | undefined) ??
-      new Gauge({ name: 'custos_outbox_pending', help: 'Events recorded but not yet published to Kafka' }),
+    published: registered('custos_relay_published_total', () => new Counter({ name: 'custos_relay_published_total', help: 'Events the outbox relay published to Kafka' })),
+    failures: registered('custos_relay_failures_total', () => new Counter({ name: 'custos_relay_failures_total', help: 'Relay rounds that failed (Kafka or database unavailable)' })),
+    pending: registered('custos_outbox_pending', () => new Gauge({ name: 'custos_outbox_pending', help: 'Events recorded but not yet published to Kafka' })),
   };
 }

@@ -1,6 +1,7 @@
 import { COLUMNS, toStoredEvent } from '@custos/event-store';
 import type { Database, EventRow, EventStore, Sql, StoredEvent } from '@custos/event-store';
-import { Gauge, register } from 'prom-client';
+import { registered } from '@custos/platform';
+import { Gauge } from 'prom-client';
 import type { Projection } from './projection.js';
 
 /**
@@ -112,8 +113,5 @@ export class ProjectionRunner {
 }
 
 function projectionMetrics(): Gauge {
-  return (
-    (register.getSingleMetric('custos_projection_position') as Gauge | undefined) ??
-    new Gauge({ name: 'custos_projection_position', help: 'Global sequence up to which every event is projected', labelNames: ['projector'] })
-  );
+  return registered('custos_projection_position', () => new Gauge({ name: 'custos_projection_position', help: 'Global sequence up to which every event is projected', labelNames: ['projector'] }));
 }

@@ -1,10 +1,10 @@
 import { INestApplication, ValidationPipe } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { ProblemFilter } from '@custos/platform';
+import { ProblemFilter, registered } from '@custos/platform';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { Counter, Histogram, register } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 
 const CORRELATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -69,16 +69,16 @@ function routeLabel(req: IncomingMessage): string {
 
 function httpMetrics(): { total: Counter; duration: Histogram } {
   return {
-    total:
-      (register.getSingleMetric('custos_http_requests_total') as Counter | undefined) ??
-      new Counter({ name: 'custos_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'] }),
-    duration:
-      (register.getSingleMetric('custos_http_request_seconds') as Histogram | undefined) ??
-      new Histogram({
-        name: 'custos_http_request_seconds',
-        help: 'HTTP request duration',
-        labelNames: ['method', 'route', 'status'],
-        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      }),
+    total: registered('custos_http_requests_total', () => new Counter({ name: 'custos_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'] })),
+    duration: registered(
+      'custos_http_request_seconds',
+      () =>
+        new Histogram({
+          name: 'custos_http_request_seconds',
+          help: 'HTTP request duration',
+          labelNames: ['method', 'route', 'status'],
+          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+        }),
+    ),
   };
 }
