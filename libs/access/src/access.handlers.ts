@@ -15,7 +15,7 @@ export interface CommandContext {
   readonly correlationId: string;
 }
 
-function metadata(ctx: CommandContext, patientId: string | null, causationId?: string): EventMetadata {
+export function commandMetadata(ctx: CommandContext, patientId: string | null, causationId?: string): EventMetadata {
   return {
     actor: { id: ctx.principal.sub, roles: [...ctx.principal.roles] },
     correlationId: ctx.correlationId,
@@ -63,7 +63,7 @@ export class RequestAccessHandler implements ICommandHandler<RequestAccessComman
     const recipients = [ctx.principal.sub, ...(resource?.datasetId ? [resource.datasetId] : [])];
     const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, categoryOf(request.resourceType), now, recipients) : { granted: false, version: 0 };
     const event = decideAccessRequest({ ...request, principal: ctx.principal }, { patientId, consent });
-    const result = await this.store.append(accessStreamId(patientId), [{ ...event, schemaVersion: 1, metadata: metadata(ctx, patientId), occurredAt: now }], { expectedVersion: 'any' });
+    const result = await this.store.append(accessStreamId(patientId), [{ ...event, schemaVersion: 1, metadata: commandMetadata(ctx, patientId), occurredAt: now }], { expectedVersion: 'any' });
     const stored = result.events[0] as StoredEvent;
     const d = event.data;
     return { eventId: stored.eventId, sequence: stored.globalSeq, patientId, decision: d.decision, rule: d.rule, reason: d.reason, emergency: d.emergency, consentVersion: d.consentVersion };
@@ -122,7 +122,7 @@ export class RegisterImageHandler implements ICommandHandler<RegisterImageComman
     const outcome = decideRegisterImage(image, existing);
     if (!outcome.ok) throw new AlreadyExistsError(`image ${image.imageId} is already registered`, { imageId: image.imageId }, 'image-exists');
     try {
-      const r = await this.store.append(stream, [{ ...outcome.event, schemaVersion: 1, metadata: metadata(ctx, image.patientId), occurredAt: this.clock.now() }], { expectedVersion: 'no-stream' });
+      const r = await this.store.append(stream, [{ ...outcome.event, schemaVersion: 1, metadata: commandMetadata(ctx, image.patientId), occurredAt: this.clock.now() }], { expectedVersion: 'no-stream' });
       return { eventId: r.events[0]!.eventId, sequence: r.events[0]!.globalSeq };
     } catch (e) {
       if (e instanceof ConcurrencyError) throw new AlreadyExistsError(`image ${image.imageId} is already registered`, { imageId: image.imageId }, 'image-exists');
@@ -160,7 +160,7 @@ export class ReviewEmergencyAccessHandler implements ICommandHandler<ReviewEmerg
     try {
       const r = await this.store.append(
         reviewStreamId(review.accessEventId),
-        [{ ...outcome.event, schemaVersion: 1, metadata: metadata(ctx, outcome.event.data.patientId, review.accessEventId), occurredAt: this.clock.now() }],
+        [{ ...outcome.event, schemaVersion: 1, metadata: commandMetadata(ctx, outcome.event.data.patientId, review.accessEventId), occurredAt: this.clock.now() }],
         { expectedVersion: 'no-stream' },
       );
       return { eventId: r.events[0]!.eventId, sequence: r.events[0]!.globalSeq };
@@ -173,7 +173,7 @@ export class ReviewEmergencyAccessHandler implements ICommandHandler<ReviewEmerg
 
 /** Records a refused route (the caller was not entitled), before the 403 goes out. */
 export async function recordRouteDenied(store: EventStore, clock: Clock, ctx: CommandContext, data: RouteAccessDeniedData): Promise<void> {
-  await store.append(accessStreamId(data.patientId), [{ type: 'RouteAccessDenied', schemaVersion: 1, data, metadata: metadata(ctx, data.patientId), occurredAt: clock.now() }], { expectedVersion: 'any' });
+  await store.append(accessStreamId(data.patientId), [{ type: 'RouteAccessDenied', schemaVersion: 1, data, metadata: commandMetadata(ctx, data.patientId), occurredAt: clock.now() }], { expectedVersion: 'any' });
 }
 
 export const ACCESS_COMMAND_HANDLERS = [RequestAccessHandler, RegisterImageHandler, ReviewEmergencyAccessHandler];

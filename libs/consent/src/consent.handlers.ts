@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import type { CommandContext } from '@custos/access';
+import { commandMetadata, type CommandContext } from '@custos/access';
 import type { Purpose } from '@custos/authz';
 import { ConcurrencyError, NotFoundError, ValidationError } from '@custos/errors';
 import { EventStore, StoredEvent } from '@custos/event-store';
@@ -36,7 +36,7 @@ async function runConsentCommand(
   const event = decide(state);
   const result = await store.append(
     stream,
-    [{ ...event, schemaVersion: 1, metadata: { actor: { id: ctx.principal.sub, roles: [...ctx.principal.roles] }, correlationId: ctx.correlationId, patientId }, occurredAt: now }],
+    [{ ...event, schemaVersion: 1, metadata: commandMetadata(ctx, patientId), occurredAt: now }],
     { expectedVersion: state.version },
   );
   const stored = result.events[0] as StoredEvent;

@@ -1,6 +1,6 @@
 import { PURPOSES, Purpose } from '@custos/authz';
 import type { Database, EventStore, StoredEvent } from '@custos/event-store';
-import { consentAt, ConsentDefaults, foldConsent } from './consent.decide.js';
+import { ConsentDefaults, foldConsent } from './consent.decide.js';
 import { ConsentChangedData, ConsentEvent, consentStreamId, ConsentWithdrawnData, DATA_CATEGORIES } from './consent.events.js';
 
 export interface PurposeView {
@@ -34,11 +34,11 @@ export class ConsentQueries {
         const granted = this.defaults.granted.includes(purpose);
         return { purpose, status: granted ? 'granted' : 'denied', source: 'default', categories: granted ? [...DATA_CATEGORIES] : [], expiresAt: null, recipients: [], version: 0 };
       }
-      const effective = consentAt(state, this.defaults, purpose, explicit.categories[0] ?? 'IMAGING', at, explicit.recipients.length ? [explicit.recipients[0] as string] : []);
+      const expired = explicit.status === 'granted' && explicit.expiresAt !== null && new Date(explicit.expiresAt).getTime() <= at.getTime();
       return {
         purpose,
-        status: effective.source === 'expired' ? 'denied' : explicit.status,
-        source: effective.source,
+        status: expired ? 'denied' : explicit.status,
+        source: expired ? 'expired' : 'explicit',
         categories: [...explicit.categories],
         expiresAt: explicit.expiresAt,
         recipients: [...explicit.recipients],

@@ -41,9 +41,12 @@ export class DevIssuer {
     return new DevIssuer(key, options.issuer, options.audience);
   }
 
-  /** Public keys only. */
-  async keystore(): Promise<jose.JWK.KeyStore> {
-    return jose.JWK.asKeyStore({ keys: [this.key.toJSON(false)] });
+  private publicStore: Promise<jose.JWK.KeyStore> | undefined;
+
+  /** Public keys only; one store for the issuer's life. */
+  keystore(): Promise<jose.JWK.KeyStore> {
+    this.publicStore ??= jose.JWK.asKeyStore({ keys: [this.key.toJSON(false)] });
+    return this.publicStore;
   }
 
   publicJwk(): object {

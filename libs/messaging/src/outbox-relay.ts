@@ -84,6 +84,10 @@ export class OutboxRelay {
         if (!this.failing) this.logger.warn({ err: { message: (e as Error).message } }, 'relay: cannot publish, events stay in the outbox; retrying');
         this.failing = true;
         relayMetrics().failures.inc();
+        // While failing, the backlog is what an operator watches grow.
+        await this.pending()
+          .then((n) => relayMetrics().pending.set(n))
+          .catch(() => undefined);
         await this.producer?.disconnect().catch(() => undefined);
         this.producer = undefined;
         await this.sleep(backoff);
@@ -121,9 +125,7 @@ export class OutboxRelay {
             this.failing = false;
           }
           onProgress();
-          this.pending()
-            .then((n) => relayMetrics().pending.set(n))
-            .catch(() => undefined);
+          relayMetrics().pending.set(0); // caught up: everything read has been acknowledged
           if (rows.length === 0) await this.sleep(this.options.pollIntervalMs);
         }
       }

@@ -61,7 +61,7 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Every variable Custos reads, with its meaning; the README's table is generated from the same words. */
+/** Every variable Custos reads, with its meaning (the README's configuration table says the same). */
 export const CONFIG_VARIABLES = {
   CUSTOS_MODE: 'embedded | distributed (default: distributed when DATABASE_URL is set, else embedded)',
   HOST: 'HTTP listen address (default 127.0.0.1)',
