@@ -14,10 +14,10 @@ import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { canonicalJson, Database, EventStore, Json, NewEvent } from '@custos/event-store';
+import { canonicalJson, Database, EventStore, type Json, type NewEvent } from '@custos/event-store';
 import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
-import { createLogger, KafkaConfig } from '@custos/platform';
-import { ALL_MIGRATIONS } from '@custos/runtime';
+import { createLogger, type KafkaConfig } from '@custos/platform';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 import pg from 'pg';
 import { benchDecisions, tempDataDir } from './decisions.js';
 

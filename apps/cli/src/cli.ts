@@ -1,6 +1,7 @@
 import { Database, EventStore, verifyChain } from '@custos/event-store';
 import { ConfigError, loadConfig } from '@custos/platform';
-import { ALL_MIGRATIONS, createProjectionRunner } from '@custos/runtime';
+import { ALL_MIGRATIONS, allProjections } from '@custos/contexts';
+import { createProjectionRunner } from '@custos/runtime';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 
@@ -42,7 +43,7 @@ function progressBar(label: string, enabled: boolean): { update(done: number, to
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let exitCode = 0;
   async function withStore<T>(work: (db: Database, store: EventStore) => Promise<T>): Promise<T> {
-    const config = loadConfig(env);
+    const config = loadConfig(env, process.cwd(), { requireKafka: false });
     const db = await Database.open(config.database, ALL_MIGRATIONS);
     try {
       return await work(db, new EventStore(db));
@@ -83,7 +84,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       const count = await withStore(async (db, store) => {
         const bar = progressBar('replay', opts.progress && io.tty);
         try {
-          return await createProjectionRunner(db).replay(store, { onProgress: (done, total) => bar.update(done, total) });
+          return await createProjectionRunner(db, allProjections()).replay(store, { onProgress: (done, total) => bar.update(done, total) });
         } finally {
           bar.stop();
         }

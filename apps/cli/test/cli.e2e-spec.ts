@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database, EventStore } from '@custos/event-store';
-import { ALL_MIGRATIONS } from '@custos/runtime';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 import { testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 

@@ -1,52 +1,71 @@
 import type { Provider, Type } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { ACCESS_COMMAND_HANDLERS, AccessQueries, ConsentPort } from '@custos/access';
-import type { Purpose } from '@custos/authz';
-import { CONSENT_COMMAND_HANDLERS, ConsentQueries, ConsentReceipts, ReceiptSigner, StoreConsent } from '@custos/consent';
-import { Database, EventStore } from '@custos/event-store';
-import { CombinedKeys, DevIssuer, FileJwks, JwtVerifier, KeySource, RemoteJwks } from '@custos/identity';
+import { type ConsentAnswer, ConsentPort, POLICY, type PolicyInForce } from '@custos/access';
+import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
+import { CONSENT_RULES, ConsentReader, type ConsentRules } from '@custos/consent';
+import { CONTEXTS } from '@custos/contexts';
+import { EventStore } from '@custos/event-store';
+import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
-import { EmbeddedProjections, ProcessSpec } from '@custos/runtime';
+import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
-import { ConsentController } from './consent/consent.controller.js';
+import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
+import { ConsentController } from './consent/consent.controller.js';
+
+/** The policy in force: the rules' digest with the consent parameters that change decisions. */
+export function policyInForce(rules: ConsentRules): PolicyInForce {
+  const parameters = { consentDefaultGranted: [...rules.defaultGranted].sort(), consentRestrictable: [...rules.restrictable].sort() };
+  return { version: policyVersionOf(RULES_DIGEST, parameters), rulesDigest: RULES_DIGEST, parameters };
+}
 
 /**
  * The HTTP edge: authentication (JWT) and authorization (CASL) on every route, access
- * decisions, images, trails. In embedded mode it also hosts the projections, fed in process
- * from the store; in distributed mode the relay and projector run as their own processes.
+ * decisions, images, trails, consent. It wires the contexts together (access reads consent
+ * through ConsentPort; neither depends on the other). In embedded mode it also hosts the
+ * projections, fed in process from the store.
  */
 export function gatewaySpec(config: CustosConfig): ProcessSpec {
   const auth = config.auth;
-  const consentDefaults = { granted: config.consent.defaultGranted as Purpose[] };
   const providers: Provider[] = [
-    ...ACCESS_COMMAND_HANDLERS,
-    { provide: AccessQueries, useFactory: (db: Database) => new AccessQueries(db), inject: [Database] },
-    ...CONSENT_COMMAND_HANDLERS,
-    { provide: ConsentPort, useFactory: (store: EventStore) => new StoreConsent(store, consentDefaults), inject: [EventStore] },
-    { provide: ReceiptSigner, useFactory: () => ReceiptSigner.open(config.consent.receiptKeyFile) },
-    { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner) => new ConsentReceipts(signer, 'custos'), inject: [ReceiptSigner] },
-    { provide: ConsentQueries, useFactory: (store: EventStore, db: Database) => new ConsentQueries(store, db, consentDefaults), inject: [EventStore, Database] },
+    ...CONTEXTS.flatMap((c) => [...(c.gatewayProviders?.(config) ?? [])]),
+    {
+      provide: ConsentPort,
+      useFactory: (store: EventStore, rules: ConsentRules): ConsentPort => {
+        const reader = new ConsentReader(store, rules);
+        return {
+          async consentFor(patientId, purpose, categories, at, requester): Promise<ConsentAnswer> {
+            const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester);
+            const granted = Object.fromEntries(Object.entries(byCategory).map(([c, e]) => [c, e.granted]));
+            return { version: condition.version, granted, condition };
+          },
+        };
+      },
+      inject: [EventStore, CONSENT_RULES],
+    },
+    { provide: POLICY, useFactory: (rules: ConsentRules) => policyInForce(rules), inject: [CONSENT_RULES] },
     {
       provide: JwtVerifier,
       useFactory: (dev?: DevIssuer) => {
-        const sources: KeySource[] = [];
-        if (auth.jwksUrl) sources.push(new RemoteJwks(auth.jwksUrl));
-        if (auth.jwksFile) sources.push(new FileJwks(auth.jwksFile));
-        if (dev) sources.push(dev);
-        return new JwtVerifier(new CombinedKeys(sources), { issuer: auth.issuer, audience: auth.audience, algorithms: auth.algorithms, clockSkewSeconds: auth.clockSkewSeconds });
+        const trusted: TrustedIssuer[] = [];
+        if (auth.jwksUrl) trusted.push({ issuer: auth.issuer, keys: new RemoteJwks(auth.jwksUrl) });
+        if (auth.jwksFile) trusted.push({ issuer: auth.issuer, keys: new FileJwks(auth.jwksFile) });
+        if (dev) trusted.push({ issuer: auth.devIssuerName, keys: dev });
+        return new JwtVerifier(trusted, { audience: auth.audience, algorithms: auth.algorithms, clockSkewSeconds: auth.clockSkewSeconds, cacheBytes: auth.tokenCacheBytes });
       },
       inject: auth.devIssuer ? [DevIssuer] : [],
     },
+    AuditedReadInterceptor,
     { provide: APP_GUARD, useClass: AuthGuard },
+    { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
   const controllers: Type[] = [JwksController, AccessController, ConsentController];
   if (auth.devIssuer) {
-    providers.push({ provide: DevIssuer, useFactory: () => DevIssuer.open({ ...(auth.devKeyFile ? { keyFile: auth.devKeyFile } : {}), issuer: auth.issuer, audience: auth.audience }) });
+    providers.push({ provide: DevIssuer, useFactory: () => DevIssuer.open({ ...(auth.devKeyFile ? { keyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }) });
     controllers.push(DevTokensController);
   }
   if (config.mode === 'embedded') providers.push(EmbeddedProjections);
-  return { name: 'gateway', providers, controllers, imports: [CqrsModule.forRoot()] };
+  return { name: 'gateway', contexts: CONTEXTS, providers, controllers, imports: [CqrsModule.forRoot()] };
 }

@@ -37,29 +37,36 @@ const ROUTES: Route[] = [
     expect: all(403, { 'data-steward': 201, admin: 201 }),
   },
   {
-    name: 'GET /v1/images/{id} (of p1)',
-    send: (app, t) => request(app.getHttpServer()).get('/v1/images/img-1').set('authorization', `Bearer ${t}`),
-    expect: all(200, { 'patient (other)': 403, 'security-officer': 403, regulator: 403 }),
+    // A read of an image is a decision like any access (recorded); another patient's image is
+    // a 404 to a patient, the same as a missing one.
+    name: 'GET /v1/images/{id}?purpose=TREATMENT (of p1)',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/images/img-1?purpose=TREATMENT').set('authorization', `Bearer ${t}`),
+    expect: all(403, { clinician: 200, 'patient (own)': 200, 'patient (other)': 404 }),
+  },
+  {
+    name: 'GET /v1/images/{id}?purpose=AI_TRAINING (of p1, no consent)',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/images/img-1?purpose=AI_TRAINING').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'patient (own)': 200, 'patient (other)': 404 }),
   },
   {
     name: 'POST /v1/access-requests (image of p1, view, TREATMENT)',
     send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT' }),
-    expect: all(403, { clinician: 200 }),
+    expect: all(403, { clinician: 200, 'patient (own)': 200, 'patient (other)': 404 }),
   },
   {
     name: 'POST /v1/access-requests (patient-record p1, view, TREATMENT)',
     send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'patient-record', resourceId: 'p1', action: 'view', purpose: 'TREATMENT' }),
-    expect: all(403, { clinician: 200, 'patient (own)': 200 }),
+    expect: all(403, { clinician: 200, 'patient (own)': 200, 'patient (other)': 404 }),
   },
   {
     name: 'POST /v1/access-requests (image of p1, download, OPERATIONS)',
     send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'download', purpose: 'OPERATIONS' }),
-    expect: all(403, { 'data-steward': 200 }),
+    expect: all(403, { 'data-steward': 200, 'patient (own)': 200, 'patient (other)': 404 }),
   },
   {
     name: 'POST /v1/access-requests (image of p1, RESEARCH, no consent yet)',
     send: (app, t) => request(app.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${t}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'RESEARCH' }),
-    expect: all(403),
+    expect: all(403, { 'patient (own)': 200, 'patient (other)': 404 }),
   },
   {
     name: 'GET /v1/patients/p1/access-trail',
@@ -111,8 +118,9 @@ describe('authorization matrix over HTTP (embedded)', () => {
 
   it('recorded every refused route and every access decision as an event', async () => {
     const db = app.get(Database);
-    const routeDenials = cases.filter(([name, , status]) => status === 403 && !name.startsWith('POST /v1/access-requests')).length;
-    const decisions = cases.filter(([name]) => name.startsWith('POST /v1/access-requests')).length;
+    const isDecision = (name: string) => name.startsWith('POST /v1/access-requests') || name.startsWith('GET /v1/images');
+    const routeDenials = cases.filter(([name, , status]) => status === 403 && !isDecision(name)).length;
+    const decisions = cases.filter(([name]) => isDecision(name)).length;
     const [denied] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_events WHERE type = 'RouteAccessDenied'`);
     const [decided] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessDecided'`);
     expect(Number(denied?.n)).toBe(routeDenials);
@@ -131,6 +139,9 @@ describe('authorization matrix over HTTP (embedded)', () => {
     await post({ resourceType: 'image', resourceId: 'img 1;drop', action: 'view', purpose: 'TREATMENT' }).expect(400);
     await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT', extra: 1 }).expect(400);
     await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT', emergency: { reason: 'too short' } }).expect(400);
+    await post({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT', emergency: { reason: '\u200b'.repeat(21) } }).expect(400);
+    await request(app.getHttpServer()).get('/v1/images/img-1').set('authorization', `Bearer ${t}`).expect(400); // purpose is required
+    await request(app.getHttpServer()).get('/v1/images/img%201?purpose=TREATMENT').set('authorization', `Bearer ${t}`).expect(400);
     const sec = tokens['security-officer'];
     await request(app.getHttpServer()).get('/v1/audit/events?from=yesterday').set('authorization', `Bearer ${sec}`).expect(400);
     await request(app.getHttpServer()).get('/v1/audit/events?cursor=bm9wZQ').set('authorization', `Bearer ${sec}`).expect(400);

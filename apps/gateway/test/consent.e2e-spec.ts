@@ -60,7 +60,7 @@ describe('consent over HTTP (embedded)', () => {
 
   it('a patient grants, the researcher is permitted with that consent version, a withdrawal denies the very next request', async () => {
     await ask(app, t.researcher).expect(403);
-    const granted = await put(app, t.patient, 'p1', 'AI_TRAINING', { status: 'granted', categories: ['IMAGING'], recipients: ['ds-1'] }).expect(200);
+    const granted = await put(app, t.patient, 'p1', 'AI_TRAINING', { status: 'granted', categories: ['IMAGING'], recipients: [{ type: 'dataset', id: 'ds-1' }] }).expect(200);
     expect(granted.body).toMatchObject({ version: 1 });
     expect(granted.headers.etag).toBe('"1"');
     const permitted = await ask(app, t.researcher).expect(200);
@@ -84,7 +84,7 @@ describe('consent over HTTP (embedded)', () => {
   });
 
   it('answers each change with a receipt anyone can verify offline against the JWKS, and issues it again by version', async () => {
-    const res = await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted', categories: ['IMAGING', 'ANNOTATIONS'], expiresAt: '2099-01-01T00:00:00Z', recipients: ['univ-a'] }).expect(200);
+    const res = await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted', categories: ['IMAGING', 'ANNOTATIONS'], expiresAt: '2099-01-01T00:00:00Z', recipients: [{ type: 'organization', id: 'univ-a' }] }).expect(200);
     const claims = await verifyReceipt(app, res.body.receipt);
     expect(claims).toMatchObject({
       iss: 'custos',
@@ -96,7 +96,7 @@ describe('consent over HTTP (embedded)', () => {
       status: 'granted',
       categories: ['IMAGING', 'ANNOTATIONS'],
       expiresAt: '2099-01-01T00:00:00.000Z',
-      recipients: ['univ-a'],
+      recipients: [{ type: 'organization', id: 'univ-a' }],
       collectionMethod: 'patient-portal',
     });
     expect(typeof claims.iat).toBe('number');
@@ -147,12 +147,18 @@ describe('consent over HTTP (embedded)', () => {
     const fhir = await request(app.getHttpServer()).get('/v1/patients/p1/consents?format=fhir').set('authorization', `Bearer ${t.patient}`).expect(200);
     const bundle = JSON.parse(fhir.text);
     expect(bundle.resourceType).toBe('Bundle');
-    const research = bundle.entry.map((e: { resource: Record<string, unknown> }) => e.resource).find((r: { id: string }) => r.id === 'p1-research');
+    const research = bundle.entry.map((e: { resource: Record<string, unknown> }) => e.resource).find((r: { identifier: Array<{ value: string }> }) => r.identifier[0]?.value === 'p1/RESEARCH');
     expect(research).toMatchObject({
       resourceType: 'Consent',
       status: 'active',
       patient: { identifier: { value: 'p1' } },
-      provision: { type: 'permit', period: { end: '2099-01-01T00:00:00.000Z' }, purpose: [{ code: 'HRESCH' }], class: [{ code: 'IMAGING' }, { code: 'ANNOTATIONS' }] },
+      provision: {
+        type: 'permit',
+        period: { end: '2099-01-01T00:00:00.000Z' },
+        purpose: [{ code: 'HRESCH' }],
+        class: [{ code: 'IMAGING' }, { code: 'ANNOTATIONS' }],
+        actor: [{ reference: { type: 'Organization', identifier: { system: 'https://custos.dev/fhir/recipient/organization', value: 'univ-a' } } }],
+      },
     });
   });
 

@@ -1,6 +1,6 @@
-import { INestApplication } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
-import { createTestDatabase, TestDatabase } from '@custos/testing';
+import { createTestDatabase, type TestDatabase } from '@custos/testing';
 import request from 'supertest';
 import { createGatewayApp } from '../src/app.js';
 

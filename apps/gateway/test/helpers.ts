@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { createLogger, CustosConfig, loadConfig } from '@custos/platform';
+import { createLogger, type CustosConfig, loadConfig } from '@custos/platform';
 import request from 'supertest';
 import { createGatewayApp } from '../src/app.js';
 

@@ -1,4 +1,4 @@
-import { INestApplication } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import request from 'supertest';
 import { createGatewayApp } from '../src/app.js';

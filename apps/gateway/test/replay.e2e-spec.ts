@@ -1,5 +1,6 @@
 import { Database, EventStore } from '@custos/event-store';
-import { allProjections, createProjectionRunner, EmbeddedProjections } from '@custos/runtime';
+import { allProjections } from '@custos/contexts';
+import { createProjectionRunner, EmbeddedProjections } from '@custos/runtime';
 import { snapshotTables } from '@custos/testing';
 import request from 'supertest';
 import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
@@ -49,7 +50,7 @@ describe('replay of every read model equals live projection (all contexts)', () 
       expect(live.custos_rm_emergency_reviews).toHaveLength(1);
       expect(live.custos_rm_ai_training_withdrawals).toHaveLength(1);
 
-      await createProjectionRunner(db).replay(store);
+      await createProjectionRunner(db, allProjections()).replay(store);
       expect(JSON.stringify(await snapshotTables(db, tables))).toBe(JSON.stringify(live));
     } finally {
       await app.close();

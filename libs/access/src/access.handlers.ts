@@ -1,140 +1,166 @@
-import { Inject } from '@nestjs/common';
-import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Principal } from '@custos/authz';
-import { AlreadyExistsError, ConcurrencyError, NotFoundError, ValidationError } from '@custos/errors';
-import { Database, EventMetadata, EventStore, StoredEvent } from '@custos/event-store';
+import { AlreadyExistsError, ConcurrencyError } from '@custos/errors';
+import { type CommandContext, EventStore, handle, retryOnConflict, type StoredEvent } from '@custos/event-store';
+import { ImageDirectory, type RegisteredImage } from '@custos/imaging';
 import { Clock } from '@custos/platform';
-import { decideAccessRequest, decideRegisterImage, decideReview, RequestAccess, ReviewEmergencyAccess } from './access.decide.js';
-import { AccessDecided, accessStreamId, reviewStreamId, RouteAccessDeniedData } from './access.events.js';
-import { categoryOf, ConsentPort } from './consent.port.js';
-import { ImageRegistered, ImageRegisteredData, imageStreamId } from './image.events.js';
+import { categoryOf, type DataAction, type DataCategory, type Purpose, type ResourceType } from '@custos/vocabulary';
+import { accessDecider, conceals, type DecideAccess, reviewDecider } from './domain/access.decide.js';
+import { type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
+import { accessCodec, reviewCodec } from './access.codec.js';
+import { type AccessDecisionResult, AccessDeniedError, UnknownResourceError } from './access.errors.js';
+import { ConsentPort } from './consent.port.js';
+import { POLICY, type PolicyInForce } from './policy.js';
 
-/** Who did it and in which request: the envelope metadata every command carries. */
-export interface CommandContext {
-  readonly principal: Principal;
-  readonly correlationId: string;
+export interface DataRequest {
+  readonly resourceType: ResourceType;
+  readonly resourceId: string;
+  readonly action: DataAction;
+  readonly purpose: Purpose;
+  readonly emergencyReason?: string;
 }
 
-export function commandMetadata(ctx: CommandContext, patientId: string | null, causationId?: string): EventMetadata {
-  return {
-    actor: { id: ctx.principal.sub, roles: [...ctx.principal.roles] },
-    correlationId: ctx.correlationId,
-    ...(causationId ? { causationId } : {}),
-    ...(patientId ? { patientId } : {}),
-  };
-}
+/**
+ * Decide and record one access: resolve the resource, read consent from the store, decide
+ * with the pure decider, append conditional on the consent version read (linearizable with
+ * consent: if the consent stream moved meanwhile, decide again), and only then answer. If the
+ * append fails, the error propagates (503) and nothing is permitted.
+ */
+@Injectable()
+export class AccessDecisions {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(ConsentPort) private readonly consent: ConsentPort,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(POLICY) private readonly policy: PolicyInForce,
+  ) {}
 
-export interface AccessDecisionResult {
-  readonly eventId: string;
-  readonly sequence: number;
-  readonly patientId: string | null;
-  readonly decision: 'PERMIT' | 'DENY';
-  readonly rule: string;
-  readonly reason: string;
-  readonly emergency: boolean;
-  readonly consentVersion: number;
+  async decide(request: DataRequest, principal: Principal, context: CommandContext, options: { demographics?: boolean } = {}): Promise<{ result: AccessDecisionResult; data: AccessDecidedData }> {
+    const now = this.clock.now();
+    const resource = await this.resolve(request.resourceType, request.resourceId);
+    const patientId = resource?.patientId ?? null;
+    const category = categoryOf(request.resourceType);
+    const categories: DataCategory[] = options.demographics ? [category, 'DEMOGRAPHICS'] : [category];
+    const stored = await retryOnConflict(
+      async () => {
+        const consent = patientId
+          ? await this.consent.consentFor(patientId, request.purpose, categories, now, { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) })
+          : undefined;
+        const command: DecideAccess = {
+          type: 'DecideAccess',
+          principal,
+          ...request,
+          resource,
+          consent: { granted: consent?.granted[category] === true, version: consent?.version ?? 0 },
+          ...(options.demographics ? { demographics: { consentGranted: consent?.granted.DEMOGRAPHICS === true } } : {}),
+          policyVersion: this.policy.version,
+        };
+        const { events } = await handle(this.store, accessStreamId(patientId), accessDecider, command, context, {
+          codec: accessCodec,
+          now,
+          expectedVersion: 'any',
+          patientId,
+          ...(consent ? { conditions: [consent.condition] } : {}),
+        });
+        return events[0] as StoredEvent;
+      },
+      (e: ConcurrencyError) => e.code === 'condition-failed',
+      20,
+    );
+    const data = stored.data as AccessDecidedData;
+    const result: AccessDecisionResult = {
+      eventId: stored.eventId,
+      sequence: stored.globalSeq,
+      patientId: data.patientId,
+      decision: data.decision,
+      rule: data.rule,
+      reason: data.reason,
+      emergency: data.emergency,
+      consentVersion: data.consentVersion,
+      policyVersion: this.policy.version,
+      ...(data.demographics ? { demographics: data.demographics } : {}),
+    };
+    if (data.decision === 'PERMIT') return { result, data };
+    if (conceals(principal, data)) throw new UnknownResourceError(request.resourceType, request.resourceId);
+    throw new AccessDeniedError(result);
+  }
+
+  /** The patient a resource belongs to, from the event store itself (no projection lag). */
+  private async resolve(resourceType: ResourceType, resourceId: string): Promise<{ patientId: string; datasetId?: string } | null> {
+    if (resourceType === 'image') return this.images.owner(resourceId);
+    if (resourceType === 'patient-record') return (await this.images.patientKnown(resourceId)) ? { patientId: resourceId } : null;
+    return null; // annotations: their context arrives with the annotation issue
+  }
 }
 
 export class RequestAccessCommand {
   constructor(
-    readonly request: Omit<RequestAccess, 'principal'>,
-    readonly ctx: CommandContext,
+    readonly request: DataRequest,
+    readonly principal: Principal,
+    readonly context: CommandContext,
   ) {}
 }
 
-/**
- * Load → decide → append, and answer only after the commit: no access is granted unrecorded.
- * If the append fails, the error (UnavailableError → 503) propagates and nothing is permitted.
- */
 @CommandHandler(RequestAccessCommand)
 export class RequestAccessHandler implements ICommandHandler<RequestAccessCommand, AccessDecisionResult> {
+  constructor(@Inject(AccessDecisions) private readonly decisions: AccessDecisions) {}
+
+  async execute({ request, principal, context }: RequestAccessCommand): Promise<AccessDecisionResult> {
+    return (await this.decisions.decide(request, principal, context)).result;
+  }
+}
+
+/** Reading an image is an access like any other: decided, recorded, then answered. */
+export class ReadImageCommand {
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Database) private readonly db: Database,
-    @Inject(ConsentPort) private readonly consent: ConsentPort,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
-
-  async execute({ request, ctx }: RequestAccessCommand): Promise<AccessDecisionResult> {
-    const now = this.clock.now();
-    const resource = await resolveResource(this.store, this.db, request.resourceType, request.resourceId);
-    const patientId = resource?.patientId ?? null;
-    // A grant limited to recipients covers the requester or the dataset the image belongs to.
-    const recipients = [ctx.principal.sub, ...(resource?.datasetId ? [resource.datasetId] : [])];
-    const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, categoryOf(request.resourceType), now, recipients) : { granted: false, version: 0 };
-    const event = decideAccessRequest({ ...request, principal: ctx.principal }, { patientId, consent });
-    const result = await this.store.append(accessStreamId(patientId), [{ ...event, schemaVersion: 1, metadata: commandMetadata(ctx, patientId), occurredAt: now }], { expectedVersion: 'any' });
-    const stored = result.events[0] as StoredEvent;
-    const d = event.data;
-    return { eventId: stored.eventId, sequence: stored.globalSeq, patientId, decision: d.decision, rule: d.rule, reason: d.reason, emergency: d.emergency, consentVersion: d.consentVersion };
-  }
-}
-
-/**
- * Whose image is this: an image's patient never changes once registered, so a known answer
- * is kept (bounded); an unknown image is asked of the store every time.
- */
-const imageOwners = new Map<string, ResolvedResource>();
-const IMAGE_OWNERS_MAX = 100_000;
-
-export interface ResolvedResource {
-  readonly patientId: string;
-  readonly datasetId?: string;
-}
-
-/** The patient a resource belongs to, from the event store itself (no projection lag). */
-export async function resolveResource(store: EventStore, db: Database, resourceType: string, resourceId: string): Promise<ResolvedResource | null> {
-  if (resourceType === 'image') {
-    const known = imageOwners.get(resourceId);
-    if (known) return known;
-    const [registered] = await store.readStream(imageStreamId(resourceId));
-    if (!registered) return null;
-    const data = registered.data as ImageRegisteredData;
-    const resolved = { patientId: data.patientId, datasetId: data.datasetId };
-    if (imageOwners.size >= IMAGE_OWNERS_MAX) imageOwners.delete(imageOwners.keys().next().value as string);
-    imageOwners.set(resourceId, resolved);
-    return resolved;
-  }
-  if (resourceType === 'patient-record') {
-    const rows = await db.query(`SELECT 1 FROM custos_events WHERE metadata->>'patientId' = $1 AND type = 'ImageRegistered' LIMIT 1`, [resourceId]);
-    return rows.length > 0 ? { patientId: resourceId } : null;
-  }
-  return null; // annotations: their context arrives in its own issue
-}
-
-export class RegisterImageCommand {
-  constructor(
-    readonly image: ImageRegisteredData,
-    readonly ctx: CommandContext,
+    readonly imageId: string,
+    readonly purpose: Purpose,
+    readonly principal: Principal,
+    readonly context: CommandContext,
   ) {}
 }
 
-@CommandHandler(RegisterImageCommand)
-export class RegisterImageHandler implements ICommandHandler<RegisterImageCommand, { eventId: string; sequence: number }> {
+export type ImageView = Omit<RegisteredImage, 'demographics'> & { demographics: RegisteredImage['demographics'] | 'withheld'; access: AccessDecisionResult };
+
+@CommandHandler(ReadImageCommand)
+export class ReadImageHandler implements ICommandHandler<ReadImageCommand, ImageView> {
+  constructor(
+    @Inject(AccessDecisions) private readonly decisions: AccessDecisions,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+  ) {}
+
+  async execute({ imageId, purpose, principal, context }: ReadImageCommand): Promise<ImageView> {
+    const { result, data } = await this.decisions.decide({ resourceType: 'image', resourceId: imageId, action: 'view', purpose }, principal, context, { demographics: true });
+    const image = (await this.images.image(imageId)) as RegisteredImage; // known: the decision resolved it
+    const { demographics, ...rest } = image;
+    return { ...rest, demographics: data.demographics === 'included' ? demographics : 'withheld', access: result };
+  }
+}
+
+/** Records refusals and reads of audit data in the log, before the answer goes out. */
+@Injectable()
+export class AccessRecorder {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ image, ctx }: RegisterImageCommand): Promise<{ eventId: string; sequence: number }> {
-    const stream = imageStreamId(image.imageId);
-    const existing = (await this.store.readStream(stream)) as unknown as ImageRegistered[];
-    const outcome = decideRegisterImage(image, existing);
-    if (!outcome.ok) throw new AlreadyExistsError(`image ${image.imageId} is already registered`, { imageId: image.imageId }, 'image-exists');
-    try {
-      const r = await this.store.append(stream, [{ ...outcome.event, schemaVersion: 1, metadata: commandMetadata(ctx, image.patientId), occurredAt: this.clock.now() }], { expectedVersion: 'no-stream' });
-      return { eventId: r.events[0]!.eventId, sequence: r.events[0]!.globalSeq };
-    } catch (e) {
-      if (e instanceof ConcurrencyError) throw new AlreadyExistsError(`image ${image.imageId} is already registered`, { imageId: image.imageId }, 'image-exists');
-      throw e;
-    }
+  async routeDenied(context: CommandContext, data: RouteAccessDeniedData): Promise<void> {
+    await handle(this.store, accessStreamId(data.patientId), accessDecider, { type: 'RecordRouteDenied', data }, context, { codec: accessCodec, now: this.clock.now(), expectedVersion: 'any', patientId: data.patientId });
+  }
+
+  async auditRead(context: CommandContext, data: AuditDataReadData): Promise<void> {
+    const stream = data.patientId ? accessStreamId(data.patientId) : AUDIT_READS_STREAM;
+    await handle(this.store, stream, accessDecider, { type: 'RecordAuditRead', data }, context, { codec: accessCodec, now: this.clock.now(), expectedVersion: 'any', patientId: data.patientId });
   }
 }
 
 export class ReviewEmergencyAccessCommand {
   constructor(
-    readonly review: ReviewEmergencyAccess,
-    readonly ctx: CommandContext,
+    readonly review: { accessEventId: string; verdict: 'justified' | 'unjustified'; note: string },
+    readonly context: CommandContext,
   ) {}
 }
 
@@ -142,38 +168,28 @@ export class ReviewEmergencyAccessCommand {
 export class ReviewEmergencyAccessHandler implements ICommandHandler<ReviewEmergencyAccessCommand, { eventId: string; sequence: number }> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Database) private readonly db: Database,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ review, ctx }: ReviewEmergencyAccessCommand): Promise<{ eventId: string; sequence: number }> {
-    const [row] = await this.db.query<{ type: string; data: AccessDecided['data']; stream_id: string }>(
-      'SELECT type, data, stream_id FROM custos_events WHERE event_id = $1',
-      [review.accessEventId],
-    );
-    const access = row?.type === 'AccessDecided' ? ({ type: 'AccessDecided', data: row.data } as AccessDecided) : undefined;
-    const outcome = decideReview(review, access);
-    if (!outcome.ok) {
-      if (outcome.error === 'not-found') throw new NotFoundError(`no access decision ${review.accessEventId}`, { eventId: review.accessEventId });
-      throw new ValidationError(`access ${review.accessEventId} was not an emergency access`, { eventId: review.accessEventId }, 'not-emergency-access');
-    }
+  async execute({ review, context }: ReviewEmergencyAccessCommand): Promise<{ eventId: string; sequence: number }> {
+    const stored = await this.store.readEvent(review.accessEventId);
+    const access = stored?.type === 'AccessDecided' ? accessCodec.decode(stored) : undefined;
     try {
-      const r = await this.store.append(
+      const { events } = await handle(
+        this.store,
         reviewStreamId(review.accessEventId),
-        [{ ...outcome.event, schemaVersion: 1, metadata: commandMetadata(ctx, outcome.event.data.patientId, review.accessEventId), occurredAt: this.clock.now() }],
-        { expectedVersion: 'no-stream' },
+        reviewDecider,
+        { type: 'ReviewEmergencyAccess', ...review, access: access?.type === 'AccessDecided' ? access : undefined },
+        { ...context, causationId: review.accessEventId },
+        { codec: reviewCodec, now: this.clock.now(), patientId: access?.type === 'AccessDecided' ? access.data.patientId : null },
       );
-      return { eventId: r.events[0]!.eventId, sequence: r.events[0]!.globalSeq };
+      return { eventId: events[0]!.eventId, sequence: events[0]!.globalSeq };
     } catch (e) {
+      // Two reviewers raced: the loser is told what a late second review is told.
       if (e instanceof ConcurrencyError) throw new AlreadyExistsError(`emergency access ${review.accessEventId} has already been reviewed`, { eventId: review.accessEventId }, 'already-reviewed');
       throw e;
     }
   }
 }
 
-/** Records a refused route (the caller was not entitled), before the 403 goes out. */
-export async function recordRouteDenied(store: EventStore, clock: Clock, ctx: CommandContext, data: RouteAccessDeniedData): Promise<void> {
-  await store.append(accessStreamId(data.patientId), [{ type: 'RouteAccessDenied', schemaVersion: 1, data, metadata: commandMetadata(ctx, data.patientId), occurredAt: clock.now() }], { expectedVersion: 'any' });
-}
-
-export const ACCESS_COMMAND_HANDLERS = [RequestAccessHandler, RegisterImageHandler, ReviewEmergencyAccessHandler];
+export const ACCESS_COMMAND_HANDLERS = [RequestAccessHandler, ReadImageHandler, ReviewEmergencyAccessHandler];

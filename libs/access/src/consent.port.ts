@@ -1,28 +1,27 @@
-import type { Purpose, ResourceType } from '@custos/authz';
+import type { ReadCondition } from '@custos/event-store';
+import type { DataCategory, Purpose } from '@custos/vocabulary';
 
-/** The data category a resource type belongs to, for consent. */
-export function categoryOf(resourceType: ResourceType): 'IMAGING' | 'ANNOTATIONS' | 'REPORTS' {
-  return resourceType === 'image' ? 'IMAGING' : resourceType === 'annotation' ? 'ANNOTATIONS' : 'REPORTS';
+/** Who would receive the data, each id by its own type (a grant may be limited to any of them). */
+export interface DataRequester {
+  readonly user: string;
+  readonly dataset?: string;
+  readonly organization?: string;
+}
+
+export interface ConsentAnswer {
+  /** The consent stream's version the answer reflects. */
+  readonly version: number;
+  /** Per category asked for: granted or not. */
+  readonly granted: Partial<Record<DataCategory, boolean>>;
+  /** Pins the append of the decision to that version (linearizable with consent). */
+  readonly condition: ReadCondition;
 }
 
 /**
- * What the access decision needs to know of a patient's consent, read from the event store
- * (never from a lagging projection). The consent context implements it (StoreConsent);
- * `DefaultConsent` answers with the defaults alone: nothing granted for RESEARCH, AI_TRAINING
- * or PUBLIC_HEALTH.
+ * What an access decision needs to know of a patient's consent, read from the event store
+ * at decision time (never from a lagging projection). The gateway wires the consent context
+ * in; access does not depend on consent, nor consent on access.
  */
 export abstract class ConsentPort {
-  abstract consentFor(
-    patientId: string,
-    purpose: Purpose,
-    category: 'IMAGING' | 'ANNOTATIONS' | 'DEMOGRAPHICS' | 'REPORTS',
-    at: Date,
-    recipients: readonly string[],
-  ): Promise<{ granted: boolean; version: number }>;
-}
-
-export class DefaultConsent extends ConsentPort {
-  async consentFor(_patientId: string, purpose: Purpose): Promise<{ granted: boolean; version: number }> {
-    return { granted: purpose === 'TREATMENT' || purpose === 'OPERATIONS', version: 0 };
-  }
+  abstract consentFor(patientId: string, purpose: Purpose, categories: readonly DataCategory[], at: Date, requester: DataRequester): Promise<ConsentAnswer>;
 }

@@ -1,22 +1,15 @@
-import type { TrailItem } from './access.queries.js';
+import { PURPOSE_CODES, isPurpose } from '@custos/vocabulary';
+import type { TrailItem } from './access-trail.repository.js';
 
 /**
  * The access trail as FHIR R4 AuditEvent resources, shaped after IHE BALP (Basic Audit Log
  * Patterns): type/subtype of a RESTful read, action, recorded, outcome, purposeOfEvent, the
  * requesting agent, the source, and entities for the patient and for the resource.
  */
-/** Purpose of use as FHIR codings (v3-ActReason where HL7 has a code; Custos' own for AI_TRAINING). */
-export const PURPOSE_CODES: Record<string, { system: string; code: string; display: string }> = {
-  TREATMENT: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT', display: 'treatment' },
-  RESEARCH: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH', display: 'healthcare research' },
-  AI_TRAINING: { system: 'https://custos.dev/fhir/CodeSystem/purpose-of-use', code: 'AI_TRAINING', display: 'training of AI models' },
-  OPERATIONS: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HOPERAT', display: 'healthcare operations' },
-  PUBLIC_HEALTH: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'PUBHLTH', display: 'public health' },
-};
 
 export function toAuditEvent(item: TrailItem): Record<string, unknown> {
   const purposes = [];
-  if (item.purpose && PURPOSE_CODES[item.purpose]) purposes.push({ coding: [PURPOSE_CODES[item.purpose]] });
+  if (isPurpose(item.purpose)) purposes.push({ coding: [PURPOSE_CODES[item.purpose]] });
   if (item.emergency) purposes.push({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT', display: 'emergency treatment' }] });
   const entities: Array<Record<string, unknown>> = [];
   if (item.patientId) {

@@ -1,9 +1,11 @@
-export * from './access.events.js';
-export * from './image.events.js';
-export * from './access.decide.js';
+export * from './domain/access.events.js';
+export * from './domain/access.decide.js';
+export * from './access.codec.js';
+export * from './access.errors.js';
 export * from './consent.port.js';
+export * from './policy.js';
 export * from './access.handlers.js';
+export * from './access-trail.repository.js';
 export * from './access.queries.js';
-export * from './access-trail.projection.js';
 export * from './fhir-audit-event.js';
-export { Access1764000002000 } from './migrations/1764000002000-access.js';
+export * from './access.context.js';

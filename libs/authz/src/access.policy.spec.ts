@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { DATA_ACTIONS, decideDataAccess, defineAbilityFor, Principal, PURPOSES, RESOURCE_TYPES, subjectOf } from './access.policy.js';
+import { DATA_ACTIONS, PURPOSES, RESOURCE_TYPES } from '@custos/vocabulary';
+import { couldUseForPurpose, decideDataAccess, defineAbilityFor, type Principal, subjectOf, visibleLength } from './access.policy.js';
 
 const who = (roles: string[], extra: Partial<Principal> = {}): Principal => ({ sub: 'u1', roles, credentials: [], ...extra });
 const req = (over: Partial<{ resourceType: 'image' | 'annotation' | 'patient-record'; patientId: string; purpose: (typeof PURPOSES)[number]; consentGranted: boolean }> = {}) => ({
@@ -13,24 +14,29 @@ const LONG_REASON = 'patient unconscious in the ER, prior scans needed';
 
 describe('decideDataAccess', () => {
   it.each<[string, Principal, 'view' | 'download' | 'export', ReturnType<typeof req>, string | undefined, string, string]>([
-    ['clinician views for treatment', who(['clinician']), 'view', req(), undefined, 'PERMIT', 'clinician-treatment'],
-    ['clinician downloads for treatment', who(['clinician']), 'download', req(), undefined, 'PERMIT', 'clinician-treatment'],
-    ['clinician exports', who(['clinician']), 'export', req(), undefined, 'DENY', 'no-matching-rule'],
-    ['clinician for research', who(['clinician']), 'view', req({ purpose: 'RESEARCH' }), undefined, 'DENY', 'no-matching-rule'],
+    ['clinician views for treatment with consent', who(['clinician']), 'view', req({ consentGranted: true }), undefined, 'PERMIT', 'clinician-treatment'],
+    ['clinician views for treatment, patient opted out', who(['clinician']), 'view', req(), undefined, 'DENY', 'consent-not-granted'],
+    ['clinician downloads for treatment', who(['clinician']), 'download', req({ consentGranted: true }), undefined, 'PERMIT', 'clinician-treatment'],
+    ['clinician exports', who(['clinician']), 'export', req({ consentGranted: true }), undefined, 'DENY', 'no-matching-rule'],
+    ['clinician for research', who(['clinician']), 'view', req({ purpose: 'RESEARCH', consentGranted: true }), undefined, 'DENY', 'no-matching-rule'],
     ['researcher without consent', who(['researcher']), 'view', req({ purpose: 'RESEARCH' }), undefined, 'DENY', 'consent-not-granted'],
     ['researcher with consent', who(['researcher']), 'download', req({ purpose: 'AI_TRAINING', consentGranted: true }), undefined, 'PERMIT', 'researcher-with-consent'],
-    ['researcher for treatment', who(['researcher']), 'view', req(), undefined, 'DENY', 'no-matching-rule'],
-    ['steward for operations', who(['data-steward']), 'export', req({ purpose: 'OPERATIONS' }), undefined, 'PERMIT', 'steward-operations'],
-    ['patient views own record', who(['patient'], { patientId: 'p1' }), 'view', req({ resourceType: 'patient-record' }), undefined, 'PERMIT', 'patient-own-record'],
+    ['researcher for treatment', who(['researcher']), 'view', req({ consentGranted: true }), undefined, 'DENY', 'no-matching-rule'],
+    ['steward for operations', who(['data-steward']), 'export', req({ purpose: 'OPERATIONS', consentGranted: true }), undefined, 'PERMIT', 'steward-operations'],
+    ['steward for operations, patient opted out', who(['data-steward']), 'export', req({ purpose: 'OPERATIONS' }), undefined, 'DENY', 'consent-not-granted'],
+    ['patient views own record', who(['patient'], { patientId: 'p1' }), 'view', req({ resourceType: 'patient-record' }), undefined, 'PERMIT', 'patient-own-data'],
     ['patient views another record', who(['patient'], { patientId: 'p2' }), 'view', req({ resourceType: 'patient-record' }), undefined, 'DENY', 'no-matching-rule'],
-    ['patient downloads own image', who(['patient'], { patientId: 'p1' }), 'download', req(), undefined, 'DENY', 'no-matching-rule'],
-    ['regulator', who(['regulator']), 'view', req(), undefined, 'DENY', 'oversight-roles-get-no-data'],
-    ['security officer who is also a clinician', who(['clinician', 'security-officer']), 'view', req(), undefined, 'DENY', 'oversight-roles-get-no-data'],
+    ['patient downloads own image', who(['patient'], { patientId: 'p1' }), 'download', req(), undefined, 'PERMIT', 'patient-own-data'],
+    ['patient exports own image', who(['patient'], { patientId: 'p1' }), 'export', req(), undefined, 'DENY', 'no-matching-rule'],
+    ['regulator', who(['regulator']), 'view', req({ consentGranted: true }), undefined, 'DENY', 'oversight-roles-get-no-data'],
+    ['security officer who is also a clinician', who(['clinician', 'security-officer']), 'view', req({ consentGranted: true }), undefined, 'DENY', 'oversight-roles-get-no-data'],
     ['break the glass', who(['clinician']), 'view', req({ purpose: 'RESEARCH' }), LONG_REASON, 'PERMIT', 'break-the-glass'],
     ['break the glass, reason too short', who(['clinician']), 'view', req({ purpose: 'RESEARCH' }), 'urgent', 'DENY', 'no-matching-rule'],
+    ['break the glass, 21 zero-width spaces', who(['clinician']), 'view', req(), '\u200b'.repeat(21), 'DENY', 'consent-not-granted'],
     ['break the glass by a non-clinician', who(['researcher']), 'view', req({ purpose: 'RESEARCH' }), LONG_REASON, 'DENY', 'consent-not-granted'],
     ['break the glass by an oversight role', who(['clinician', 'regulator']), 'view', req(), LONG_REASON, 'DENY', 'oversight-roles-get-no-data'],
-    ['annotator', who(['annotator']), 'view', req(), undefined, 'DENY', 'no-matching-rule'],
+    ['annotator for treatment', who(['annotator']), 'view', req({ consentGranted: true }), undefined, 'DENY', 'no-matching-rule'],
+    ['annotator views an image for AI training with consent', who(['annotator']), 'view', req({ purpose: 'AI_TRAINING', consentGranted: true }), undefined, 'PERMIT', 'annotation-with-consent'],
   ])('%s', (_name, principal, action, request, emergency, decision, rule) => {
     const d = decideDataAccess(principal, action, request, emergency);
     expect([d.decision, d.rule]).toEqual([decision, rule]);
@@ -55,11 +61,12 @@ describe('decideDataAccess', () => {
           const oversight = has('security-officer') || has('regulator');
           const viewOrDownload = action === 'view' || action === 'download';
           const byPolicy =
-            (has('clinician') && viewOrDownload && purpose === 'TREATMENT') ||
+            (has('clinician') && viewOrDownload && purpose === 'TREATMENT' && consentGranted) ||
             (has('researcher') && viewOrDownload && (purpose === 'RESEARCH' || purpose === 'AI_TRAINING') && consentGranted) ||
-            (has('data-steward') && purpose === 'OPERATIONS') ||
-            (has('patient') && ownPatient === patientId && resourceType === 'patient-record' && action === 'view');
-          const glass = has('clinician') && emergency !== undefined && emergency.trim().length >= 20;
+            ((has('annotator') || has('reviewer')) && action === 'view' && resourceType === 'image' && (purpose === 'RESEARCH' || purpose === 'AI_TRAINING') && consentGranted) ||
+            (has('data-steward') && purpose === 'OPERATIONS' && consentGranted) ||
+            (has('patient') && ownPatient === patientId && viewOrDownload);
+          const glass = has('clinician') && emergency !== undefined && [...emergency.replace(/[\p{Cf}\s]/gu, '')].length >= 20;
           const expected = !oversight && (byPolicy || glass);
           const d = decideDataAccess(p, action, { resourceType, patientId, purpose, consentGranted }, emergency);
           expect(d.decision).toBe(expected ? 'PERMIT' : 'DENY');
@@ -79,5 +86,22 @@ describe('route abilities', () => {
     expect(defineAbilityFor(who(['regulator'])).can('read', trail('p2'))).toBe(true);
     expect(defineAbilityFor(who(['security-officer'])).can('read', trail('p2'))).toBe(true);
     for (const r of ['clinician', 'researcher', 'data-steward', 'annotator', 'reviewer', 'admin']) expect(defineAbilityFor(who([r])).can('read', trail('p1'))).toBe(false);
+  });
+});
+
+describe('visibleLength', () => {
+  it('counts what a reader sees: no format characters, no white space, code points not units', () => {
+    expect(visibleLength('\u200b'.repeat(21))).toBe(0);
+    expect(visibleLength(' a\u200db \u2066c\n')).toBe(3);
+    expect(visibleLength('😀😀')).toBe(2);
+  });
+});
+
+describe('couldUseForPurpose (separation of duties)', () => {
+  it('is true for a role that could use the data for that purpose once consented, false otherwise', () => {
+    expect(couldUseForPurpose(who(['data-steward', 'researcher']), 'AI_TRAINING')).toBe(true);
+    expect(couldUseForPurpose(who(['data-steward']), 'OPERATIONS')).toBe(true);
+    expect(couldUseForPurpose(who(['data-steward']), 'RESEARCH')).toBe(false);
+    expect(couldUseForPurpose(who(['patient'], { patientId: 'p1' }), 'RESEARCH')).toBe(false);
   });
 });

@@ -1,17 +1,17 @@
-import { createMongoAbility, MongoAbility, RawRuleOf, subject as tag } from '@casl/ability';
+import { createMongoAbility, type MongoAbility, type RawRuleOf, subject as tag } from '@casl/ability';
+import { createHash } from 'node:crypto';
+import { type DataAction, type Purpose, type ResourceType, ROLES } from '@custos/vocabulary';
 
 /**
  * Custos' authorization policy, as data: CASL rules per role, each carrying its stable rule
  * name in `reason`. One function, `defineAbilityFor`, turns an identity into an ability; routes
  * declare what they need, and the data-access decision asks the same ability. Pure: no
  * framework, no I/O.
+ *
+ * Every rule that lets someone other than the patient see patient data requires the
+ * patient's consent for the purpose (`consentGranted: true`); a purpose a deployment does not
+ * let patients restrict is reported as granted by the consent side, so the rules stay one set.
  */
-export const PURPOSES = ['TREATMENT', 'RESEARCH', 'AI_TRAINING', 'OPERATIONS', 'PUBLIC_HEALTH'] as const;
-export type Purpose = (typeof PURPOSES)[number];
-export const DATA_ACTIONS = ['view', 'download', 'export'] as const;
-export type DataAction = (typeof DATA_ACTIONS)[number];
-export const RESOURCE_TYPES = ['image', 'annotation', 'patient-record'] as const;
-export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
 /** What a principal is, for the policy (a verified identity). */
 export interface Principal {
@@ -19,6 +19,8 @@ export interface Principal {
   readonly roles: readonly string[];
   readonly patientId?: string;
   readonly credentials: readonly string[];
+  /** The organisation the identity acts for (JWT claim `org`), if any. */
+  readonly org?: string;
 }
 
 export type RouteAction = 'create' | 'read' | 'update';
@@ -29,7 +31,7 @@ export interface PatientDataRequest {
   readonly resourceType: ResourceType;
   readonly patientId: string;
   readonly purpose: Purpose;
-  /** Whether the patient's consent, as it stands now, allows this purpose. */
+  /** Whether the patient's consent, as it stands at the decision, allows this purpose and category. */
   readonly consentGranted: boolean;
 }
 
@@ -55,30 +57,31 @@ export function rulesFor(p: Principal): Rule[] {
   // Anyone authenticated may ask for access: the decision, PERMIT or DENY, is recorded.
   rules.push({ action: 'create', subject: 'AccessRequest', reason: 'any-authenticated' });
   if (has('clinician')) {
-    rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: 'TREATMENT' }, reason: 'clinician-treatment' });
-    rules.push({ action: 'read', subject: ['Image', 'ImageDemographics'], reason: 'clinician-images' });
+    rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: 'TREATMENT', consentGranted: true }, reason: 'clinician-treatment' });
+    rules.push({ action: 'read', subject: 'ImageDemographics', reason: 'clinician-demographics' });
   }
   if (has('researcher')) {
     rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'researcher-with-consent' });
-    rules.push({ action: 'read', subject: 'Image', reason: 'researcher-image-metadata' });
+  }
+  if (has('annotator') || has('reviewer')) {
+    rules.push({ action: 'view', subject: 'PatientData', conditions: { resourceType: 'image', purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'annotation-with-consent' });
   }
   if (has('data-steward')) {
-    rules.push({ action: ['view', 'download', 'export'], subject: 'PatientData', conditions: { purpose: 'OPERATIONS' }, reason: 'steward-operations' });
-    rules.push({ action: ['create', 'read'], subject: ['Image', 'ImageDemographics'], reason: 'steward-images' });
+    rules.push({ action: ['view', 'download', 'export'], subject: 'PatientData', conditions: { purpose: 'OPERATIONS', consentGranted: true }, reason: 'steward-operations' });
+    rules.push({ action: 'read', subject: 'ImageDemographics', reason: 'steward-demographics' });
+    rules.push({ action: 'create', subject: 'Image', reason: 'steward-images' });
     // Stewards record consents captured on paper (with who captured it and the evidence).
     rules.push({ action: ['read', 'update'], subject: 'Consent', reason: 'steward-paper-consent' });
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
   }
   if (has('admin')) {
-    rules.push({ action: ['create', 'read'], subject: ['Image', 'ImageDemographics'], reason: 'admin-images' });
-  }
-  if (has('annotator') || has('reviewer')) {
-    rules.push({ action: 'read', subject: 'Image', reason: 'annotation-image-metadata' });
+    rules.push({ action: 'create', subject: 'Image', reason: 'admin-images' });
   }
   if (has('patient') && p.patientId) {
-    rules.push({ action: 'view', subject: 'PatientData', conditions: { resourceType: 'patient-record', patientId: p.patientId }, reason: 'patient-own-record' });
+    // Right of access: a patient sees their own data whatever their consent says to others.
+    rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { patientId: p.patientId }, reason: 'patient-own-data' });
+    rules.push({ action: 'read', subject: 'ImageDemographics', conditions: { patientId: p.patientId }, reason: 'patient-own-demographics' });
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures'], conditions: { patientId: p.patientId }, reason: 'patient-own-trail' });
-    rules.push({ action: 'read', subject: ['Image', 'ImageDemographics'], conditions: { patientId: p.patientId }, reason: 'patient-own-images' });
     rules.push({ action: ['read', 'update'], subject: 'Consent', conditions: { patientId: p.patientId }, reason: 'patient-own-consent' });
   }
   if (has('security-officer')) {
@@ -116,6 +119,13 @@ export function subjectOf(type: Subjects, attributes: Record<string, unknown>) {
   return tag(type, { ...attributes });
 }
 
+/** The rule name that lets `p` do `action` on `subject` (for the record), if any. */
+export function ruleFor(p: Principal, action: Action, subject: Subjects, attributes: Record<string, unknown>): string | undefined {
+  const ability = defineAbilityFor(p);
+  const s = subjectOf(subject, attributes);
+  return ability.can(action, s) ? (ability.relevantRuleFor(action, s)?.reason ?? 'permitted') : undefined;
+}
+
 export interface DataDecision {
   readonly decision: 'PERMIT' | 'DENY';
   /** The stable name of the rule that decided. */
@@ -125,6 +135,15 @@ export interface DataDecision {
 }
 
 export const EMERGENCY_REASON_MIN = 20;
+
+/**
+ * The characters of `text` a reader can see: format characters (`\p{Cf}`: zero-width spaces,
+ * joiners, direction marks) and white space are not counted, so 21 zero-width spaces are not
+ * a 21-character reason. Counted in code points.
+ */
+export function visibleLength(text: string): number {
+  return [...text.replace(/[\p{Cf}\s]/gu, '')].length;
+}
 
 /**
  * The decision on one request for patient data: the policy's answer, with the rule that gave
@@ -138,12 +157,59 @@ export function decideDataAccess(p: Principal, action: DataAction, request: Pati
     return { decision: 'PERMIT', rule: rule?.reason ?? 'permitted', reason: `permitted by ${rule?.reason ?? 'policy'}`, emergency: false };
   }
   const blockedByOversight = rule?.inverted === true;
-  if (!blockedByOversight && emergencyReason !== undefined && p.roles.includes('clinician') && emergencyReason.trim().length >= EMERGENCY_REASON_MIN) {
+  if (!blockedByOversight && emergencyReason !== undefined && p.roles.includes('clinician') && visibleLength(emergencyReason) >= EMERGENCY_REASON_MIN) {
     return { decision: 'PERMIT', rule: 'break-the-glass', reason: 'emergency access by a clinician with a stated reason; queued for review', emergency: true };
   }
   if (blockedByOversight) return { decision: 'DENY', rule: rule.reason ?? 'denied', reason: 'oversight roles audit access but never receive patient data', emergency: false };
   if (!request.consentGranted && ability.can(action, subjectOf('PatientData', { ...request, consentGranted: true }))) {
-    return { decision: 'DENY', rule: 'consent-not-granted', reason: `the patient has not consented to ${request.purpose}`, emergency: false };
+    return { decision: 'DENY', rule: 'consent-not-granted', reason: `the patient has not consented to ${request.purpose} for this data`, emergency: false };
   }
   return { decision: 'DENY', rule: 'no-matching-rule', reason: `no rule lets these roles ${action} ${request.resourceType} data for ${request.purpose}`, emergency: false };
+}
+
+/**
+ * Whether any of `p`'s roles could use patient data for `purpose` once consent is given: such
+ * an identity must not record a consent for that purpose (separation of duties). The patient's
+ * own rule does not count: a patient deciding for themselves is the point of consent.
+ */
+export function couldUseForPurpose(p: Principal, purpose: Purpose): boolean {
+  const ability = createMongoAbility<CustosAbility>(rulesFor({ ...p, roles: p.roles.filter((r) => r !== 'patient') }));
+  return (['view', 'download', 'export'] as const).some((action) =>
+    (['image', 'annotation', 'patient-record'] as const).some((resourceType) =>
+      ability.can(action, subjectOf('PatientData', { resourceType, patientId: '*', purpose, consentGranted: true })),
+    ),
+  );
+}
+
+/** Bump when `decideDataAccess` changes meaning without a change to the rules themselves. */
+export const DECISION_LOGIC_VERSION = 2;
+
+/**
+ * A digest of the policy as data: every role's rules (for a placeholder identity), the
+ * emergency minimum and the decision logic's version. Decisions record the policy version
+ * they were made under, so `custos verify --decisions` re-derives only what it knows.
+ */
+export const RULES_DIGEST: string = sha256(
+  stableJson({
+    logic: DECISION_LOGIC_VERSION,
+    emergencyReasonMin: EMERGENCY_REASON_MIN,
+    roles: Object.fromEntries(ROLES.map((r) => [r, rulesFor({ sub: '$sub', roles: [r], patientId: '$patient', credentials: [] })])),
+  }),
+);
+
+/** The policy version: the rules' digest with the deployment's parameters (consent defaults, restrictable purposes). */
+export function policyVersionOf(rulesDigest: string, parameters: Record<string, unknown>): string {
+  return sha256(`${rulesDigest}\n${stableJson(parameters)}`).slice(0, 32);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted, for digests. */
+function stableJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
 }

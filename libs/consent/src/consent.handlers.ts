@@ -1,13 +1,15 @@
 import { Inject } from '@nestjs/common';
-import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { commandMetadata, type CommandContext } from '@custos/access';
-import type { Purpose } from '@custos/authz';
-import { ConcurrencyError, NotFoundError, ValidationError } from '@custos/errors';
-import { EventStore, StoredEvent } from '@custos/event-store';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import type { Principal } from '@custos/authz';
+import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { ChangeConsent, decideChangeConsent, decideWithdrawConsent, foldConsent, WithdrawConsent } from './consent.decide.js';
-import { ConsentEvent, consentStreamId } from './consent.events.js';
+import { type ChangeConsent, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
+import { consentStreamId } from './domain/consent.events.js';
+import { consentCodec } from './consent.codec.js';
 import { ConsentReceipts } from './consent.receipts.js';
+
+/** The consent rules in force (defaults, restrictable purposes): validated config, injected. */
+export const CONSENT_RULES = Symbol('CONSENT_RULES');
 
 export interface ConsentChangeResult {
   readonly version: number;
@@ -16,65 +18,45 @@ export interface ConsentChangeResult {
   readonly receipt: string;
 }
 
-/**
- * The shell every consent command shares: load the stream, check If-Match, decide, append at
- * the version read (a concurrent writer makes it a 409 naming the current version, never a
- * lost update), answer with the receipt.
- */
-async function runConsentCommand(
-  store: EventStore,
-  receipts: ConsentReceipts,
-  patientId: string,
-  expectedVersion: number | undefined,
-  ctx: CommandContext,
-  now: Date,
-  decide: (state: ReturnType<typeof foldConsent>) => ConsentEvent,
-): Promise<ConsentChangeResult> {
-  const stream = consentStreamId(patientId);
-  const state = foldConsent((await store.readStream(stream)) as unknown as ConsentEvent[]);
-  if (expectedVersion !== undefined && expectedVersion !== state.version) throw new ConcurrencyError(stream, expectedVersion, state.version);
-  const event = decide(state);
-  const result = await store.append(
-    stream,
-    [{ ...event, schemaVersion: 1, metadata: commandMetadata(ctx, patientId), occurredAt: now }],
-    { expectedVersion: state.version },
-  );
-  const stored = result.events[0] as StoredEvent;
-  return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored) };
-}
+type Fields<C> = Omit<C, 'type' | 'recordedBy' | 'rules' | 'now'>;
 
 export class ChangeConsentCommand {
   constructor(
-    readonly change: Omit<ChangeConsent, 'now'>,
+    readonly change: Fields<ChangeConsent>,
     readonly expectedVersion: number | undefined,
-    readonly ctx: CommandContext,
+    readonly principal: Principal,
+    readonly context: CommandContext,
   ) {}
 }
 
+export class WithdrawConsentCommand {
+  constructor(
+    readonly withdraw: Fields<WithdrawConsent>,
+    readonly expectedVersion: number | undefined,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+/**
+ * Both consent commands through the one shell: load, check If-Match, decide, append at the
+ * version read (a concurrent writer is a 409 naming the current version, never a lost
+ * update), then answer with the signed receipt.
+ */
 @CommandHandler(ChangeConsentCommand)
 export class ChangeConsentHandler implements ICommandHandler<ChangeConsentCommand, ConsentChangeResult> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
+    @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
   ) {}
 
-  execute({ change, expectedVersion, ctx }: ChangeConsentCommand): Promise<ConsentChangeResult> {
+  async execute({ change, expectedVersion, principal, context }: ChangeConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
-    return runConsentCommand(this.store, this.receipts, change.patientId, expectedVersion, ctx, now, (state) => {
-      const outcome = decideChangeConsent({ ...change, now }, state);
-      if (!outcome.ok) throw new ValidationError(outcome.message, undefined, outcome.code);
-      return outcome.event;
-    });
+    const command: ChangeConsent = { ...change, type: 'ChangeConsent', recordedBy: principal, rules: this.rules, now };
+    return answer(this.receipts, await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }));
   }
-}
-
-export class WithdrawConsentCommand {
-  constructor(
-    readonly withdraw: WithdrawConsent,
-    readonly expectedVersion: number | undefined,
-    readonly ctx: CommandContext,
-  ) {}
 }
 
 @CommandHandler(WithdrawConsentCommand)
@@ -83,16 +65,18 @@ export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCo
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
+    @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
   ) {}
 
-  execute({ withdraw, expectedVersion, ctx }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
-    return runConsentCommand(this.store, this.receipts, withdraw.patientId, expectedVersion, ctx, this.clock.now(), (state) => {
-      const outcome = decideWithdrawConsent(withdraw, state);
-      if (outcome.ok) return outcome.event;
-      if (outcome.code === 'nothing-to-withdraw') throw new NotFoundError(outcome.message, { purpose: withdraw.purpose as Purpose }, outcome.code);
-      throw new ValidationError(outcome.message, undefined, outcome.code);
-    });
+  async execute({ withdraw, expectedVersion, principal, context }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
+    const command: WithdrawConsent = { ...withdraw, type: 'WithdrawConsent', recordedBy: principal, rules: this.rules };
+    return answer(this.receipts, await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }));
   }
+}
+
+async function answer(receipts: ConsentReceipts, handled: { events: readonly StoredEvent[] }): Promise<ConsentChangeResult> {
+  const stored = handled.events[0] as StoredEvent;
+  return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored) };
 }
 
 export const CONSENT_COMMAND_HANDLERS = [ChangeConsentHandler, WithdrawConsentHandler];

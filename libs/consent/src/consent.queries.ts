@@ -1,44 +1,56 @@
-import { PURPOSES, Purpose } from '@custos/authz';
 import type { Database, EventStore, StoredEvent } from '@custos/event-store';
-import { ConsentDefaults, foldConsent } from './consent.decide.js';
-import { ConsentChangedData, ConsentEvent, consentStreamId, ConsentWithdrawnData, DATA_CATEGORIES } from './consent.events.js';
+import { DATA_CATEGORIES, PURPOSES, type Purpose } from '@custos/vocabulary';
+import type { ConsentRules } from './domain/consent.decide.js';
+import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData, type Recipient } from './domain/consent.events.js';
+import { consentCodec } from './consent.codec.js';
+import { ConsentReader } from './consent-reader.js';
+import { datasetWithdrawals, type DatasetWithdrawal } from './dataset-withdrawals.repository.js';
 
 export interface PurposeView {
   purpose: Purpose;
   status: 'granted' | 'denied';
-  source: 'default' | 'explicit' | 'expired';
+  source: 'default' | 'explicit' | 'expired' | 'not-restrictable';
+  /** Whether patients may change this purpose in this deployment. */
+  restrictable: boolean;
   categories: string[];
   expiresAt: string | null;
-  recipients: string[];
+  recipients: Recipient[];
   /** Stream version of the change that set it (0: the default). */
   version: number;
 }
 
 /** Reads of consent straight from the patient's stream (consent is small and must not lag). */
 export class ConsentQueries {
+  private readonly reader: ConsentReader;
+
   constructor(
     private readonly store: EventStore,
     private readonly db: Database,
-    private readonly defaults: ConsentDefaults,
-  ) {}
+    private readonly rules: ConsentRules,
+  ) {
+    this.reader = new ConsentReader(store, rules);
+  }
 
-  async events(patientId: string): Promise<StoredEvent[]> {
+  events(patientId: string): Promise<StoredEvent[]> {
     return this.store.readStream(consentStreamId(patientId));
   }
 
   async current(patientId: string, at: Date): Promise<{ patientId: string; version: number; purposes: PurposeView[] }> {
-    const state = foldConsent((await this.events(patientId)) as unknown as ConsentEvent[]);
+    const state = await this.reader.state(patientId);
     const purposes = PURPOSES.map((purpose): PurposeView => {
+      const restrictable = this.rules.restrictable.includes(purpose);
       const explicit = state.purposes[purpose];
+      if (!restrictable) return { purpose, status: 'granted', source: 'not-restrictable', restrictable, categories: [...DATA_CATEGORIES], expiresAt: null, recipients: [], version: 0 };
       if (!explicit) {
-        const granted = this.defaults.granted.includes(purpose);
-        return { purpose, status: granted ? 'granted' : 'denied', source: 'default', categories: granted ? [...DATA_CATEGORIES] : [], expiresAt: null, recipients: [], version: 0 };
+        const granted = this.rules.defaultGranted.includes(purpose);
+        return { purpose, status: granted ? 'granted' : 'denied', source: 'default', restrictable, categories: granted ? [...DATA_CATEGORIES] : [], expiresAt: null, recipients: [], version: 0 };
       }
       const expired = explicit.status === 'granted' && explicit.expiresAt !== null && new Date(explicit.expiresAt).getTime() <= at.getTime();
       return {
         purpose,
         status: expired ? 'denied' : explicit.status,
         source: expired ? 'expired' : 'explicit',
+        restrictable,
         categories: [...explicit.categories],
         expiresAt: explicit.expiresAt,
         recipients: [...explicit.recipients],
@@ -50,7 +62,7 @@ export class ConsentQueries {
 
   async history(patientId: string): Promise<Array<Record<string, unknown>>> {
     return (await this.events(patientId)).map((e) => {
-      const d = e.data as ConsentChangedData & ConsentWithdrawnData;
+      const d = consentCodec.decode(e).data as ConsentChangedData & ConsentWithdrawnData;
       return {
         version: e.version,
         eventId: e.eventId,
@@ -62,22 +74,12 @@ export class ConsentQueries {
         channel: d.channel,
         ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
         ...(d.evidenceRef ? { evidenceRef: d.evidenceRef } : {}),
-        by: e.metadata.actor,
+        by: { id: e.metadata.actor.id, roles: e.metadata.actor.roles },
       };
     });
   }
 
-  /** Patients whose AI_TRAINING consent was withdrawn after images of theirs entered the dataset. */
-  async datasetWithdrawals(datasetId: string): Promise<Array<Record<string, unknown>>> {
-    const rows = await this.db.query<{ patient_id: string; images: string[]; first_entered_seq: number | string; withdrawn_seq: number | string; withdrawn_at: Date | string }>(
-      `SELECT i.patient_id, array_agg(DISTINCT i.image_id ORDER BY i.image_id) AS images, min(i.entered_seq) AS first_entered_seq,
-              max(w.global_seq) AS withdrawn_seq, max(w.occurred_at) AS withdrawn_at
-         FROM custos_rm_dataset_images i
-         JOIN custos_rm_ai_training_withdrawals w ON w.patient_id = i.patient_id AND w.global_seq > i.entered_seq
-        WHERE i.dataset_id = $1
-        GROUP BY i.patient_id ORDER BY i.patient_id`,
-      [datasetId],
-    );
-    return rows.map((r) => ({ patientId: r.patient_id, images: r.images, withdrawnAt: new Date(r.withdrawn_at).toISOString(), withdrawnSequence: Number(r.withdrawn_seq) }));
+  datasetWithdrawals(datasetId: string): Promise<DatasetWithdrawal[]> {
+    return datasetWithdrawals(this.db, datasetId);
   }
 }

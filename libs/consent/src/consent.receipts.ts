@@ -1,5 +1,6 @@
 import type { StoredEvent } from '@custos/event-store';
-import type { ConsentChangedData, ConsentWithdrawnData } from './consent.events.js';
+import type { ConsentChangedData, ConsentWithdrawnData } from './domain/consent.events.js';
+import { consentCodec } from './consent.codec.js';
 import type { ReceiptSigner } from './receipts.js';
 
 /**
@@ -16,7 +17,7 @@ export class ConsentReceipts {
   claimsFor(event: StoredEvent): Record<string, unknown> {
     const at = Math.floor(new Date(event.occurredAt).getTime() / 1000);
     const withdrawn = event.type === 'ConsentWithdrawn';
-    const d = event.data as ConsentChangedData & ConsentWithdrawnData;
+    const d = consentCodec.decode(event).data as ConsentChangedData & ConsentWithdrawnData;
     const status = withdrawn ? 'withdrawn' : d.status;
     return {
       iss: this.issuer,
@@ -46,7 +47,7 @@ export class ConsentReceipts {
               status,
               termination: withdrawn ? null : d.expiresAt,
               thirdPartyDisclosure: !withdrawn && d.recipients.length > 0,
-              thirdPartyName: withdrawn ? [] : d.recipients,
+              thirdPartyName: withdrawn ? [] : d.recipients.map((r) => `${r.type}:${r.id}`),
             },
           ],
         },

@@ -1,10 +1,12 @@
-export * from './consent.events.js';
-export * from './consent.decide.js';
+export * from './domain/consent.events.js';
+export * from './domain/consent.decide.js';
+export * from './consent.codec.js';
 export * from './receipts.js';
 export * from './consent.receipts.js';
-export * from './store-consent.js';
+export * from './consent-reader.js';
 export * from './consent.handlers.js';
 export * from './consent.queries.js';
 export * from './consent-fhir.js';
-export * from './dataset-withdrawals.projection.js';
+export * from './dataset-withdrawals.repository.js';
+export * from './consent.context.js';
 export { Consent1764000003000 } from './migrations/1764000003000-consent.js';

@@ -90,3 +90,12 @@ export class UnavailableError extends CustosError {
     super(code, message);
   }
 }
+
+/** Well-formed, but Custos will not do it (422): e.g. a consent for a purpose patients cannot restrict here. */
+export class UnprocessableError extends CustosError {
+  readonly status = 422;
+  readonly title = 'Unprocessable request';
+  constructor(message: string, details?: Record<string, unknown>, code = 'unprocessable') {
+    super(code, message, details);
+  }
+}

@@ -1,6 +1,6 @@
 import { ValidationError } from '@custos/errors';
 import fc from 'fast-check';
-import { canonicalJson, Json, toStorableJson } from './canonical-json.js';
+import { canonicalJson, type Json, toStorableJson } from './canonical-json.js';
 
 describe('canonicalJson', () => {
   it('sorts keys recursively and writes no whitespace', () => {

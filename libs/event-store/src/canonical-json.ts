@@ -6,11 +6,19 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /**
  * Turns any JSON-compatible value into the plain JSON Postgres will store (Dates become ISO
  * strings, undefined properties vanish), and refuses what jsonb cannot hold or would change:
- * non-finite numbers and U+0000 in strings. The result hashes the same before and after a
+ * non-finite numbers, U+0000 and lone surrogates in strings (PostgreSQL refuses both). The result hashes the same before and after a
  * round trip through jsonb.
  */
 export function toStorableJson(value: unknown, path = 'data'): Json {
   return normalise(value === undefined ? null : value, path);
+}
+
+/** In a `u` regex a lone surrogate is a code point of its own (category Cs); a valid pair is not. */
+export const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Whether `text` can be stored and hashed as is: well-formed Unicode, no NUL. */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
 }
 
 /** One walk that validates and copies, with JSON.stringify's rules (toJSON, undefined, arrays). */
@@ -23,7 +31,8 @@ function normalise(value: unknown, path: string): Json {
       if (!Number.isFinite(value)) throw new ValidationError(`${path} holds a non-finite number`, { path });
       return value === 0 ? 0 : value; // -0 is stored as 0
     case 'string':
-      if (value.includes('\u0000')) throw new ValidationError(`${path} holds a NUL character`, { path });
+      if (value.includes('\u0000')) throw new ValidationError(`${path} holds a NUL character`, { path }, 'ill-formed-text');
+      if (LONE_SURROGATE.test(value)) throw new ValidationError(`${path} is not well-formed Unicode (a lone surrogate)`, { path }, 'ill-formed-text');
       return value;
     case 'object': {
       const withToJson = value as { toJSON?: () => unknown };
@@ -35,7 +44,7 @@ function normalise(value: unknown, path: string): Json {
       for (const key of Object.keys(value)) {
         const v = (value as Record<string, unknown>)[key];
         if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
-        if (key.includes('\u0000')) throw new ValidationError(`${path} has a key with a NUL character`, { path });
+        if (key.includes('\u0000') || LONE_SURROGATE.test(key)) throw new ValidationError(`${path} has a key that is not well-formed text`, { path }, 'ill-formed-text');
         out[key] = normalise(v, `${path}.${key}`);
       }
       return out;

@@ -1,6 +1,8 @@
 import { UnavailableError } from '@custos/errors';
 import type { DatabaseConfig } from '@custos/platform';
-import { DataSource, MixedList, QueryRunner } from 'typeorm';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataSource, type MixedList, type QueryRunner } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 
 /** The SQL surface libs use: the same statements run on PostgreSQL and on PGlite. */
@@ -29,6 +31,7 @@ export class Database implements Sql {
   ) {}
 
   static async open(config: DatabaseConfig, migrations: Migration = []): Promise<Database> {
+    if (config.kind === 'pglite' && !config.dataDir.startsWith('memory://')) await secureFolder(config.dataDir);
     const dataSource =
       config.kind === 'postgres'
         ? new DataSource({
@@ -149,6 +152,24 @@ export class Database implements Sql {
       release();
     }
   }
+}
+
+/**
+ * The embedded data folder holds the whole log: only the owner may enter it (0700) or read
+ * its files (0600). New files get that from the process umask (set at boot); files an earlier
+ * release left readable are closed here.
+ */
+export async function secureFolder(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const walk = async (path: string): Promise<void> => {
+    await chmod(path, 0o700);
+    for (const entry of await readdir(path, { withFileTypes: true })) {
+      const child = join(path, entry.name);
+      if (entry.isDirectory()) await walk(child);
+      else if (entry.isFile()) await chmod(child, 0o600);
+    }
+  };
+  await walk(dir);
 }
 
 function runnerSql(runner: QueryRunner): Sql {

@@ -5,6 +5,10 @@
 export interface Actor {
   readonly id: string;
   readonly roles: readonly string[];
+  /** For a patient acting on their own behalf: which patient (a decision's re-derivation needs it). */
+  readonly patientId?: string;
+  /** The organisation the actor acts for, where the identity names one. */
+  readonly org?: string;
 }
 
 export interface EventMetadata {
@@ -49,10 +53,22 @@ export interface StoredEvent<TType extends string = string, TData = unknown> {
  */
 export type ExpectedVersion = number | 'no-stream' | 'any';
 
+/**
+ * A stream the append reads but does not write: its version must still be `version` when the
+ * append commits (checked under the chain-head lock), else the append fails with a
+ * ConcurrencyError (code `condition-failed`). Decisions use it to stay linearizable with the
+ * consent they read.
+ */
+export interface ReadCondition {
+  readonly streamId: string;
+  readonly version: number;
+}
+
 export interface AppendRequest {
   readonly streamId: string;
   readonly events: readonly NewEvent[];
   readonly expectedVersion: ExpectedVersion;
+  readonly conditions?: readonly ReadCondition[];
 }
 
 export interface AppendResult {

@@ -1,7 +1,7 @@
 import { ConcurrencyError, ValidationError } from '@custos/errors';
-import { openTestStore, StoreKind, testEvent, TestStore } from '@custos/testing';
+import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { Database, EventStore, GENESIS_HASH, hashEvent, verifyChain } from './index.js';
-import { ALL_MIGRATIONS } from '@custos/runtime';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 describe.each<StoreKind>(['pglite', 'postgres'])('EventStore on %s', (kind) => {
   let t: TestStore;

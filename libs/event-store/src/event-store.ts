@@ -1,10 +1,10 @@
-import { ConcurrencyError, ValidationError } from '@custos/errors';
+import { ConcurrencyError, UnavailableError, ValidationError } from '@custos/errors';
 import { Ids, RandomIds, registered } from '@custos/platform';
 import { Counter, Histogram } from 'prom-client';
 import { canonicalJson, toStorableJson } from './canonical-json.js';
 import type { Sql } from './database.js';
 import { Database } from './database.js';
-import type { AppendRequest, AppendResult, EventMetadata, ExpectedVersion, NewEvent, StoredEvent } from './envelope.js';
+import type { AppendRequest, AppendResult, EventMetadata, ExpectedVersion, NewEvent, ReadCondition, StoredEvent } from './envelope.js';
 import { hashCanonical } from './hash-chain.js';
 
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
@@ -32,6 +32,7 @@ interface PreparedRequest {
   readonly streamId: string;
   readonly expectedVersion: ExpectedVersion;
   readonly events: readonly PreparedEvent[];
+  readonly conditions: readonly ReadCondition[];
 }
 
 interface PreparedEvent {
@@ -70,9 +71,12 @@ export class EventStore {
     this.maxEventsPerCommit = options.maxEventsPerCommit ?? 2000;
   }
 
-  /** Appends events to one stream after checking its version. Resolves once committed. */
-  async append(streamId: string, events: readonly NewEvent[], options: { expectedVersion: ExpectedVersion }): Promise<AppendResult> {
-    const [result] = await this.enqueue([{ streamId, events, expectedVersion: options.expectedVersion }]);
+  /**
+   * Appends events to one stream after checking its version (and, with `conditions`, that
+   * streams it read but does not write are still at the versions read). Resolves once committed.
+   */
+  async append(streamId: string, events: readonly NewEvent[], options: { expectedVersion: ExpectedVersion; conditions?: readonly ReadCondition[] }): Promise<AppendResult> {
+    const [result] = await this.enqueue([{ streamId, events, expectedVersion: options.expectedVersion, ...(options.conditions ? { conditions: options.conditions } : {}) }]);
     return result as AppendResult;
   }
 
@@ -100,6 +104,19 @@ export class EventStore {
       [fromSeq, limit],
     );
     return rows.map(toStoredEvent);
+  }
+
+  /** One event by its id, or undefined. */
+  async readEvent(eventId: string): Promise<StoredEvent | undefined> {
+    if (!UUID.test(eventId)) return undefined;
+    const [row] = await this.db.query<EventRow>(`SELECT ${COLUMNS} FROM custos_events WHERE event_id = $1`, [eventId]);
+    return row ? toStoredEvent(row) : undefined;
+  }
+
+  /** Whether the log holds an event of `type` about this patient (metadata.patientId; indexed). */
+  async patientHasEvent(patientId: string, type: string): Promise<boolean> {
+    const rows = await this.db.query(`SELECT 1 FROM custos_events WHERE metadata->>'patientId' = $1 AND type = $2 LIMIT 1`, [patientId, type]);
+    return rows.length > 0;
   }
 
   /** The last committed position and hash (-1 and the genesis hash for an empty log). */
@@ -148,17 +165,27 @@ export class EventStore {
     }
   }
 
+  /**
+   * One transaction for the whole group. If it fails for anything but an unreachable store,
+   * one item may be at fault (input the database refuses): the items are then committed one
+   * by one, so only the faulty one fails and every other caller gets its answer.
+   */
   private async commit(batch: Pending[]): Promise<void> {
     const timer = metrics().appendSeconds.startTimer();
     let outcomes: Array<AppendResult[] | ConcurrencyError>;
     try {
       outcomes = await this.db.transaction((sql) => this.write(sql, batch));
     } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    } finally {
       timer();
+      if (batch.length > 1 && !(error instanceof UnavailableError)) {
+        metrics().retriedAlone.inc(batch.length);
+        for (const p of batch) await this.commit([p]);
+        return;
+      }
+      for (const p of batch) p.reject(asClientError(error));
+      return;
     }
+    timer();
     metrics().transactions.inc();
     batch.forEach((p, i) => {
       const outcome = outcomes[i];
@@ -169,7 +196,7 @@ export class EventStore {
   }
 
   private async write(sql: Sql, batch: Pending[]): Promise<Array<AppendResult[] | ConcurrencyError>> {
-    const streamIds = [...new Set(batch.flatMap((p) => p.requests.map((r) => r.streamId)))];
+    const streamIds = [...new Set(batch.flatMap((p) => p.requests.flatMap((r) => [r.streamId, ...r.conditions.map((c) => c.streamId)])))];
     // One round trip takes the chain head under lock and reads the streams' versions. The
     // versions come from the statement's snapshot, taken before any wait for the lock; the
     // snapshot's own view of the head (snap_seq) tells whether an append committed in
@@ -255,9 +282,14 @@ export class EventStore {
     if (typeof expectedVersion === 'number' && (!Number.isInteger(expectedVersion) || expectedVersion < 0)) {
       throw new ValidationError('expectedVersion must be a non-negative integer, "no-stream" or "any"', { streamId });
     }
+    const conditions = request.conditions ?? [];
+    for (const c of conditions) {
+      if (!STREAM_ID.test(c.streamId) || !Number.isInteger(c.version) || c.version < 0) throw new ValidationError('a read condition needs a stream id and a version >= 0', { streamId: c.streamId });
+    }
     return {
       streamId,
       expectedVersion,
+      conditions,
       events: events.map((e, i) => {
         if (!EVENT_TYPE.test(e.type)) throw new ValidationError(`events[${i}].type is malformed`, { type: e.type });
         if (!Number.isInteger(e.schemaVersion) || e.schemaVersion < 1) throw new ValidationError(`events[${i}].schemaVersion must be >= 1`);
@@ -283,6 +315,10 @@ export class EventStore {
 function firstConflict(requests: readonly PreparedRequest[], versions: ReadonlyMap<string, number>): ConcurrencyError | undefined {
   const seen = new Map(versions);
   for (const r of requests) {
+    for (const c of r.conditions) {
+      const at = seen.get(c.streamId) ?? 0;
+      if (at !== c.version) return new ConcurrencyError(c.streamId, c.version, at, 'condition-failed');
+    }
     const current = seen.get(r.streamId) ?? 0;
     const expected = r.expectedVersion === 'no-stream' ? 0 : r.expectedVersion;
     if (expected !== 'any' && expected !== current) return new ConcurrencyError(r.streamId, r.expectedVersion, current);
@@ -323,11 +359,24 @@ export function toStoredEvent(row: EventRow): StoredEvent {
   };
 }
 
-let cached: { events: Counter; transactions: Counter; appendSeconds: Histogram } | undefined;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** SQLSTATEs of input PostgreSQL refuses to store (bad text, bad JSON, out-of-range values). */
+const INPUT_SQLSTATES = new Set(['22P05', '22021', '22P02', '22007', '22008', '22003', '22001', '2200C', '22030', '22032']);
+
+/** A database refusal of one item's input becomes a 400; anything else stays as it is. */
+function asClientError(error: unknown): unknown {
+  const code = (error as { code?: unknown; driverError?: { code?: unknown } })?.code ?? (error as { driverError?: { code?: unknown } })?.driverError?.code;
+  if (typeof code === 'string' && INPUT_SQLSTATES.has(code)) return new ValidationError('the database refused this input', { sqlstate: code }, 'unstorable-input');
+  return error;
+}
+
+let cached: { events: Counter; transactions: Counter; appendSeconds: Histogram; retriedAlone: Counter } | undefined;
 function metrics(): NonNullable<typeof cached> {
   cached ??= {
     events: registered('custos_events_appended_total', () => new Counter({ name: 'custos_events_appended_total', help: 'Events committed to the event store' })),
     transactions: registered('custos_append_transactions_total', () => new Counter({ name: 'custos_append_transactions_total', help: 'Append transactions committed (group commits)' })),
+    retriedAlone: registered('custos_append_retried_alone_total', () => new Counter({ name: 'custos_append_retried_alone_total', help: 'Appends retried on their own after their group commit failed' })),
     appendSeconds: registered(
       'custos_append_seconds',
       () => new Histogram({ name: 'custos_append_seconds', help: 'Duration of one append transaction', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] }),

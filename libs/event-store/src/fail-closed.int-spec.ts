@@ -1,5 +1,5 @@
 import { UnavailableError } from '@custos/errors';
-import { ALL_MIGRATIONS } from '@custos/runtime';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 import { createTestDatabase, testEvent } from '@custos/testing';
 import { Database, EventStore } from './index.js';
 

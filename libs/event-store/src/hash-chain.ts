@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, Json } from './canonical-json.js';
+import { canonicalJson, type Json } from './canonical-json.js';
 import type { StoredEvent } from './envelope.js';
 
 /** prevHash of the first event (global sequence 0). */

@@ -4,4 +4,7 @@ export * from './hash-chain.js';
 export * from './database.js';
 export * from './event-store.js';
 export * from './verify.js';
+export * from './log-access.js';
+export * from './command-shell.js';
+export * from './event-codec.js';
 export { EventStore1764000000000 } from './migrations/1764000000000-event-store.js';

@@ -1,5 +1,5 @@
-import { openTestStore, StoreKind, testEvent, TestStore } from '@custos/testing';
-import { hashEvent, StoredEvent, verifyChain } from './index.js';
+import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
+import { hashEvent, type StoredEvent, verifyChain } from './index.js';
 
 /**
  * Tampering as a superuser would: triggers disabled, rows rewritten behind the store's back.

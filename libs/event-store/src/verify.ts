@@ -1,5 +1,5 @@
 import type { Database } from './database.js';
-import { COLUMNS, EventRow, toStoredEvent } from './event-store.js';
+import { COLUMNS, type EventRow, toStoredEvent } from './event-store.js';
 import { GENESIS_HASH, hashEvent } from './hash-chain.js';
 
 export type ChainBreak =

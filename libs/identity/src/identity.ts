@@ -1,10 +1,5 @@
-/** The roles Custos knows (JWT claim `roles`). */
-export const ROLES = ['patient', 'clinician', 'annotator', 'reviewer', 'data-steward', 'researcher', 'security-officer', 'regulator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-export function isRole(value: unknown): value is Role {
-  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
-}
+import type { Role } from '@custos/vocabulary';
+export { ROLES, isRole, type Role } from '@custos/vocabulary';
 
 /** Who is calling, from a verified token. */
 export interface Identity {
@@ -14,6 +9,8 @@ export interface Identity {
   readonly patientId?: string;
   /** e.g. `certified-radiologist`. */
   readonly credentials: readonly string[];
+  /** The organisation the identity acts for (claim `org`), if any. */
+  readonly org?: string;
   /** Token expiry, seconds since the epoch. */
   readonly exp: number;
 }

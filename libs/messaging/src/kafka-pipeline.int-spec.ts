@@ -1,7 +1,7 @@
 import type { Sql, StoredEvent } from '@custos/event-store';
-import { createLogger, KafkaConfig } from '@custos/platform';
-import { Projection, ProjectionRunner, StreamCatalogueProjection } from '@custos/projections';
-import { deleteTopicsWithPrefix, openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, TestStore } from '@custos/testing';
+import { createLogger, type KafkaConfig } from '@custos/platform';
+import { type Projection, ProjectionRunner, StreamCatalogueProjection } from '@custos/projections';
+import { deleteTopicsWithPrefix, openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, type TestStore } from '@custos/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, topicFor } from './index.js';
 

@@ -1,5 +1,5 @@
 import type { KafkaConfig } from '@custos/platform';
-import { Kafka, logLevel as KafkaLogLevel, LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allTopics } from './topics.js';
 

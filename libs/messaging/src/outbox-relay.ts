@@ -1,18 +1,12 @@
-import type { Database } from '@custos/event-store';
+import { outboxPending, readOutboxAfter, trimOutbox } from '@custos/event-store';
+import type { Database, OutboxEntry } from '@custos/event-store';
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { registered } from '@custos/platform';
 import { Counter, Gauge } from 'prom-client';
 import { topicFor } from './topics.js';
 
-interface OutboxRow {
-  global_seq: number | string;
-  stream_id: string;
-  key: string;
-  envelope: string;
-  type: string;
-  schema_version: number;
-}
+type OutboxRow = OutboxEntry;
 
 /** Arbitrary, fixed: the advisory lock that elects one active relay among several processes. */
 const RELAY_LOCK = 7_243_001;
@@ -63,8 +57,7 @@ export class OutboxRelay {
 
   /** Rows still waiting to be published. */
   async pending(): Promise<number> {
-    const [row] = await this.db.query<{ n: number | string }>('SELECT count(*) AS n FROM custos_outbox');
-    return Number(row?.n ?? 0);
+    return outboxPending(this.db);
   }
 
   private async run(): Promise<void> {
@@ -135,21 +128,7 @@ export class OutboxRelay {
   }
 
   private readAfter(lastRead: number): Promise<OutboxRow[]> {
-    // Postgres writes each envelope's JSON itself: no parse and re-stringify per event here.
-    // LATERAL makes every event a primary-key lookup: a plain join let the planner sort the
-    // whole log each round (34 ms per 500 rows on a 20,000-event log, growing with the log).
-    return this.db.query<OutboxRow>(
-      `SELECT e.global_seq, e.stream_id, coalesce(e.metadata->>'patientId', e.stream_id) AS key, e.type, e.schema_version,
-              json_build_object(
-                'eventId', e.event_id, 'streamId', e.stream_id, 'version', e.version, 'globalSeq', e.global_seq,
-                'type', e.type, 'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata,
-                'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                'prevHash', e.prev_hash, 'hash', e.hash)::text AS envelope
-         FROM (SELECT global_seq FROM custos_outbox WHERE global_seq > $1 ORDER BY global_seq LIMIT $2) o
-         CROSS JOIN LATERAL (SELECT * FROM custos_events WHERE global_seq = o.global_seq) e
-        ORDER BY o.global_seq`,
-      [lastRead, this.options.batchSize],
-    );
+    return readOutboxAfter(this.db, lastRead, this.options.batchSize);
   }
 
   private async publish(producer: Producer, rows: OutboxRow[]): Promise<void> {
@@ -168,7 +147,7 @@ export class OutboxRelay {
     // Outbox rows are written in global order under the chain-head lock, so nothing below the
     // last published sequence can still appear: one range delete clears the round.
     const last = Number((rows[rows.length - 1] as OutboxRow).global_seq);
-    await this.db.execute('DELETE FROM custos_outbox WHERE global_seq <= $1', [last]);
+    await trimOutbox(this.db, last);
     relayMetrics().published.inc(rows.length);
   }
 

@@ -26,6 +26,10 @@ export interface AuthConfig {
   devIssuer: boolean;
   /** Where the dev issuer keeps its key (embedded: inside DATA_DIR); unset: a key per process. */
   devKeyFile?: string;
+  /** The dev issuer's own `iss` (never the production issuer's name). */
+  devIssuerName: string;
+  /** Most bytes of verified tokens kept in the cache (with the count bound). */
+  tokenCacheBytes: number;
   clockSkewSeconds: number;
   algorithms: string[];
 }
@@ -33,6 +37,8 @@ export interface AuthConfig {
 export interface ConsentConfig {
   /** Purposes granted until the patient opts out. */
   defaultGranted: string[];
+  /** Purposes patients may restrict; consent for the others is always granted and cannot be changed. */
+  restrictable: string[];
   /** Where the receipt-signing key is kept (embedded: inside DATA_DIR); unset: one per process. */
   receiptKeyFile?: string;
 }
@@ -81,10 +87,12 @@ export const CONFIG_VARIABLES = {
   AUTH_AUDIENCE: 'expected JWT aud (default custos)',
   AUTH_JWKS_URL: 'JWKS URL of the identity provider',
   AUTH_JWKS_FILE: 'JWKS file of the identity provider',
-  AUTH_DEV_ISSUER: 'true | false: local dev token issuer (default true in embedded mode, false otherwise)',
+  AUTH_DEV_ISSUER: 'true | false: local dev token issuer (default: on in embedded mode on a loopback HOST without AUTH_JWKS_URL/AUTH_JWKS_FILE; off otherwise)',
+  AUTH_TOKEN_CACHE_BYTES: 'most bytes of verified tokens kept in memory (default 33554432, 32 MiB)',
   AUTH_CLOCK_SKEW_SECONDS: 'tolerance on exp/nbf (default 30)',
   AUTH_ALGORITHMS: 'accepted JWT algorithms (default ES256,RS256,PS256)',
   CONSENT_DEFAULT_GRANTED: 'purposes granted until a patient opts out (default TREATMENT,OPERATIONS)',
+  CONSENT_RESTRICTABLE_PURPOSES: 'purposes patients may restrict (default all five); consent for the others cannot be changed (422)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -113,7 +121,12 @@ function text(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: string, p
   return raw;
 }
 
-export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig {
+export interface LoadOptions {
+  /** Whether distributed mode must name Kafka brokers (the CLI does not use Kafka). Default true. */
+  requireKafka?: boolean;
+}
+
+export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadOptions = {}): CustosConfig {
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
   const mode = oneOf(env, 'CUSTOS_MODE', ['embedded', 'distributed'] as const, databaseUrl ? 'distributed' : 'embedded');
 
@@ -150,16 +163,17 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
       topicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 6, 1, 1000),
       topicPrefix: text(env, 'KAFKA_TOPIC_PREFIX', '', /^[A-Za-z0-9._-]{0,100}$/),
     };
-  } else if (mode === 'distributed') {
+  } else if (mode === 'distributed' && options.requireKafka !== false) {
     throw new ConfigError('KAFKA_BROKERS', 'is required in distributed mode');
   }
+  const http = {
+    host: text(env, 'HOST', '127.0.0.1', /^[A-Za-z0-9.:-]+$/),
+    port: int(env, 'PORT', 3000, 0, 65535),
+  };
 
   return {
     mode,
-    http: {
-      host: text(env, 'HOST', '127.0.0.1', /^[A-Za-z0-9.:-]+$/),
-      port: int(env, 'PORT', 3000, 0, 65535),
-    },
+    http,
     database,
     kafka,
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
@@ -168,14 +182,19 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): CustosConfig 
       pollIntervalMs: int(env, 'RELAY_POLL_MS', 50, 1, 60000),
     },
     projector: { groupId: text(env, 'PROJECTOR_GROUP_ID', 'custos-projector', /^[A-Za-z0-9._-]{1,200}$/) },
-    auth: authConfig(env, mode, database),
+    auth: authConfig(env, mode, database, http.host),
     consent: consentConfig(env, database),
   };
 }
 
-function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfig): AuthConfig {
-  const devIssuer = oneOf(env, 'AUTH_DEV_ISSUER', ['true', 'false'] as const, mode === 'embedded' ? 'true' : 'false') === 'true';
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1|\[::1\])$/;
+
+function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfig, host: string): AuthConfig {
   const jwksUrl = env.AUTH_JWKS_URL?.trim() || undefined;
+  // The dev issuer mints any role for anyone: on by default only where nobody else can reach
+  // it and no real identity provider is configured; anything else needs AUTH_DEV_ISSUER=true.
+  const safeByDefault = mode === 'embedded' && LOOPBACK.test(host) && !jwksUrl && !env.AUTH_JWKS_FILE;
+  const devIssuer = oneOf(env, 'AUTH_DEV_ISSUER', ['true', 'false'] as const, safeByDefault ? 'true' : 'false') === 'true';
   if (jwksUrl) {
     try {
       const u = new URL(jwksUrl);
@@ -194,6 +213,8 @@ function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConf
     ...(env.AUTH_JWKS_FILE ? { jwksFile: env.AUTH_JWKS_FILE } : {}),
     devIssuer,
     ...(devIssuer && database.kind === 'pglite' && !database.dataDir.startsWith('memory://') ? { devKeyFile: `${database.dataDir}/keys/dev-issuer.jwk.json` } : {}),
+    devIssuerName: 'urn:custos:dev-issuer',
+    tokenCacheBytes: int(env, 'AUTH_TOKEN_CACHE_BYTES', 32 * 1024 * 1024, 0, 4 * 1024 * 1024 * 1024),
     clockSkewSeconds: int(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
     algorithms,
   };
@@ -201,9 +222,13 @@ function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConf
 
 function consentConfig(env: Env, database: DatabaseConfig): ConsentConfig {
   const purposes = ['TREATMENT', 'RESEARCH', 'AI_TRAINING', 'OPERATIONS', 'PUBLIC_HEALTH'];
-  const raw = env.CONSENT_DEFAULT_GRANTED ?? 'TREATMENT,OPERATIONS';
-  const defaultGranted = raw.split(',').map((p) => p.trim()).filter(Boolean);
-  for (const p of defaultGranted) if (!purposes.includes(p)) throw new ConfigError('CONSENT_DEFAULT_GRANTED', `names unknown purpose ${p} (known: ${purposes.join(', ')})`);
+  const list = (name: 'CONSENT_DEFAULT_GRANTED' | 'CONSENT_RESTRICTABLE_PURPOSES', fallback: string) => {
+    const values = (env[name] ?? fallback).split(',').map((p) => p.trim()).filter(Boolean);
+    for (const p of values) if (!purposes.includes(p)) throw new ConfigError(name, `names unknown purpose ${p} (known: ${purposes.join(', ')})`);
+    return [...new Set(values)];
+  };
+  const defaultGranted = list('CONSENT_DEFAULT_GRANTED', 'TREATMENT,OPERATIONS');
+  const restrictable = list('CONSENT_RESTRICTABLE_PURPOSES', purposes.join(','));
   const receiptKeyFile = env.RECEIPT_KEY_FILE || (database.kind === 'pglite' && !database.dataDir.startsWith('memory://') ? `${database.dataDir}/keys/receipts.jwk.json` : undefined);
-  return { defaultGranted, ...(receiptKeyFile ? { receiptKeyFile } : {}) };
+  return { defaultGranted, restrictable, ...(receiptKeyFile ? { receiptKeyFile } : {}) };
 }

@@ -4,3 +4,4 @@ export * from './config.js';
 export * from './logger.js';
 export * from './problem.filter.js';
 export * from './metrics.js';
+export * from './instant.js';

@@ -1,5 +1,5 @@
-import { LoggerService } from '@nestjs/common';
-import pino, { Logger } from 'pino';
+import { type LoggerService } from '@nestjs/common';
+import pino, { type Logger } from 'pino';
 
 /**
  * Paths pino replaces with "[redacted]" wherever they appear in a log line. PHI and secrets

@@ -1,4 +1,4 @@
-import { Metric, register } from 'prom-client';
+import { type Metric, register } from 'prom-client';
 
 /**
  * The process-wide metric of that name, created on first use. Libraries declare their metrics

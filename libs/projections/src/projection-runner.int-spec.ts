@@ -1,7 +1,7 @@
 import type { Sql, StoredEvent } from '@custos/event-store';
 import { createLogger } from '@custos/platform';
-import { openTestStore, snapshotTables, StoreKind, testEvent, TestStore } from '@custos/testing';
-import { Projection, ProjectionRunner, StoreEventFeed, StreamCatalogueProjection } from './index.js';
+import { openTestStore, snapshotTables, type StoreKind, testEvent, type TestStore } from '@custos/testing';
+import { type Projection, ProjectionRunner, StoreEventFeed, StreamCatalogueProjection } from './index.js';
 
 /** Counts every application, duplicates included: exactly-once shows as one row per sequence. */
 class ApplicationLog implements Projection {

@@ -1,5 +1,5 @@
-import { COLUMNS, toStoredEvent } from '@custos/event-store';
-import type { Database, EventRow, EventStore, Sql, StoredEvent } from '@custos/event-store';
+import { readLog } from '@custos/event-store';
+import type { Database, EventStore, Sql, StoredEvent } from '@custos/event-store';
 import { registered } from '@custos/platform';
 import { Gauge } from 'prom-client';
 import type { Projection } from './projection.js';
@@ -45,9 +45,8 @@ export class ProjectionRunner {
   }
 
   /** The highest global sequence up to which every event has been applied (-1: none). */
-  async position(): Promise<number> {
-    const [row] = await this.db.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1', [this.projector]);
-    return Number(row?.position ?? -1);
+  position(): Promise<number> {
+    return projectedPosition(this.db, this.projector);
   }
 
   /**
@@ -64,13 +63,9 @@ export class ProjectionRunner {
       await sql.execute('DELETE FROM custos_projection_ledger WHERE projector = $1', [this.projector]);
       let next = 0;
       while (next <= lastSeq) {
-        const rows = await sql.query<EventRow>(
-          `SELECT ${COLUMNS} FROM custos_events WHERE global_seq >= $1 AND global_seq <= $2 ORDER BY global_seq LIMIT $3`,
-          [next, lastSeq, pageSize],
-        );
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          const event = toStoredEvent(row);
+        const events = await readLog(sql, next, lastSeq, pageSize);
+        if (events.length === 0) break;
+        for (const event of events) {
           for (const projection of this.projections) await projection.apply(sql, event);
           next = event.globalSeq + 1;
         }
@@ -110,6 +105,12 @@ export class ProjectionRunner {
       projectionMetrics().set({ projector: this.projector }, position);
     }
   }
+}
+
+/** How far a projector's read models are complete (-1: nothing projected); readers report it. */
+export async function projectedPosition(sql: Sql, projector = 'main'): Promise<number> {
+  const [row] = await sql.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1', [projector]);
+  return Number(row?.position ?? -1);
 }
 
 function projectionMetrics(): Gauge {

@@ -1,3 +1,4 @@
+import { trimOutbox } from '@custos/event-store';
 import type { Database, EventStore } from '@custos/event-store';
 import type { Logger } from 'pino';
 import type { ProjectionRunner } from './projection-runner.js';
@@ -37,7 +38,7 @@ export class StoreEventFeed {
       const position = await this.runner.position();
       const events = await this.store.readAll(position + 1, this.options.batchSize);
       if (events.length === 0) {
-        await this.db.execute('DELETE FROM custos_outbox WHERE global_seq <= $1', [position]);
+        await trimOutbox(this.db, position);
         return position;
       }
       await this.runner.applyBatch(events);

@@ -1,8 +1,8 @@
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
-import { Clock, CustosConfig, Ids, RandomIds, SystemClock } from '@custos/platform';
+import { Clock, type CustosConfig, Ids, RandomIds, SystemClock } from '@custos/platform';
 import type { Logger } from 'pino';
-import { ALL_MIGRATIONS } from './migrations.js';
+import type { MigrationClass } from './context.js';
 import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 
 /**
@@ -15,7 +15,7 @@ import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 export class CoreModule implements OnApplicationShutdown {
   constructor(@Inject(Database) private readonly db: Database) {}
 
-  static forRoot(config: CustosConfig, logger: Logger): DynamicModule {
+  static forRoot(config: CustosConfig, logger: Logger, migrations: readonly MigrationClass[]): DynamicModule {
     return {
       module: CoreModule,
       providers: [
@@ -23,7 +23,7 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: LOGGER, useValue: logger },
         { provide: Clock, useClass: SystemClock },
         { provide: Ids, useClass: RandomIds },
-        { provide: Database, useFactory: () => Database.open(config.database, ALL_MIGRATIONS) },
+        { provide: Database, useFactory: () => Database.open(config.database, [...migrations]) },
         { provide: EventStore, useFactory: (db: Database, ids: Ids) => new EventStore(db, { ids }), inject: [Database, Ids] },
       ],
       exports: [CUSTOS_CONFIG, LOGGER, Clock, Ids, Database, EventStore],

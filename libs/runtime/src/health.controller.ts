@@ -1,8 +1,8 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { HealthCheck, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { Database } from '@custos/event-store';
-import { READINESS_PROBES, ReadinessProbe } from './readiness.js';
+import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
 import { Public } from './route-access.js';
 
 @ApiTags('operations')

@@ -1,6 +1,8 @@
-import { INestApplication, ValidationPipe } from '@nestjs/common';
+import { ValidationPipe } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ProblemFilter, registered } from '@custos/platform';
+import { checkInput } from './input-guard.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -13,7 +15,7 @@ const CORRELATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * `x-correlation-id` when well-formed, else made) echoed in the response; pino JSON access
  * logs without bodies or query strings; DTO validation; RFC 9457 problem+json for every error; OpenAPI at /docs.
  */
-export function configureHttp(app: INestApplication, logger: Logger): void {
+export function configureHttp(app: NestExpressApplication, logger: Logger): void {
   const requests = httpMetrics();
   // Correlation id and access log. (pino-http built a child logger and serialised the request
   // on every call, ~10% of a decision's CPU even with request logging off; this does only
@@ -28,7 +30,8 @@ export function configureHttp(app: INestApplication, logger: Logger): void {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
         const line = {
-          req: { id, method: req.method, path: (req.url ?? '').split('?')[0] }, // paths only: queries may carry identifiers
+          // The route template, never the path: paths carry patient ids, queries carry filters.
+          req: { id, method: req.method, route: routeLabel(req) },
           res: { statusCode: res.statusCode },
           responseTime: Number(process.hrtime.bigint() - started) / 1e6,
         };
@@ -46,6 +49,17 @@ export function configureHttp(app: INestApplication, logger: Logger): void {
       requests.total.inc({ method: req.method ?? 'GET', route, status: String(res.statusCode) });
     });
     next();
+  });
+  // JSON bodies (1 MB at most), then the input guard, before anything transforms them.
+  app.useBodyParser('json', { limit: '1mb' });
+  app.use((req: IncomingMessage & { body?: unknown; query?: unknown }, _res: ServerResponse, next: (e?: unknown) => void) => {
+    try {
+      checkInput(req.body, 'request body');
+      checkInput(req.query, 'query string');
+      next();
+    } catch (e) {
+      next(e);
+    }
   });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useGlobalFilters(new ProblemFilter(logger));

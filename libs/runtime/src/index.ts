@@ -1,4 +1,4 @@
-export * from './migrations.js';
+export * from './context.js';
 export * from './tokens.js';
 export * from './core.module.js';
 export * from './health.controller.js';
@@ -8,3 +8,4 @@ export * from './http.js';
 export * from './processes.js';
 export * from './process-app.js';
 export * from './route-access.js';
+export * from './input-guard.js';

@@ -1,13 +1,15 @@
-import { DynamicModule, INestApplication, Module, Provider, Type } from '@nestjs/common';
+import { type DynamicModule, type INestApplication, Module, type Provider, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { TerminusModule } from '@nestjs/terminus';
-import { ConfigError, createLogger, CustosConfig, loadConfig, PinoNestLogger } from '@custos/platform';
+import { ConfigError, createLogger, type CustosConfig, loadConfig, PinoNestLogger } from '@custos/platform';
 import type { Logger } from 'pino';
 import { CoreModule } from './core.module.js';
+import { type CustosContext, migrationsOf, projectionsOf } from './context.js';
 import { HealthController } from './health.controller.js';
 import { configureHttp } from './http.js';
 import { MetricsController } from './metrics.controller.js';
-import { kafkaReadiness } from './processes.js';
+import { kafkaReadiness, PROJECTIONS } from './processes.js';
 import { READINESS_PROBES } from './readiness.js';
 
 /** Loads and validates the configuration, or stops the process with a message naming the variable. */
@@ -25,6 +27,8 @@ export function configOrExit(env: NodeJS.ProcessEnv = process.env): CustosConfig
 
 export interface ProcessSpec {
   name: string;
+  /** The contexts this process runs: their migrations and read models. */
+  contexts: readonly CustosContext[];
   controllers?: Type[];
   providers?: Provider[];
   imports?: DynamicModule['imports'];
@@ -40,11 +44,11 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   class ProcessModule {}
   const root: DynamicModule = {
     module: ProcessModule,
-    imports: [CoreModule.forRoot(config, logger), TerminusModule, ...(spec.imports ?? [])],
+    imports: [CoreModule.forRoot(config, logger, migrationsOf(spec.contexts)), TerminusModule, ...(spec.imports ?? [])],
     controllers: [HealthController, MetricsController, ...(spec.controllers ?? [])],
-    providers: [{ provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, ...(spec.providers ?? [])],
+    providers: [{ provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, { provide: PROJECTIONS, useFactory: () => projectionsOf(spec.contexts) }, ...(spec.providers ?? [])],
   };
-  const app = await NestFactory.create(root, { logger: new PinoNestLogger(logger) });
+  const app = await NestFactory.create<NestExpressApplication>(root, { logger: new PinoNestLogger(logger), bodyParser: false });
   app.enableShutdownHooks();
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   configureHttp(app, logger);
@@ -53,6 +57,8 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
 
 /** main() of every Custos process. */
 export async function runProcess(spec: ProcessSpec, defaultPort?: number): Promise<void> {
+  // Whatever this process creates (data files, keys) is its owner's alone.
+  process.umask(0o077);
   const config = configOrExit(defaultPort && !process.env.PORT ? { ...process.env, PORT: String(defaultPort) } : process.env);
   const logger = createLogger(config.logLevel, `custos-${spec.name}`);
   try {

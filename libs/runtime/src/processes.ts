@@ -1,22 +1,18 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AccessTrailProjection } from '@custos/access';
-import { DatasetWithdrawalsProjection } from '@custos/consent';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka } from '@custos/messaging';
 import type { CustosConfig, KafkaConfig } from '@custos/platform';
-import { Projection, ProjectionRunner, StoreEventFeed, StreamCatalogueProjection } from '@custos/projections';
+import { type Projection, ProjectionRunner, StoreEventFeed } from '@custos/projections';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ReadinessProbe } from './readiness.js';
 import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 
-/** Every read model Custos maintains, in one list: live projection and replay use the same. */
-export function allProjections(): Projection[] {
-  return [new StreamCatalogueProjection(), new AccessTrailProjection(), new DatasetWithdrawalsProjection()];
-}
+/** The read models of this process (from the contexts it runs), for live projection and replay. */
+export const PROJECTIONS = Symbol('PROJECTIONS');
 
-export function createProjectionRunner(db: Database): ProjectionRunner {
-  return new ProjectionRunner(db, allProjections(), 'main');
+export function createProjectionRunner(db: Database, projections: readonly Projection[]): ProjectionRunner {
+  return new ProjectionRunner(db, projections, 'main');
 }
 
 function requireKafka(config: CustosConfig): KafkaConfig {
@@ -30,8 +26,14 @@ export class EmbeddedProjections implements OnApplicationBootstrap, OnApplicatio
   private readonly feed: StoreEventFeed;
   readonly runner: ProjectionRunner;
 
-  constructor(@Inject(EventStore) store: EventStore, @Inject(Database) db: Database, @Inject(CUSTOS_CONFIG) config: CustosConfig, @Inject(LOGGER) logger: Logger) {
-    this.runner = createProjectionRunner(db);
+  constructor(
+    @Inject(EventStore) store: EventStore,
+    @Inject(Database) db: Database,
+    @Inject(CUSTOS_CONFIG) config: CustosConfig,
+    @Inject(LOGGER) logger: Logger,
+    @Inject(PROJECTIONS) projections: readonly Projection[],
+  ) {
+    this.runner = createProjectionRunner(db, projections);
     this.feed = new StoreEventFeed(store, db, this.runner, logger, { batchSize: config.relay.batchSize, pollIntervalMs: config.relay.pollIntervalMs });
   }
 
@@ -77,10 +79,15 @@ export class ProjectorProcess implements OnApplicationBootstrap, OnApplicationSh
   private readonly kafka: Kafka;
   readonly runner: ProjectionRunner;
 
-  constructor(@Inject(Database) db: Database, @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig, @Inject(LOGGER) private readonly logger: Logger) {
+  constructor(
+    @Inject(Database) db: Database,
+    @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(PROJECTIONS) projections: readonly Projection[],
+  ) {
     const kafkaConfig = requireKafka(config);
     this.kafka = createKafka(kafkaConfig, logger, 'projector');
-    this.runner = createProjectionRunner(db);
+    this.runner = createProjectionRunner(db, projections);
     this.feed = new KafkaEventFeed(this.kafka, logger, { groupId: config.projector.groupId, topicPrefix: kafkaConfig.topicPrefix });
   }
 

@@ -1,7 +1,7 @@
-import { Database, EventStore, NewEvent } from '@custos/event-store';
+import { Database, EventStore, type NewEvent } from '@custos/event-store';
 import { SequentialIds } from '@custos/platform';
-import { createTestDatabase, TestDatabase } from './postgres.js';
-import { ALL_MIGRATIONS } from '@custos/runtime';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 export type StoreKind = 'pglite' | 'postgres';
 

@@ -1,36 +1,44 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { AccessDecisionResult, CommandContext, ImageRegisteredData } from '@custos/access';
 import {
-  AccessQueries,
-  imageStreamId,
-  recordRouteDenied,
-  RegisterImageCommand,
+  type AccessDecisionResult,
+  AccessTrailQuery,
+  DisclosuresQuery,
+  type ImageView,
+  type Page,
+  type Projected,
+  ReadImageCommand,
   RequestAccessCommand,
   ReviewEmergencyAccessCommand,
+  type ReviewItem,
+  ReviewQueueQuery,
   toAuditBundle,
+  type TrailItem,
 } from '@custos/access';
-import { defineAbilityFor, subjectOf } from '@custos/authz';
-import { ForbiddenError, NotFoundError } from '@custos/errors';
-import { EventStore } from '@custos/event-store';
-import { Clock, PROBLEM_CONTENT_TYPE } from '@custos/platform';
+import { RegisterImageCommand } from '@custos/imaging';
+import { Clock, parseOptionalInstant } from '@custos/platform';
 import { Requires } from '@custos/runtime';
 import type { Request, Response } from 'express';
-import { Caller } from '../auth/identity.decorator.js';
-import { AccessRequestDto, AuditQueryDto, checkId, parseInstant, RegisterImageDto, ReviewDto, ReviewQueueQueryDto, TrailQueryDto } from './access.dto.js';
+import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
+import { Caller, type CallerContext } from '../auth/identity.decorator.js';
+import { ApiJson, ApiProblems, DECISION_SCHEMA, EVENT_REF_SCHEMA, FHIR_BUNDLE_SCHEMA, OBJECT_SCHEMA, PAGE_OF, SCHEMA, TRAIL_ITEM_SCHEMA } from '../openapi.js';
+import { AccessRequestDto, AuditQueryDto, EventParams, ImageParams, ImageQueryDto, PatientParams, RegisterImageDto, ReviewDto, ReviewQueueQueryDto, TrailQueryDto } from './access.dto.js';
 
 export const PROJECTED_HEADER = 'x-custos-projected-seq';
 const SIX_YEARS_MS = 6 * 365.25 * 24 * 3600 * 1000;
 
+/**
+ * Thin: validate (DTOs), hand to a command or query handler, shape the answer. Decisions,
+ * refusals and audit reads are recorded by the handlers and interceptors, before the answer.
+ */
 @ApiTags('access')
 @ApiBearerAuth()
 @Controller('v1')
 export class AccessController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
-    @Inject(AccessQueries) private readonly queries: AccessQueries,
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(QueryBus) private readonly queries: QueryBus,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
@@ -38,62 +46,44 @@ export class AccessController {
   @HttpCode(200)
   @Requires('create', 'AccessRequest')
   @ApiOperation({ summary: 'Decide and record one request for patient data: 200 PERMIT, 403 DENY, 404 unknown resource (all recorded)' })
-  async requestAccess(@Body() body: AccessRequestDto, @Caller() caller: CommandContext, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    const result: AccessDecisionResult = await this.commands.execute(
-      new RequestAccessCommand({ resourceType: body.resourceType, resourceId: body.resourceId, action: body.action, purpose: body.purpose, ...(body.emergency ? { emergencyReason: body.emergency.reason } : {}) }, caller),
-    );
-    if (result.decision === 'PERMIT') return result;
-    const status = result.rule === 'unknown-resource' ? 404 : 403;
-    res.status(status).setHeader('content-type', PROBLEM_CONTENT_TYPE);
-    return {
-      type: `https://custos.dev/problems/${status === 404 ? 'unknown-resource' : 'access-denied'}`,
-      title: status === 404 ? 'Not found' : 'Forbidden',
-      status,
-      detail: result.reason,
-      code: status === 404 ? 'unknown-resource' : 'access-denied',
-      correlationId: caller.correlationId,
-      instance: req.path,
-      ...result,
-    };
+  @ApiJson(200, 'PERMIT, recorded', DECISION_SCHEMA)
+  @ApiProblems({ 403: ['access-denied', 'consent-not-granted'], 404: ['unknown-resource'] })
+  requestAccess(@Body() body: AccessRequestDto, @Caller() caller: CallerContext): Promise<AccessDecisionResult> {
+    const { emergency, ...request } = body;
+    return this.commands.execute(new RequestAccessCommand({ ...request, ...(emergency ? { emergencyReason: emergency.reason } : {}) }, caller.principal, caller.context));
   }
 
   @Post('images')
   @Requires('create', 'Image')
   @ApiOperation({ summary: 'Register an image (an ImageRegistered event); 409 if the id exists' })
-  async registerImage(@Body() body: RegisterImageDto, @Caller() caller: CommandContext) {
-    const image: ImageRegisteredData = { ...body, demographics: { ...body.demographics } };
-    const r: { eventId: string; sequence: number } = await this.commands.execute(new RegisterImageCommand(image, caller));
+  @ApiJson(201, 'registered', { type: 'object', properties: { imageId: SCHEMA.str, eventId: SCHEMA.str, sequence: SCHEMA.int } })
+  @ApiProblems({ 409: ['image-exists'] })
+  async registerImage(@Body() body: RegisterImageDto, @Caller() caller: CallerContext) {
+    const r: { eventId: string; sequence: number } = await this.commands.execute(new RegisterImageCommand({ ...body, demographics: { ...body.demographics } }, caller.context));
     return { imageId: body.imageId, ...r };
   }
 
   @Get('images/:imageId')
-  @Requires('read', 'Image')
-  @ApiOperation({ summary: 'An image and whose it is; demographics only for roles entitled to them' })
-  async image(@Param('imageId') imageId: string, @Caller() caller: CommandContext) {
-    checkId('imageId', imageId);
-    const [registered] = await this.store.readStream(imageStreamId(imageId));
-    if (!registered) throw new NotFoundError(`no image ${imageId}`, { imageId });
-    const data = registered.data as ImageRegisteredData;
-    const ability = defineAbilityFor(caller.principal);
-    if (!ability.can('read', subjectOf('Image', { patientId: data.patientId }))) {
-      await recordRouteDenied(this.store, this.clock, caller, { method: 'GET', route: '/v1/images/:imageId', action: 'read', subject: 'Image', patientId: data.patientId, rule: 'not-entitled' });
-      throw new ForbiddenError('your roles may not read this image', undefined, 'not-entitled');
-    }
-    const { demographics, ...rest } = data;
-    return {
-      ...rest,
-      registeredAt: registered.occurredAt,
-      ...(ability.can('read', subjectOf('ImageDemographics', { patientId: data.patientId })) ? { demographics } : {}),
-    };
+  @Requires('create', 'AccessRequest')
+  @ApiOperation({ summary: 'Read an image for a purpose: decided and recorded like any access; demographics only where entitled and consented, else "withheld"' })
+  @ApiJson(200, 'the image, with the recorded decision', { type: 'object', properties: { imageId: SCHEMA.str, patientId: SCHEMA.str, modality: SCHEMA.str, bodySite: SCHEMA.str, datasetId: SCHEMA.str, registeredAt: SCHEMA.str, demographics: { oneOf: [{ type: 'object' }, { type: 'string', enum: ['withheld'] }] }, access: DECISION_SCHEMA } })
+  @ApiProblems({ 403: ['access-denied', 'consent-not-granted'], 404: ['unknown-resource'] })
+  image(@Param() p: ImageParams, @Query() q: ImageQueryDto, @Caller() caller: CallerContext): Promise<ImageView> {
+    return this.commands.execute(new ReadImageCommand(p.imageId, q.purpose, caller.principal, caller.context));
   }
 
   @Get('patients/:patientId/access-trail')
   @Requires('read', 'AccessTrail', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: "A patient's access trail, oldest first; ?format=fhir or Accept: application/fhir+json for a FHIR Bundle of AuditEvent" })
-  async trail(@Param('patientId') patientId: string, @Query() q: TrailQueryDto, @Headers('accept') accept: string | undefined, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    checkId('patientId', patientId);
-    const page = await this.queries.trail({ patientId, from: parseInstant('from', q.from), to: parseInstant('to', q.to), limit: q.limit ?? 100, ...(q.cursor ? { cursor: q.cursor } : {}) });
-    res.setHeader(PROJECTED_HEADER, String(await this.queries.projectedSequence()));
+  @AuditedRead('access-trail', itemsOf)
+  @ApiOperation({ summary: "A patient's access trail, oldest first; ?format=fhir or Accept: application/fhir+json for a FHIR Bundle of AuditEvent. The read is recorded." })
+  @ApiJson(200, 'a page of the trail', PAGE_OF(TRAIL_ITEM_SCHEMA), { 'application/fhir+json': FHIR_BUNDLE_SCHEMA })
+  @ApiProblems()
+  async trail(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Headers('accept') accept: string | undefined, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    const answer: Projected<Page<TrailItem>> = await this.queries.execute(
+      new AccessTrailQuery({ patientId: p.patientId, from: parseOptionalInstant('from', q.from), to: parseOptionalInstant('to', q.to), limit: q.limit ?? 100, ...(q.cursor ? { cursor: q.cursor } : {}) }),
+    );
+    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    const page = answer.result;
     if (q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json'))) {
       res.setHeader('content-type', 'application/fhir+json');
       return toAuditBundle(page.items, page.nextCursor ? nextUrl(req, page.nextCursor) : null);
@@ -103,55 +93,67 @@ export class AccessController {
 
   @Get('patients/:patientId/disclosures')
   @Requires('read', 'Disclosures', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: 'HIPAA accounting of disclosures: permitted accesses for purposes other than treatment and operations (six years by default)' })
-  async disclosures(@Param('patientId') patientId: string, @Query() q: TrailQueryDto, @Res({ passthrough: true }) res: Response) {
-    checkId('patientId', patientId);
-    const to = parseInstant('to', q.to) ?? this.clock.now();
-    const from = parseInstant('from', q.from) ?? new Date(to.getTime() - SIX_YEARS_MS);
-    const items = await this.queries.disclosures(patientId, from, to);
-    res.setHeader(PROJECTED_HEADER, String(await this.queries.projectedSequence()));
+  @AuditedRead('disclosures', itemsOf)
+  @ApiOperation({ summary: 'HIPAA accounting of disclosures: permitted accesses for purposes other than treatment and operations (six years by default). The read is recorded.' })
+  @ApiJson(200, 'the disclosures', { type: 'object', properties: { patientId: SCHEMA.str, from: SCHEMA.str, to: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
+  @ApiProblems()
+  async disclosures(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Res({ passthrough: true }) res: Response) {
+    const to = parseOptionalInstant('to', q.to) ?? this.clock.now();
+    const from = parseOptionalInstant('from', q.from) ?? new Date(to.getTime() - SIX_YEARS_MS);
+    const answer: Projected<TrailItem[]> = await this.queries.execute(new DisclosuresQuery(p.patientId, from, to));
+    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
     return {
-      patientId,
+      patientId: p.patientId,
       from: from.toISOString(),
       to: to.toISOString(),
-      items: items.map((i) => ({ date: i.occurredAt, recipient: i.actor, purpose: i.purpose, resourceType: i.resourceType, resourceId: i.resourceId, action: i.action, eventId: i.eventId, sequence: i.sequence, emergency: i.emergency })),
+      items: answer.result.map((i) => ({ date: i.occurredAt, recipient: i.actor, purpose: i.purpose, resourceType: i.resourceType, resourceId: i.resourceId, action: i.action, eventId: i.eventId, sequence: i.sequence, emergency: i.emergency })),
     };
   }
 
   @Get('audit/events')
   @Requires('read', 'AuditLog')
-  @ApiOperation({ summary: 'Search the whole access log (breach investigations): by actor, patient, decision, purpose, time' })
+  @AuditedRead('audit-log', itemsOf)
+  @ApiOperation({ summary: 'Search the whole access log (breach investigations): by actor, patient, decision, purpose, time. The search is recorded.' })
+  @ApiJson(200, 'a page of matching entries', PAGE_OF(TRAIL_ITEM_SCHEMA))
+  @ApiProblems()
   async audit(@Query() q: AuditQueryDto, @Res({ passthrough: true }) res: Response) {
-    const page = await this.queries.trail({
-      ...(q.actorId ? { actorId: q.actorId } : {}),
-      ...(q.patientId ? { patientId: q.patientId } : {}),
-      ...(q.decision ? { decision: q.decision } : {}),
-      ...(q.purpose ? { purpose: q.purpose } : {}),
-      from: parseInstant('from', q.from),
-      to: parseInstant('to', q.to),
-      limit: q.limit ?? 100,
-      ...(q.cursor ? { cursor: q.cursor } : {}),
-    });
-    res.setHeader(PROJECTED_HEADER, String(await this.queries.projectedSequence()));
-    return page;
+    const answer: Projected<Page<TrailItem>> = await this.queries.execute(
+      new AccessTrailQuery({
+        ...(q.actorId ? { actorId: q.actorId } : {}),
+        ...(q.patientId ? { patientId: q.patientId } : {}),
+        ...(q.decision ? { decision: q.decision } : {}),
+        ...(q.purpose ? { purpose: q.purpose } : {}),
+        from: parseOptionalInstant('from', q.from),
+        to: parseOptionalInstant('to', q.to),
+        limit: q.limit ?? 100,
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      }),
+    );
+    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    return answer.result;
   }
 
   @Get('reviews/emergency-access')
   @Requires('read', 'EmergencyReview')
-  @ApiOperation({ summary: 'The break-the-glass review queue (open by default)' })
+  @AuditedRead('review-queue', itemsOf)
+  @ApiOperation({ summary: 'The break-the-glass review queue: open by default, oldest first, paged by cursor, with the total count. The read is recorded.' })
+  @ApiJson(200, 'a page of the queue', PAGE_OF(OBJECT_SCHEMA, { total: SCHEMA.int }))
+  @ApiProblems()
   async reviews(@Query() q: ReviewQueueQueryDto, @Res({ passthrough: true }) res: Response) {
-    res.setHeader(PROJECTED_HEADER, String(await this.queries.projectedSequence()));
-    return { items: await this.queries.emergencyReviews(q.status ?? 'open') };
+    const answer: Projected<Page<ReviewItem> & { total: number }> = await this.queries.execute(new ReviewQueueQuery(q.status ?? 'open', q.limit ?? 100, q.cursor));
+    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    return answer.result;
   }
 
   @Post('reviews/emergency-access/:eventId')
   @HttpCode(200)
   @Requires('update', 'EmergencyReview')
   @ApiOperation({ summary: 'Close an emergency access with a verdict (an event too); 409 if already reviewed' })
-  async review(@Param('eventId') eventId: string, @Body() body: ReviewDto, @Caller() caller: CommandContext) {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(eventId)) throw new NotFoundError(`no access decision ${eventId}`);
-    const r: { eventId: string; sequence: number } = await this.commands.execute(new ReviewEmergencyAccessCommand({ accessEventId: eventId, verdict: body.verdict, note: body.note }, caller));
-    return { accessEventId: eventId, verdict: body.verdict, ...r };
+  @ApiJson(200, 'reviewed', EVENT_REF_SCHEMA)
+  @ApiProblems({ 400: ['not-emergency-access'], 404: ['not-found'], 409: ['already-reviewed'] })
+  async review(@Param() p: EventParams, @Body() body: ReviewDto, @Caller() caller: CallerContext) {
+    const r: { eventId: string; sequence: number } = await this.commands.execute(new ReviewEmergencyAccessCommand({ accessEventId: p.eventId, verdict: body.verdict, note: body.note }, caller.context));
+    return { accessEventId: p.eventId, verdict: body.verdict, ...r };
   }
 }
 

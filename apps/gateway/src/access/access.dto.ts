@@ -1,69 +1,91 @@
-import { DATA_ACTIONS, PURPOSES, RESOURCE_TYPES } from '@custos/authz';
-import { ValidationError } from '@custos/errors';
+import { EMERGENCY_REASON_MIN, visibleLength } from '@custos/authz';
+import { DATA_ACTIONS, PURPOSES, RESOURCE_TYPES } from '@custos/vocabulary';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateNested, type ValidationOptions } from 'class-validator';
 
 export const ID = /^[A-Za-z0-9._-]{1,100}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function checkId(name: string, value: string): string {
-  if (!ID.test(value)) throw new ValidationError(`${name} must be 1-100 letters, digits or ._-`, { [name]: value });
-  return value;
+/** Text that shows at least `min` visible characters (format characters and white space do not count). */
+function HasVisibleLength(min: number, options?: ValidationOptions) {
+  return ValidateBy({ name: 'hasVisibleLength', validator: { validate: (v: unknown) => typeof v === 'string' && visibleLength(v) >= min, defaultMessage: () => `must have at least ${min} visible characters` } }, options);
+}
+
+/** Path parameters, validated like bodies (a bad id is a 400, never a query). */
+export class PatientParams {
+  @ApiProperty({ pattern: ID.source }) @Matches(ID, { message: 'patientId must be 1-100 letters, digits or ._-' }) patientId!: string;
+}
+
+export class ImageParams {
+  @ApiProperty({ pattern: ID.source }) @Matches(ID, { message: 'imageId must be 1-100 letters, digits or ._-' }) imageId!: string;
+}
+
+export class DatasetParams {
+  @ApiProperty({ pattern: ID.source }) @Matches(ID, { message: 'datasetId must be 1-100 letters, digits or ._-' }) datasetId!: string;
+}
+
+export class EventParams {
+  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'eventId must be a UUID' }) eventId!: string;
 }
 
 export class EmergencyDto {
-  @IsString() @Length(20, 2000, { message: 'emergency.reason must be 20 to 2000 characters' }) reason!: string;
+  @ApiProperty({ minLength: EMERGENCY_REASON_MIN, maxLength: 2000, description: `at least ${EMERGENCY_REASON_MIN} visible characters` })
+  @IsString()
+  @Length(1, 2000)
+  @HasVisibleLength(EMERGENCY_REASON_MIN, { message: `emergency.reason must have at least ${EMERGENCY_REASON_MIN} visible characters` })
+  reason!: string;
 }
 
 export class AccessRequestDto {
-  @IsIn(RESOURCE_TYPES) resourceType!: (typeof RESOURCE_TYPES)[number];
-  @IsString() @Matches(ID) resourceId!: string;
-  @IsIn(DATA_ACTIONS) action!: (typeof DATA_ACTIONS)[number];
-  @IsIn(PURPOSES) purpose!: (typeof PURPOSES)[number];
-  @IsOptional() @ValidateNested() @Type(() => EmergencyDto) emergency?: EmergencyDto;
+  @ApiProperty({ enum: RESOURCE_TYPES }) @IsIn(RESOURCE_TYPES) resourceType!: (typeof RESOURCE_TYPES)[number];
+  @ApiProperty({ pattern: ID.source }) @IsString() @Matches(ID) resourceId!: string;
+  @ApiProperty({ enum: DATA_ACTIONS }) @IsIn(DATA_ACTIONS) action!: (typeof DATA_ACTIONS)[number];
+  @ApiProperty({ enum: PURPOSES }) @IsIn(PURPOSES) purpose!: (typeof PURPOSES)[number];
+  @ApiPropertyOptional({ type: EmergencyDto }) @IsOptional() @ValidateNested() @Type(() => EmergencyDto) emergency?: EmergencyDto;
+}
+
+export class ImageQueryDto {
+  @ApiProperty({ enum: PURPOSES, description: 'the purpose of this read (required): it is decided and recorded like any access' }) @IsIn(PURPOSES) purpose!: (typeof PURPOSES)[number];
 }
 
 export class DemographicsDto {
-  @IsString() @Length(1, 50) sex!: string;
-  @Type(() => Number) @IsInt() @Min(1880) @Max(2100) birthYear!: number;
-  @IsString() @Length(1, 100) ethnicity!: string;
+  @ApiProperty() @IsString() @Length(1, 50) sex!: string;
+  @ApiProperty() @Type(() => Number) @IsInt() @Min(1880) @Max(2100) birthYear!: number;
+  @ApiProperty() @IsString() @Length(1, 100) ethnicity!: string;
 }
 
 export class RegisterImageDto {
-  @IsString() @Matches(ID) imageId!: string;
-  @IsString() @Matches(ID) patientId!: string;
-  @IsString() @Length(1, 20) modality!: string;
-  @IsString() @Length(1, 100) bodySite!: string;
-  @IsString() @Matches(ID) datasetId!: string;
-  @ValidateNested() @Type(() => DemographicsDto) demographics!: DemographicsDto;
+  @ApiProperty() @IsString() @Matches(ID) imageId!: string;
+  @ApiProperty() @IsString() @Matches(ID) patientId!: string;
+  @ApiProperty() @IsString() @Length(1, 20) modality!: string;
+  @ApiProperty() @IsString() @Length(1, 100) bodySite!: string;
+  @ApiProperty() @IsString() @Matches(ID) datasetId!: string;
+  @ApiProperty({ type: DemographicsDto }) @ValidateNested() @Type(() => DemographicsDto) demographics!: DemographicsDto;
 }
 
 export class ReviewDto {
-  @IsIn(['justified', 'unjustified']) verdict!: 'justified' | 'unjustified';
-  @IsString() @Length(0, 2000) note!: string;
+  @ApiProperty({ enum: ['justified', 'unjustified'] }) @IsIn(['justified', 'unjustified']) verdict!: 'justified' | 'unjustified';
+  @ApiProperty({ maxLength: 2000 }) @IsString() @Length(0, 2000) note!: string;
 }
 
 export class TrailQueryDto {
-  @IsOptional() @IsString() from?: string;
-  @IsOptional() @IsString() to?: string;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
-  @IsOptional() @IsString() @Length(1, 200) cursor?: string;
-  @IsOptional() @IsIn(['json', 'fhir']) format?: 'json' | 'fhir';
+  @ApiPropertyOptional({ description: 'date or RFC 3339 instant, 1900-9999' }) @IsOptional() @IsString() @Length(1, 40) from?: string;
+  @ApiPropertyOptional({ description: 'date or RFC 3339 instant, 1900-9999' }) @IsOptional() @IsString() @Length(1, 40) to?: string;
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) cursor?: string;
+  @ApiPropertyOptional({ enum: ['json', 'fhir'] }) @IsOptional() @IsIn(['json', 'fhir']) format?: 'json' | 'fhir';
 }
 
 export class AuditQueryDto extends TrailQueryDto {
-  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._@:-]{1,200}$/) actorId?: string;
-  @IsOptional() @IsString() @Matches(ID) patientId?: string;
-  @IsOptional() @IsIn(['PERMIT', 'DENY']) decision?: 'PERMIT' | 'DENY';
-  @IsOptional() @IsIn(PURPOSES) purpose?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._@:-]{1,200}$/) actorId?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Matches(ID) patientId?: string;
+  @ApiPropertyOptional({ enum: ['PERMIT', 'DENY'] }) @IsOptional() @IsIn(['PERMIT', 'DENY']) decision?: 'PERMIT' | 'DENY';
+  @ApiPropertyOptional({ enum: PURPOSES }) @IsOptional() @IsIn(PURPOSES) purpose?: (typeof PURPOSES)[number];
 }
 
 export class ReviewQueueQueryDto {
-  @IsOptional() @IsIn(['open', 'closed', 'all']) status?: 'open' | 'closed' | 'all';
-}
-
-export function parseInstant(name: string, value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) throw new ValidationError(`${name} must be an ISO-8601 date or instant`, { [name]: value });
-  return d;
+  @ApiPropertyOptional({ enum: ['open', 'closed', 'all'] }) @IsOptional() @IsIn(['open', 'closed', 'all']) status?: 'open' | 'closed' | 'all';
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) limit?: number;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) cursor?: string;
 }

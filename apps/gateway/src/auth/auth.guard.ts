@@ -1,29 +1,27 @@
-import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { recordRouteDenied } from '@custos/access';
+import { AccessRecorder } from '@custos/access';
 import { defineAbilityFor, subjectOf } from '@custos/authz';
 import { ForbiddenError, UnauthenticatedError } from '@custos/errors';
-import { EventStore } from '@custos/event-store';
-import { Identity, JwtVerifier } from '@custos/identity';
-import { Clock } from '@custos/platform';
-import { LOGGER, PUBLIC_ROUTE, ROUTE_REQUIREMENT, RouteRequirement } from '@custos/runtime';
-import type { Request } from 'express';
+import { JwtVerifier } from '@custos/identity';
+import { LOGGER, PUBLIC_ROUTE, ROUTE_REQUIREMENT, type RouteRequirement } from '@custos/runtime';
 import type { Logger } from 'pino';
+import { type AuthenticatedRequest, callerOf } from './identity.decorator.js';
 
-export type AuthenticatedRequest = Request & { id?: string; identity?: Identity };
+export type { AuthenticatedRequest };
 
 /**
  * The one gate of every route: authenticate the bearer JWT, then check the route's declared
  * requirement against the caller's CASL ability. A refusal is recorded as an event before the
- * 403 goes out. A route that declares nothing is refused (fail closed).
+ * 403 goes out. A route that declares nothing is refused (fail closed). The rule that let the
+ * caller in is kept on the request, for the record of an audit read.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(JwtVerifier) private readonly verifier: JwtVerifier,
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(AccessRecorder) private readonly recorder: AccessRecorder,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -32,7 +30,7 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const header = req.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header) : null;
+    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/=-]{1,16384})$/.exec(header) : null;
     if (!match) throw new UnauthenticatedError('a bearer token is required', 'token-missing');
     const identity = await this.verifier.verify(match[1] as string);
     req.identity = identity;
@@ -42,17 +40,20 @@ export class AuthGuard implements CanActivate {
       this.logger.error({ route: req.route?.path }, 'route declares no permission: refused (fail closed)');
       throw new ForbiddenError('this route declares no permission and is closed', undefined, 'route-not-declared');
     }
+    req.requirement = requirement;
     const attributes = requirement.attributes?.(req) ?? {};
     const ability = defineAbilityFor(identity);
     // With attributes, the rule's conditions are checked here; without, the route may touch
     // some instance of the subject and checks the instance itself once it has loaded it.
-    const allowed = requirement.attributes ? ability.can(requirement.action, subjectOf(requirement.subject, attributes)) : ability.can(requirement.action, requirement.subject);
-    if (allowed) return true;
-
+    const subject = requirement.attributes ? subjectOf(requirement.subject, attributes) : requirement.subject;
+    if (ability.can(requirement.action, subject)) {
+      req.grantedBy = ability.relevantRuleFor(requirement.action, subject)?.reason ?? 'permitted';
+      return true;
+    }
     const patientId = typeof attributes.patientId === 'string' ? attributes.patientId : null;
-    await recordRouteDenied(this.store, this.clock, { principal: identity, correlationId: String(req.id ?? '') }, {
+    await this.recorder.routeDenied(callerOf(req).context, {
       method: req.method,
-      route: String(req.route?.path ?? req.path),
+      route: String(req.route?.path ?? 'unmatched'),
       action: requirement.action,
       subject: requirement.subject,
       patientId,

@@ -1,11 +1,28 @@
-import { createParamDecorator, ExecutionContext } from '@nestjs/common';
-import type { CommandContext } from '@custos/access';
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { UnauthenticatedError } from '@custos/errors';
-import type { AuthenticatedRequest } from './auth.guard.js';
+import type { CommandContext } from '@custos/event-store';
+import type { Identity } from '@custos/identity';
+import type { RouteRequirement } from '@custos/runtime';
+import type { Request } from 'express';
 
-/** The verified caller and the request's correlation id, as commands want them. */
-export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): CommandContext => {
-  const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
-  if (!req.identity) throw new UnauthenticatedError('no identity on this request');
-  return { principal: req.identity, correlationId: String(req.id ?? '') };
-});
+export type AuthenticatedRequest = Request & { id?: string; identity?: Identity; grantedBy?: string; requirement?: RouteRequirement };
+
+/** The verified caller, and the command context (actor, correlation id) events record. */
+export interface CallerContext {
+  readonly principal: Identity;
+  readonly context: CommandContext;
+}
+
+export function callerOf(req: AuthenticatedRequest): CallerContext {
+  const identity = req.identity;
+  if (!identity) throw new UnauthenticatedError('no identity on this request');
+  return {
+    principal: identity,
+    context: {
+      actor: { id: identity.sub, roles: [...identity.roles], ...(identity.patientId ? { patientId: identity.patientId } : {}), ...(identity.org ? { org: identity.org } : {}) },
+      correlationId: String(req.id ?? ''),
+    },
+  };
+}
+
+export const Caller = createParamDecorator((_: unknown, ctx: ExecutionContext): CallerContext => callerOf(ctx.switchToHttp().getRequest<AuthenticatedRequest>()));

@@ -1,55 +1,79 @@
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Put, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { CommandContext } from '@custos/access';
-import { PURPOSES, Purpose } from '@custos/authz';
-import { ChangeConsentCommand, ConsentChangeResult, ConsentQueries, ConsentReceipts, DATA_CATEGORIES, DataCategory, toFhirConsents, WithdrawConsentCommand } from '@custos/consent';
+import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ChangeConsentCommand, type ConsentChangeResult, ConsentQueries, ConsentReceipts, RECIPIENT_TYPES, type RecipientType, toFhirConsents, WithdrawConsentCommand } from '@custos/consent';
 import { NotFoundError, ValidationError } from '@custos/errors';
-import { Clock } from '@custos/platform';
+import { Clock, parseInstant } from '@custos/platform';
 import { Requires } from '@custos/runtime';
-import { ArrayMaxSize, IsArray, IsIn, IsISO8601, IsOptional, IsString, Length, Matches } from 'class-validator';
+import { DATA_CATEGORIES, type DataCategory, isPurpose, type Purpose, PURPOSES } from '@custos/vocabulary';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import type { Response } from 'express';
-import { checkId } from '../access/access.dto.js';
-import { Caller } from '../auth/identity.decorator.js';
+import { DatasetParams, PatientParams } from '../access/access.dto.js';
+import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
+import { Caller, type CallerContext } from '../auth/identity.decorator.js';
+import { ApiJson, ApiProblems, FHIR_BUNDLE_SCHEMA, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
+
+export class RecipientDto {
+  @ApiProperty({ enum: RECIPIENT_TYPES }) @IsIn(RECIPIENT_TYPES) type!: RecipientType;
+  @ApiProperty({ pattern: '^[A-Za-z0-9._:@-]{1,200}$' }) @IsString() @Matches(/^[A-Za-z0-9._:@-]{1,200}$/) id!: string;
+}
 
 export class ConsentChangeDto {
-  @IsIn(['granted', 'denied']) status!: 'granted' | 'denied';
-  @IsOptional() @IsArray() @ArrayMaxSize(4) @IsIn(DATA_CATEGORIES, { each: true }) categories?: DataCategory[];
-  @IsOptional() @IsISO8601({ strict: true }) expiresAt?: string;
-  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) @Matches(/^[A-Za-z0-9._:@-]{1,200}$/, { each: true }) recipients?: string[];
-  @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
-  @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
+  @ApiProperty({ enum: ['granted', 'denied'] }) @IsIn(['granted', 'denied']) status!: 'granted' | 'denied';
+  @ApiPropertyOptional({ enum: DATA_CATEGORIES, isArray: true }) @IsOptional() @IsArray() @ArrayMaxSize(4) @IsIn(DATA_CATEGORIES, { each: true }) categories?: DataCategory[];
+  @ApiPropertyOptional({ description: 'RFC 3339 instant (or date), in the future, before year 10000' }) @IsOptional() @IsString() @Length(1, 40) expiresAt?: string;
+  @ApiPropertyOptional({ type: [RecipientDto], description: 'whom the grant is limited to, each typed' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
+  @Type(() => RecipientDto)
+  recipients?: RecipientDto[];
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
 }
 
 export class ConsentWithdrawDto {
-  @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
-  @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
 }
 
 export class ConsentQueryDto {
-  @IsOptional() @IsIn(['json', 'fhir']) format?: 'json' | 'fhir';
+  @ApiPropertyOptional({ enum: ['json', 'fhir'] }) @IsOptional() @IsIn(['json', 'fhir']) format?: 'json' | 'fhir';
+}
+
+export class ConsentParams extends PatientParams {
+  @ApiProperty({ enum: PURPOSES }) @IsString() purpose!: string;
+}
+
+export class ReceiptParams extends PatientParams {
+  @ApiProperty({ pattern: '^[1-9][0-9]{0,8}$' }) @Matches(/^[1-9]\d{0,8}$/, { message: 'version must be a positive integer' }) version!: string;
 }
 
 function purposeOf(raw: string): Purpose {
-  if (!(PURPOSES as readonly string[]).includes(raw)) throw new ValidationError(`purpose must be one of ${PURPOSES.join(', ')}`, { purpose: raw }, 'unknown-purpose');
-  return raw as Purpose;
+  if (!isPurpose(raw)) throw new ValidationError(`purpose must be one of ${PURPOSES.join(', ')}`, { purpose: raw.slice(0, 100) }, 'unknown-purpose');
+  return raw;
 }
 
 /** If-Match: "<version>" (or a bare number) makes the write conditional on the consent version. */
 function expectedVersion(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined) return undefined;
   const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
-  if (!m) throw new ValidationError('If-Match must be the consent version, e.g. "3"', { ifMatch }, 'bad-if-match');
+  if (!m) throw new ValidationError('If-Match must be the consent version, e.g. "3"', { ifMatch: ifMatch.slice(0, 100) }, 'bad-if-match');
   return Number(m[1]);
 }
 
 /** The patient changes their own consent through the portal; a steward records a paper one, with evidence. */
-function channelFor(caller: CommandContext, patientId: string, body: { capturedBy?: string; evidenceRef?: string }) {
+function channelFor(caller: CallerContext, patientId: string, body: { capturedBy?: string; evidenceRef?: string }) {
   const own = caller.principal.roles.includes('patient') && caller.principal.patientId === patientId;
   if (own) return { channel: 'patient-portal' as const };
   if (!body.capturedBy || !body.evidenceRef) throw new ValidationError('a steward records consents captured on paper: capturedBy and evidenceRef are required', undefined, 'paper-consent-needs-evidence');
   return { channel: 'paper' as const, capturedBy: body.capturedBy, evidenceRef: body.evidenceRef };
 }
+
+const CHANGE_SCHEMA = { type: 'object', properties: { version: SCHEMA.int, eventId: SCHEMA.str, sequence: SCHEMA.int, receipt: { type: 'string', description: 'compact JWS (ES256), verifiable with /.well-known/jwks.json' } } };
+const CHANGE_PROBLEMS = { 400: ['unknown-purpose', 'bad-if-match', 'expiry-in-the-past', 'paper-consent-needs-evidence'], 403: ['separation-of-duties'], 409: ['concurrency-conflict'], 422: ['purpose-not-restrictable'] };
 
 @ApiTags('consent')
 @ApiBearerAuth()
@@ -64,23 +88,25 @@ export class ConsentController {
 
   @Put('patients/:patientId/consents/:purpose')
   @Requires('update', 'Consent', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: 'Grant or deny a purpose (limited to categories, until expiresAt, to recipients); If-Match for a conditional write; answers the version and a signed receipt' })
-  async change(@Param('patientId') patientId: string, @Param('purpose') rawPurpose: string, @Body() body: ConsentChangeDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CommandContext, @Res({ passthrough: true }) res: Response) {
-    checkId('patientId', patientId);
-    const purpose = purposeOf(rawPurpose);
+  @ApiOperation({ summary: 'Grant or deny a purpose (limited to categories, until expiresAt, to typed recipients); If-Match for a conditional write; answers the version and a signed receipt' })
+  @ApiJson(200, 'recorded, with its receipt', CHANGE_SCHEMA)
+  @ApiProblems(CHANGE_PROBLEMS)
+  async change(@Param() p: ConsentParams, @Body() body: ConsentChangeDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: Response) {
+    const purpose = purposeOf(p.purpose);
     const result: ConsentChangeResult = await this.commands.execute(
       new ChangeConsentCommand(
         {
-          patientId,
+          patientId: p.patientId,
           purpose,
           status: body.status,
           ...(body.categories ? { categories: body.categories } : {}),
-          ...(body.expiresAt ? { expiresAt: body.expiresAt } : {}),
-          ...(body.recipients ? { recipients: body.recipients } : {}),
-          ...channelFor(caller, patientId, body),
+          ...(body.expiresAt !== undefined ? { expiresAt: parseInstant('expiresAt', body.expiresAt) } : {}),
+          ...(body.recipients ? { recipients: body.recipients.map((r) => ({ type: r.type, id: r.id })) } : {}),
+          ...channelFor(caller, p.patientId, body),
         },
         expectedVersion(ifMatch),
-        caller,
+        caller.principal,
+        caller.context,
       ),
     );
     res.setHeader('etag', `"${result.version}"`);
@@ -90,54 +116,63 @@ export class ConsentController {
   @Delete('patients/:patientId/consents/:purpose')
   @Requires('update', 'Consent', (req) => ({ patientId: req.params.patientId }))
   @ApiOperation({ summary: 'Withdraw the explicit choice for a purpose (back to the default); 404 when there is none' })
-  async withdraw(@Param('patientId') patientId: string, @Param('purpose') rawPurpose: string, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CommandContext, @Res({ passthrough: true }) res: Response) {
-    checkId('patientId', patientId);
-    const purpose = purposeOf(rawPurpose);
-    const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId, purpose, ...channelFor(caller, patientId, body ?? {}) }, expectedVersion(ifMatch), caller));
+  @ApiJson(200, 'recorded, with its receipt', CHANGE_SCHEMA)
+  @ApiProblems({ ...CHANGE_PROBLEMS, 404: ['nothing-to-withdraw'] })
+  async withdraw(@Param() p: ConsentParams, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: Response) {
+    const purpose = purposeOf(p.purpose);
+    const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, expectedVersion(ifMatch), caller.principal, caller.context));
     res.setHeader('etag', `"${result.version}"`);
     return result;
   }
 
   @Get('patients/:patientId/consents')
   @Requires('read', 'Consent', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: 'Consent per purpose as it stands, with versions; ?format=fhir for FHIR R4 Consent resources' })
-  async current(@Param('patientId') patientId: string, @Query() q: ConsentQueryDto, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: Response) {
-    checkId('patientId', patientId);
+  @AuditedRead('consent', (r) => (Array.isArray((r as { purposes?: unknown }).purposes) ? ((r as { purposes: unknown[] }).purposes.length) : itemsOf(r)))
+  @ApiOperation({ summary: 'Consent per purpose as it stands, with versions; ?format=fhir for FHIR R4 Consent resources. The read is recorded.' })
+  @ApiJson(200, 'consent per purpose', { type: 'object', properties: { patientId: SCHEMA.str, version: SCHEMA.int, purposes: { type: 'array', items: OBJECT_SCHEMA } } }, { 'application/fhir+json': FHIR_BUNDLE_SCHEMA })
+  @ApiProblems()
+  async current(@Param() p: PatientParams, @Query() q: ConsentQueryDto, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: Response) {
     const now = this.clock.now();
-    const state = await this.queries.current(patientId, now);
+    const state = await this.queries.current(p.patientId, now);
     res.setHeader('etag', `"${state.version}"`);
     if (q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json'))) {
       res.setHeader('content-type', 'application/fhir+json');
-      return toFhirConsents(patientId, state.purposes, now.toISOString());
+      return toFhirConsents(p.patientId, state.purposes, now.toISOString());
     }
     return state;
   }
 
   @Get('patients/:patientId/consents/history')
   @Requires('read', 'Consent', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: 'Every consent change, oldest first: who, when, through which channel' })
-  async history(@Param('patientId') patientId: string) {
-    checkId('patientId', patientId);
-    return { patientId, items: await this.queries.history(patientId) };
+  @AuditedRead('consent', itemsOf)
+  @ApiOperation({ summary: 'Every consent change, oldest first: who, when, through which channel. The read is recorded.' })
+  @ApiJson(200, 'the history', { type: 'object', properties: { patientId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
+  @ApiProblems()
+  async history(@Param() p: PatientParams) {
+    return { patientId: p.patientId, items: await this.queries.history(p.patientId) };
   }
 
   @Get('patients/:patientId/consents/receipts/:version')
   @Requires('read', 'Consent', (req) => ({ patientId: req.params.patientId }))
-  @ApiOperation({ summary: 'The signed receipt of one consent version, issued again' })
-  async receipt(@Param('patientId') patientId: string, @Param('version') rawVersion: string) {
-    checkId('patientId', patientId);
-    if (!/^[1-9]\d{0,8}$/.test(rawVersion)) throw new ValidationError('version must be a positive integer', { version: rawVersion });
-    const version = Number(rawVersion);
-    const event = (await this.queries.events(patientId)).find((e) => e.version === version);
+  @AuditedRead('consent', () => 1)
+  @ApiOperation({ summary: 'The signed receipt of one consent version, issued again. The read is recorded.' })
+  @ApiJson(200, 'the receipt', { type: 'object', properties: { version: SCHEMA.int, eventId: SCHEMA.str, receipt: SCHEMA.str } })
+  @ApiProblems({ 404: ['not-found'] })
+  async receipt(@Param() p: ReceiptParams) {
+    const version = Number(p.version);
+    const event = (await this.queries.events(p.patientId)).find((e) => e.version === version);
     if (!event) throw new NotFoundError(`no consent version ${version} for this patient`, { version });
     return { version, eventId: event.eventId, receipt: await this.receipts.receiptFor(event) };
   }
 
   @Get('datasets/:datasetId/consent-withdrawals')
   @Requires('read', 'DatasetConsent')
-  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset' })
-  async datasetWithdrawals(@Param('datasetId') datasetId: string) {
-    checkId('datasetId', datasetId);
-    return { datasetId, items: await this.queries.datasetWithdrawals(datasetId) };
+  @AuditedRead('dataset-consent', itemsOf)
+  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset. The read is recorded.' })
+  @ApiJson(200, 'the withdrawals', { type: 'object', properties: { datasetId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
+  @ApiProblems()
+  async datasetWithdrawals(@Param() p: DatasetParams) {
+    return { datasetId: p.datasetId, items: await this.queries.datasetWithdrawals(p.datasetId) };
   }
 }
+

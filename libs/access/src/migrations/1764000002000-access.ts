@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /** Read models of the access context, and an index for "what does the log hold about patient X". */
 export class Access1764000002000 implements MigrationInterface {

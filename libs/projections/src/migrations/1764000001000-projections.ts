@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /** Projection bookkeeping (checkpoint + ledger) and the foundation's read models. */
 export class Projections1764000001000 implements MigrationInterface {

@@ -1,11 +1,17 @@
-/** Imaging events: a registered image and whose it is. */
+/** Imaging events: a registered image and whose it is. Readonly data, never classes. */
+export interface Demographics {
+  readonly sex: string;
+  readonly birthYear: number;
+  readonly ethnicity: string;
+}
+
 export interface ImageRegisteredData {
   readonly imageId: string;
   readonly patientId: string;
   readonly modality: string;
   readonly bodySite: string;
   readonly datasetId: string;
-  readonly demographics: { readonly sex: string; readonly birthYear: number; readonly ethnicity: string };
+  readonly demographics: Demographics;
 }
 
 export type ImageRegistered = { readonly type: 'ImageRegistered'; readonly data: ImageRegisteredData };

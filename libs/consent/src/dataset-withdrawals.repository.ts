@@ -1,6 +1,21 @@
 import type { Sql, StoredEvent } from '@custos/event-store';
 import type { Projection } from '@custos/projections';
-import type { ConsentChangedData, ConsentWithdrawnData } from './consent.events.js';
+import type { ConsentChangedData, ConsentWithdrawnData } from './domain/consent.events.js';
+
+/** The two tables of the dataset-withdrawals read model; their SQL is here and nowhere else. */
+interface WithdrawalRow {
+  patient_id: string;
+  images: string[];
+  withdrawn_seq: number | string;
+  withdrawn_at: Date | string;
+}
+
+export interface DatasetWithdrawal {
+  patientId: string;
+  images: string[];
+  withdrawnAt: string;
+  withdrawnSequence: number;
+}
 
 /**
  * Which images entered which dataset (ImageRegistered) and when patients withdrew AI_TRAINING
@@ -24,4 +39,18 @@ export class DatasetWithdrawalsProjection implements Projection {
       await sql.execute('INSERT INTO custos_rm_ai_training_withdrawals (global_seq, patient_id, occurred_at) VALUES ($1, $2, $3) ON CONFLICT (global_seq) DO NOTHING', [e.globalSeq, d.patientId, e.occurredAt]);
     }
   }
+}
+
+/** Patients whose AI_TRAINING consent was withdrawn after images of theirs entered the dataset. */
+export async function datasetWithdrawals(sql: Sql, datasetId: string): Promise<DatasetWithdrawal[]> {
+  const rows = await sql.query<WithdrawalRow>(
+    `SELECT i.patient_id, array_agg(DISTINCT i.image_id ORDER BY i.image_id) AS images,
+            max(w.global_seq) AS withdrawn_seq, max(w.occurred_at) AS withdrawn_at
+       FROM custos_rm_dataset_images i
+       JOIN custos_rm_ai_training_withdrawals w ON w.patient_id = i.patient_id AND w.global_seq > i.entered_seq
+      WHERE i.dataset_id = $1
+      GROUP BY i.patient_id ORDER BY i.patient_id`,
+    [datasetId],
+  );
+  return rows.map((r) => ({ patientId: r.patient_id, images: r.images, withdrawnAt: new Date(r.withdrawn_at).toISOString(), withdrawnSequence: Number(r.withdrawn_seq) }));
 }

@@ -1,10 +1,16 @@
-import type { Purpose } from '@custos/authz';
-
-export const DATA_CATEGORIES = ['IMAGING', 'ANNOTATIONS', 'DEMOGRAPHICS', 'REPORTS'] as const;
-export type DataCategory = (typeof DATA_CATEGORIES)[number];
+import type { DataCategory, Purpose } from '@custos/vocabulary';
 
 /** How the consent reached Custos. */
 export type ConsentChannel = 'patient-portal' | 'paper';
+
+export const RECIPIENT_TYPES = ['user', 'dataset', 'organization'] as const;
+export type RecipientType = (typeof RECIPIENT_TYPES)[number];
+
+/** Who a grant is limited to: a user, a dataset or an organisation, never conflated. */
+export interface Recipient {
+  readonly type: RecipientType;
+  readonly id: string;
+}
 
 interface Provenance {
   readonly channel: ConsentChannel;
@@ -13,7 +19,7 @@ interface Provenance {
   readonly evidenceRef?: string;
 }
 
-/** The patient (or a steward, from paper) set a purpose to granted or denied. */
+/** The patient (or a steward, from paper) set a purpose to granted or denied. Schema v2: typed recipients. */
 export interface ConsentChangedData extends Provenance {
   readonly patientId: string;
   readonly purpose: Purpose;
@@ -21,8 +27,8 @@ export interface ConsentChangedData extends Provenance {
   readonly categories: readonly DataCategory[];
   /** ISO instant; a grant past it counts as denied. */
   readonly expiresAt: string | null;
-  /** Organisations or dataset ids the grant is limited to; empty: no limit. */
-  readonly recipients: readonly string[];
+  /** Whom the grant is limited to; empty: no limit. */
+  readonly recipients: readonly Recipient[];
 }
 
 /** The explicit choice for a purpose was withdrawn: the purpose is back to its default. */

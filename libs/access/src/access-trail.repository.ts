@@ -1,0 +1,245 @@
+import type { Sql, StoredEvent } from '@custos/event-store';
+import { ValidationError } from '@custos/errors';
+import type { Projection } from '@custos/projections';
+import type { AccessDecidedData, AuditDataReadData, EmergencyAccessReviewedData, RouteAccessDeniedData } from './domain/access.events.js';
+
+/**
+ * The access trail (every decision about a patient's data, every refusal, every read of audit
+ * data) and the emergency-access review queue: the projection that writes them and the
+ * queries that read them, in one file, with each row type declared once.
+ */
+interface TrailRow {
+  global_seq: number | string;
+  event_id: string;
+  patient_id: string | null;
+  occurred_at: Date | string;
+  actor_id: string;
+  actor_roles: string[];
+  resource_type: string;
+  resource_id: string;
+  action: string;
+  purpose: string | null;
+  decision: 'PERMIT' | 'DENY';
+  rule: string;
+  emergency: boolean;
+  consent_version: number | null;
+  items_returned: number | null;
+}
+
+interface ReviewRow {
+  access_event_id: string;
+  access_seq: number | string | null;
+  patient_id: string;
+  actor_id: string | null;
+  occurred_at: Date | string | null;
+  resource_type: string | null;
+  resource_id: string | null;
+  purpose: string | null;
+  reason: string | null;
+  verdict: string | null;
+  note: string | null;
+  reviewed_by: string | null;
+  reviewed_at: Date | string | null;
+}
+
+export interface TrailItem {
+  eventId: string;
+  sequence: number;
+  occurredAt: string;
+  actor: { id: string; roles: string[] };
+  patientId: string | null;
+  resourceType: string;
+  resourceId: string;
+  action: string;
+  purpose: string | null;
+  decision: 'PERMIT' | 'DENY';
+  rule: string;
+  emergency: boolean;
+  consentVersion: number | null;
+  /** For a read of audit data: how many items it returned. */
+  itemsReturned?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface TrailFilter {
+  patientId?: string;
+  actorId?: string;
+  decision?: 'PERMIT' | 'DENY';
+  purpose?: string;
+  from?: Date;
+  to?: Date;
+  limit: number;
+  cursor?: string;
+}
+
+export interface ReviewItem {
+  eventId: string;
+  sequence: number | null;
+  patientId: string;
+  actorId: string | null;
+  occurredAt: string | null;
+  resourceType: string | null;
+  resourceId: string | null;
+  purpose: string | null;
+  reason: string | null;
+  status: 'open' | 'closed';
+  verdict: string | null;
+  note: string | null;
+  reviewedBy: string | null;
+  reviewedAt: string | null;
+}
+
+/** Cursors are opaque to clients: the last global sequence they saw. */
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`s:${seq}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^s:(\d{1,15})$/.exec(text);
+  if (!m) throw new ValidationError('cursor is not one this API issued', { cursor }, 'bad-cursor');
+  return Number(m[1]);
+}
+
+export class AccessTrailProjection implements Projection {
+  readonly name = 'access-trail';
+  readonly tables = ['custos_rm_access_trail', 'custos_rm_emergency_reviews'];
+
+  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+    if (e.type === 'AccessDecided') {
+      const d = e.data as AccessDecidedData;
+      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.resourceType, resourceId: d.resourceId, action: d.action, purpose: d.purpose, decision: d.decision, rule: d.rule, emergency: d.emergency, consentVersion: d.consentVersion, itemsReturned: null });
+      if (d.emergency && d.patientId) {
+        await sql.execute(
+          `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (access_event_id) DO UPDATE SET access_seq = EXCLUDED.access_seq, actor_id = EXCLUDED.actor_id, occurred_at = EXCLUDED.occurred_at,
+             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason`,
+          [e.eventId, e.globalSeq, d.patientId, e.metadata.actor.id, e.occurredAt, d.resourceType, d.resourceId, d.purpose, d.emergencyReason ?? null],
+        );
+      }
+    } else if (e.type === 'RouteAccessDenied') {
+      const d = e.data as RouteAccessDeniedData;
+      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.subject, resourceId: d.route, action: d.action, purpose: null, decision: 'DENY', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: null });
+    } else if (e.type === 'AuditDataRead') {
+      const d = e.data as AuditDataReadData;
+      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned });
+    } else if (e.type === 'EmergencyAccessReviewed') {
+      const d = e.data as EmergencyAccessReviewedData;
+      await sql.execute(
+        `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, reviewed_by, reviewed_at, review_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, reviewed_by = EXCLUDED.reviewed_by,
+           reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
+        [d.accessEventId, d.patientId, d.verdict, d.note, e.metadata.actor.id, e.occurredAt, e.globalSeq],
+      );
+    }
+  }
+}
+
+async function insertTrail(
+  sql: Sql,
+  e: StoredEvent,
+  r: { patientId: string | null; resourceType: string; resourceId: string; action: string; purpose: string | null; decision: string; rule: string; emergency: boolean; consentVersion: number | null; itemsReturned: number | null },
+): Promise<void> {
+  await sql.execute(
+    `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (global_seq) DO NOTHING`,
+    [e.globalSeq, e.eventId, r.patientId, e.occurredAt, e.metadata.actor.id, JSON.stringify(e.metadata.actor.roles), r.resourceType, r.resourceId, r.action, r.purpose, r.decision, r.rule, r.emergency, r.consentVersion, r.itemsReturned],
+  );
+}
+
+/** Every decision, refusal and audit read matching the filter, oldest first, a page at a time. */
+export async function readTrail(sql: Sql, filter: TrailFilter): Promise<Page<TrailItem>> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace('?', `$${params.length}`));
+  };
+  if (filter.patientId !== undefined) add('patient_id = ?', filter.patientId);
+  if (filter.actorId !== undefined) add('actor_id = ?', filter.actorId);
+  if (filter.decision !== undefined) add('decision = ?', filter.decision);
+  if (filter.purpose !== undefined) add('purpose = ?', filter.purpose);
+  if (filter.from !== undefined) add('occurred_at >= ?', filter.from.toISOString());
+  if (filter.to !== undefined) add('occurred_at < ?', filter.to.toISOString());
+  if (filter.cursor !== undefined) add('global_seq > ?', decodeCursor(filter.cursor));
+  params.push(filter.limit + 1);
+  const rows = await sql.query<TrailRow>(`SELECT * FROM custos_rm_access_trail ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY global_seq LIMIT $${params.length}`, params);
+  const page = rows.slice(0, filter.limit).map(toItem);
+  const last = page[page.length - 1];
+  return { items: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last.sequence) : null };
+}
+
+/** HIPAA 164.528: permitted disclosures for purposes other than treatment and operations. */
+export async function readDisclosures(sql: Sql, patientId: string, from: Date, to: Date): Promise<TrailItem[]> {
+  const rows = await sql.query<TrailRow>(
+    `SELECT * FROM custos_rm_access_trail
+      WHERE patient_id = $1 AND decision = 'PERMIT' AND purpose IS NOT NULL AND purpose NOT IN ('TREATMENT', 'OPERATIONS')
+        AND occurred_at >= $2 AND occurred_at < $3
+      ORDER BY global_seq`,
+    [patientId, from.toISOString(), to.toISOString()],
+  );
+  return rows.map(toItem);
+}
+
+/**
+ * The break-the-glass review queue, oldest first, a page at a time (cursor: the last access
+ * sequence seen), with the total count matching the status, so 1,010 trivial entries cannot
+ * hide the 1,011th.
+ */
+export async function readReviews(sql: Sql, status: 'open' | 'closed' | 'all', limit: number, cursor?: string): Promise<Page<ReviewItem> & { total: number }> {
+  const where = status === 'open' ? 'verdict IS NULL AND access_seq IS NOT NULL' : status === 'closed' ? 'verdict IS NOT NULL AND access_seq IS NOT NULL' : 'access_seq IS NOT NULL';
+  const after = cursor !== undefined ? decodeCursor(cursor) : -1;
+  const rows = await sql.query<ReviewRow>(`SELECT * FROM custos_rm_emergency_reviews WHERE ${where} AND access_seq > $1 ORDER BY access_seq LIMIT $2`, [after, limit + 1]);
+  const [count] = await sql.query<{ n: number | string }>(`SELECT count(*) AS n FROM custos_rm_emergency_reviews WHERE ${where}`);
+  const items = rows.slice(0, limit).map(toReview);
+  const last = items[items.length - 1];
+  return { items, total: Number(count?.n ?? 0), nextCursor: rows.length > limit && last?.sequence != null ? encodeCursor(last.sequence) : null };
+}
+
+function iso(value: Date | string | null): string | null {
+  return value === null ? null : new Date(value).toISOString();
+}
+
+function toReview(r: ReviewRow): ReviewItem {
+  return {
+    eventId: r.access_event_id,
+    sequence: r.access_seq === null ? null : Number(r.access_seq),
+    patientId: r.patient_id,
+    actorId: r.actor_id,
+    occurredAt: iso(r.occurred_at),
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    purpose: r.purpose,
+    reason: r.reason,
+    status: r.verdict ? 'closed' : 'open',
+    verdict: r.verdict,
+    note: r.note,
+    reviewedBy: r.reviewed_by,
+    reviewedAt: iso(r.reviewed_at),
+  };
+}
+
+function toItem(r: TrailRow): TrailItem {
+  return {
+    eventId: r.event_id,
+    sequence: Number(r.global_seq),
+    occurredAt: new Date(r.occurred_at).toISOString(),
+    actor: { id: r.actor_id, roles: r.actor_roles },
+    patientId: r.patient_id,
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    action: r.action,
+    purpose: r.purpose,
+    decision: r.decision,
+    rule: r.rule,
+    emergency: r.emergency,
+    consentVersion: r.consent_version,
+    ...(r.items_returned !== null && r.items_returned !== undefined ? { itemsReturned: r.items_returned } : {}),
+  };
+}

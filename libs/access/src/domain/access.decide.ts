@@ -1,0 +1,121 @@
+import { decideDataAccess, type Principal, ruleFor } from '@custos/authz';
+import type { Decider } from '@custos/decider';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '@custos/errors';
+import type { DataAction, Purpose, ResourceType } from '@custos/vocabulary';
+import type { AccessDecided, AccessDecidedData, AccessEvent, AuditDataReadData, EmergencyAccessReviewed, PolicyActivated, PolicyActivatedData, RouteAccessDeniedData } from './access.events.js';
+
+/**
+ * Pure deciders of the access context: no framework, no I/O, no clock. What the handler
+ * loaded (the resource, the consent as of a stream version, the policy version) comes in with
+ * the command, so the same decision can be derived again from the log (`verify --decisions`).
+ */
+export interface DecideAccess {
+  readonly type: 'DecideAccess';
+  readonly principal: Principal;
+  readonly resourceType: ResourceType;
+  readonly resourceId: string;
+  readonly action: DataAction;
+  readonly purpose: Purpose;
+  readonly emergencyReason?: string;
+  /** Whose the resource is; null when Custos does not know it. */
+  readonly resource: { readonly patientId: string; readonly datasetId?: string } | null;
+  /** The consent for the purpose and the resource's category, as of `version` of the consent stream. */
+  readonly consent: { readonly granted: boolean; readonly version: number };
+  /** Present when the demographics are asked for too (a read of an image): their own consent. */
+  readonly demographics?: { readonly consentGranted: boolean };
+  readonly policyVersion: string;
+}
+
+export type RecordRouteDenied = { readonly type: 'RecordRouteDenied'; readonly data: RouteAccessDeniedData };
+export type RecordAuditRead = { readonly type: 'RecordAuditRead'; readonly data: AuditDataReadData };
+export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead;
+
+export function decideAccess(command: DecideAccess): AccessDecided {
+  const base = {
+    resourceType: command.resourceType,
+    resourceId: command.resourceId,
+    action: command.action,
+    purpose: command.purpose,
+    consentVersion: command.consent.version,
+    policyVersion: command.policyVersion,
+  };
+  if (command.resource === null) {
+    return {
+      type: 'AccessDecided',
+      data: { ...base, patientId: null, decision: 'DENY', rule: 'unknown-resource', reason: `no ${command.resourceType} ${command.resourceId} is known`, emergency: false },
+    };
+  }
+  const { patientId } = command.resource;
+  const d = decideDataAccess(command.principal, command.action, { resourceType: command.resourceType, patientId, purpose: command.purpose, consentGranted: command.consent.granted }, command.emergencyReason);
+  let demographics: AccessDecidedData['demographics'];
+  if (command.demographics) {
+    const entitled = ruleFor(command.principal, 'read', 'ImageDemographics', { patientId }) !== undefined;
+    const own = command.principal.patientId === patientId;
+    demographics = d.decision === 'PERMIT' && entitled && (own || d.emergency || command.demographics.consentGranted) ? 'included' : 'withheld';
+  }
+  const data: AccessDecidedData = {
+    ...base,
+    patientId,
+    ...(command.resource.datasetId ? { datasetId: command.resource.datasetId } : {}),
+    decision: d.decision,
+    rule: d.rule,
+    reason: d.reason,
+    emergency: d.emergency,
+    ...(d.emergency && command.emergencyReason ? { emergencyReason: command.emergencyReason.trim() } : {}),
+    ...(demographics ? { demographics } : {}),
+  };
+  return { type: 'AccessDecided', data };
+}
+
+/**
+ * Whether a refusal must look like "no such resource" to this caller: a patient asking for
+ * something that is not theirs learns nothing about whether it exists.
+ */
+export function conceals(principal: Principal, decided: AccessDecidedData): boolean {
+  if (decided.decision !== 'DENY') return false;
+  if (decided.patientId === null) return true;
+  return principal.roles.includes('patient') && principal.patientId !== decided.patientId;
+}
+
+/**
+ * The access stream of one patient: append-only, so the decider needs no history (the shell
+ * appends with expected version `any`, conditional on the consent version read).
+ */
+export const accessDecider: Decider<null, AccessCommand, AccessEvent> = {
+  initialState: null,
+  evolve: () => null,
+  decide(command) {
+    if (command.type === 'DecideAccess') return [decideAccess(command)];
+    if (command.type === 'RecordRouteDenied') return [{ type: 'RouteAccessDenied', data: command.data }];
+    return [{ type: 'AuditDataRead', data: command.data }];
+  },
+};
+
+export interface ReviewEmergencyAccess {
+  readonly type: 'ReviewEmergencyAccess';
+  readonly accessEventId: string;
+  readonly verdict: 'justified' | 'unjustified';
+  readonly note: string;
+  /** The access being reviewed, as loaded from the log (undefined: no such event). */
+  readonly access: AccessDecided | undefined;
+}
+
+/** One review stream per emergency access: closed once, with a verdict. */
+export const reviewDecider: Decider<{ reviewed: boolean }, ReviewEmergencyAccess, EmergencyAccessReviewed> = {
+  initialState: { reviewed: false },
+  evolve: () => ({ reviewed: true }),
+  decide(command, state) {
+    const { access } = command;
+    if (!access) throw new NotFoundError(`no access decision ${command.accessEventId}`, { eventId: command.accessEventId });
+    if (!access.data.emergency || access.data.patientId === null) throw new ValidationError(`access ${command.accessEventId} was not an emergency access`, { eventId: command.accessEventId }, 'not-emergency-access');
+    if (state.reviewed) throw new AlreadyExistsError(`emergency access ${command.accessEventId} has already been reviewed`, { eventId: command.accessEventId }, 'already-reviewed');
+    return [{ type: 'EmergencyAccessReviewed', data: { accessEventId: command.accessEventId, patientId: access.data.patientId, verdict: command.verdict, note: command.note } }];
+  },
+};
+
+/** A policy version is recorded once, the first time a gateway runs under it. */
+export const policyDecider: Decider<{ active: boolean }, { type: 'ActivatePolicy'; data: PolicyActivatedData }, PolicyActivated> = {
+  initialState: { active: false },
+  evolve: () => ({ active: true }),
+  decide: (command, state) => (state.active ? [] : [{ type: 'PolicyActivated', data: command.data }]),
+};

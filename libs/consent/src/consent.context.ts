@@ -1,0 +1,26 @@
+import { Database, EventStore } from '@custos/event-store';
+import type { CustosContext } from '@custos/runtime';
+import { isPurpose, type Purpose } from '@custos/vocabulary';
+import type { ConsentRules } from './domain/consent.decide.js';
+import { CONSENT_COMMAND_HANDLERS, CONSENT_RULES } from './consent.handlers.js';
+import { ConsentQueries } from './consent.queries.js';
+import { ConsentReceipts } from './consent.receipts.js';
+import { DatasetWithdrawalsProjection } from './dataset-withdrawals.repository.js';
+import { Consent1764000003000 } from './migrations/1764000003000-consent.js';
+import { ReceiptSigner } from './receipts.js';
+
+export const consentContext: CustosContext = {
+  name: 'consent',
+  migrations: [Consent1764000003000],
+  projections: () => [new DatasetWithdrawalsProjection()],
+  gatewayProviders: (config) => {
+    const rules: ConsentRules = { defaultGranted: config.consent.defaultGranted.filter(isPurpose) as Purpose[], restrictable: config.consent.restrictable.filter(isPurpose) as Purpose[] };
+    return [
+      ...CONSENT_COMMAND_HANDLERS,
+      { provide: CONSENT_RULES, useValue: rules },
+      { provide: ReceiptSigner, useFactory: () => ReceiptSigner.open(config.consent.receiptKeyFile) },
+      { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner) => new ConsentReceipts(signer, 'custos'), inject: [ReceiptSigner] },
+      { provide: ConsentQueries, useFactory: (store: EventStore, db: Database) => new ConsentQueries(store, db, rules), inject: [EventStore, Database] },
+    ];
+  },
+};

@@ -1,0 +1,25 @@
+import { accessContext } from '@custos/access';
+import { consentContext } from '@custos/consent';
+import { EventStore1764000000000 } from '@custos/event-store';
+import { imagingContext } from '@custos/imaging';
+import { Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
+import { type CustosContext, migrationsOf, projectionsOf } from '@custos/runtime';
+
+/**
+ * Every context of Custos, listed once: apps, the CLI and the tests take their migrations,
+ * read models and gateway providers from here. Order is migration order.
+ */
+export const CONTEXTS: readonly CustosContext[] = [
+  { name: 'event-store', migrations: [EventStore1764000000000] },
+  { name: 'projections', migrations: [Projections1764000001000], projections: () => [new StreamCatalogueProjection()] },
+  imagingContext,
+  accessContext,
+  consentContext,
+];
+
+export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);
+
+/** Every read model, in one list: live projection and replay use the same. */
+export function allProjections() {
+  return projectionsOf(CONTEXTS);
+}

@@ -1,0 +1,65 @@
+import { EventStore, type StoredEvent } from '@custos/event-store';
+import type { ImageRegisteredData } from './domain/image.events.js';
+import { imageStreamId } from './domain/image.events.js';
+import { imageCodec } from './image.codec.js';
+
+/** Whose an image is and which dataset it entered (what a decision needs to know of it). */
+export interface ImageOwner {
+  readonly patientId: string;
+  readonly datasetId: string;
+}
+
+export interface RegisteredImage extends ImageRegisteredData {
+  readonly registeredAt: string;
+}
+
+/**
+ * Images as other contexts see them, read from the event store itself (no projection lag).
+ * A port: access decisions depend on it, tests may swap it.
+ */
+export abstract class ImageDirectory {
+  abstract owner(imageId: string): Promise<ImageOwner | null>;
+  abstract image(imageId: string): Promise<RegisteredImage | null>;
+  /** Whether any image of this patient is registered (a patient record exists). */
+  abstract patientKnown(patientId: string): Promise<boolean>;
+}
+
+/**
+ * The store-backed directory. An image's owner never changes once registered, so a known
+ * answer is kept (bounded, oldest out first); an unknown image is asked of the store each time.
+ */
+export class StoreImageDirectory extends ImageDirectory {
+  private readonly owners = new Map<string, ImageOwner>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly maxCached = 100_000,
+  ) {
+    super();
+  }
+
+  async owner(imageId: string): Promise<ImageOwner | null> {
+    const known = this.owners.get(imageId);
+    if (known) return known;
+    const image = await this.image(imageId);
+    return image ? { patientId: image.patientId, datasetId: image.datasetId } : null;
+  }
+
+  async image(imageId: string): Promise<RegisteredImage | null> {
+    const [registered] = await this.store.readStream(imageStreamId(imageId));
+    if (!registered) return null;
+    const data = imageCodec.decode(registered).data;
+    this.remember(imageId, { patientId: data.patientId, datasetId: data.datasetId });
+    return { ...data, registeredAt: (registered as StoredEvent).occurredAt };
+  }
+
+  patientKnown(patientId: string): Promise<boolean> {
+    return this.store.patientHasEvent(patientId, 'ImageRegistered');
+  }
+
+  private remember(imageId: string, owner: ImageOwner): void {
+    if (this.owners.has(imageId)) return;
+    if (this.owners.size >= this.maxCached) this.owners.delete(this.owners.keys().next().value as string);
+    this.owners.set(imageId, owner);
+  }
+}
