@@ -28,6 +28,8 @@ export class Database implements Sql {
   private constructor(
     readonly dataSource: DataSource,
     readonly kind: DatabaseConfig['kind'],
+    /** The embedded data folder, if any. */
+    readonly folder?: string,
   ) {}
 
   static async open(config: DatabaseConfig, migrations: Migration = []): Promise<Database> {
@@ -54,8 +56,9 @@ export class Database implements Sql {
     } catch (e) {
       throw asUnavailable(e) ?? e;
     }
-    const db = new Database(dataSource, config.kind);
+    const db = new Database(dataSource, config.kind, config.kind === 'pglite' && !config.dataDir.startsWith('memory://') ? config.dataDir : undefined);
     await db.exclusive(() => dataSource.runMigrations({ transaction: 'each' }));
+    if (db.folder) await secureFolder(db.folder);
     return db;
   }
 
@@ -130,6 +133,7 @@ export class Database implements Sql {
 
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    if (this.folder) await secureFolder(this.folder).catch(() => undefined);
   }
 
   /** In PGlite mode, serialises `work` behind every earlier statement; in PostgreSQL mode, runs it. */
@@ -156,8 +160,9 @@ export class Database implements Sql {
 
 /**
  * The embedded data folder holds the whole log: only the owner may enter it (0700) or read
- * its files (0600). New files get that from the process umask (set at boot); files an earlier
- * release left readable are closed here.
+ * its files (0600). PGlite's WASM file system sets modes of its own (0666) whatever the umask,
+ * so the folder's 0700 is what keeps others out of files it creates while running; their
+ * modes are closed again here, at open (after migrations) and at close.
  */
 export async function secureFolder(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -153,4 +153,33 @@ describe.each<StoreKind>(['pglite', 'postgres'])('EventStore on %s', (kind) => {
     await expect(t.store.append('image-1', [testEvent()], { expectedVersion: -1 })).rejects.toBeInstanceOf(ValidationError);
     expect((await t.store.head()).lastSeq).toBe(-1);
   });
+
+  it('retries a failed group commit item by item, so only the faulty item fails', async () => {
+    // Two items that reach the database with the same event id: the whole group commit fails
+    // on the unique constraint, then each item is committed alone and only the second fails.
+    const same = { next: () => '00000000-0000-4000-8000-00000000beef' };
+    const store = new EventStore(t.db, { ids: same });
+    const results = await Promise.allSettled([store.append('image-a', [testEvent()], { expectedVersion: 'any' }), store.append('image-b', [testEvent()], { expectedVersion: 'any' })]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const ok = await Promise.all(Array.from({ length: 20 }, (_, i) => t.store.append(`image-${i}`, [testEvent()], { expectedVersion: 'any' })));
+    expect(ok).toHaveLength(20);
+    expect((await verifyChain(t.db)).ok).toBe(true);
+  });
+
+  it('refuses an append whose read condition moved (condition-failed), even within one group commit', async () => {
+    await t.store.append('consent-p1', [testEvent()], { expectedVersion: 'no-stream' });
+    await t.store.append('access-p1', [testEvent()], { expectedVersion: 'any', conditions: [{ streamId: 'consent-p1', version: 1 }] });
+    await expect(t.store.append('access-p1', [testEvent()], { expectedVersion: 'any', conditions: [{ streamId: 'consent-p1', version: 0 }] })).rejects.toMatchObject({ code: 'condition-failed' });
+    const [change, decision] = await Promise.allSettled([
+      t.store.append('consent-p1', [testEvent()], { expectedVersion: 1 }),
+      t.store.append('access-p1', [testEvent()], { expectedVersion: 'any', conditions: [{ streamId: 'consent-p1', version: 1 }] }),
+    ]);
+    expect(change.status).toBe('fulfilled');
+    expect(decision.status).toBe('rejected');
+    expect(await t.store.streamVersion('consent-p1')).toBe(2);
+  });
+
+  it('refuses lone surrogates before touching the database', async () => {
+    await expect(t.store.append('image-1', [testEvent('T', { s: 'a\ud800b' })], { expectedVersion: 'any' })).rejects.toMatchObject({ code: 'ill-formed-text' });
+  });
 });

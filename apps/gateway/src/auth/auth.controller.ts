@@ -5,6 +5,7 @@ import { ValidationError } from '@custos/errors';
 import { DevIssuer, ROLES } from '@custos/identity';
 import { Clock } from '@custos/platform';
 import { Public } from '@custos/runtime';
+import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 
@@ -27,6 +28,7 @@ export class JwksController {
 
   @Get('jwks.json')
   @ApiOperation({ summary: 'Public keys: consent receipts, and the dev issuer where it is on' })
+  @ApiJson(200, 'a JWKS', { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' } } } })
   jwks(): { keys: object[] } {
     return { keys: [this.receipts.publicJwk(), ...(this.devIssuer ? [this.devIssuer.publicJwk()] : [])] };
   }
@@ -43,7 +45,9 @@ export class DevTokensController {
   ) {}
 
   @Post()
-  @ApiOperation({ summary: 'Development only: issue a signed token' })
+  @ApiOperation({ summary: 'Development only: issue a signed token (its issuer is the dev issuer, never the production one)' })
+  @ApiJson(201, 'a signed token', { type: 'object', properties: { token: SCHEMA.str } })
+  @ApiProblems({}, { authenticated: false })
   async token(@Body() body: DevTokenDto): Promise<{ token: string }> {
     if (body.roles.includes('patient') && !body.patient_id) throw new ValidationError('a patient token needs patient_id', { field: 'patient_id' });
     return { token: await this.devIssuer.issue(body, Math.floor(this.clock.now().getTime() / 1000)) };
