@@ -5,7 +5,6 @@ import { type ConsentAnswer, ConsentPort, POLICY, type PolicyInForce } from '@cu
 import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
 import { CONSENT_RULES, ConsentReader, type ConsentRules } from '@custos/consent';
 import { CONTEXTS } from '@custos/contexts';
-import { EventStore } from '@custos/event-store';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -33,8 +32,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     ...CONTEXTS.flatMap((c) => [...(c.gatewayProviders?.(config) ?? [])]),
     {
       provide: ConsentPort,
-      useFactory: (store: EventStore, rules: ConsentRules): ConsentPort => {
-        const reader = new ConsentReader(store, rules);
+      useFactory: (reader: ConsentReader): ConsentPort => {
         return {
           async consentFor(patientId, purpose, categories, at, requester): Promise<ConsentAnswer> {
             const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester);
@@ -43,7 +41,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
           },
         };
       },
-      inject: [EventStore, CONSENT_RULES],
+      inject: [ConsentReader],
     },
     { provide: POLICY, useFactory: (rules: ConsentRules) => policyInForce(rules), inject: [CONSENT_RULES] },
     {

@@ -7,7 +7,7 @@ import { ImageDirectory, type RegisteredImage } from '@custos/imaging';
 import { Clock } from '@custos/platform';
 import { categoryOf, type DataAction, type DataCategory, type Purpose, type ResourceType } from '@custos/vocabulary';
 import { accessDecider, conceals, type DecideAccess, reviewDecider } from './domain/access.decide.js';
-import { type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
+import { type AccessDecided, type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
 import { accessCodec, reviewCodec } from './access.codec.js';
 import { type AccessDecisionResult, AccessDeniedError, UnknownResourceError } from './access.errors.js';
 import { ConsentPort } from './consent.port.js';
@@ -37,9 +37,18 @@ export class AccessDecisions {
     @Inject(POLICY) private readonly policy: PolicyInForce,
   ) {}
 
-  async decide(request: DataRequest, principal: Principal, context: CommandContext, options: { demographics?: boolean } = {}): Promise<{ result: AccessDecisionResult; data: AccessDecidedData }> {
+  /**
+   * `options.resource`: the resource's owner when the caller has already loaded it (a read of
+   * an image loads the image once, for the decision and the answer); `null` means unknown.
+   */
+  async decide(
+    request: DataRequest,
+    principal: Principal,
+    context: CommandContext,
+    options: { demographics?: boolean; resource?: { patientId: string; datasetId?: string } | null } = {},
+  ): Promise<{ result: AccessDecisionResult; data: AccessDecidedData }> {
     const now = this.clock.now();
-    const resource = await this.resolve(request.resourceType, request.resourceId);
+    const resource = options.resource !== undefined ? options.resource : await this.resolve(request.resourceType, request.resourceId);
     const patientId = resource?.patientId ?? null;
     const category = categoryOf(request.resourceType);
     const categories: DataCategory[] = options.demographics ? [category, 'DEMOGRAPHICS'] : [category];
@@ -132,9 +141,9 @@ export class ReadImageHandler implements ICommandHandler<ReadImageCommand, Image
   ) {}
 
   async execute({ imageId, purpose, principal, context }: ReadImageCommand): Promise<ImageView> {
-    const { result, data } = await this.decisions.decide({ resourceType: 'image', resourceId: imageId, action: 'view', purpose }, principal, context, { demographics: true });
-    const image = (await this.images.image(imageId)) as RegisteredImage; // known: the decision resolved it
-    const { demographics, ...rest } = image;
+    const image = await this.images.image(imageId);
+    const { result, data } = await this.decisions.decide({ resourceType: 'image', resourceId: imageId, action: 'view', purpose }, principal, context, { demographics: true, resource: image });
+    const { demographics, ...rest } = image as RegisteredImage; // a PERMIT means the image exists
     return { ...rest, demographics: data.demographics === 'included' ? demographics : 'withheld', access: result };
   }
 }
@@ -173,15 +182,15 @@ export class ReviewEmergencyAccessHandler implements ICommandHandler<ReviewEmerg
 
   async execute({ review, context }: ReviewEmergencyAccessCommand): Promise<{ eventId: string; sequence: number }> {
     const stored = await this.store.readEvent(review.accessEventId);
-    const access = stored?.type === 'AccessDecided' ? accessCodec.decode(stored) : undefined;
+    const access = stored?.type === 'AccessDecided' ? (accessCodec.decode(stored) as AccessDecided) : undefined;
     try {
       const { events } = await handle(
         this.store,
         reviewStreamId(review.accessEventId),
         reviewDecider,
-        { type: 'ReviewEmergencyAccess', ...review, access: access?.type === 'AccessDecided' ? access : undefined },
+        { type: 'ReviewEmergencyAccess', ...review, access },
         { ...context, causationId: review.accessEventId },
-        { codec: reviewCodec, now: this.clock.now(), patientId: access?.type === 'AccessDecided' ? access.data.patientId : null },
+        { codec: reviewCodec, now: this.clock.now(), patientId: access?.data.patientId ?? null },
       );
       return { eventId: events[0]!.eventId, sequence: events[0]!.globalSeq };
     } catch (e) {

@@ -1,9 +1,10 @@
 import { Database, EventStore } from '@custos/event-store';
 import type { CustosContext } from '@custos/runtime';
-import { isPurpose, type Purpose } from '@custos/vocabulary';
+import { isPurpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
 import { CONSENT_COMMAND_HANDLERS, CONSENT_RULES } from './consent.handlers.js';
 import { ConsentQueries } from './consent.queries.js';
+import { ConsentReader } from './consent-reader.js';
 import { ConsentReceipts } from './consent.receipts.js';
 import { DatasetWithdrawalsProjection } from './dataset-withdrawals.repository.js';
 import { Consent1764000003000 } from './migrations/1764000003000-consent.js';
@@ -14,13 +15,14 @@ export const consentContext: CustosContext = {
   migrations: [Consent1764000003000],
   projections: () => [new DatasetWithdrawalsProjection()],
   gatewayProviders: (config) => {
-    const rules: ConsentRules = { defaultGranted: config.consent.defaultGranted.filter(isPurpose) as Purpose[], restrictable: config.consent.restrictable.filter(isPurpose) as Purpose[] };
+    const rules: ConsentRules = { defaultGranted: config.consent.defaultGranted.filter(isPurpose), restrictable: config.consent.restrictable.filter(isPurpose) };
     return [
       ...CONSENT_COMMAND_HANDLERS,
       { provide: CONSENT_RULES, useValue: rules },
       { provide: ReceiptSigner, useFactory: () => ReceiptSigner.open(config.consent.receiptKeyFile) },
       { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner) => new ConsentReceipts(signer, 'custos'), inject: [ReceiptSigner] },
-      { provide: ConsentQueries, useFactory: (store: EventStore, db: Database) => new ConsentQueries(store, db, rules), inject: [EventStore, Database] },
+      { provide: ConsentReader, useFactory: (store: EventStore) => new ConsentReader(store, rules), inject: [EventStore] },
+      { provide: ConsentQueries, useFactory: (store: EventStore, db: Database, reader: ConsentReader) => new ConsentQueries(store, db, reader), inject: [EventStore, Database, ConsentReader] },
     ];
   },
 };

@@ -21,14 +21,14 @@ export interface PurposeView {
 
 /** Reads of consent straight from the patient's stream (consent is small and must not lag). */
 export class ConsentQueries {
-  private readonly reader: ConsentReader;
+  private readonly rules: ConsentRules;
 
   constructor(
     private readonly store: EventStore,
     private readonly db: Database,
-    private readonly rules: ConsentRules,
+    private readonly reader: ConsentReader,
   ) {
-    this.reader = new ConsentReader(store, rules);
+    this.rules = reader.rules;
   }
 
   events(patientId: string): Promise<StoredEvent[]> {

@@ -33,7 +33,11 @@ export class Database implements Sql {
   ) {}
 
   static async open(config: DatabaseConfig, migrations: Migration = []): Promise<Database> {
-    if (config.kind === 'pglite' && !config.dataDir.startsWith('memory://')) await secureFolder(config.dataDir);
+    const folder = config.kind === 'pglite' && !config.dataDir.startsWith('memory://') ? config.dataDir : undefined;
+    if (folder) {
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      await chmod(folder, 0o700); // before PGlite writes into it
+    }
     const dataSource =
       config.kind === 'postgres'
         ? new DataSource({
@@ -56,7 +60,7 @@ export class Database implements Sql {
     } catch (e) {
       throw asUnavailable(e) ?? e;
     }
-    const db = new Database(dataSource, config.kind, config.kind === 'pglite' && !config.dataDir.startsWith('memory://') ? config.dataDir : undefined);
+    const db = new Database(dataSource, config.kind, folder);
     await db.exclusive(() => dataSource.runMigrations({ transaction: 'each' }));
     if (db.folder) await secureFolder(db.folder);
     return db;
@@ -165,7 +169,6 @@ export class Database implements Sql {
  * modes are closed again here, at open (after migrations) and at close.
  */
 export async function secureFolder(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const walk = async (path: string): Promise<void> => {
     await chmod(path, 0o700);
     for (const entry of await readdir(path, { withFileTypes: true })) {

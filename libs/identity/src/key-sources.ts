@@ -33,22 +33,3 @@ export class FileJwks {
     return this.store;
   }
 }
-
-/** Several sources as one keystore (e.g. the deployment's JWKS plus the local dev issuer). */
-export class CombinedKeys {
-  private parts: Array<jose.JWK.KeyStore | undefined> = [];
-  private combined: jose.JWK.KeyStore | undefined;
-
-  constructor(private readonly sources: ReadonlyArray<{ keystore(refresh?: boolean): Promise<jose.JWK.KeyStore> }>) {}
-
-  /** Sources keep their own stores (and refetch on their own terms); the union is rebuilt only when one changed. */
-  async keystore(refresh = false): Promise<jose.JWK.KeyStore> {
-    const parts = await Promise.all(this.sources.map((s) => s.keystore(refresh).catch(() => undefined)));
-    if (this.combined && parts.length === this.parts.length && parts.every((p, i) => p === this.parts[i])) return this.combined;
-    const combined = jose.JWK.createKeyStore();
-    for (const store of parts) for (const key of store?.all() ?? []) await combined.add(key.toJSON());
-    this.parts = parts;
-    this.combined = combined;
-    return combined;
-  }
-}

@@ -1,13 +1,8 @@
 import { ValidationError } from '@custos/errors';
+import { isStorableText } from '@custos/event-store';
 
 /** Deepest JSON nesting any Custos route accepts. */
 export const MAX_JSON_DEPTH = 32;
-
-const LONE_SURROGATE = /\p{Cs}/u;
-
-function badText(text: string): boolean {
-  return text.includes('\u0000') || LONE_SURROGATE.test(text);
-}
 
 /**
  * Refuses, before any transformation or validation library sees it, input that would cost
@@ -20,7 +15,7 @@ export function checkInput(value: unknown, where: string): void {
   while (stack.length > 0) {
     const { v, depth } = stack.pop() as { v: unknown; depth: number };
     if (typeof v === 'string') {
-      if (badText(v)) throw new ValidationError(`the ${where} holds text that is not well-formed Unicode (a lone surrogate or NUL)`, undefined, 'ill-formed-text');
+      if (!isStorableText(v)) throw new ValidationError(`the ${where} holds text that is not well-formed Unicode (a lone surrogate or NUL)`, undefined, 'ill-formed-text');
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
@@ -29,7 +24,7 @@ export function checkInput(value: unknown, where: string): void {
       for (const item of v) stack.push({ v: item, depth: depth + 1 });
     } else {
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
-        if (badText(k)) throw new ValidationError(`the ${where} has a key that is not well-formed Unicode`, undefined, 'ill-formed-text');
+        if (!isStorableText(k)) throw new ValidationError(`the ${where} has a key that is not well-formed Unicode`, undefined, 'ill-formed-text');
         stack.push({ v: item, depth: depth + 1 });
       }
     }
