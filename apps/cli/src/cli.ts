@@ -1,6 +1,6 @@
 import { Database, EventStore, verifyChain } from '@custos/event-store';
 import { ConfigError, loadConfig } from '@custos/platform';
-import { ALL_MIGRATIONS, allProjections } from '@custos/contexts';
+import { ALL_MIGRATIONS, allProjections, verifyDecisions } from '@custos/contexts';
 import { createProjectionRunner } from '@custos/runtime';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
@@ -8,7 +8,9 @@ import { Command } from 'commander';
 /**
  * Operator commands, run against the configured store (DATA_DIR in embedded mode,
  * DATABASE_URL in distributed mode):
- *   custos verify   re-walk the hash chain, name the first broken sequence (exit 2 when broken)
+ *   custos verify   re-walk the hash chain, name the first broken sequence (exit 2 when broken);
+ *                   with --decisions, also derive every access decision again from the policy
+ *                   and the consent at its position, and name the first that does not follow
  *   custos replay   rebuild every read model from the log (stop the projector first)
  *   custos migrate  run pending migrations
  *   custos head     print the chain head
@@ -58,19 +60,30 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     .command('verify')
     .description('re-walk the hash chain and name the first broken global sequence')
     .option('--page-size <n>', 'events read per page', (v) => Number.parseInt(v, 10), 5000)
+    .option('--decisions', 'also re-derive every access decision and name the first that does not follow')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { pageSize: number; progress: boolean }) => {
-      const report = await withStore(async (db) => {
+    .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean }) => {
+      const { chain, decisions } = await withStore(async (db) => {
         const bar = progressBar('verify', opts.progress && io.tty);
         try {
-          return await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
+          const chain = await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
+          const decisions = opts.decisions ? await verifyDecisions(db, { pageSize: opts.pageSize }) : undefined;
+          return { chain, decisions };
         } finally {
           bar.stop();
         }
       });
-      io.out(`${JSON.stringify(report)}\n`);
-      if (!report.ok) {
-        io.err(`chain broken at global sequence ${report.firstBrokenSeq} (${report.reason})\n`);
+      io.out(`${JSON.stringify(decisions ? { ...chain, decisions } : chain)}\n`);
+      if (!chain.ok) {
+        io.err(`chain broken at global sequence ${chain.firstBrokenSeq} (${chain.reason})\n`);
+        exitCode = 2;
+      }
+      if (decisions?.firstDeviation) {
+        const d = decisions.firstDeviation;
+        io.err(`decision at global sequence ${d.globalSeq} (event ${d.eventId}) does not follow: ${d.field} recorded ${JSON.stringify(d.recorded)}, derived ${JSON.stringify(d.derived)}\n`);
+        exitCode = 2;
+      } else if (decisions?.badPolicy) {
+        io.err(`policy ${decisions.badPolicy.policyVersion} at global sequence ${decisions.badPolicy.globalSeq} does not hash to its version\n`);
         exitCode = 2;
       }
     });

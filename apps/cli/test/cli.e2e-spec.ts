@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Database, EventStore } from '@custos/event-store';
-import { ALL_MIGRATIONS } from '@custos/contexts';
-import { testEvent } from '@custos/testing';
+import { accessCodec, accessDecider, policyDecider, policyCodec, policyStreamId } from '@custos/access';
+import { STANDARD_RULES } from '@custos/consent';
+import { ALL_MIGRATIONS, policyInForce } from '@custos/contexts';
+import { Database, EventStore, handle, hashEvent, readLog } from '@custos/event-store';
+import { createTestDatabase, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
 /** The operator commands against a real PGlite data folder, as `npm run custos -- …` runs them. */
@@ -63,5 +65,61 @@ describe('custos CLI', () => {
     expect(await runCli(['head'], { PORT: 'x' }, { out: () => undefined, err: (t) => (err += t), tty: false })).toBe(1);
     expect(err).toContain('PORT');
     expect((await run('frobnicate')).code).not.toBe(0);
+  });
+
+  it('verify --decisions re-derives every decision, exit 0, and names one rewritten with every hash recomputed, exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-decisions-'));
+    try {
+      const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      const store = new EventStore(db);
+      const policy = policyInForce(STANDARD_RULES);
+      const context = { actor: { id: 'dr-1', roles: ['clinician'] }, correlationId: 'c' };
+      const now = new Date('2026-06-01T00:00:00.000Z');
+      await handle(store, policyStreamId(policy.version), policyDecider, { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, context, { codec: policyCodec, now });
+      const principal = { sub: 'dr-1', roles: ['clinician'], credentials: [] };
+      for (const id of ['img-a', 'img-b']) {
+        const command = { type: 'DecideAccess' as const, principal, resourceType: 'image' as const, resourceId: id, action: 'view' as const, purpose: 'TREATMENT' as const, resource: null, consent: { granted: false, version: 0 }, policyVersion: policy.version };
+        await handle(store, 'access-unresolved', accessDecider, command, context, { codec: accessCodec, now, expectedVersion: 'any' });
+      }
+      await db.close();
+      const env = { DATA_DIR: dir, LOG_LEVEL: 'silent' };
+      let out = '';
+      expect(await runCli(['verify', '--decisions'], env, { out: (t) => (out += t), err: () => undefined, tty: false })).toBe(0);
+      expect(JSON.parse(out)).toMatchObject({ ok: true, decisions: { ok: true, decisions: 2, rederived: 2, unknownPolicies: {} } });
+
+      // A careful superuser: flip the last DENY to PERMIT and recompute its hash and the head.
+      const tamper = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      await tamper.transaction(async (sql) => {
+        const [last] = await readLog(sql, 2, 2, 1);
+        const data = { ...(last!.data as object), decision: 'PERMIT', rule: 'clinician-treatment' };
+        const hash = hashEvent({ ...last!, data });
+        await sql.execute('ALTER TABLE custos_events DISABLE TRIGGER USER');
+        await sql.execute('UPDATE custos_events SET data = $1, hash = $2 WHERE global_seq = 2', [JSON.stringify(data), hash]);
+        await sql.execute('UPDATE custos_chain_head SET last_hash = $1 WHERE id = 1', [hash]);
+        await sql.execute('ALTER TABLE custos_events ENABLE TRIGGER USER');
+      });
+      await tamper.close();
+      out = '';
+      let err = '';
+      expect(await runCli(['verify', '--decisions'], env, { out: (t) => (out += t), err: (t) => (err += t), tty: false })).toBe(2);
+      expect(JSON.parse(out)).toMatchObject({ ok: true, decisions: { ok: false, firstDeviation: { globalSeq: 2, field: 'decision', recorded: 'PERMIT', derived: 'DENY' } } });
+      expect(err).toContain('decision at global sequence 2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs against a distributed store without KAFKA_BROKERS, which it never uses', async () => {
+    const pg = await createTestDatabase();
+    try {
+      let out = '';
+      let err = '';
+      const code = await runCli(['verify', '--decisions'], { DATABASE_URL: pg.url, LOG_LEVEL: 'silent' }, { out: (t) => (out += t), err: (t) => (err += t), tty: false });
+      expect(err).toBe('');
+      expect(code).toBe(0);
+      expect(JSON.parse(out)).toMatchObject({ ok: true, checked: 0, decisions: { ok: true, decisions: 0 } });
+    } finally {
+      await pg.drop();
+    }
   });
 });

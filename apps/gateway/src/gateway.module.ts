@@ -1,10 +1,9 @@
 import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { type ConsentAnswer, ConsentPort, POLICY, type PolicyInForce } from '@custos/access';
-import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
-import { CONSENT_RULES, ConsentReader, type ConsentRules } from '@custos/consent';
-import { CONTEXTS } from '@custos/contexts';
+import { ConsentPort, POLICY } from '@custos/access';
+import { CONSENT_RULES, ConsentReader } from '@custos/consent';
+import { consentPortFrom, CONTEXTS, policyInForce } from '@custos/contexts';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -13,12 +12,6 @@ import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
 import { ConsentController } from './consent/consent.controller.js';
-
-/** The policy in force: the rules' digest with the consent parameters that change decisions. */
-export function policyInForce(rules: ConsentRules): PolicyInForce {
-  const parameters = { consentDefaultGranted: [...rules.defaultGranted].sort(), consentRestrictable: [...rules.restrictable].sort() };
-  return { version: policyVersionOf(RULES_DIGEST, parameters), rulesDigest: RULES_DIGEST, parameters };
-}
 
 /**
  * The HTTP edge: authentication (JWT) and authorization (CASL) on every route, access
@@ -32,18 +25,10 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     ...CONTEXTS.flatMap((c) => [...(c.gatewayProviders?.(config) ?? [])]),
     {
       provide: ConsentPort,
-      useFactory: (reader: ConsentReader): ConsentPort => {
-        return {
-          async consentFor(patientId, purpose, categories, at, requester): Promise<ConsentAnswer> {
-            const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester);
-            const granted = Object.fromEntries(Object.entries(byCategory).map(([c, e]) => [c, e.granted]));
-            return { version: condition.version, granted, condition };
-          },
-        };
-      },
+      useFactory: consentPortFrom,
       inject: [ConsentReader],
     },
-    { provide: POLICY, useFactory: (rules: ConsentRules) => policyInForce(rules), inject: [CONSENT_RULES] },
+    { provide: POLICY, useFactory: policyInForce, inject: [CONSENT_RULES] },
     {
       provide: JwtVerifier,
       useFactory: (dev?: DevIssuer) => {

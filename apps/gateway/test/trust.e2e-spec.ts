@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { verifyDecisions } from '@custos/contexts';
 import { Database } from '@custos/event-store';
 import { loadConfig } from '@custos/platform';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -201,6 +202,14 @@ describe('a record nobody can fault (embedded, over HTTP)', () => {
       }
     }
   });
+  // Last, so it sees the race of 5, the break-the-glass of 1 and 10, the image reads of 2, the
+  // concealed probes and the poisoned batch of 3: every decision of this file re-derived.
+  it('6. every decision in the log follows from the policy and the consent at its position (verify --decisions)', async () => {
+    const report = await verifyDecisions(app.get(Database));
+    expect(report).toMatchObject({ ok: true, unknownPolicies: {} });
+    expect(report.decisions).toBeGreaterThan(200);
+    expect(report.rederived).toBe(report.decisions);
+  });
 });
 
 describe('restrictable purposes', () => {
@@ -211,11 +220,23 @@ describe('restrictable purposes', () => {
       const res = await request(other.getHttpServer()).put('/v1/patients/p1/consents/TREATMENT').set('authorization', `Bearer ${p}`).send({ status: 'denied' }).expect(422);
       expect(res.body).toMatchObject({ code: 'purpose-not-restrictable' });
       expect(res.body.receipt).toBeUndefined();
+      // Under these parameters a clinician's TREATMENT access is always granted, a researcher's
+      // RESEARCH access needs consent: verify --decisions re-derives both with the parameters
+      // the policy was activated with, not the defaults.
+      const steward = await devToken(other, { sub: 'stew-1', roles: ['data-steward'] });
+      await request(other.getHttpServer()).post('/v1/images').set('authorization', `Bearer ${steward}`).send(IMAGE('img-1', 'p1')).expect(201);
+      const clinician = await devToken(other, { sub: 'dr-1', roles: ['clinician'] });
+      const researcher = await devToken(other, { sub: 'res-1', roles: ['researcher'] });
+      const ask = (token: string, purpose: string) => request(other.getHttpServer()).post('/v1/access-requests').set('authorization', `Bearer ${token}`).send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose });
+      await ask(clinician, 'TREATMENT').expect(200);
+      await ask(researcher, 'RESEARCH').expect(403);
+      await request(other.getHttpServer()).put('/v1/patients/p1/consents/RESEARCH').set('authorization', `Bearer ${p}`).send({ status: 'granted' }).expect(200);
+      await ask(researcher, 'RESEARCH').expect(200);
+      expect(await verifyDecisions(other.get(Database))).toMatchObject({ ok: true, decisions: 3, rederived: 3 });
     } finally {
       await other.close();
     }
   });
-
 });
 
 describe('hygiene', () => {

@@ -23,3 +23,5 @@ export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);
 export function allProjections() {
   return projectionsOf(CONTEXTS);
 }
+export * from './verify-decisions.js';
+export * from './wiring.js';

@@ -1,0 +1,157 @@
+import { type AccessDecidedData, accessCodec, decideAccess, type PolicyActivatedData, policyCodec, policyStreamId } from '@custos/access';
+import { policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
+import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
+import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
+import { imageCodec } from '@custos/imaging';
+import { categoryOf, type Purpose } from '@custos/vocabulary';
+
+/** The first decision that does not follow from the policy and the consent at its position. */
+export interface DecisionDeviation {
+  readonly globalSeq: number;
+  readonly eventId: string;
+  /** The first field (in a fixed order) where the recorded decision and the re-derived one differ. */
+  readonly field: string;
+  readonly recorded: unknown;
+  readonly derived: unknown;
+}
+
+export interface DecisionsReport {
+  readonly ok: boolean;
+  /** Events read (the whole log up to the first deviation). */
+  readonly events: number;
+  /** AccessDecided events seen. */
+  readonly decisions: number;
+  /** Decisions derived again and found to follow. */
+  readonly rederived: number;
+  /**
+   * Decisions under a policy this release cannot re-derive (another rules digest, a policy
+   * never activated in the log, or none recorded: `"none"`), counted by policy version. They
+   * are not failures: a later release never makes an old log fail.
+   */
+  readonly unknownPolicies: Readonly<Record<string, number>>;
+  readonly firstDeviation?: DecisionDeviation;
+  /** A policy whose recorded parameters do not hash to its version (a forged activation). */
+  readonly badPolicy?: { readonly globalSeq: number; readonly policyVersion: string };
+}
+
+/** The fields compared, in the order a deviation is named. */
+const FIELDS = ['patientId', 'datasetId', 'decision', 'rule', 'emergency', 'consentVersion', 'demographics', 'reason', 'emergencyReason', 'resourceType', 'resourceId', 'action', 'purpose', 'policyVersion'] as const;
+
+function rulesOf(parameters: Readonly<Record<string, unknown>>): ConsentRules | undefined {
+  const { consentDefaultGranted: d, consentRestrictable: r } = parameters;
+  if (!Array.isArray(d) || !Array.isArray(r)) return undefined;
+  return { defaultGranted: d as Purpose[], restrictable: r as Purpose[] };
+}
+
+/**
+ * `custos verify --decisions`: replays the whole log in order and, for every access decision
+ * made under a policy this release knows (same rules digest), derives it again with the pure
+ * decider from what the log says at that position: the image registrations before it, the
+ * patient's consent stream folded up to it, the policy's recorded parameters, the actor in its
+ * metadata and the instant it was made. The first decision that differs is named.
+ *
+ * Exact because decisions are linearizable with consent (each append is conditional on the
+ * consent version it read), and because whatever a decision depends on is in the log: an
+ * emergency reason is recorded whenever it was used; a reason too short to count changes
+ * nothing. Credentials are not in the actor and no data rule reads them (a rule that does will
+ * change the digest, and must then record them).
+ */
+export async function verifyDecisions(db: Database, options: { pageSize?: number; onProgress?: (done: number) => void } = {}): Promise<DecisionsReport> {
+  const pageSize = options.pageSize ?? 5000;
+  const consents = new Map<string, ConsentState>(); // by consent stream id
+  const images = new Map<string, { patientId: string; datasetId: string }>();
+  const patientsWithImages = new Set<string>();
+  const policies = new Map<string, ConsentRules | null>(); // null: cannot re-derive
+  const unknownPolicies: Record<string, number> = {};
+  let events = 0;
+  let decisions = 0;
+  let rederived = 0;
+
+  async function policy(version: string): Promise<ConsentRules | null | { bad: number }> {
+    const known = policies.get(version);
+    if (known !== undefined) return known;
+    const [stored] = await new EventStore(db).readStream(policyStreamId(version));
+    const activated = stored ? { globalSeq: stored.globalSeq, data: policyCodec.decode(stored).data } : undefined;
+    let rules: ConsentRules | null = null;
+    if (activated) {
+      const data: PolicyActivatedData = activated.data;
+      if (policyVersionOf(data.rulesDigest, { ...data.parameters }) !== version || data.policyVersion !== version) return { bad: activated.globalSeq };
+      if (data.rulesDigest === RULES_DIGEST) rules = rulesOf(data.parameters) ?? null;
+    }
+    policies.set(version, rules);
+    return rules;
+  }
+
+  let after = -1;
+  for (;;) {
+    const page = await readLog(db, after + 1, Number.MAX_SAFE_INTEGER, pageSize);
+    if (page.length === 0) break;
+    for (const event of page) {
+      events += 1;
+      if (event.type === 'ImageRegistered') {
+        const d = imageCodec.decode(event).data;
+        images.set(d.imageId, { patientId: d.patientId, datasetId: d.datasetId });
+        patientsWithImages.add(d.patientId);
+      } else if (event.streamId.startsWith('consent-') && (event.type === 'ConsentChanged' || event.type === 'ConsentWithdrawn')) {
+        consents.set(event.streamId, evolveConsent(consents.get(event.streamId) ?? initialConsentState, consentCodec.decode(event)));
+      } else if (event.type === 'AccessDecided') {
+        decisions += 1;
+        const recorded = accessCodec.decode(event).data as AccessDecidedData;
+        const version = recorded.policyVersion;
+        const rules = version === null ? null : await policy(version);
+        if (rules !== null && 'bad' in rules) return { ok: false, events, decisions, rederived, unknownPolicies, badPolicy: { globalSeq: rules.bad, policyVersion: version as string } };
+        if (rules === null) {
+          const key = version ?? 'none';
+          unknownPolicies[key] = (unknownPolicies[key] ?? 0) + 1;
+          continue;
+        }
+        const derived = rederive(event, recorded, rules, images, patientsWithImages, consents);
+        for (const field of FIELDS) {
+          if (JSON.stringify(recorded[field] ?? null) !== JSON.stringify(derived[field] ?? null)) {
+            return { ok: false, events, decisions, rederived, unknownPolicies, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field, recorded: recorded[field] ?? null, derived: derived[field] ?? null } };
+          }
+        }
+        rederived += 1;
+      }
+    }
+    after = (page[page.length - 1] as StoredEvent).globalSeq;
+    options.onProgress?.(events);
+  }
+  return { ok: true, events, decisions, rederived, unknownPolicies };
+}
+
+function rederive(
+  event: StoredEvent,
+  recorded: AccessDecidedData,
+  rules: ConsentRules,
+  images: ReadonlyMap<string, { patientId: string; datasetId: string }>,
+  patientsWithImages: ReadonlySet<string>,
+  consents: ReadonlyMap<string, ConsentState>,
+): AccessDecidedData {
+  const actor = event.metadata.actor;
+  const principal: Principal = { sub: actor.id, roles: actor.roles, credentials: [], ...(actor.patientId ? { patientId: actor.patientId } : {}), ...(actor.org ? { org: actor.org } : {}) };
+  // The resource as the decision resolved it: from the registrations before this position.
+  let resource: { patientId: string; datasetId?: string } | null = null;
+  if (recorded.resourceType === 'image') resource = images.get(recorded.resourceId) ?? null;
+  else if (recorded.resourceType === 'patient-record' && patientsWithImages.has(recorded.resourceId)) resource = { patientId: recorded.resourceId };
+  const at = new Date(event.occurredAt);
+  const state = resource ? (consents.get(consentStreamId(resource.patientId)) ?? initialConsentState) : initialConsentState;
+  const who: Requester = { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) };
+  const category = categoryOf(recorded.resourceType);
+  const granted = resource ? consentAt(state, rules, recorded.purpose, category, at, who).granted : false;
+  // Only a read of an image asks for demographics, and only such a decision records them.
+  const demographics = recorded.demographics === undefined ? undefined : { consentGranted: resource !== null && consentAt(state, rules, recorded.purpose, 'DEMOGRAPHICS', at, who).granted };
+  return decideAccess({
+    type: 'DecideAccess',
+    principal,
+    resourceType: recorded.resourceType,
+    resourceId: recorded.resourceId,
+    action: recorded.action,
+    purpose: recorded.purpose,
+    ...(recorded.emergencyReason !== undefined ? { emergencyReason: recorded.emergencyReason } : {}),
+    resource,
+    consent: { granted, version: resource ? state.version : 0 },
+    ...(demographics ? { demographics } : {}),
+    policyVersion: recorded.policyVersion as string,
+  }).data;
+}

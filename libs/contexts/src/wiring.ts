@@ -1,0 +1,24 @@
+import type { ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
+import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
+import type { ConsentReader, ConsentRules } from '@custos/consent';
+
+/**
+ * Access asks consent through its own port; this is where the two contexts meet (neither
+ * depends on the other): the consent stream read once, every category answered, and the
+ * condition that pins the decision's append to the version read.
+ */
+export function consentPortFrom(reader: ConsentReader): ConsentPort {
+  return {
+    async consentFor(patientId, purpose, categories, at, requester): Promise<ConsentAnswer> {
+      const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester);
+      const granted = Object.fromEntries(Object.entries(byCategory).map(([c, e]) => [c, e.granted]));
+      return { version: condition.version, granted, condition };
+    },
+  };
+}
+
+/** The policy in force: the rules' digest with the consent parameters that change decisions. */
+export function policyInForce(rules: ConsentRules): PolicyInForce {
+  const parameters = { consentDefaultGranted: [...rules.defaultGranted].sort(), consentRestrictable: [...rules.restrictable].sort() };
+  return { version: policyVersionOf(RULES_DIGEST, parameters), rulesDigest: RULES_DIGEST, parameters };
+}
