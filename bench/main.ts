@@ -13,13 +13,15 @@
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
 import { canonicalJson, Database, EventStore, type Json, type NewEvent } from '@custos/event-store';
 import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
 import { createLogger, type KafkaConfig } from '@custos/platform';
 import { ALL_MIGRATIONS } from '@custos/contexts';
 import pg from 'pg';
-import { benchDecisions, tempDataDir } from './decisions.js';
+import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -78,6 +80,16 @@ async function dropTopics(brokers: string[], prefix: string): Promise<void> {
     /* best effort */
   } finally {
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+async function postgresVersion(): Promise<string> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    return ((await c.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version ?? 'unknown').split(' ')[0] as string;
+  } finally {
+    await c.end();
   }
 }
 
@@ -201,30 +213,43 @@ async function main(): Promise<void> {
     await db.close();
     await target.drop();
   }
-  // Decisions per second over HTTP, beside the raw append rate measured above.
-  const rawAppend = results.find((r) => r.what.includes('concurrent callers'))?.perSecond ?? 0;
-  const data = tempDataDir();
-  const http = await freshDatabase();
+  // Decisions over HTTP: Custos beside the raw baseline, same load, same body, same run.
+  const levels = (process.env.BENCH_CONNECTIONS ?? '1,8,32,64,128').split(',').map(Number);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+  const servers = (process.env.BENCH_SERVERS ?? 'baseline,baseline-no-kafka,distributed,gateway-only,baseline-pglite,embedded').split(',') as ServerKind[];
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-  try {
-    const prefix = `benchhttp${Date.now().toString(36)}.`;
-    const decisionRuns = [
-      await benchDecisions('embedded', { DATA_DIR: data.dir }),
-      await benchDecisions('distributed', { DATABASE_URL: http.url, KAFKA_BROKERS: brokers, KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector` }),
-    ];
-    console.log('');
-    for (const d of decisionRuns) {
-      console.log(
-        `${`HTTP decisions, ${d.mode} (32 connections)`.padEnd(52)} ${d.decisionsPerSecond.toFixed(0).padStart(9)}/s   p50 ${d.p50} ms, p99 ${d.p99} ms, errors ${d.errors}` +
-          `${d.mode === 'distributed' ? `   ratio to raw concurrent append: ${(d.decisionsPerSecond / rawAppend).toFixed(2)}` : ''}`,
-      );
-      results.push({ what: `HTTP decisions ${d.mode}`, perSecond: d.decisionsPerSecond, raw: 'EventStore concurrent append', ratio: d.decisionsPerSecond / rawAppend });
+  const runs: DecisionRun[] = [];
+  for (const server of servers) {
+    const data = tempDataDir();
+    const database = await freshDatabase();
+    const topicPrefix = `benchhttp${Date.now().toString(36)}.`;
+    try {
+      runs.push(...(await benchServer(server, { databaseUrl: database.url, brokers, topicPrefix, dataDir: data.dir }, levels, seconds)));
+    } finally {
+      data.remove();
+      await database.drop();
+      await dropTopics(brokers.split(','), 'benchhttp');
     }
-  } finally {
-    data.remove();
-    await http.drop();
-    await dropTopics(brokers.split(','), 'benchhttp');
   }
+  const reference: Record<ServerKind, ServerKind | undefined> = { baseline: undefined, 'baseline-no-kafka': undefined, 'baseline-pglite': undefined, distributed: 'baseline', 'gateway-only': 'baseline-no-kafka', embedded: 'baseline-pglite' };
+  console.log(`\nHTTP decisions (${seconds} s per level; CPU ms per decision from /proc)`);
+  console.log(`${'server'.padEnd(18)} ${'conns'.padStart(5)} ${'dec/s'.padStart(7)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'p99.9'.padStart(6)} ${'srv cpu'.padStart(8)} ${'all cpu'.padStart(8)} ${'pg cpu'.padStart(7)}  ratio`);
+  for (const r of runs) {
+    const ref = reference[r.server];
+    const base = ref ? runs.find((b) => b.server === ref && b.connections === r.connections) : undefined;
+    const ratio = base ? `${(r.perSecond / base.perSecond).toFixed(2)} of ${ref}` : '';
+    console.log(
+      `${r.server.padEnd(18)} ${String(r.connections).padStart(5)} ${r.perSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(1).padStart(6)} ${r.p99Ms.toFixed(1).padStart(6)} ${r.p999Ms.toFixed(1).padStart(6)} ${r.serverCpuMsPerDecision.toFixed(3).padStart(8)} ${r.allProcessesCpuMsPerDecision.toFixed(3).padStart(8)} ${r.pgCpuMsPerDecision.toFixed(3).padStart(7)}  ${ratio}${r.unexpected || r.errors ? `  (unexpected ${r.unexpected}, errors ${r.errors})` : ''}`,
+    );
+  }
+  const at = new Date();
+  const stamp = at.toISOString().slice(0, 16).replace(':', '');
+  const dir = resolve(import.meta.dirname, '../../bench/results');
+  mkdirSync(dir, { recursive: true });
+  const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres: await postgresVersion(), kafka: process.env.KAFKA_VERSION ?? '4.1.2' };
+  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify({ at: at.toISOString(), machine, seconds, results, decisions: runs }, null, 2)}\n`);
+  writeFileSync(join(dir, `${stamp}.svg`), plotSvg(runs, `Custos decisions vs raw baseline, ${machine.cores} cores, ${at.toISOString().slice(0, 10)}`));
+  console.log(`\nwritten: bench/results/${stamp}.json and .svg`);
   console.log(`\n${JSON.stringify({ results }, null, 2)}`);
 }
 
