@@ -109,11 +109,22 @@ export class AccessTrailProjection implements Projection {
   readonly name = 'access-trail';
   readonly tables = ['custos_rm_access_trail', 'custos_rm_emergency_reviews'];
 
-  async apply(sql: Sql, e: StoredEvent): Promise<void> {
-    if (e.type === 'AccessDecided') {
-      const d = e.data as AccessDecidedData;
-      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.resourceType, resourceId: d.resourceId, action: d.action, purpose: d.purpose, decision: d.decision, rule: d.rule, emergency: d.emergency, consentVersion: d.consentVersion, itemsReturned: null });
-      if (d.emergency && d.patientId) {
+  apply(sql: Sql, e: StoredEvent): Promise<void> {
+    return this.applyBatch(sql, [e]);
+  }
+
+  /** Trail rows of the whole batch in one statement; the (rare) review rows one by one, in order. */
+  async applyBatch(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
+    const rows: NewTrailRow[] = [];
+    for (const e of events) {
+      const row = trailRowOf(e);
+      if (row) rows.push(row);
+    }
+    await insertTrail(sql, rows);
+    for (const e of events) {
+      if (e.type === 'AccessDecided') {
+        const d = e.data as AccessDecidedData;
+        if (!d.emergency || !d.patientId) continue;
         await sql.execute(
           `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -121,35 +132,75 @@ export class AccessTrailProjection implements Projection {
              resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason`,
           [e.eventId, e.globalSeq, d.patientId, e.metadata.actor.id, e.occurredAt, d.resourceType, d.resourceId, d.purpose, d.emergencyReason ?? null],
         );
+      } else if (e.type === 'EmergencyAccessReviewed') {
+        const d = e.data as EmergencyAccessReviewedData;
+        await sql.execute(
+          `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, reviewed_by, reviewed_at, review_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, reviewed_by = EXCLUDED.reviewed_by,
+             reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
+          [d.accessEventId, d.patientId, d.verdict, d.note, e.metadata.actor.id, e.occurredAt, e.globalSeq],
+        );
       }
-    } else if (e.type === 'RouteAccessDenied') {
-      const d = e.data as RouteAccessDeniedData;
-      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.subject, resourceId: d.route, action: d.action, purpose: null, decision: 'DENY', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: null });
-    } else if (e.type === 'AuditDataRead') {
-      const d = e.data as AuditDataReadData;
-      await insertTrail(sql, e, { patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned });
-    } else if (e.type === 'EmergencyAccessReviewed') {
-      const d = e.data as EmergencyAccessReviewedData;
-      await sql.execute(
-        `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, reviewed_by, reviewed_at, review_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, reviewed_by = EXCLUDED.reviewed_by,
-           reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
-        [d.accessEventId, d.patientId, d.verdict, d.note, e.metadata.actor.id, e.occurredAt, e.globalSeq],
-      );
     }
   }
 }
 
-async function insertTrail(
-  sql: Sql,
-  e: StoredEvent,
-  r: { patientId: string | null; resourceType: string; resourceId: string; action: string; purpose: string | null; decision: string; rule: string; emergency: boolean; consentVersion: number | null; itemsReturned: number | null },
-): Promise<void> {
+interface NewTrailRow {
+  readonly e: StoredEvent;
+  readonly patientId: string | null;
+  readonly resourceType: string;
+  readonly resourceId: string;
+  readonly action: string;
+  readonly purpose: string | null;
+  readonly decision: string;
+  readonly rule: string;
+  readonly emergency: boolean;
+  readonly consentVersion: number | null;
+  readonly itemsReturned: number | null;
+}
+
+/** The trail row an event makes, if it makes one: a decision, a refusal, a read of audit data. */
+function trailRowOf(e: StoredEvent): NewTrailRow | undefined {
+  if (e.type === 'AccessDecided') {
+    const d = e.data as AccessDecidedData;
+    return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.resourceId, action: d.action, purpose: d.purpose, decision: d.decision, rule: d.rule, emergency: d.emergency, consentVersion: d.consentVersion, itemsReturned: null };
+  }
+  if (e.type === 'RouteAccessDenied') {
+    const d = e.data as RouteAccessDeniedData;
+    return { e, patientId: d.patientId, resourceType: d.subject, resourceId: d.route, action: d.action, purpose: null, decision: 'DENY', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: null };
+  }
+  if (e.type === 'AuditDataRead') {
+    const d = e.data as AuditDataReadData;
+    return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned };
+  }
+  return undefined;
+}
+
+async function insertTrail(sql: Sql, rows: readonly NewTrailRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const column = <T>(f: (r: NewTrailRow) => T): T[] => rows.map(f);
   await sql.execute(
     `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (global_seq) DO NOTHING`,
-    [e.globalSeq, e.eventId, r.patientId, e.occurredAt, e.metadata.actor.id, JSON.stringify(e.metadata.actor.roles), r.resourceType, r.resourceId, r.action, r.purpose, r.decision, r.rule, r.emergency, r.consentVersion, r.itemsReturned],
+     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::int[], $15::int[])
+     ON CONFLICT (global_seq) DO NOTHING`,
+    [
+      column((r) => r.e.globalSeq),
+      column((r) => r.e.eventId),
+      column((r) => r.patientId),
+      column((r) => r.e.occurredAt),
+      column((r) => r.e.metadata.actor.id),
+      column((r) => JSON.stringify(r.e.metadata.actor.roles)),
+      column((r) => r.resourceType),
+      column((r) => r.resourceId),
+      column((r) => r.action),
+      column((r) => r.purpose),
+      column((r) => r.decision),
+      column((r) => r.rule),
+      column((r) => r.emergency),
+      column((r) => r.consentVersion),
+      column((r) => r.itemsReturned),
+    ],
   );
 }
 

@@ -52,11 +52,13 @@ export class AccessDecisions {
     const patientId = resource?.patientId ?? null;
     const category = categoryOf(request.resourceType);
     const categories: DataCategory[] = options.demographics ? [category, 'DEMOGRAPHICS'] : [category];
+    let attempt = 0;
     const stored = await retryOnConflict(
       async () => {
-        const consent = patientId
-          ? await this.consent.consentFor(patientId, request.purpose, categories, now, { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) })
-          : undefined;
+        attempt += 1;
+        const requester = { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) };
+        // A cached consent is fine first (the append's condition validates it); after a failed condition, read afresh.
+        const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, categories, now, requester, { fresh: attempt > 1 }) : undefined;
         const command: DecideAccess = {
           type: 'DecideAccess',
           principal,

@@ -23,5 +23,6 @@ export interface ConsentAnswer {
  * in; access does not depend on consent, nor consent on access.
  */
 export abstract class ConsentPort {
-  abstract consentFor(patientId: string, purpose: Purpose, categories: readonly DataCategory[], at: Date, requester: DataRequester): Promise<ConsentAnswer>;
+  /** `fresh`: do not answer from a cache (the previous answer's condition failed). */
+  abstract consentFor(patientId: string, purpose: Purpose, categories: readonly DataCategory[], at: Date, requester: DataRequester, options?: { fresh?: boolean }): Promise<ConsentAnswer>;
 }

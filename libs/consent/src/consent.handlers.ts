@@ -6,6 +6,7 @@ import { Clock } from '@custos/platform';
 import { type ChangeConsent, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
 import { consentStreamId } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
+import { ConsentReader } from './consent-reader.js';
 import { ConsentReceipts } from './consent.receipts.js';
 
 /** The consent rules in force (defaults, restrictable purposes): validated config, injected. */
@@ -50,12 +51,15 @@ export class ChangeConsentHandler implements ICommandHandler<ChangeConsentComman
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
+    @Inject(ConsentReader) private readonly reader: ConsentReader,
   ) {}
 
   async execute({ change, expectedVersion, principal, context }: ChangeConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
     const command: ChangeConsent = { ...change, type: 'ChangeConsent', recordedBy: principal, rules: this.rules, now };
-    return answer(this.receipts, await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }));
+    const handled = await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    this.reader.forget(change.patientId);
+    return answer(this.receipts, handled);
   }
 }
 
@@ -66,11 +70,14 @@ export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCo
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
+    @Inject(ConsentReader) private readonly reader: ConsentReader,
   ) {}
 
   async execute({ withdraw, expectedVersion, principal, context }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
     const command: WithdrawConsent = { ...withdraw, type: 'WithdrawConsent', recordedBy: principal, rules: this.rules };
-    return answer(this.receipts, await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) }));
+    const handled = await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    this.reader.forget(withdraw.patientId);
+    return answer(this.receipts, handled);
   }
 }
 

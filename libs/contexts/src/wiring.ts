@@ -9,8 +9,8 @@ import type { ConsentReader, ConsentRules } from '@custos/consent';
  */
 export function consentPortFrom(reader: ConsentReader): ConsentPort {
   return {
-    async consentFor(patientId, purpose, categories, at, requester): Promise<ConsentAnswer> {
-      const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester);
+    async consentFor(patientId, purpose, categories, at, requester, options): Promise<ConsentAnswer> {
+      const { condition, byCategory } = await reader.effective(patientId, purpose, categories, at, requester, options);
       const granted = Object.fromEntries(Object.entries(byCategory).map(([c, e]) => [c, e.granted]));
       return { version: condition.version, granted, condition };
     },

@@ -2,7 +2,7 @@ import { readLog } from '@custos/event-store';
 import type { Database, EventStore, Sql, StoredEvent } from '@custos/event-store';
 import { registered } from '@custos/platform';
 import { Gauge } from 'prom-client';
-import type { Projection } from './projection.js';
+import { applyAll, type Projection } from './projection.js';
 
 /**
  * Applies events to a set of projections, exactly once each, keyed by global sequence.
@@ -35,9 +35,7 @@ export class ProjectionRunner {
       );
       const freshSeqs = new Set(fresh.map((r) => Number(r.global_seq)));
       const toApply = candidates.filter((e) => freshSeqs.has(e.globalSeq));
-      for (const event of toApply) {
-        for (const projection of this.projections) await projection.apply(sql, event);
-      }
+      for (const projection of this.projections) await applyAll(sql, projection, toApply);
       await this.advance(sql, position);
       return toApply.length;
     });
@@ -65,10 +63,8 @@ export class ProjectionRunner {
       while (next <= lastSeq) {
         const events = await readLog(sql, next, lastSeq, pageSize);
         if (events.length === 0) break;
-        for (const event of events) {
-          for (const projection of this.projections) await projection.apply(sql, event);
-          next = event.globalSeq + 1;
-        }
+        for (const projection of this.projections) await applyAll(sql, projection, events);
+        next = (events[events.length - 1] as StoredEvent).globalSeq + 1;
         options.onProgress?.(next, lastSeq + 1);
       }
       await sql.execute('UPDATE custos_projection_checkpoint SET position = $2 WHERE projector = $1', [this.projector, next - 1]);
