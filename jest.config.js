@@ -16,8 +16,8 @@ export default {
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
   moduleNameMapper: {
     '^@custos/(.*)$': '<rootDir>/libs/$1/src/index.ts',
-    '^(\\.{1,2}/.*)\\.js$': '$1',
   },
+  resolver: '<rootDir>/libs/testing/resolver.cjs',
   globalSetup: '<rootDir>/libs/testing/global-setup.mjs',
   reporters: ['default', '<rootDir>/libs/testing/summary-reporter.mjs'],
   testTimeout: 120000,

@@ -32,6 +32,10 @@ describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
     const res = await request(app.getHttpServer()).get('/docs/openapi.json').expect(200);
     expect(res.body.openapi).toMatch(/^3\./);
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/health', '/health/live']));
+    const ui = await request(app.getHttpServer()).get('/docs').expect(200);
+    expect(ui.text).toContain('/docs/openapi.json');
+    await request(app.getHttpServer()).get('/docs/swagger-ui-bundle.js').expect(200).expect('content-type', /javascript/);
+    for (const other of ['/docs/..%2fpackage.json', '/docs/index.html', '/docs/swagger-ui-bundle.js.map']) await request(app.getHttpServer()).get(other).expect(404);
   });
 
   it('answers an unknown route with problem+json carrying the correlation id it was given', async () => {
@@ -51,6 +55,20 @@ describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
     const res = await request(app.getHttpServer()).post('/health').set('content-type', 'application/json').send('{"broken": ').expect(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 400, code: 'bad-request' });
+  });
+
+  it('answers bodies it will not take with a 4xx problem: too large (413), not JSON (415), not an object (400)', async () => {
+    const post = () => request(app.getHttpServer()).post('/v1/dev/tokens');
+    const big = await post().set('content-type', 'application/json').send(JSON.stringify({ sub: 'x'.repeat(1_100_000), roles: ['clinician'] })).expect(413);
+    expect(big.headers['content-type']).toMatch(/^application\/problem\+json/);
+    for (const [type, body] of [['text/plain', 'sub=x'], ['application/x-www-form-urlencoded', 'sub=x&roles=clinician']] as const) {
+      const r = await post().set('content-type', type).send(body).expect(415);
+      expect(r.body).toMatchObject({ status: 415, code: 'unsupported-media-type' });
+    }
+    for (const body of ['123', 'null', '"text"', 'true']) {
+      const r = await post().set('content-type', 'application/json').send(body).expect(400);
+      expect(r.body).toMatchObject({ status: 400 });
+    }
   });
 
   it('does not advertise its framework', async () => {

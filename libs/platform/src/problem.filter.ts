@@ -1,6 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus } from '@nestjs/common';
 import { CustosError } from '@custos/errors';
-import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 
 /** RFC 9457 problem details, with Custos' stable `code` and the correlation id. */
@@ -32,6 +31,14 @@ const HTTP_CODES: Record<number, string> = {
   429: 'too-many-requests',
 };
 
+/** What the filter needs of Fastify's request and reply (kept structural: no HTTP framework here). */
+interface ReplyLike {
+  readonly sent: boolean;
+  code(status: number): ReplyLike;
+  header(name: string, value: string): ReplyLike;
+  send(body: string): unknown;
+}
+
 /** Maps every error to problem+json: typed Custos errors, Nest HTTP errors, and the unknown (500, logged). */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -39,88 +46,93 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const req = http.getRequest<Request & { id?: string }>();
-    const res = http.getResponse<Response>();
-    const correlationId = String(req.id ?? res.getHeader('x-correlation-id') ?? '');
-    const problem = this.toProblem(exception, correlationId);
-    problem.instance = req.path;
-    if (problem.status >= 500) {
-      const err = exception instanceof Error ? exception : new Error(String(exception));
-      // Message and stack only: request bodies (possible PHI) are never logged.
-      this.logger.error({ correlationId, err: { type: err.name, message: err.message, stack: err.stack } }, 'request failed');
-    }
-    if (res.headersSent) return;
-    res.status(problem.status).setHeader('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+    const req = http.getRequest<{ id?: string; url?: string }>();
+    const res = http.getResponse<ReplyLike>();
+    const problem = problemOf(exception, String(req.id ?? ''), this.logger);
+    problem.instance = (req.url ?? '').split('?')[0];
+    if (res.sent) return;
+    void res.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
+}
 
-  private toProblem(exception: unknown, correlationId: string): ProblemDetails {
-    if (exception instanceof CustosError) {
-      return {
-        type: PROBLEM_BASE + exception.code,
-        title: exception.title,
-        status: exception.status,
-        detail: exception.message,
-        code: exception.code,
-        correlationId,
-        ...(exception.details ?? {}),
-      };
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const body = exception.getResponse();
-      let detail = exception.message;
-      let errors: unknown;
-      if (typeof body === 'object' && body !== null && 'message' in body) {
-        const message = (body as { message: unknown }).message;
-        if (Array.isArray(message)) {
-          errors = message;
-          detail = message.join('; ');
-        } else if (typeof message === 'string') {
-          detail = message;
-        }
-      }
-      // @nestjs/terminus answers 503 with per-dependency details: keep them as `checks`.
-      const checks = typeof body === 'object' && body !== null && 'details' in body ? (body as { details: unknown }).details : undefined;
-      if (checks) detail = 'One or more dependencies are not ready.';
-      const code = checks
-        ? 'not-ready'
-        : status === 400 && errors
-          ? 'validation-failed'
-          : (HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'http-error'));
-      return {
-        type: PROBLEM_BASE + code,
-        title: titleFor(status),
-        status,
-        detail,
-        code,
-        correlationId,
-        ...(errors ? { errors } : {}),
-        ...(checks ? { checks } : {}),
-      };
-    }
-    // body-parser and friends signal client errors with a numeric status/statusCode.
-    const status = statusOf(exception);
-    if (status !== undefined && status >= 400 && status < 500) {
-      const code = HTTP_CODES[status] ?? 'bad-request';
-      return {
-        type: PROBLEM_BASE + code,
-        title: titleFor(status),
-        status,
-        detail: status === 400 ? 'The request body is not valid JSON.' : (exception as Error).message,
-        code,
-        correlationId,
-      };
-    }
+/** The problem for any error; a 5xx is logged (message and stack only: bodies, possible PHI, never). */
+export function problemOf(exception: unknown, correlationId: string, logger: Logger): ProblemDetails {
+  const problem = toProblem(exception, correlationId);
+  if (problem.status >= 500) {
+    const err = exception instanceof Error ? exception : new Error(String(exception));
+    logger.error({ correlationId, err: { type: err.name, message: err.message, stack: err.stack } }, 'request failed');
+  }
+  return problem;
+}
+
+function toProblem(exception: unknown, correlationId: string): ProblemDetails {
+  if (exception instanceof CustosError) {
     return {
-      type: PROBLEM_BASE + 'internal',
-      title: 'Internal error',
-      status: HttpStatus.INTERNAL_SERVER_ERROR,
-      detail: 'An unexpected error occurred; it has been logged with this correlation id.',
-      code: 'internal',
+      type: PROBLEM_BASE + exception.code,
+      title: exception.title,
+      status: exception.status,
+      detail: exception.message,
+      code: exception.code,
+      correlationId,
+      ...(exception.details ?? {}),
+    };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const body = exception.getResponse();
+    let detail = exception.message;
+    let errors: unknown;
+    if (typeof body === 'object' && body !== null && 'message' in body) {
+      const message = (body as { message: unknown }).message;
+      if (Array.isArray(message)) {
+        errors = message;
+        detail = message.join('; ');
+      } else if (typeof message === 'string') {
+        detail = message;
+      }
+    }
+    // @nestjs/terminus answers 503 with per-dependency details: keep them as `checks`.
+    const checks = typeof body === 'object' && body !== null && 'details' in body ? (body as { details: unknown }).details : undefined;
+    if (checks) detail = 'One or more dependencies are not ready.';
+    const code = checks
+      ? 'not-ready'
+      : status === 400 && errors
+        ? 'validation-failed'
+        : (HTTP_CODES[status] ?? (status >= 500 ? 'internal' : 'http-error'));
+    return {
+      type: PROBLEM_BASE + code,
+      title: titleFor(status),
+      status,
+      detail,
+      code,
+      correlationId,
+      ...(errors ? { errors } : {}),
+      ...(checks ? { checks } : {}),
+    };
+  }
+  // Fastify signals client errors (bodies it cannot parse, limits) with a statusCode and an FST_ code.
+  const status = statusOf(exception);
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code = HTTP_CODES[status] ?? 'bad-request';
+    return {
+      type: PROBLEM_BASE + code,
+      title: titleFor(status),
+      status,
+      detail: (exception as Error).message,
+      code,
       correlationId,
     };
   }
+  return {
+    type: PROBLEM_BASE + 'internal',
+    title: 'Internal error',
+    status: HttpStatus.INTERNAL_SERVER_ERROR,
+    detail: 'An unexpected error occurred; it has been logged with this correlation id.',
+    code: 'internal',
+    correlationId,
+  };
 }
+
 
 function statusOf(e: unknown): number | undefined {
   if (typeof e !== 'object' || e === null) return undefined;

@@ -1,16 +1,29 @@
-import { type DynamicModule, type INestApplication, Module, type Provider, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { type DynamicModule, Inject, Injectable, type INestApplication, Module, type OnApplicationBootstrap, type Provider, type Type } from '@nestjs/common';
+import { HttpAdapterHost, NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { TerminusModule } from '@nestjs/terminus';
 import { ConfigError, createLogger, type CustosConfig, loadConfig, PinoNestLogger } from '@custos/platform';
 import type { Logger } from 'pino';
 import { CoreModule } from './core.module.js';
 import { type CustosContext, migrationsOf, projectionsOf } from './context.js';
 import { HealthController } from './health.controller.js';
-import { configureHttp } from './http.js';
+import { BODY_LIMIT_BYTES, configureHttp, correlationIdOf } from './http.js';
 import { MetricsController } from './metrics.controller.js';
 import { kafkaReadiness, PROJECTIONS } from './processes.js';
 import { READINESS_PROBES } from './readiness.js';
+
+/**
+ * Makes Fastify ready once Nest has registered the routes (`app.init()`), so an app driven
+ * through `getHttpServer()` (the tests) routes exactly like a listening one.
+ */
+@Injectable()
+class FastifyReady implements OnApplicationBootstrap {
+  constructor(@Inject(HttpAdapterHost) private readonly host: HttpAdapterHost) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await (this.host.httpAdapter.getInstance() as { ready(): Promise<unknown> }).ready();
+  }
+}
 
 /** Loads and validates the configuration, or stops the process with a message naming the variable. */
 export function configOrExit(env: NodeJS.ProcessEnv = process.env): CustosConfig {
@@ -46,11 +59,13 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
     module: ProcessModule,
     imports: [CoreModule.forRoot(config, logger, migrationsOf(spec.contexts)), TerminusModule, ...(spec.imports ?? [])],
     controllers: [HealthController, MetricsController, ...(spec.controllers ?? [])],
-    providers: [{ provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, { provide: PROJECTIONS, useFactory: () => projectionsOf(spec.contexts) }, ...(spec.providers ?? [])],
+    providers: [FastifyReady, { provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, { provide: PROJECTIONS, useFactory: () => projectionsOf(spec.contexts) }, ...(spec.providers ?? [])],
   };
-  const app = await NestFactory.create<NestExpressApplication>(root, { logger: new PinoNestLogger(logger), bodyParser: false });
+  // Fastify: its JSON parser, its body limit, its request id as the correlation id; Nest's own
+  // body parsing (which would add url-encoded forms) stays off.
+  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: correlationIdOf, return503OnClosing: true });
+  const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
   app.enableShutdownHooks();
-  app.getHttpAdapter().getInstance().disable('x-powered-by');
   configureHttp(app, logger);
   return app;
 }

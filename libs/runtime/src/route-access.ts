@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import type { Action, Subjects } from '@custos/authz';
-import type { Request } from 'express';
+import type { HttpRequest } from './http.js';
 
 export const PUBLIC_ROUTE = 'custos:public';
 export const ROUTE_REQUIREMENT = 'custos:requires';
@@ -9,7 +9,7 @@ export interface RouteRequirement {
   readonly action: Action;
   readonly subject: Subjects;
   /** Attributes of the subject the route touches (e.g. the patient in the path), for conditions. */
-  readonly attributes?: (req: Request) => Record<string, unknown>;
+  readonly attributes?: (req: HttpRequest) => Record<string, unknown>;
 }
 
 /** No identity needed (health, metrics, JWKS, the dev issuer). */

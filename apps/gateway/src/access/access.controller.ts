@@ -18,8 +18,7 @@ import {
 } from '@custos/access';
 import { RegisterImageCommand } from '@custos/imaging';
 import { Clock, parseOptionalInstant } from '@custos/platform';
-import { Requires } from '@custos/runtime';
-import type { Request, Response } from 'express';
+import { type HttpReply, type HttpRequest, Requires } from '@custos/runtime';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, DECISION_SCHEMA, EVENT_REF_SCHEMA, FHIR_BUNDLE_SCHEMA, OBJECT_SCHEMA, PAGE_OF, SCHEMA, TRAIL_ITEM_SCHEMA } from '../openapi.js';
@@ -78,14 +77,14 @@ export class AccessController {
   @ApiOperation({ summary: "A patient's access trail, oldest first; ?format=fhir or Accept: application/fhir+json for a FHIR Bundle of AuditEvent. The read is recorded." })
   @ApiJson(200, 'a page of the trail', PAGE_OF(TRAIL_ITEM_SCHEMA), { 'application/fhir+json': FHIR_BUNDLE_SCHEMA })
   @ApiProblems()
-  async trail(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Headers('accept') accept: string | undefined, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  async trail(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Headers('accept') accept: string | undefined, @Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpReply) {
     const answer: Projected<Page<TrailItem>> = await this.queries.execute(
       new AccessTrailQuery({ patientId: p.patientId, from: parseOptionalInstant('from', q.from), to: parseOptionalInstant('to', q.to), limit: q.limit ?? 100, ...(q.cursor ? { cursor: q.cursor } : {}) }),
     );
-    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    res.header(PROJECTED_HEADER, String(answer.projectedSequence));
     const page = answer.result;
     if (q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json'))) {
-      res.setHeader('content-type', 'application/fhir+json');
+      res.header('content-type', 'application/fhir+json');
       return toAuditBundle(page.items, page.nextCursor ? nextUrl(req, page.nextCursor) : null);
     }
     return page;
@@ -97,11 +96,11 @@ export class AccessController {
   @ApiOperation({ summary: 'HIPAA accounting of disclosures: permitted accesses for purposes other than treatment and operations (six years by default). The read is recorded.' })
   @ApiJson(200, 'the disclosures', { type: 'object', properties: { patientId: SCHEMA.str, from: SCHEMA.str, to: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
-  async disclosures(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Res({ passthrough: true }) res: Response) {
+  async disclosures(@Param() p: PatientParams, @Query() q: TrailQueryDto, @Res({ passthrough: true }) res: HttpReply) {
     const to = parseOptionalInstant('to', q.to) ?? this.clock.now();
     const from = parseOptionalInstant('from', q.from) ?? new Date(to.getTime() - SIX_YEARS_MS);
     const answer: Projected<TrailItem[]> = await this.queries.execute(new DisclosuresQuery(p.patientId, from, to));
-    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    res.header(PROJECTED_HEADER, String(answer.projectedSequence));
     return {
       patientId: p.patientId,
       from: from.toISOString(),
@@ -116,7 +115,7 @@ export class AccessController {
   @ApiOperation({ summary: 'Search the whole access log (breach investigations): by actor, patient, decision, purpose, time. The search is recorded.' })
   @ApiJson(200, 'a page of matching entries', PAGE_OF(TRAIL_ITEM_SCHEMA))
   @ApiProblems()
-  async audit(@Query() q: AuditQueryDto, @Res({ passthrough: true }) res: Response) {
+  async audit(@Query() q: AuditQueryDto, @Res({ passthrough: true }) res: HttpReply) {
     const answer: Projected<Page<TrailItem>> = await this.queries.execute(
       new AccessTrailQuery({
         ...(q.actorId ? { actorId: q.actorId } : {}),
@@ -129,7 +128,7 @@ export class AccessController {
         ...(q.cursor ? { cursor: q.cursor } : {}),
       }),
     );
-    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    res.header(PROJECTED_HEADER, String(answer.projectedSequence));
     return answer.result;
   }
 
@@ -139,9 +138,9 @@ export class AccessController {
   @ApiOperation({ summary: 'The break-the-glass review queue: open by default, oldest first, paged by cursor, with the total count. The read is recorded.' })
   @ApiJson(200, 'a page of the queue', PAGE_OF(OBJECT_SCHEMA, { total: SCHEMA.int }))
   @ApiProblems()
-  async reviews(@Query() q: ReviewQueueQueryDto, @Res({ passthrough: true }) res: Response) {
+  async reviews(@Query() q: ReviewQueueQueryDto, @Res({ passthrough: true }) res: HttpReply) {
     const answer: Projected<Page<ReviewItem> & { total: number }> = await this.queries.execute(new ReviewQueueQuery(q.status ?? 'open', q.limit ?? 100, q.cursor));
-    res.setHeader(PROJECTED_HEADER, String(answer.projectedSequence));
+    res.header(PROJECTED_HEADER, String(answer.projectedSequence));
     return answer.result;
   }
 
@@ -157,8 +156,8 @@ export class AccessController {
   }
 }
 
-function nextUrl(req: Request, cursor: string): string {
-  const url = new URL(req.originalUrl, 'http://custos.local');
+function nextUrl(req: HttpRequest, cursor: string): string {
+  const url = new URL(req.url, 'http://custos.local');
   url.searchParams.set('cursor', cursor);
   return `${url.pathname}${url.search}`;
 }

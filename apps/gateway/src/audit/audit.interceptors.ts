@@ -1,3 +1,4 @@
+import { routeOf } from '@custos/runtime';
 import { applyDecorators, type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor, SetMetadata, UseInterceptors } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AccessDeniedError, AccessRecorder, type AuditResource } from '@custos/access';
@@ -47,7 +48,7 @@ export class AuditedReadInterceptor implements NestInterceptor {
     return next.handle().pipe(
       mergeMap(async (result: unknown) => {
         await this.recorder.auditRead(callerOf(req).context, {
-          route: String(req.route?.path),
+          route: routeOf(req),
           resourceType: spec.resourceType,
           patientId: patientOf(req),
           filters: filtersOf(req),
@@ -86,7 +87,7 @@ export class RecordRefusalsInterceptor implements NestInterceptor {
         return from(
           this.recorder.routeDenied(callerOf(req).context, {
             method: req.method,
-            route: String(req.route?.path ?? 'unmatched'),
+            route: routeOf(req),
             action: req.requirement?.action ?? 'unknown',
             subject: req.requirement?.subject ?? 'unknown',
             patientId: patientOf(req),

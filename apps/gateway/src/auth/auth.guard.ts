@@ -4,7 +4,7 @@ import { AccessRecorder } from '@custos/access';
 import { defineAbilityFor, subjectOf } from '@custos/authz';
 import { ForbiddenError, UnauthenticatedError } from '@custos/errors';
 import { JwtVerifier } from '@custos/identity';
-import { LOGGER, PUBLIC_ROUTE, ROUTE_REQUIREMENT, type RouteRequirement } from '@custos/runtime';
+import { LOGGER, PUBLIC_ROUTE, ROUTE_REQUIREMENT, type RouteRequirement, routeOf } from '@custos/runtime';
 import type { Logger } from 'pino';
 import { type AuthenticatedRequest, callerOf } from './identity.decorator.js';
 
@@ -37,7 +37,7 @@ export class AuthGuard implements CanActivate {
 
     const requirement = this.reflector.getAllAndOverride<RouteRequirement | undefined>(ROUTE_REQUIREMENT, targets);
     if (!requirement) {
-      this.logger.error({ route: req.route?.path }, 'route declares no permission: refused (fail closed)');
+      this.logger.error({ route: routeOf(req) }, 'route declares no permission: refused (fail closed)');
       throw new ForbiddenError('this route declares no permission and is closed', undefined, 'route-not-declared');
     }
     req.requirement = requirement;
@@ -53,7 +53,7 @@ export class AuthGuard implements CanActivate {
     const patientId = typeof attributes.patientId === 'string' ? attributes.patientId : null;
     await this.recorder.routeDenied(callerOf(req).context, {
       method: req.method,
-      route: String(req.route?.path ?? 'unmatched'),
+      route: routeOf(req),
       action: requirement.action,
       subject: requirement.subject,
       patientId,

@@ -2,10 +2,9 @@ import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { UnauthenticatedError } from '@custos/errors';
 import type { CommandContext } from '@custos/event-store';
 import type { Identity } from '@custos/identity';
-import type { RouteRequirement } from '@custos/runtime';
-import type { Request } from 'express';
+import type { HttpRequest, RouteRequirement } from '@custos/runtime';
 
-export type AuthenticatedRequest = Request & { id?: string; identity?: Identity; grantedBy?: string; requirement?: RouteRequirement };
+export type AuthenticatedRequest = HttpRequest & { identity?: Identity; grantedBy?: string; requirement?: RouteRequirement };
 
 /** The verified caller, and the command context (actor, correlation id) events record. */
 export interface CallerContext {
@@ -20,7 +19,7 @@ export function callerOf(req: AuthenticatedRequest): CallerContext {
     principal: identity,
     context: {
       actor: { id: identity.sub, roles: [...identity.roles], ...(identity.patientId ? { patientId: identity.patientId } : {}), ...(identity.org ? { org: identity.org } : {}) },
-      correlationId: String(req.id ?? ''),
+      correlationId: req.id,
     },
   };
 }

@@ -4,11 +4,10 @@ import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags 
 import { ChangeConsentCommand, type ConsentChangeResult, ConsentQueries, ConsentReceipts, RECIPIENT_TYPES, type RecipientType, toFhirConsents, WithdrawConsentCommand } from '@custos/consent';
 import { NotFoundError, ValidationError } from '@custos/errors';
 import { Clock, parseInstant } from '@custos/platform';
-import { Requires } from '@custos/runtime';
+import { type HttpReply, Requires } from '@custos/runtime';
 import { DATA_CATEGORIES, type DataCategory, isPurpose, type Purpose, PURPOSES } from '@custos/vocabulary';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
-import type { Response } from 'express';
 import { DatasetParams, PatientParams } from '../access/access.dto.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
@@ -91,7 +90,7 @@ export class ConsentController {
   @ApiOperation({ summary: 'Grant or deny a purpose (limited to categories, until expiresAt, to typed recipients); If-Match for a conditional write; answers the version and a signed receipt' })
   @ApiJson(200, 'recorded, with its receipt', CHANGE_SCHEMA)
   @ApiProblems(CHANGE_PROBLEMS)
-  async change(@Param() p: ConsentParams, @Body() body: ConsentChangeDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: Response) {
+  async change(@Param() p: ConsentParams, @Body() body: ConsentChangeDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const purpose = purposeOf(p.purpose);
     const result: ConsentChangeResult = await this.commands.execute(
       new ChangeConsentCommand(
@@ -109,7 +108,7 @@ export class ConsentController {
         caller.context,
       ),
     );
-    res.setHeader('etag', `"${result.version}"`);
+    res.header('etag', `"${result.version}"`);
     return result;
   }
 
@@ -118,10 +117,10 @@ export class ConsentController {
   @ApiOperation({ summary: 'Withdraw the explicit choice for a purpose (back to the default); 404 when there is none' })
   @ApiJson(200, 'recorded, with its receipt', CHANGE_SCHEMA)
   @ApiProblems({ ...CHANGE_PROBLEMS, 404: ['nothing-to-withdraw'] })
-  async withdraw(@Param() p: ConsentParams, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: Response) {
+  async withdraw(@Param() p: ConsentParams, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const purpose = purposeOf(p.purpose);
     const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, expectedVersion(ifMatch), caller.principal, caller.context));
-    res.setHeader('etag', `"${result.version}"`);
+    res.header('etag', `"${result.version}"`);
     return result;
   }
 
@@ -131,12 +130,12 @@ export class ConsentController {
   @ApiOperation({ summary: 'Consent per purpose as it stands, with versions; ?format=fhir for FHIR R4 Consent resources. The read is recorded.' })
   @ApiJson(200, 'consent per purpose', { type: 'object', properties: { patientId: SCHEMA.str, version: SCHEMA.int, purposes: { type: 'array', items: OBJECT_SCHEMA } } }, { 'application/fhir+json': FHIR_BUNDLE_SCHEMA })
   @ApiProblems()
-  async current(@Param() p: PatientParams, @Query() q: ConsentQueryDto, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: Response) {
+  async current(@Param() p: PatientParams, @Query() q: ConsentQueryDto, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const now = this.clock.now();
     const state = await this.queries.current(p.patientId, now);
-    res.setHeader('etag', `"${state.version}"`);
+    res.header('etag', `"${state.version}"`);
     if (q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json'))) {
-      res.setHeader('content-type', 'application/fhir+json');
+      res.header('content-type', 'application/fhir+json');
       return toFhirConsents(p.patientId, state.purposes, now.toISOString());
     }
     return state;
