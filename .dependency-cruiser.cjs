@@ -20,7 +20,7 @@ module.exports = {
       from: { path: '^libs/([^/]+/src/domain/|(authz|vocabulary|decider|errors)/)', pathNot: '\\.spec\\.ts$' },
       to: {
         reachable: true,
-        path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|pg-[a-z-]+|node-jose|pino|prom-client|express)/|^(node:)?(fs|fs/promises|net|http|https|child_process)$',
+        path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|pg-[a-z-]+|node-jose|pino|prom-client|express|fastify|@fastify)/|^(node:)?(fs|fs/promises|net|http|https|child_process)$',
       },
     },
     {

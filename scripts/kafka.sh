@@ -5,6 +5,7 @@
 #   scripts/kafka.sh stop     stop the broker started by this script
 #   scripts/kafka.sh status   exit 0 and print "running" when a metadata request succeeds
 #   scripts/kafka.sh reset    stop and delete the log dir (topics and offsets are gone)
+#   scripts/kafka.sh kill     SIGKILL the broker, no clean shutdown (fault drills)
 #
 # Jars come from Maven Central through scripts/kafka/pom.xml (mvn dependency:copy-dependencies)
 # into a cache outside the repo. Every command is idempotent. The broker listens on loopback only.
@@ -130,5 +131,6 @@ case "${1:-}" in
   stop) stop ;;
   status) if metadata_ok; then echo running; else echo stopped; exit 1; fi ;;
   reset) stop; rm -rf "$RUN"; log "reset $RUN" ;;
+  kill) if pid_alive; then kill -KILL "$(cat "$PIDFILE")"; log "killed"; fi ;;
   *) echo "usage: $0 start|stop|status|reset" >&2; exit 2 ;;
 esac

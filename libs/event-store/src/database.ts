@@ -4,6 +4,7 @@ import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataSource, type MixedList, type QueryRunner } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
+import pg from 'pg';
 
 /** The SQL surface libs use: the same statements run on PostgreSQL and on PGlite. */
 export interface Sql {
@@ -61,7 +62,8 @@ export class Database implements Sql {
       throw asUnavailable(e) ?? e;
     }
     const db = new Database(dataSource, config.kind, folder);
-    await db.exclusive(() => dataSource.runMigrations({ transaction: 'each' }));
+    if (config.kind === 'postgres') await withMigrationLock(config.url, () => dataSource.runMigrations({ transaction: 'each' }));
+    else await db.exclusive(() => dataSource.runMigrations({ transaction: 'each' }));
     if (db.folder) await secureFolder(db.folder);
     return db;
   }
@@ -159,6 +161,30 @@ export class Database implements Sql {
     } finally {
       release();
     }
+  }
+}
+
+/** Any key only migrations take: 'custos' in ASCII. */
+const MIGRATION_LOCK = 0x637573746f73;
+
+/**
+ * Processes starting together (gateway, relay, projector) would each run the pending
+ * migrations at once, and all but one would fail on objects the first created. One session
+ * lock, held on a connection of its own, makes them take turns: the later ones find nothing
+ * left to run.
+ */
+async function withMigrationLock<T>(url: string, work: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+  } catch (e) {
+    throw asUnavailable(e) ?? e;
+  }
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    return await work();
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
