@@ -22,6 +22,7 @@ import { createLogger, type KafkaConfig } from '@custos/platform';
 import { ALL_MIGRATIONS } from '@custos/contexts';
 import pg from 'pg';
 import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
+import { projectorCatchUp, rawConsume, trailAtScale } from './catch-up.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -30,8 +31,22 @@ const results: Array<{ what: string; perSecond: number; raw?: string; ratio?: nu
 function payload(i: number): NewEvent {
   return {
     type: 'AccessDecided',
-    schemaVersion: 1,
-    data: { decision: i % 5 ? 'PERMIT' : 'DENY', resourceType: 'image', resourceId: `img-${i}`, purpose: 'TREATMENT', rule: 'clinician-treatment', ciphertext: randomBytes(96).toString('base64url') },
+    schemaVersion: 2,
+    // A whole AccessDecided (projections read every field), and 96 random bytes standing for an encrypted part.
+    data: {
+      resourceType: 'image',
+      resourceId: `img-${i}`,
+      action: 'view',
+      purpose: 'TREATMENT',
+      patientId: `patient-${i % 200}`,
+      decision: i % 5 ? 'PERMIT' : 'DENY',
+      rule: i % 5 ? 'clinician-treatment' : 'consent-not-granted',
+      reason: 'bench',
+      emergency: false,
+      consentVersion: 0,
+      policyVersion: 'bench',
+      ciphertext: randomBytes(96).toString('base64url'),
+    },
     metadata: { actor: { id: `user-${i % 50}`, roles: ['clinician'] }, correlationId: `bench-${i}`, patientId: `patient-${i % 200}` },
     occurredAt: new Date(),
   };
@@ -185,6 +200,12 @@ async function main(): Promise<void> {
     await db.execute('DELETE FROM custos_outbox');
     await store.appendBatch(Array.from({ length: RELAY }, (_, i) => ({ streamId: `access-r${i}`, events: [rows[i % rows.length]!], expectedVersion: 'no-stream' as const })));
     const sampleEvents = await store.readAll((await store.head()).lastSeq - RELAY + 1, RELAY);
+    // The raw produce goes to a topic of its own (same partitions), so the custos topics hold
+    // exactly the events the relay publishes, for the catch-up figures below.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: `${prefix}raw.access`, numPartitions: kafkaConfig.topicPartitions }] });
+    await admin.disconnect();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const rawKafka = report(
@@ -192,7 +213,7 @@ async function main(): Promise<void> {
       RELAY,
       await timed(async () => {
         for (let i = 0; i < RELAY; i += 500) {
-          await producer.send({ topic: `${prefix}custos.access`, acks: -1, messages: sampleEvents.slice(i, i + 500).map((e) => ({ key: e.metadata.patientId ?? e.streamId, value: JSON.stringify(e) })) });
+          await producer.send({ topic: `${prefix}raw.access`, acks: -1, messages: sampleEvents.slice(i, i + 500).map((e) => ({ key: e.metadata.patientId ?? e.streamId, value: JSON.stringify(e) })) });
         }
       }),
     );
@@ -208,7 +229,21 @@ async function main(): Promise<void> {
       { what: 'raw produce', perSecond: rawKafka },
     );
     await relay.stop();
+
+    // Catch-up: the projector applying those events from Kafka, beside a raw consumer of them.
+    const relayed = await store.readAll((await store.head()).lastSeq - RELAY + 1, 1);
+    const firstSeq = relayed[0]?.globalSeq ?? 0;
+    const rawRead = report('raw kafkajs consume of the same topics', RELAY, RELAY / (await rawConsume(kafka, prefix, RELAY)));
+    report('projector catch-up from Kafka (every read model)', RELAY, RELAY / (await projectorCatchUp(kafka, logger, db, prefix, firstSeq, firstSeq + RELAY - 1)), { what: 'raw consume', perSecond: rawRead });
     await dropTopics(kafkaConfig.brokers, prefix);
+
+    // One patient's trail among many rows (the read model straight from a bulk generator).
+    const trailRows = Number(process.env.BENCH_TRAIL_ROWS ?? 10_000_000);
+    if (trailRows > 0) {
+      const t = await trailAtScale(db, trailRows);
+      console.log(`${`trail page for one patient among ${trailRows.toLocaleString('en')} rows`.padEnd(52)}   p50 ${t.p50Ms.toFixed(2)} ms, p99 ${t.p99Ms.toFixed(2)} ms   (loaded in ${t.loadSeconds.toFixed(0)} s)`);
+      results.push({ what: `trail page p99 ms, ${trailRows} rows`, perSecond: t.p99Ms });
+    }
   } finally {
     await db.close();
     await target.drop();
