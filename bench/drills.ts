@@ -1,8 +1,8 @@
 /**
  * `npm run drills [name…]`: fault drills against the distributed stack, each under a steady
  * load of access requests. One process per component (gateway, relay, projector), a private
- * Kafka broker (scripts/kafka.sh on port 9192, so the shared one is never touched), the local
- * PostgreSQL with a fresh database per drill. Each drill injects one fault, lets the stack
+ * Kafka broker (scripts/kafka.sh on port 9292: neither the shared broker nor the tests' 9192
+ * is touched), the local PostgreSQL with a fresh database per drill. Each drill injects one fault, lets the stack
  * recover, and checks afterwards:
  *
  *   - every decision answered 200 or 403 is in the log exactly once (missing = 0);
@@ -25,7 +25,7 @@ import pg from 'pg';
 const ROOT = resolve(import.meta.dirname, '../..');
 const SHORT = process.env.DRILL_SHORT === '1';
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const BROKER_PORT = Number(process.env.DRILL_KAFKA_PORT ?? 9192);
+const BROKER_PORT = Number(process.env.DRILL_KAFKA_PORT ?? 9292);
 const BROKERS = `127.0.0.1:${BROKER_PORT}`;
 const PORTS = { gateway: 3970, relay: 3971, projector: 3972 } as const;
 type Component = keyof typeof PORTS;
