@@ -2,8 +2,8 @@
  * `npm run drills [name…]`: fault drills against the distributed stack, each under a steady
  * load of access requests. One process per component (gateway, relay, projector), a private
  * Kafka broker (scripts/kafka.sh on port 9292: neither the shared broker nor the tests' 9192
- * is touched), the local PostgreSQL with a fresh database per drill. Each drill injects one fault, lets the stack
- * recover, and checks afterwards:
+ * is touched), the local PostgreSQL with a fresh database per drill. Each drill injects one
+ * fault, lets the stack recover, and checks afterwards:
  *
  *   - every decision answered 200 or 403 is in the log exactly once (missing = 0);
  *   - nothing is recorded twice (the trail has each event once, and one row per decision);
