@@ -11,7 +11,8 @@
  *   - `custos verify` passes: the hash chain, and every decision re-derived (--decisions).
  *
  * One line per drill (requests, answered, refused, recorded, missing, duplicated, catch-up
- * seconds); exit 1 on any violation. DRILL_SHORT=1 runs shorter faults (CI runs two drills so).
+ * seconds); exit 1 on any violation. DRILL_SHORT=1 runs shorter faults (CI runs two drills so);
+ * DRILL_DEBUG=1 prints each fault and each request left without an answer, with its time.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
