@@ -45,6 +45,7 @@ async function postgres(command: 'stop' | 'start'): Promise<void> {
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  if (process.env.DRILL_DEBUG) console.error(new Date().toISOString(), command, args.join(' '));
   return new Promise((resolveRun, reject) => {
     const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
     child.once('error', reject);
