@@ -79,6 +79,7 @@ class Stack {
   }
 
   signal(c: Component, signal: NodeJS.Signals): void {
+    if (process.env.DRILL_DEBUG) console.error(new Date().toISOString(), signal, c);
     this.procs.get(c)?.kill(signal);
   }
 
