@@ -8,9 +8,23 @@ import pg from 'pg';
 
 /** The SQL surface libs use: the same statements run on PostgreSQL and on PGlite. */
 export interface Sql {
-  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * `options.name`: a prepared statement of that name (PostgreSQL parses and plans it once per
+   * connection, not on every call; the text must never change for a name). Honoured inside
+   * transactions on PostgreSQL; elsewhere the statement simply runs unnamed.
+   */
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StatementOptions): Promise<T[]>;
   /** Runs a statement and returns the number of rows it affected. */
-  execute(text: string, params?: readonly unknown[]): Promise<number>;
+  execute(text: string, params?: readonly unknown[], options?: StatementOptions): Promise<number>;
+}
+
+export interface StatementOptions {
+  readonly name?: string;
+}
+
+/** What TypeORM's PostgreSQL query runner holds once connected: the pg client itself. */
+interface PgConnection {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
 type Migration = MixedList<string | (new () => unknown)>;
@@ -99,7 +113,7 @@ export class Database implements Sql {
         throw asUnavailable(e) ?? e;
       }
       try {
-        const value = await work(runnerSql(runner));
+        const value = await work(runnerSql(runner, this.kind));
         await runner.commitTransaction();
         return value;
       } catch (e) {
@@ -125,7 +139,7 @@ export class Database implements Sql {
       throw asUnavailable(e) ?? e;
     }
     try {
-      return await work(runnerSql(runner));
+      return await work(runnerSql(runner, this.kind));
     } catch (e) {
       throw asUnavailable(e) ?? e;
     } finally {
@@ -206,13 +220,18 @@ export async function secureFolder(dir: string): Promise<void> {
   await walk(dir);
 }
 
-function runnerSql(runner: QueryRunner): Sql {
+function runnerSql(runner: QueryRunner, kind: DatabaseConfig['kind']): Sql {
+  const connection = (): PgConnection | undefined => (kind === 'postgres' ? (runner as unknown as { databaseConnection?: PgConnection }).databaseConnection : undefined);
   return {
-    async query<T>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+    async query<T>(text: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<T[]> {
+      const pgClient = options.name ? connection() : undefined;
+      if (pgClient && options.name) return (await pgClient.query({ name: options.name, text, values: [...params] })).rows as T[];
       const result = await runner.query(text, params as unknown[], true);
       return (result.records ?? []) as T[];
     },
-    async execute(text: string, params: readonly unknown[] = []): Promise<number> {
+    async execute(text: string, params: readonly unknown[] = [], options: StatementOptions = {}): Promise<number> {
+      const pgClient = options.name ? connection() : undefined;
+      if (pgClient && options.name) return (await pgClient.query({ name: options.name, text, values: [...params] })).rowCount ?? 0;
       const result = await runner.query(text, params as unknown[], true);
       return result.affected ?? 0;
     },
