@@ -9,12 +9,11 @@
 import { readTrail } from '@custos/access';
 import { allProjections } from '@custos/contexts';
 import type { Database } from '@custos/event-store';
-import { KafkaEventFeed } from '@custos/messaging';
+import { allTopics, KafkaEventFeed } from '@custos/messaging';
 import { projectedPosition } from '@custos/projections';
 import { createProjectionRunner } from '@custos/runtime';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { allTopics } from '@custos/messaging';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

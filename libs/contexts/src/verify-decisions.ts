@@ -3,7 +3,8 @@ import { policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
 import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
 import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
 import { imageCodec } from '@custos/imaging';
-import { categoryOf, type Purpose } from '@custos/vocabulary';
+import { categoryOf } from '@custos/vocabulary';
+import { consentRulesOf } from './wiring.js';
 
 /** The first decision that does not follow from the policy and the consent at its position. */
 export interface DecisionDeviation {
@@ -37,12 +38,6 @@ export interface DecisionsReport {
 /** The fields compared, in the order a deviation is named. */
 const FIELDS = ['patientId', 'datasetId', 'decision', 'rule', 'emergency', 'consentVersion', 'demographics', 'reason', 'emergencyReason', 'resourceType', 'resourceId', 'action', 'purpose', 'policyVersion'] as const;
 
-function rulesOf(parameters: Readonly<Record<string, unknown>>): ConsentRules | undefined {
-  const { consentDefaultGranted: d, consentRestrictable: r } = parameters;
-  if (!Array.isArray(d) || !Array.isArray(r)) return undefined;
-  return { defaultGranted: d as Purpose[], restrictable: r as Purpose[] };
-}
-
 /**
  * `custos verify --decisions`: replays the whole log in order and, for every access decision
  * made under a policy this release knows (same rules digest), derives it again with the pure
@@ -67,16 +62,16 @@ export async function verifyDecisions(db: Database, options: { pageSize?: number
   let decisions = 0;
   let rederived = 0;
 
+  const store = new EventStore(db);
   async function policy(version: string): Promise<ConsentRules | null | { bad: number }> {
     const known = policies.get(version);
     if (known !== undefined) return known;
-    const [stored] = await new EventStore(db).readStream(policyStreamId(version));
-    const activated = stored ? { globalSeq: stored.globalSeq, data: policyCodec.decode(stored).data } : undefined;
+    const [stored] = await store.readStream(policyStreamId(version));
     let rules: ConsentRules | null = null;
-    if (activated) {
-      const data: PolicyActivatedData = activated.data;
-      if (policyVersionOf(data.rulesDigest, { ...data.parameters }) !== version || data.policyVersion !== version) return { bad: activated.globalSeq };
-      if (data.rulesDigest === RULES_DIGEST) rules = rulesOf(data.parameters) ?? null;
+    if (stored) {
+      const data: PolicyActivatedData = policyCodec.decode(stored).data;
+      if (policyVersionOf(data.rulesDigest, { ...data.parameters }) !== version || data.policyVersion !== version) return { bad: stored.globalSeq };
+      if (data.rulesDigest === RULES_DIGEST) rules = consentRulesOf(data.parameters) ?? null;
     }
     policies.set(version, rules);
     return rules;

@@ -1,6 +1,7 @@
 import type { ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
 import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
 import type { ConsentReader, ConsentRules } from '@custos/consent';
+import type { Purpose } from '@custos/vocabulary';
 
 /**
  * Access asks consent through its own port; this is where the two contexts meet (neither
@@ -21,4 +22,11 @@ export function consentPortFrom(reader: ConsentReader): ConsentPort {
 export function policyInForce(rules: ConsentRules): PolicyInForce {
   const parameters = { consentDefaultGranted: [...rules.defaultGranted].sort(), consentRestrictable: [...rules.restrictable].sort() };
   return { version: policyVersionOf(RULES_DIGEST, parameters), rulesDigest: RULES_DIGEST, parameters };
+}
+
+/** The consent rules back from a policy's recorded parameters (the inverse of `policyInForce`). */
+export function consentRulesOf(parameters: Readonly<Record<string, unknown>>): ConsentRules | undefined {
+  const { consentDefaultGranted: d, consentRestrictable: r } = parameters;
+  if (!Array.isArray(d) || !Array.isArray(r)) return undefined;
+  return { defaultGranted: d as Purpose[], restrictable: r as Purpose[] };
 }

@@ -56,7 +56,7 @@ export class ProblemFilter implements ExceptionFilter {
 }
 
 /** The problem for any error; a 5xx is logged (message and stack only: bodies, possible PHI, never). */
-export function problemOf(exception: unknown, correlationId: string, logger: Logger): ProblemDetails {
+function problemOf(exception: unknown, correlationId: string, logger: Logger): ProblemDetails {
   const problem = toProblem(exception, correlationId);
   if (problem.status >= 500) {
     const err = exception instanceof Error ? exception : new Error(String(exception));
