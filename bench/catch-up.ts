@@ -8,7 +8,7 @@
  */
 import { readTrail } from '@custos/access';
 import { allProjections } from '@custos/contexts';
-import type { Database } from '@custos/event-store';
+import type { Database, EventStore } from '@custos/event-store';
 import { allTopics, KafkaEventFeed } from '@custos/messaging';
 import { projectedPosition } from '@custos/projections';
 import { createProjectionRunner } from '@custos/runtime';
@@ -53,6 +53,17 @@ export async function projectorCatchUp(kafka: Kafka, logger: Logger, db: Databas
   const seconds = Number(process.hrtime.bigint() - first) / 1e9;
   await feed.stop();
   return (lastSeq - firstSeq + 1) / seconds;
+}
+
+/**
+ * Events/s of a replay: every read model rebuilt from the store, no Kafka. The same writes as
+ * catch-up without the feed, i.e. what PostgreSQL allows the projections on this machine.
+ */
+export async function replayFromStore(db: Database, store: EventStore): Promise<number> {
+  const runner = createProjectionRunner(db, allProjections());
+  const t0 = process.hrtime.bigint();
+  const events = await runner.replay(store, { pageSize: 10_000 });
+  return events / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 /**

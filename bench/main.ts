@@ -22,7 +22,7 @@ import { createLogger, type KafkaConfig } from '@custos/platform';
 import { ALL_MIGRATIONS } from '@custos/contexts';
 import pg from 'pg';
 import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
-import { projectorCatchUp, rawConsume, trailAtScale } from './catch-up.js';
+import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './catch-up.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -236,6 +236,8 @@ async function main(): Promise<void> {
     const rawRead = report('raw kafkajs consume of the same topics', RELAY, RELAY / (await rawConsume(kafka, prefix, RELAY)));
     report('projector catch-up from Kafka (every read model)', RELAY, RELAY / (await projectorCatchUp(kafka, logger, db, prefix, firstSeq, firstSeq + RELAY - 1)), { what: 'raw consume', perSecond: rawRead });
     await dropTopics(kafkaConfig.brokers, prefix);
+    const total = (await store.head()).lastSeq + 1;
+    report('projector replay from the store, no Kafka (ceiling)', total, total / (await replayFromStore(db, store)), { what: 'raw consume', perSecond: rawRead });
 
     // One patient's trail among many rows (the read model straight from a bulk generator).
     const trailRows = Number(process.env.BENCH_TRAIL_ROWS ?? 10_000_000);
@@ -251,7 +253,8 @@ async function main(): Promise<void> {
   // Decisions over HTTP: Custos beside the raw baseline, same load, same body, same run.
   const levels = (process.env.BENCH_CONNECTIONS ?? '1,8,32,64,128').split(',').map(Number);
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-  const servers = (process.env.BENCH_SERVERS ?? 'baseline,baseline-no-kafka,distributed,gateway-only,baseline-pglite,embedded').split(',') as ServerKind[];
+  // BENCH_SERVERS= (empty) runs the figures above only, without the HTTP rounds.
+  const servers = (process.env.BENCH_SERVERS ?? 'baseline,baseline-no-kafka,distributed,gateway-only,baseline-pglite,embedded').split(',').filter(Boolean) as ServerKind[];
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
   const runs: DecisionRun[] = [];
   for (const server of servers) {
@@ -266,6 +269,7 @@ async function main(): Promise<void> {
       await dropTopics(brokers.split(','), 'benchhttp');
     }
   }
+  if (runs.length === 0) return;
   const reference: Record<ServerKind, ServerKind | undefined> = { baseline: undefined, 'baseline-no-kafka': undefined, 'baseline-pglite': undefined, distributed: 'baseline', 'gateway-only': 'baseline-no-kafka', embedded: 'baseline-pglite' };
   console.log(`\nHTTP decisions (${seconds} s per level; CPU ms per decision from /proc)`);
   console.log(`${'server'.padEnd(18)} ${'conns'.padStart(5)} ${'dec/s'.padStart(7)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'p99.9'.padStart(6)} ${'srv cpu'.padStart(8)} ${'all cpu'.padStart(8)} ${'pg cpu'.padStart(7)}  ratio`);

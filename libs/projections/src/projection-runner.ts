@@ -10,11 +10,17 @@ import { applyAll, type Projection } from './projection.js';
  * Kafka delivers each partition in order but interleaves partitions, and redelivers after a
  * crash. The runner keeps, per projector, a checkpoint (the highest global sequence below
  * which every event has been applied) and a ledger of the sequences applied above it; an
- * event at or below the checkpoint or in the ledger is skipped. Ledger rows below the
- * checkpoint are pruned, so the ledger stays small. Events, ledger and checkpoint change in
- * one transaction with the read models.
+ * event at or below the checkpoint or in the ledger is skipped. Events, ledger and checkpoint
+ * change in one transaction with the read models.
+ *
+ * The ledger is written only for what lands beyond a gap: the events that continue the
+ * checkpoint move it and leave no ledger row, so a batch that covers every partition (the
+ * Kafka feed hands over all partitions' batches of one fetch together) costs two small reads
+ * and one checkpoint update, whatever its size.
  */
 export class ProjectionRunner {
+  private checkpointRowMade = false;
+
   constructor(
     private readonly db: Database,
     private readonly projections: readonly Projection[],
@@ -28,15 +34,31 @@ export class ProjectionRunner {
       const position = await this.lockPosition(sql);
       const candidates = [...new Map(events.filter((e) => e.globalSeq > position).map((e) => [e.globalSeq, e])).values()].sort((a, b) => a.globalSeq - b.globalSeq);
       if (candidates.length === 0) return 0;
-      const fresh = await sql.query<{ global_seq: number | string }>(
-        `INSERT INTO custos_projection_ledger (projector, global_seq) SELECT $1, unnest($2::bigint[])
-         ON CONFLICT DO NOTHING RETURNING global_seq`,
-        [this.projector, candidates.map((e) => e.globalSeq)],
+      // What the ledger already holds above the checkpoint: applied before, out of order.
+      const ledger = new Set(
+        (
+          await sql.query<{ global_seq: number | string }>('SELECT global_seq FROM custos_projection_ledger WHERE projector = $1 AND global_seq > $2', [this.projector, position], {
+            name: 'custos_ledger_above',
+          })
+        ).map((r) => Number(r.global_seq)),
       );
-      const freshSeqs = new Set(fresh.map((r) => Number(r.global_seq)));
-      const toApply = candidates.filter((e) => freshSeqs.has(e.globalSeq));
+      const toApply = candidates.filter((e) => !ledger.has(e.globalSeq));
       for (const projection of this.projections) await applyAll(sql, projection, toApply);
-      await this.advance(sql, position);
+      // The new checkpoint: as far as applied sequences (old and new) run on without a gap.
+      const done = new Set([...ledger, ...toApply.map((e) => e.globalSeq)]);
+      let next = position;
+      while (done.has(next + 1)) next += 1;
+      const beyond = toApply.filter((e) => e.globalSeq > next).map((e) => e.globalSeq);
+      if (beyond.length > 0) {
+        await sql.execute('INSERT INTO custos_projection_ledger (projector, global_seq) SELECT $1, unnest($2::bigint[])', [this.projector, beyond], { name: 'custos_ledger_add' });
+      }
+      if (next !== position) {
+        await sql.execute('UPDATE custos_projection_checkpoint SET position = $2 WHERE projector = $1', [this.projector, next], { name: 'custos_checkpoint_move' });
+        if ([...ledger].some((seq) => seq <= next)) {
+          await sql.execute('DELETE FROM custos_projection_ledger WHERE projector = $1 AND global_seq <= $2', [this.projector, next], { name: 'custos_ledger_prune' });
+        }
+        projectionMetrics().set({ projector: this.projector }, next);
+      }
       return toApply.length;
     });
     return applied;
@@ -72,34 +94,14 @@ export class ProjectionRunner {
     });
   }
 
-  /** Takes the projector's checkpoint row under lock (creating it), so runners of one projector serialise. */
+  /** Takes the projector's checkpoint row under lock (made once per runner), so runners of one projector serialise. */
   private async lockPosition(sql: Sql): Promise<number> {
-    await sql.execute('INSERT INTO custos_projection_checkpoint (projector, position) VALUES ($1, -1) ON CONFLICT DO NOTHING', [this.projector]);
-    const [row] = await sql.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1 FOR UPDATE', [this.projector]);
+    if (!this.checkpointRowMade) {
+      await sql.execute('INSERT INTO custos_projection_checkpoint (projector, position) VALUES ($1, -1) ON CONFLICT DO NOTHING', [this.projector]);
+    }
+    const [row] = await sql.query<{ position: number | string }>('SELECT position FROM custos_projection_checkpoint WHERE projector = $1 FOR UPDATE', [this.projector], { name: 'custos_checkpoint_lock' });
+    if (row) this.checkpointRowMade = true;
     return Number(row?.position ?? -1);
-  }
-
-  /** Moves the checkpoint over every contiguous ledger entry and prunes the ledger below it. */
-  private async advance(sql: Sql, from: number): Promise<void> {
-    let position = from;
-    for (;;) {
-      const rows = await sql.query<{ global_seq: number | string }>(
-        'SELECT global_seq FROM custos_projection_ledger WHERE projector = $1 AND global_seq > $2 ORDER BY global_seq LIMIT 5000',
-        [this.projector, position],
-      );
-      let moved = false;
-      for (const r of rows) {
-        if (Number(r.global_seq) !== position + 1) break;
-        position += 1;
-        moved = true;
-      }
-      if (!moved || rows.length < 5000) break;
-    }
-    if (position !== from) {
-      await sql.execute('UPDATE custos_projection_checkpoint SET position = $2 WHERE projector = $1', [this.projector, position]);
-      await sql.execute('DELETE FROM custos_projection_ledger WHERE projector = $1 AND global_seq <= $2', [this.projector, position]);
-      projectionMetrics().set({ projector: this.projector }, position);
-    }
   }
 }
 
