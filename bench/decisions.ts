@@ -11,6 +11,7 @@
  *   distributed         gateway + relay + projector + Kafka + PostgreSQL
  *   gateway-only        the distributed gateway with relay and projector stopped
  */
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,9 @@ import autocannon from 'autocannon';
 const ROOT = resolve(import.meta.dirname, '../..');
 /** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
+
+/** One key-encryption key per bench run (the gateway's data keys are wrapped under it). */
+const BENCH_KEK = randomBytes(32).toString('base64url');
 
 export type ServerKind = 'baseline' | 'baseline-no-kafka' | 'baseline-pglite' | 'embedded' | 'distributed' | 'gateway-only';
 
@@ -116,7 +120,7 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
       procs.push(start('dist/bench/baseline-server.js', { PORT: String(port), BASELINE_DB: db, BASELINE_TOKENS: JSON.stringify({ [token]: ['clinician'] }), ...(server === 'baseline' ? { KAFKA_BROKERS: env.brokers, BASELINE_TOPIC: `${env.topicPrefix}baseline` } : {}) }));
       await waitHealthy(port);
     } else {
-      const custos: Record<string, string> = server === 'embedded' ? { DATA_DIR: env.dataDir } : { DATABASE_URL: env.databaseUrl, KAFKA_BROKERS: env.brokers, KAFKA_TOPIC_PREFIX: env.topicPrefix, PROJECTOR_GROUP_ID: `${env.topicPrefix}projector` };
+      const custos: Record<string, string> = server === 'embedded' ? { DATA_DIR: env.dataDir } : { DATABASE_URL: env.databaseUrl, KEK: BENCH_KEK, KAFKA_BROKERS: env.brokers, KAFKA_TOPIC_PREFIX: env.topicPrefix, PROJECTOR_GROUP_ID: `${env.topicPrefix}projector` };
       procs.push(start('dist/apps/gateway/src/main.js', { ...custos, PORT: String(port), AUTH_DEV_ISSUER: 'true' }));
       if (server === 'distributed') {
         procs.push(start('dist/apps/relay/src/main.js', { ...custos, PORT: String(port + 1) }));

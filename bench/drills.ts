@@ -14,6 +14,7 @@
  * seconds); exit 1 on any violation. DRILL_SHORT=1 runs shorter faults (CI runs two drills so);
  * DRILL_DEBUG=1 prints each fault and each request left without an answer, with its time.
  */
+import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -249,7 +250,7 @@ async function runDrill(name: string, fault: Fault): Promise<DrillReport> {
   const url = new URL(ADMIN_URL);
   url.pathname = `/${database}`;
   const prefix = `drill${Date.now().toString(36)}.`;
-  const stack = new Stack({ DATABASE_URL: url.toString(), KAFKA_BROKERS: BROKERS, KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector`, AUTH_DEV_ISSUER: 'true', RELAY_POLL_MS: '20' });
+  const stack = new Stack({ DATABASE_URL: url.toString(), KEK: randomBytes(32).toString('base64url'), KAFKA_BROKERS: BROKERS, KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector`, AUTH_DEV_ISSUER: 'true', RELAY_POLL_MS: '20' });
   const images = 40;
   const load = new Load(images);
   let db: Database | undefined;

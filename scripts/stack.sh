@@ -5,11 +5,20 @@
 #
 #   DATABASE_URL  default postgres://postgres@127.0.0.1:5432/custos (created if missing)
 #   KAFKA_BROKERS default 127.0.0.1:9092 (the local broker is started when unset)
+#   KEK_FILE      default ~/.cache/custos/stack-kek.jwk.json (made once, 0600; development only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/custos}"
 export CUSTOS_MODE=distributed
+if [[ -z "${KEK:-}" ]]; then
+  export KEK_FILE="${KEK_FILE:-$HOME/.cache/custos/stack-kek.jwk.json}"
+  if [[ ! -f "$KEK_FILE" ]]; then
+    mkdir -p "$(dirname "$KEK_FILE")"
+    (umask 077; node -e 'process.stdout.write(JSON.stringify({kty:"oct",k:require("crypto").randomBytes(32).toString("base64url")}))' >"$KEK_FILE")
+    echo "[stack] made a development key-encryption key at $KEK_FILE"
+  fi
+fi
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "[stack] starting PostgreSQL"

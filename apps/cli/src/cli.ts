@@ -1,6 +1,7 @@
 import { Database, EventStore, verifyChain } from '@custos/event-store';
-import { ConfigError, loadConfig } from '@custos/platform';
-import { ALL_MIGRATIONS, allProjections, verifyDecisions } from '@custos/contexts';
+import { ConfigError, type CustosConfig, loadConfig } from '@custos/platform';
+import { ALL_MIGRATIONS, allProjections, PERSONAL_FIELDS, verifyDecisions } from '@custos/contexts';
+import { KeyService, openKek, PayloadCipher } from '@custos/keys';
 import { createProjectionRunner } from '@custos/runtime';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
@@ -44,11 +45,12 @@ function progressBar(label: string, enabled: boolean): { update(done: number, to
 /** Runs one command line; returns the exit code (0 ok, 1 error, 2 broken chain). */
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let exitCode = 0;
-  async function withStore<T>(work: (db: Database, store: EventStore) => Promise<T>): Promise<T> {
-    const config = loadConfig(env, process.cwd(), { requireKafka: false });
-    const db = await Database.open(config.database, ALL_MIGRATIONS);
+  const config = () => loadConfig(env, process.cwd(), { requireKafka: false });
+  async function withStore<T>(work: (db: Database, store: EventStore, config: CustosConfig) => Promise<T>): Promise<T> {
+    const loaded = config();
+    const db = await Database.open(loaded.database, ALL_MIGRATIONS);
     try {
-      return await work(db, new EventStore(db));
+      return await work(db, new EventStore(db), loaded);
     } finally {
       await db.close();
     }
@@ -63,11 +65,13 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     .option('--decisions', 'also re-derive every access decision and name the first that does not follow')
     .option('--no-progress', 'no progress bar')
     .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean }) => {
-      const { chain, decisions } = await withStore(async (db) => {
+      const { chain, decisions } = await withStore(async (db, _store, config) => {
         const bar = progressBar('verify', opts.progress && io.tty);
         try {
           const chain = await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
-          const decisions = opts.decisions ? await verifyDecisions(db, { pageSize: opts.pageSize }) : undefined;
+          // Emergency reasons are sealed: opened where this process holds the KEK, else counted as unreadable.
+          const cipher = opts.decisions && config.keys.kek.kind !== 'none' ? new PayloadCipher(new KeyService(db, await openKek(config.keys.kek, (m) => io.err(`${m}\n`))), PERSONAL_FIELDS) : undefined;
+          const decisions = opts.decisions ? await verifyDecisions(db, { pageSize: opts.pageSize, ...(cipher ? { cipher } : {}) }) : undefined;
           return { chain, decisions };
         } finally {
           bar.stop();

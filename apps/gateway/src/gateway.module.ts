@@ -3,7 +3,8 @@ import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { ConsentPort, POLICY } from '@custos/access';
 import { CONSENT_RULES, ConsentReader } from '@custos/consent';
-import { consentPortFrom, CONTEXTS, policyInForce } from '@custos/contexts';
+import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { KeyService } from '@custos/keys';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -46,9 +47,9 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
   ];
   const controllers: Type[] = [JwksController, AccessController, ConsentController];
   if (auth.devIssuer) {
-    providers.push({ provide: DevIssuer, useFactory: () => DevIssuer.open({ ...(auth.devKeyFile ? { keyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }) });
+    providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);
   }
   if (config.mode === 'embedded') providers.push(EmbeddedProjections);
-  return { name: 'gateway', contexts: CONTEXTS, providers, controllers, imports: [CqrsModule.forRoot()] };
+  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()] };
 }

@@ -2,7 +2,7 @@ import { CONTEXTS } from '@custos/contexts';
 import type { INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import { createProcessApp, ProjectorProcess, RelayProcess } from '@custos/runtime';
-import { createTestDatabase, deleteTopicsWithPrefix, type TestDatabase, uniquePrefix } from '@custos/testing';
+import { createTestDatabase, deleteTopicsWithPrefix, type TestDatabase, uniquePrefix, TEST_KEK } from '@custos/testing';
 import request from 'supertest';
 import { boot, bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
 
@@ -123,7 +123,7 @@ describe('every decision appears in the trail exactly once', () => {
 
     it('projects every decision once through Kafka', async () => {
       const prefix = uniquePrefix();
-      const env = { DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector`, AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent', RELAY_POLL_MS: '10', KAFKA_TOPIC_PARTITIONS: '3' };
+      const env = { DATABASE_URL: pg.url, KEK: TEST_KEK, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', KAFKA_TOPIC_PREFIX: prefix, PROJECTOR_GROUP_ID: `${prefix}projector`, AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent', RELAY_POLL_MS: '10', KAFKA_TOPIC_PARTITIONS: '3' };
       const config = loadConfig(env);
       const gateway = await boot(config);
       const relay = await createProcessApp({ name: 'relay', contexts: CONTEXTS, providers: [RelayProcess] }, config, createLogger('silent'));

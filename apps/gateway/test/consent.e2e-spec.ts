@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { Database } from '@custos/event-store';
 import { loadConfig } from '@custos/platform';
-import { createTestDatabase } from '@custos/testing';
+import { createTestDatabase, TEST_KEK } from '@custos/testing';
 import jose from 'node-jose';
 import request from 'supertest';
 import { boot, bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
@@ -179,7 +179,7 @@ describe('consent over HTTP (embedded)', () => {
 describe('consent race in distributed mode (PostgreSQL + Kafka)', () => {
   it('withdraw then request, 100 times in a row: 100 DENY', async () => {
     const pg = await createTestDatabase();
-    const app = await boot(loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent' }));
+    const app = await boot(loadConfig({ DATABASE_URL: pg.url, KEK: TEST_KEK, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent' }));
     try {
       const t = await setup(app);
       expect(await withdrawThenRequest(app, t, 100)).toBe(100);

@@ -1,6 +1,6 @@
 import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
-import { createTestDatabase, type TestDatabase } from '@custos/testing';
+import { createTestDatabase, type TestDatabase, TEST_KEK } from '@custos/testing';
 import request from 'supertest';
 import { createGatewayApp } from '../src/app.js';
 
@@ -14,7 +14,7 @@ describe('distributed mode: PostgreSQL and Kafka', () => {
   });
 
   it('is ready only with the database and Kafka, and says which is down', async () => {
-    const config = loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', LOG_LEVEL: 'silent' });
+    const config = loadConfig({ DATABASE_URL: pg.url, KEK: TEST_KEK, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', LOG_LEVEL: 'silent' });
     expect(config.mode).toBe('distributed');
     const app: INestApplication = await createGatewayApp(config, createLogger('silent'));
     await app.init();
@@ -25,7 +25,7 @@ describe('distributed mode: PostgreSQL and Kafka', () => {
       await app.close();
     }
 
-    const noKafka = loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' });
+    const noKafka = loadConfig({ DATABASE_URL: pg.url, KEK: TEST_KEK, KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'silent' });
     const degraded = await createGatewayApp(noKafka, createLogger('silent'));
     await degraded.init();
     try {

@@ -1,12 +1,12 @@
 import { loadConfig } from '@custos/platform';
-import { createTestDatabase } from '@custos/testing';
+import { createTestDatabase, TEST_KEK } from '@custos/testing';
 import request from 'supertest';
 import { boot, devToken, IMAGE } from './helpers.js';
 
 describe('fail closed: with the database unreachable the gateway answers 503 and permits nothing', () => {
   it('turns a would-be PERMIT into 503 once the store is gone', async () => {
     const pg = await createTestDatabase();
-    const app = await boot(loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent' }));
+    const app = await boot(loadConfig({ DATABASE_URL: pg.url, KEK: TEST_KEK, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', AUTH_DEV_ISSUER: 'true', LOG_LEVEL: 'silent' }));
     try {
       const steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
       const clinician = await devToken(app, { sub: 'dr-1', roles: ['clinician'] });

@@ -36,8 +36,10 @@ interface ReviewRow {
   resource_id: string | null;
   purpose: string | null;
   reason: string | null;
+  reason_sealed: string | null;
   verdict: string | null;
   note: string | null;
+  note_sealed: string | null;
   reviewed_by: string | null;
   reviewed_at: Date | string | null;
 }
@@ -85,10 +87,14 @@ export interface ReviewItem {
   resourceType: string | null;
   resourceId: string | null;
   purpose: string | null;
-  reason: string | null;
+  /** The clinician's reason: in clear for an entitled reader, else `{"redacted": true}` or `{"erased": true}`. */
+  reason: string | null | Readonly<Record<string, boolean>>;
+  /** Stored form (the read model keeps it sealed); the query opens it and drops this. */
+  reasonSealed?: string;
   status: 'open' | 'closed';
   verdict: string | null;
-  note: string | null;
+  note: string | null | Readonly<Record<string, boolean>>;
+  noteSealed?: string;
   reviewedBy: string | null;
   reviewedAt: string | null;
 }
@@ -126,24 +132,34 @@ export class AccessTrailProjection implements Projection {
         const d = e.data as AccessDecidedData;
         if (!d.emergency || !d.patientId) continue;
         await sql.execute(
-          `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+          `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason, reason_sealed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (access_event_id) DO UPDATE SET access_seq = EXCLUDED.access_seq, actor_id = EXCLUDED.actor_id, occurred_at = EXCLUDED.occurred_at,
-             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason`,
-          [e.eventId, e.globalSeq, d.patientId, e.metadata.actor.id, e.occurredAt, d.resourceType, d.resourceId, d.purpose, d.emergencyReason ?? null],
+             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason, reason_sealed = EXCLUDED.reason_sealed`,
+          [e.eventId, e.globalSeq, d.patientId, e.metadata.actor.id, e.occurredAt, d.resourceType, d.resourceId, d.purpose, d.emergencyReason ?? null, sealedOf(e)],
         );
       } else if (e.type === 'EmergencyAccessReviewed') {
         const d = e.data as EmergencyAccessReviewedData;
         await sql.execute(
-          `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, reviewed_by, reviewed_at, review_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, reviewed_by = EXCLUDED.reviewed_by,
+          `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, note_sealed, reviewed_by, reviewed_at, review_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, note_sealed = EXCLUDED.note_sealed, reviewed_by = EXCLUDED.reviewed_by,
              reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
-          [d.accessEventId, d.patientId, d.verdict, d.note, e.metadata.actor.id, e.occurredAt, e.globalSeq],
+          [d.accessEventId, d.patientId, d.verdict, d.note ?? null, sealedOf(e), e.metadata.actor.id, e.occurredAt, e.globalSeq],
         );
       }
     }
   }
+}
+
+/**
+ * The sealed personal part of an event, kept as is: the review queue holds the emergency
+ * reason and the review note encrypted under the patient's data key, opened for a reader
+ * entitled to them (events from before sealing keep their clear column).
+ */
+function sealedOf(e: StoredEvent): string | null {
+  const sealed = (e.data as { sealed?: unknown }).sealed;
+  return typeof sealed === 'string' ? sealed : null;
 }
 
 interface NewTrailRow {
@@ -268,9 +284,11 @@ function toReview(r: ReviewRow): ReviewItem {
     resourceId: r.resource_id,
     purpose: r.purpose,
     reason: r.reason,
+    ...(r.reason_sealed ? { reasonSealed: r.reason_sealed } : {}),
     status: r.verdict ? 'closed' : 'open',
     verdict: r.verdict,
     note: r.note,
+    ...(r.note_sealed ? { noteSealed: r.note_sealed } : {}),
     reviewedBy: r.reviewed_by,
     reviewedAt: iso(r.reviewed_at),
   };

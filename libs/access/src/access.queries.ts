@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { type IQueryHandler, QueryHandler } from '@nestjs/cqrs';
+import { PayloadCipher } from '@custos/keys';
 import { Database } from '@custos/event-store';
 import { projectedPosition } from '@custos/projections';
 import { type Page, readDisclosures, readReviews, readTrail, type ReviewItem, type TrailFilter, type TrailItem } from './access-trail.repository.js';
@@ -49,9 +50,26 @@ export class DisclosuresHandler implements IQueryHandler<DisclosuresQuery, Proje
 
 @QueryHandler(ReviewQueueQuery)
 export class ReviewQueueHandler implements IQueryHandler<ReviewQueueQuery, Projected<Page<ReviewItem> & { total: number }>> {
-  constructor(@Inject(Database) private readonly db: Database) {}
+  constructor(
+    @Inject(Database) private readonly db: Database,
+    @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
+  ) {}
+
+  /**
+   * The queue is read by security officers only (route rule `security-review`), whom the
+   * field rule `security-review-reasons` lets read the emergency reason and review notes: the
+   * sealed parts are opened here (`{"erased": true}` once the patient's key is destroyed).
+   */
   async execute({ status, limit, cursor }: ReviewQueueQuery): Promise<Projected<Page<ReviewItem> & { total: number }>> {
-    return { result: await readReviews(this.db, status, limit, cursor), projectedSequence: await projectedPosition(this.db) };
+    const page = await readReviews(this.db, status, limit, cursor);
+    const items = await Promise.all(
+      page.items.map(async ({ reasonSealed, noteSealed, ...item }) => ({
+        ...item,
+        ...(reasonSealed ? { reason: (await this.cipher.openSealed(reasonSealed)).emergencyReason as ReviewItem['reason'] } : {}),
+        ...(noteSealed ? { note: (await this.cipher.openSealed(noteSealed)).note as ReviewItem['note'] } : {}),
+      })),
+    );
+    return { result: { ...page, items }, projectedSequence: await projectedPosition(this.db) };
   }
 }
 

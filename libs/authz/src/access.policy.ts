@@ -45,7 +45,8 @@ export type Subjects =
   | 'Image'
   | 'ImageDemographics'
   | 'Consent'
-  | 'DatasetConsent';
+  | 'DatasetConsent'
+  | 'PersonalField';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -73,6 +74,8 @@ export function rulesFor(p: Principal): Rule[] {
     // Stewards record consents captured on paper (with who captured it and the evidence).
     rules.push({ action: ['read', 'update'], subject: 'Consent', reason: 'steward-paper-consent' });
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
+    // The steward captured the paper form: its reference is theirs to read back.
+    rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
   }
   if (has('admin')) {
     rules.push({ action: 'create', subject: 'Image', reason: 'admin-images' });
@@ -83,10 +86,13 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'ImageDemographics', conditions: { patientId: p.patientId }, reason: 'patient-own-demographics' });
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures'], conditions: { patientId: p.patientId }, reason: 'patient-own-trail' });
     rules.push({ action: ['read', 'update'], subject: 'Consent', conditions: { patientId: p.patientId }, reason: 'patient-own-consent' });
+    rules.push({ action: 'read', subject: 'PersonalField', conditions: { patientId: p.patientId }, reason: 'patient-own-personal-data' });
   }
   if (has('security-officer')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'security-oversight' });
     rules.push({ action: ['read', 'update'], subject: 'EmergencyReview', reason: 'security-review' });
+    // Judging a break-the-glass needs the reason given and the notes of earlier reviews.
+    rules.push({ action: 'read', subject: 'PersonalField', fields: ['emergencyReason', 'note'], reason: 'security-review-reasons' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
@@ -97,6 +103,15 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ inverted: true, action: ['view', 'download', 'export'], subject: 'PatientData', reason: 'oversight-roles-get-no-data' });
   }
   return rules;
+}
+
+/**
+ * Whether `p` may read personal field `field` of an event about `patientId` in clear (CASL
+ * field rules, subject `PersonalField`). Everyone else reads it as `{"redacted": true}`:
+ * oversight roles see the clear metadata only, unless a rule above grants the field.
+ */
+export function canReadPersonal(p: Principal, patientId: string | null, field: string): boolean {
+  return defineAbilityFor(p).can('read', subjectOf('PersonalField', { patientId }), field);
 }
 
 const abilities = new WeakMap<Principal, CustosAbility>();

@@ -1,4 +1,6 @@
+import { CONSENT_PERSONAL } from './domain/consent.events.js';
 import { Database, EventStore } from '@custos/event-store';
+import { KeyService, PayloadCipher } from '@custos/keys';
 import type { CustosContext } from '@custos/runtime';
 import { isPurpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
@@ -12,6 +14,7 @@ import { ReceiptSigner } from './receipts.js';
 
 export const consentContext: CustosContext = {
   name: 'consent',
+  personal: CONSENT_PERSONAL,
   migrations: [Consent1764000003000],
   projections: () => [new DatasetWithdrawalsProjection()],
   gatewayProviders: (config) => {
@@ -19,10 +22,10 @@ export const consentContext: CustosContext = {
     return [
       ...CONSENT_COMMAND_HANDLERS,
       { provide: CONSENT_RULES, useValue: rules },
-      { provide: ReceiptSigner, useFactory: () => ReceiptSigner.open(config.consent.receiptKeyFile) },
-      { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner) => new ConsentReceipts(signer, 'custos'), inject: [ReceiptSigner] },
+      { provide: ReceiptSigner, useFactory: (keys: KeyService) => ReceiptSigner.open(keys, config.consent.receiptKeyFile), inject: [KeyService] },
+      { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner, cipher: PayloadCipher) => new ConsentReceipts(signer, 'custos', cipher), inject: [ReceiptSigner, PayloadCipher] },
       { provide: ConsentReader, useFactory: (store: EventStore) => new ConsentReader(store, rules), inject: [EventStore] },
-      { provide: ConsentQueries, useFactory: (store: EventStore, db: Database, reader: ConsentReader) => new ConsentQueries(store, db, reader), inject: [EventStore, Database, ConsentReader] },
+      { provide: ConsentQueries, useFactory: (store: EventStore, db: Database, reader: ConsentReader, cipher: PayloadCipher) => new ConsentQueries(store, db, reader, cipher), inject: [EventStore, Database, ConsentReader, PayloadCipher] },
     ];
   },
 };

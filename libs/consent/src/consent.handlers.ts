@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import type { Principal } from '@custos/authz';
+import { canReadPersonal, type Principal } from '@custos/authz';
 import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
 import { Clock } from '@custos/platform';
 import { type ChangeConsent, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
@@ -59,7 +59,7 @@ export class ChangeConsentHandler implements ICommandHandler<ChangeConsentComman
     const command: ChangeConsent = { ...change, type: 'ChangeConsent', recordedBy: principal, rules: this.rules, now };
     const handled = await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
     this.reader.forget(change.patientId);
-    return answer(this.receipts, handled);
+    return answer(this.receipts, handled, principal);
   }
 }
 
@@ -77,13 +77,13 @@ export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCo
     const command: WithdrawConsent = { ...withdraw, type: 'WithdrawConsent', recordedBy: principal, rules: this.rules };
     const handled = await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
     this.reader.forget(withdraw.patientId);
-    return answer(this.receipts, handled);
+    return answer(this.receipts, handled, principal);
   }
 }
 
-async function answer(receipts: ConsentReceipts, handled: { events: readonly StoredEvent[] }): Promise<ConsentChangeResult> {
+async function answer(receipts: ConsentReceipts, handled: { events: readonly StoredEvent[] }, principal: Principal): Promise<ConsentChangeResult> {
   const stored = handled.events[0] as StoredEvent;
-  return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored) };
+  return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored, (field) => canReadPersonal(principal, stored.metadata.patientId ?? null, field)) };
 }
 
 export const CONSENT_COMMAND_HANDLERS = [ChangeConsentHandler, WithdrawConsentHandler];

@@ -1,4 +1,5 @@
 import type { Database, EventStore, StoredEvent } from '@custos/event-store';
+import type { PayloadCipher } from '@custos/keys';
 import { DATA_CATEGORIES, PURPOSES, type Purpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
 import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData, type Recipient } from './domain/consent.events.js';
@@ -27,6 +28,7 @@ export class ConsentQueries {
     private readonly store: EventStore,
     private readonly db: Database,
     private readonly reader: ConsentReader,
+    private readonly cipher?: PayloadCipher,
   ) {
     this.rules = reader.rules;
   }
@@ -60,8 +62,11 @@ export class ConsentQueries {
     return { patientId, version: state.version, purposes };
   }
 
-  async history(patientId: string): Promise<Array<Record<string, unknown>>> {
-    return (await this.events(patientId)).map((e) => {
+  /** Every change, oldest first; personal fields in clear only where `allowed` says the reader may see them. */
+  async history(patientId: string, allowed: (field: string) => boolean = () => false): Promise<Array<Record<string, unknown>>> {
+    const events = await this.events(patientId);
+    const shown = this.cipher ? await Promise.all(events.map((e) => (this.cipher as PayloadCipher).reveal(e, allowed))) : events;
+    return shown.map((e) => {
       const d = consentCodec.decode(e).data as ConsentChangedData & ConsentWithdrawnData;
       return {
         version: e.version,
@@ -73,7 +78,7 @@ export class ConsentQueries {
         ...(e.type === 'ConsentChanged' ? { categories: d.categories, expiresAt: d.expiresAt, recipients: d.recipients } : {}),
         channel: d.channel,
         ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
-        ...(d.evidenceRef ? { evidenceRef: d.evidenceRef } : {}),
+        ...(d.evidenceRef !== undefined ? { evidenceRef: d.evidenceRef } : {}),
         by: { id: e.metadata.actor.id, roles: e.metadata.actor.roles },
       };
     });

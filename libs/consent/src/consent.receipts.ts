@@ -1,4 +1,5 @@
 import type { StoredEvent } from '@custos/event-store';
+import type { PayloadCipher } from '@custos/keys';
 import type { ConsentChangedData, ConsentWithdrawnData } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
 import type { ReceiptSigner } from './receipts.js';
@@ -12,6 +13,7 @@ export class ConsentReceipts {
   constructor(
     private readonly signer: ReceiptSigner,
     private readonly issuer: string,
+    private readonly cipher?: PayloadCipher,
   ) {}
 
   claimsFor(event: StoredEvent): Record<string, unknown> {
@@ -35,7 +37,8 @@ export class ConsentReceipts {
       expiresAt: withdrawn ? null : d.expiresAt,
       recipients: withdrawn ? [] : d.recipients,
       ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
-      ...(d.evidenceRef ? { evidenceRef: d.evidenceRef } : {}),
+      // Personal: in the receipt only for a reader entitled to it (opened by receiptFor).
+      ...(typeof d.evidenceRef === 'string' ? { evidenceRef: d.evidenceRef } : {}),
       services: [
         {
           service: 'custos-medical-imaging-ai',
@@ -55,7 +58,8 @@ export class ConsentReceipts {
     };
   }
 
-  receiptFor(event: StoredEvent): Promise<string> {
-    return this.signer.sign(this.claimsFor(event));
+  /** Signs the receipt of a stored consent event; `allowed` says which personal fields the reader may see. */
+  async receiptFor(event: StoredEvent, allowed: (field: string) => boolean = () => false): Promise<string> {
+    return this.signer.sign(this.claimsFor(this.cipher ? await this.cipher.reveal(event, allowed) : event));
   }
 }

@@ -3,7 +3,8 @@ import { consentContext } from '@custos/consent';
 import { EventStore1764000000000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
 import { Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
-import { type CustosContext, migrationsOf, projectionsOf } from '@custos/runtime';
+import { Keys1764000005000 } from '@custos/keys';
+import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } from '@custos/runtime';
 
 /**
  * Every context of Custos, listed once: apps, the CLI and the tests take their migrations,
@@ -12,12 +13,16 @@ import { type CustosContext, migrationsOf, projectionsOf } from '@custos/runtime
 export const CONTEXTS: readonly CustosContext[] = [
   { name: 'event-store', migrations: [EventStore1764000000000] },
   { name: 'projections', migrations: [Projections1764000001000], projections: () => [new StreamCatalogueProjection()] },
+  { name: 'keys', migrations: [Keys1764000005000] },
   imagingContext,
   accessContext,
   consentContext,
 ];
 
 export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);
+
+/** Every event type's personal fields: what the key service seals. */
+export const PERSONAL_FIELDS = personalFieldsOf(CONTEXTS);
 
 /** Every read model, in one list: live projection and replay use the same. */
 export function allProjections() {

@@ -224,7 +224,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('custos verify --decisions agai
       { type: 'AccessDecided', schemaVersion: 2, data: { ...decided, policyVersion: version }, metadata: stored.metadata, occurredAt: w.clock.now() },
       { type: 'AccessDecided', schemaVersion: 1, data: v1, metadata: stored.metadata, occurredAt: w.clock.now() },
     ], { expectedVersion: 'any' });
-    expect(await verifyDecisions(t.db)).toEqual({ ok: true, events: expect.any(Number), decisions: 4, rederived: 2, unknownPolicies: { [version]: 1, none: 1 } });
+    expect(await verifyDecisions(t.db)).toEqual({ ok: true, events: expect.any(Number), decisions: 4, rederived: 2, unknownPolicies: { [version]: 1, none: 1 }, unreadableReasons: 0 });
   });
 
   it('refuses a policy activation whose parameters do not hash to its version', async () => {

@@ -1,8 +1,9 @@
 import { type AccessDecidedData, accessCodec, decideAccess, type PolicyActivatedData, policyCodec, policyStreamId } from '@custos/access';
-import { policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
+import { EMERGENCY_REASON_MIN, policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
 import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
 import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
 import { imageCodec } from '@custos/imaging';
+import { PayloadCipher } from '@custos/keys';
 import { categoryOf } from '@custos/vocabulary';
 import { consentRulesOf } from './wiring.js';
 
@@ -30,6 +31,12 @@ export interface DecisionsReport {
    * are not failures: a later release never makes an old log fail.
    */
   readonly unknownPolicies: Readonly<Record<string, number>>;
+  /**
+   * Emergency decisions whose reason could not be read (sealed, and no key here, or the
+   * patient's key destroyed by erasure): re-derived as if the recorded reason were long
+   * enough, every other input checked as usual.
+   */
+  readonly unreadableReasons: number;
   readonly firstDeviation?: DecisionDeviation;
   /** A policy whose recorded parameters do not hash to its version (a forged activation). */
   readonly badPolicy?: { readonly globalSeq: number; readonly policyVersion: string };
@@ -51,7 +58,11 @@ const FIELDS = ['patientId', 'datasetId', 'decision', 'rule', 'emergency', 'cons
  * nothing. Credentials are not in the actor and no data rule reads them (a rule that does will
  * change the digest, and must then record them).
  */
-export async function verifyDecisions(db: Database, options: { pageSize?: number; onProgress?: (done: number) => void } = {}): Promise<DecisionsReport> {
+export async function verifyDecisions(
+  db: Database,
+  options: { pageSize?: number; onProgress?: (done: number) => void; cipher?: Pick<PayloadCipher, 'open'> } = {},
+): Promise<DecisionsReport> {
+  let unreadableReasons = 0;
   const pageSize = options.pageSize ?? 5000;
   const consents = new Map<string, ConsentState>(); // by consent stream id
   const images = new Map<string, { patientId: string; datasetId: string }>();
@@ -91,10 +102,19 @@ export async function verifyDecisions(db: Database, options: { pageSize?: number
         consents.set(event.streamId, evolveConsent(consents.get(event.streamId) ?? initialConsentState, consentCodec.decode(event)));
       } else if (event.type === 'AccessDecided') {
         decisions += 1;
-        const recorded = accessCodec.decode(event).data as AccessDecidedData;
+        let recorded = accessCodec.decode(event).data as AccessDecidedData;
+        if (PayloadCipher.isSealed(event)) {
+          const opened = options.cipher ? ((await options.cipher.open(event)).data as AccessDecidedData) : undefined;
+          if (typeof opened?.emergencyReason === 'string') recorded = opened;
+          else {
+            unreadableReasons += 1;
+            const { sealed: _sealed, ...clear } = recorded as AccessDecidedData & { sealed?: string };
+            recorded = { ...clear, emergencyReason: UNREADABLE_REASON };
+          }
+        }
         const version = recorded.policyVersion;
         const rules = version === null ? null : await policy(version);
-        if (rules !== null && 'bad' in rules) return { ok: false, events, decisions, rederived, unknownPolicies, badPolicy: { globalSeq: rules.bad, policyVersion: version as string } };
+        if (rules !== null && 'bad' in rules) return { ok: false, events, decisions, rederived, unknownPolicies, unreadableReasons, badPolicy: { globalSeq: rules.bad, policyVersion: version as string } };
         if (rules === null) {
           const key = version ?? 'none';
           unknownPolicies[key] = (unknownPolicies[key] ?? 0) + 1;
@@ -103,7 +123,7 @@ export async function verifyDecisions(db: Database, options: { pageSize?: number
         const derived = rederive(event, recorded, rules, images, patientsWithImages, consents);
         for (const field of FIELDS) {
           if (JSON.stringify(recorded[field] ?? null) !== JSON.stringify(derived[field] ?? null)) {
-            return { ok: false, events, decisions, rederived, unknownPolicies, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field, recorded: recorded[field] ?? null, derived: derived[field] ?? null } };
+            return { ok: false, events, decisions, rederived, unknownPolicies, unreadableReasons, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field, recorded: recorded[field] ?? null, derived: derived[field] ?? null } };
           }
         }
         rederived += 1;
@@ -112,8 +132,11 @@ export async function verifyDecisions(db: Database, options: { pageSize?: number
     after = (page[page.length - 1] as StoredEvent).globalSeq;
     options.onProgress?.(events);
   }
-  return { ok: true, events, decisions, rederived, unknownPolicies };
+  return { ok: true, events, decisions, rederived, unknownPolicies, unreadableReasons };
 }
+
+/** Stands for a sealed reason that cannot be read: as long as a reason must be to count. */
+const UNREADABLE_REASON = 'x'.repeat(EMERGENCY_REASON_MIN);
 
 function rederive(
   event: StoredEvent,

@@ -22,3 +22,13 @@ export interface Decider<State, Command, Event extends DomainEvent> {
 export function fold<State, Event extends DomainEvent>(decider: Pick<Decider<State, never, Event>, 'initialState' | 'evolve'>, events: readonly Event[]): State {
   return events.reduce((s, e) => decider.evolve(s, e), decider.initialState);
 }
+
+/**
+ * Which fields of each event type's data are personal, declared next to the event types: the
+ * store seals them (one JWE under the patient's data key) and readers see them only where a
+ * rule entitles them. Deciders never read a personal field in `evolve` (the command shell
+ * folds sealed events), so erasure never changes what a decider decides.
+ */
+export type PersonalFields<E extends DomainEvent> = {
+  readonly [K in E['type']]?: readonly (keyof Extract<E, { type: K }>['data'] & string)[];
+};

@@ -40,6 +40,19 @@ export interface EventStoreOptions {
   ids?: Ids;
   /** Most events one group-commit transaction carries (default 2,000). */
   maxEventsPerCommit?: number;
+  /** Seals personal fields before an event is hashed and stored (the key service's cipher). */
+  sealer?: EventSealer;
+}
+
+/**
+ * Seals the personal part of an event before it is stored (`@custos/keys` implements it).
+ * The store hashes, stores and publishes what `seal` returns: no personal field in clear
+ * reaches the log, the outbox or Kafka.
+ */
+export interface EventSealer {
+  /** Whether the event has personal fields to seal (decided without I/O). */
+  sealable(event: NewEvent): boolean;
+  seal(streamId: string, event: NewEvent): Promise<NewEvent>;
 }
 
 interface Pending {
@@ -89,7 +102,10 @@ export class EventStore {
   ) {
     this.ids = options.ids ?? new RandomIds();
     this.maxEventsPerCommit = options.maxEventsPerCommit ?? 2000;
+    this.sealer = options.sealer;
   }
+
+  private readonly sealer: EventSealer | undefined;
 
   /**
    * Appends events to one stream after checking its version (and, with `conditions`, that
@@ -154,7 +170,13 @@ export class EventStore {
     return Number(row?.v ?? 0);
   }
 
-  private enqueue(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+  private async enqueue(requests: readonly AppendRequest[]): Promise<AppendResult[]> {
+    const sealer = this.sealer;
+    if (sealer && requests.some((r) => Array.isArray(r.events) && r.events.some((e) => sealer.sealable(e)))) {
+      // Checked in clear first: ill-formed text is refused, not sealed where no check sees it.
+      for (const r of requests) this.prepare(r);
+      requests = await Promise.all(requests.map(async (r) => ({ ...r, events: await Promise.all(r.events.map((e) => sealer.seal(r.streamId, e))) })));
+    }
     const prepared = requests.map((r) => this.prepare(r));
     return new Promise<AppendResult[]>((resolve, reject) => {
       this.queue.push({ requests: prepared, resolve, reject });

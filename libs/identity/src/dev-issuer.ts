@@ -1,6 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import jose from 'node-jose';
+import { type KeyService, KeySigner } from '@custos/keys';
+import type jose from 'node-jose';
 
 export interface DevTokenRequest {
   sub: string;
@@ -11,46 +10,28 @@ export interface DevTokenRequest {
 }
 
 /**
- * The local token issuer of embedded mode, for development: an ES256 key (kept in the data
- * folder so tokens survive a restart) whose public half is served at /.well-known/jwks.json.
- * Off by default outside embedded mode.
+ * The local token issuer of embedded mode, for development: the key service's `dev-tokens`
+ * ES256 key (kept with the other keys, so tokens survive a restart) whose public half is
+ * served at /.well-known/jwks.json. A key file from before the key service (DATA_DIR/keys/
+ * dev-issuer.jwk.json) is brought under it once. Off by default outside embedded mode.
  */
 export class DevIssuer {
   private constructor(
-    private readonly key: jose.JWK.Key,
+    private readonly signer: KeySigner,
     private readonly issuer: string,
     private readonly audience: string,
   ) {}
 
-  static async open(options: { keyFile?: string; issuer: string; audience: string }): Promise<DevIssuer> {
-    let key: jose.JWK.Key | undefined;
-    if (options.keyFile) {
-      try {
-        key = await jose.JWK.asKey(JSON.parse(await readFile(options.keyFile, 'utf8')) as object);
-      } catch {
-        key = undefined;
-      }
-    }
-    if (!key) {
-      key = await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
-      if (options.keyFile) {
-        await mkdir(dirname(options.keyFile), { recursive: true });
-        await writeFile(options.keyFile, JSON.stringify(key.toJSON(true)), { mode: 0o600 });
-      }
-    }
-    return new DevIssuer(key, options.issuer, options.audience);
+  static async open(options: { keys: KeyService; legacyKeyFile?: string; issuer: string; audience: string }): Promise<DevIssuer> {
+    const signer = new KeySigner(options.keys, 'dev-tokens');
+    await signer.adoptKeyFile(options.legacyKeyFile, 'DATA_DIR');
+    await options.keys.signingKey('dev-tokens');
+    return new DevIssuer(signer, options.issuer, options.audience);
   }
 
-  private publicStore: Promise<jose.JWK.KeyStore> | undefined;
-
-  /** Public keys only; one store for the issuer's life. */
+  /** Public keys only (active and retired dev-token keys). */
   keystore(): Promise<jose.JWK.KeyStore> {
-    this.publicStore ??= jose.JWK.asKeyStore({ keys: [this.key.toJSON(false)] });
-    return this.publicStore;
-  }
-
-  publicJwk(): object {
-    return this.key.toJSON(false);
+    return this.signer.keystore();
   }
 
   async issue(request: DevTokenRequest, nowSeconds: number): Promise<string> {
@@ -65,6 +46,6 @@ export class DevIssuer {
       nbf: nowSeconds,
       exp: nowSeconds + (request.ttlSeconds ?? 3600),
     };
-    return (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: this.key.kid, typ: 'JWT' } }, this.key).update(JSON.stringify(claims)).final()) as unknown as string;
+    return this.signer.sign(JSON.stringify(claims), { typ: 'JWT' });
   }
 }

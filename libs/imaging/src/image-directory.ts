@@ -1,4 +1,5 @@
 import { EventStore, type StoredEvent } from '@custos/event-store';
+import type { PayloadCipher } from '@custos/keys';
 import type { ImageRegisteredData } from './domain/image.events.js';
 import { imageStreamId } from './domain/image.events.js';
 import { imageCodec } from './image.codec.js';
@@ -33,6 +34,8 @@ export class StoreImageDirectory extends ImageDirectory {
 
   constructor(
     private readonly store: EventStore,
+    /** Opens the sealed demographics (the caller decides who sees them); without it they stay sealed. */
+    private readonly cipher?: PayloadCipher,
     private readonly maxCached = 100_000,
   ) {
     super();
@@ -41,16 +44,24 @@ export class StoreImageDirectory extends ImageDirectory {
   async owner(imageId: string): Promise<ImageOwner | null> {
     const known = this.owners.get(imageId);
     if (known) return known;
-    const image = await this.image(imageId);
-    return image ? { patientId: image.patientId, datasetId: image.datasetId } : null;
+    const image = await this.registered(imageId);
+    return image ? { patientId: image.data.patientId, datasetId: image.data.datasetId } : null;
   }
 
   async image(imageId: string): Promise<RegisteredImage | null> {
+    const registered = await this.registered(imageId);
+    if (!registered) return null;
+    const data = (this.cipher ? await this.cipher.open(registered) : registered).data;
+    return { ...data, registeredAt: registered.occurredAt };
+  }
+
+  /** The registration as stored (demographics sealed). */
+  private async registered(imageId: string): Promise<{ data: ImageRegisteredData; occurredAt: string } | null> {
     const [registered] = await this.store.readStream(imageStreamId(imageId));
     if (!registered) return null;
     const data = imageCodec.decode(registered).data;
     this.remember(imageId, { patientId: data.patientId, datasetId: data.datasetId });
-    return { ...data, registeredAt: (registered as StoredEvent).occurredAt };
+    return { data, occurredAt: (registered as StoredEvent).occurredAt };
   }
 
   patientKnown(patientId: string): Promise<boolean> {

@@ -1,10 +1,13 @@
+import { IMAGE_PERSONAL } from './domain/image.events.js';
 import { EventStore } from '@custos/event-store';
+import { PayloadCipher } from '@custos/keys';
 import type { CustosContext } from '@custos/runtime';
 import { ImageDirectory, StoreImageDirectory } from './image-directory.js';
 import { RegisterImageHandler } from './register-image.handler.js';
 
 export const imagingContext: CustosContext = {
   name: 'imaging',
+  personal: IMAGE_PERSONAL,
   migrations: [],
-  gatewayProviders: () => [RegisterImageHandler, { provide: ImageDirectory, useFactory: (store: EventStore) => new StoreImageDirectory(store), inject: [EventStore] }],
+  gatewayProviders: () => [RegisterImageHandler, { provide: ImageDirectory, useFactory: (store: EventStore, cipher: PayloadCipher) => new StoreImageDirectory(store, cipher), inject: [EventStore, PayloadCipher] }],
 };

@@ -43,6 +43,14 @@ export interface ConsentConfig {
   receiptKeyFile?: string;
 }
 
+/** Where the key-encryption key comes from; the key service opens it at boot. */
+export type KekConfig =
+  | { kind: 'file'; path: string }
+  | { kind: 'inline'; base64url: string }
+  | { kind: 'generated'; path: string }
+  | { kind: 'memory' }
+  | { kind: 'none' };
+
 export interface CustosConfig {
   mode: 'embedded' | 'distributed';
   http: { host: string; port: number };
@@ -53,6 +61,7 @@ export interface CustosConfig {
   projector: { groupId: string };
   auth: AuthConfig;
   consent: ConsentConfig;
+  keys: { kek: KekConfig };
 }
 
 export class ConfigError extends Error {
@@ -93,6 +102,8 @@ export const CONFIG_VARIABLES = {
   AUTH_ALGORITHMS: 'accepted JWT algorithms (default ES256,RS256,PS256)',
   CONSENT_DEFAULT_GRANTED: 'purposes granted until a patient opts out (default TREATMENT,OPERATIONS)',
   CONSENT_RESTRICTABLE_PURPOSES: 'purposes patients may restrict (default all five); consent for the others cannot be changed (422)',
+  KEK_FILE: 'file holding the key-encryption key as a JWK (or a JWK Set, active key first); distributed mode needs it or KEK',
+  KEK: 'the key-encryption key itself: 32 bytes in base64url (instead of KEK_FILE)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -184,6 +195,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
     projector: { groupId: text(env, 'PROJECTOR_GROUP_ID', 'custos-projector', /^[A-Za-z0-9._-]{1,200}$/) },
     auth: authConfig(env, mode, database, http.host),
     consent: consentConfig(env, database),
+    keys: { kek: kekConfig(env, mode, database) },
   };
 }
 
@@ -218,6 +230,26 @@ function authConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConf
     clockSkewSeconds: int(env, 'AUTH_CLOCK_SKEW_SECONDS', 30, 0, 300),
     algorithms,
   };
+}
+
+/**
+ * The KEK: KEK_FILE or KEK wherever given; else embedded mode keeps a generated one in its
+ * data folder (or in memory for a memory:// store); distributed mode has none, and every
+ * process that needs keys refuses to start.
+ */
+function kekConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfig): KekConfig {
+  const file = env.KEK_FILE?.trim();
+  const inline = env.KEK?.trim();
+  if (file && inline) throw new ConfigError('KEK', 'and KEK_FILE are both set: give one');
+  if (file) return { kind: 'file', path: file };
+  if (inline) {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(inline)) throw new ConfigError('KEK', 'must be 32 bytes in base64url (43 characters of A-Z a-z 0-9 - _)');
+    return { kind: 'inline', base64url: inline };
+  }
+  if (mode === 'embedded' && database.kind === 'pglite') {
+    return database.dataDir.startsWith('memory://') ? { kind: 'memory' } : { kind: 'generated', path: `${database.dataDir}/keys/kek.jwk.json` };
+  }
+  return { kind: 'none' };
 }
 
 function consentConfig(env: Env, database: DatabaseConfig): ConsentConfig {

@@ -14,6 +14,8 @@ export type MigrationClass = new () => MigrationInterface;
 export interface CustosContext {
   readonly name: string;
   readonly migrations: readonly MigrationClass[];
+  /** Event type → its personal fields (declared next to the event types), sealed when stored. */
+  readonly personal?: Readonly<Record<string, readonly string[]>>;
   projections?(): readonly Projection[];
   gatewayProviders?(config: CustosConfig): readonly Provider[];
 }
@@ -24,4 +26,9 @@ export function migrationsOf(contexts: readonly CustosContext[]): MigrationClass
 
 export function projectionsOf(contexts: readonly CustosContext[]): Projection[] {
   return contexts.flatMap((c) => [...(c.projections?.() ?? [])]);
+}
+
+/** Every context's personal fields, in one table: what the key service's cipher seals. */
+export function personalFieldsOf(contexts: readonly CustosContext[]): Record<string, readonly string[]> {
+  return Object.assign({}, ...contexts.map((c) => c.personal ?? {})) as Record<string, readonly string[]>;
 }

@@ -1,5 +1,6 @@
 import { type DynamicModule, Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
+import { KeyService, openKek, PayloadCipher } from '@custos/keys';
 import { Clock, type CustosConfig, Ids, RandomIds, SystemClock } from '@custos/platform';
 import type { Logger } from 'pino';
 import type { MigrationClass } from './context.js';
@@ -15,7 +16,17 @@ import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 export class CoreModule implements OnApplicationShutdown {
   constructor(@Inject(Database) private readonly db: Database) {}
 
-  static forRoot(config: CustosConfig, logger: Logger, migrations: readonly MigrationClass[]): DynamicModule {
+  /**
+   * `personal`: the processes that write or read personal fields (the gateway) open the key
+   * service and seal every append with it; the relay and projector never hold a key.
+   */
+  static forRoot(config: CustosConfig, logger: Logger, migrations: readonly MigrationClass[], personal?: Readonly<Record<string, readonly string[]>>): DynamicModule {
+    const keyProviders = personal
+      ? [
+          { provide: KeyService, useFactory: async (db: Database) => new KeyService(db, await openKek(config.keys.kek, (m) => logger.warn(m))), inject: [Database] },
+          { provide: PayloadCipher, useFactory: (keys: KeyService) => new PayloadCipher(keys, personal), inject: [KeyService] },
+        ]
+      : [];
     return {
       module: CoreModule,
       providers: [
@@ -24,9 +35,12 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: Clock, useClass: SystemClock },
         { provide: Ids, useClass: RandomIds },
         { provide: Database, useFactory: () => Database.open(config.database, [...migrations]) },
-        { provide: EventStore, useFactory: (db: Database, ids: Ids) => new EventStore(db, { ids }), inject: [Database, Ids] },
+        ...keyProviders,
+        personal
+          ? { provide: EventStore, useFactory: (db: Database, ids: Ids, sealer: PayloadCipher) => new EventStore(db, { ids, sealer }), inject: [Database, Ids, PayloadCipher] }
+          : { provide: EventStore, useFactory: (db: Database, ids: Ids) => new EventStore(db, { ids }), inject: [Database, Ids] },
       ],
-      exports: [CUSTOS_CONFIG, LOGGER, Clock, Ids, Database, EventStore],
+      exports: [CUSTOS_CONFIG, LOGGER, Clock, Ids, Database, EventStore, ...(personal ? [KeyService, PayloadCipher] : [])],
     };
   }
 

@@ -45,6 +45,8 @@ export interface ProcessSpec {
   controllers?: Type[];
   providers?: Provider[];
   imports?: DynamicModule['imports'];
+  /** Personal fields of the events this process writes or reads: it then holds the key service. */
+  personal?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -57,7 +59,7 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   class ProcessModule {}
   const root: DynamicModule = {
     module: ProcessModule,
-    imports: [CoreModule.forRoot(config, logger, migrationsOf(spec.contexts)), TerminusModule, ...(spec.imports ?? [])],
+    imports: [CoreModule.forRoot(config, logger, migrationsOf(spec.contexts), spec.personal), TerminusModule, ...(spec.imports ?? [])],
     controllers: [HealthController, MetricsController, ...(spec.controllers ?? [])],
     providers: [FastifyReady, { provide: READINESS_PROBES, useValue: kafkaReadiness(config, logger) }, { provide: PROJECTIONS, useFactory: () => projectionsOf(spec.contexts) }, ...(spec.providers ?? [])],
   };

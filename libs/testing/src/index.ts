@@ -2,3 +2,4 @@ export * from './postgres.js';
 export * from './stores.js';
 export * from './kafka.js';
 export * from './decider.js';
+export * from './keys.js';

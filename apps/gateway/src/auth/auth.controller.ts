@@ -1,8 +1,8 @@
-import { Body, Controller, Get, Inject, Optional, Post } from '@nestjs/common';
+import { Body, Controller, Get, Inject, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ReceiptSigner } from '@custos/consent';
 import { ValidationError } from '@custos/errors';
 import { DevIssuer, ROLES } from '@custos/identity';
+import { KeyService } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { Public } from '@custos/runtime';
 import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
@@ -21,16 +21,13 @@ export class DevTokenDto {
 @Public()
 @Controller('.well-known')
 export class JwksController {
-  constructor(
-    @Inject(ReceiptSigner) private readonly receipts: ReceiptSigner,
-    @Optional() @Inject(DevIssuer) private readonly devIssuer?: DevIssuer,
-  ) {}
+  constructor(@Inject(KeyService) private readonly keys: KeyService) {}
 
   @Get('jwks.json')
-  @ApiOperation({ summary: 'Public keys: consent receipts, and the dev issuer where it is on' })
+  @ApiOperation({ summary: 'Every public key still needed to verify something Custos signed: consent receipts (active and rotated out) and dev-issuer tokens' })
   @ApiJson(200, 'a JWKS', { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' } } } })
-  jwks(): { keys: object[] } {
-    return { keys: [this.receipts.publicJwk(), ...(this.devIssuer ? [this.devIssuer.publicJwk()] : [])] };
+  jwks(): Promise<{ keys: object[] }> {
+    return this.keys.jwks();
   }
 }
 

@@ -1,3 +1,4 @@
+import { canReadPersonal } from '@custos/authz';
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Put, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
@@ -147,8 +148,8 @@ export class ConsentController {
   @ApiOperation({ summary: 'Every consent change, oldest first: who, when, through which channel. The read is recorded.' })
   @ApiJson(200, 'the history', { type: 'object', properties: { patientId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
-  async history(@Param() p: PatientParams) {
-    return { patientId: p.patientId, items: await this.queries.history(p.patientId) };
+  async history(@Param() p: PatientParams, @Caller() caller: CallerContext) {
+    return { patientId: p.patientId, items: await this.queries.history(p.patientId, (field) => canReadPersonal(caller.principal, p.patientId, field)) };
   }
 
   @Get('patients/:patientId/consents/receipts/:version')
@@ -157,11 +158,11 @@ export class ConsentController {
   @ApiOperation({ summary: 'The signed receipt of one consent version, issued again. The read is recorded.' })
   @ApiJson(200, 'the receipt', { type: 'object', properties: { version: SCHEMA.int, eventId: SCHEMA.str, receipt: SCHEMA.str } })
   @ApiProblems({ 404: ['not-found'] })
-  async receipt(@Param() p: ReceiptParams) {
+  async receipt(@Param() p: ReceiptParams, @Caller() caller: CallerContext) {
     const version = Number(p.version);
     const event = (await this.queries.events(p.patientId)).find((e) => e.version === version);
     if (!event) throw new NotFoundError(`no consent version ${version} for this patient`, { version });
-    return { version, eventId: event.eventId, receipt: await this.receipts.receiptFor(event) };
+    return { version, eventId: event.eventId, receipt: await this.receipts.receiptFor(event, (field) => canReadPersonal(caller.principal, p.patientId, field)) };
   }
 
   @Get('datasets/:datasetId/consent-withdrawals')

@@ -1,3 +1,4 @@
+import type { PersonalFields } from '@custos/decider';
 import type { DataAction, Purpose, ResourceType } from '@custos/vocabulary';
 
 /** Events of the access context: readonly data, a discriminated union on `type`. */
@@ -85,3 +86,13 @@ export function reviewStreamId(accessEventId: string): string {
 export function policyStreamId(policyVersion: string): string {
   return `policy-${policyVersion}`;
 }
+
+/**
+ * Personal fields, sealed under the patient's data key when stored: a clinician's free-text
+ * reason for breaking the glass and a reviewer's note can name the patient's condition.
+ * Everything audits query (ids, roles, purpose, decision, rule, times, versions) stays clear.
+ */
+export const ACCESS_PERSONAL: PersonalFields<AccessDecided | EmergencyAccessReviewed> = {
+  AccessDecided: ['emergencyReason'],
+  EmergencyAccessReviewed: ['note'],
+};

@@ -1,3 +1,4 @@
+import type { PersonalFields } from '@custos/decider';
 import type { DataCategory, Purpose } from '@custos/vocabulary';
 
 /** How the consent reached Custos. */
@@ -44,3 +45,9 @@ export type ConsentEvent = ConsentChanged | ConsentWithdrawn;
 export function consentStreamId(patientId: string): string {
   return `consent-${patientId}`;
 }
+
+/** Personal fields: the reference of a signed paper form points at a document about the patient. */
+export const CONSENT_PERSONAL: PersonalFields<ConsentEvent> = {
+  ConsentChanged: ['evidenceRef'],
+  ConsentWithdrawn: ['evidenceRef'],
+};

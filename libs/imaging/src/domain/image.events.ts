@@ -1,3 +1,5 @@
+import type { PersonalFields } from '@custos/decider';
+
 /** Imaging events: a registered image and whose it is. Readonly data, never classes. */
 export interface Demographics {
   readonly sex: string;
@@ -20,3 +22,6 @@ export type ImageEvent = ImageRegistered;
 export function imageStreamId(imageId: string): string {
   return `image-${imageId}`;
 }
+
+/** Personal fields: sex, birth year and ethnicity are demographics (quasi-identifiers). */
+export const IMAGE_PERSONAL: PersonalFields<ImageEvent> = { ImageRegistered: ['demographics'] };

@@ -1,0 +1,179 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyChain } from '@custos/event-store';
+import { EventStore } from '@custos/event-store';
+import { UnavailableError } from '@custos/errors';
+import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
+import jose from 'node-jose';
+import { KeyConfigError, type KekRing, octKek, openKek } from './kek.js';
+import { KeyService } from './key-service.js';
+import { ERASED, PayloadCipher, REDACTED, SEALED } from './payloads.js';
+
+const MARKER = 'ZEBRA-7f3a-personal';
+const SCHEMA = { TestHappened: ['secret', 'other'] };
+
+async function ring(): Promise<KekRing> {
+  return openKek({ kind: 'memory' }, () => undefined);
+}
+
+describe('openKek (the key-encryption key, at boot)', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'custos-kek-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses distributed mode without one, naming the variables', async () => {
+    await expect(openKek({ kind: 'none' }, () => undefined)).rejects.toThrow(/KEK_FILE or KEK is required in distributed mode/);
+  });
+
+  it('refuses a KEK that is not 32 bytes, an unreadable or malformed KEK_FILE', async () => {
+    await expect(openKek({ kind: 'inline', base64url: 'c2hvcnQ' }, () => undefined)).rejects.toThrow(KeyConfigError);
+    await expect(openKek({ kind: 'file', path: join(dir, 'missing.json') }, () => undefined)).rejects.toThrow(/KEK_FILE cannot be read \(ENOENT/);
+    writeFileSync(join(dir, 'bad.json'), 'not json');
+    await expect(openKek({ kind: 'file', path: join(dir, 'bad.json') }, () => undefined)).rejects.toThrow(/KEK_FILE is not JSON/);
+    writeFileSync(join(dir, 'rsa.json'), JSON.stringify({ kty: 'RSA', n: 'x', e: 'AQAB' }));
+    await expect(openKek({ kind: 'file', path: join(dir, 'rsa.json') }, () => undefined)).rejects.toThrow(/256-bit symmetric/);
+  });
+
+  it('embedded mode makes one on first start (0600, one warning) and opens the same one after', async () => {
+    const warnings: string[] = [];
+    const path = join(dir, 'keys', 'kek.jwk.json');
+    const first = await openKek({ kind: 'generated', path }, (m) => warnings.push(m));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/development only/);
+    const again = await openKek({ kind: 'generated', path }, (m) => warnings.push(m));
+    expect(again.active.kid).toBe(first.active.kid);
+    expect(warnings).toHaveLength(1);
+    writeFileSync(path, '{broken');
+    await expect(openKek({ kind: 'generated', path }, () => undefined)).rejects.toThrow(/not JSON/);
+  });
+});
+
+describe.each<StoreKind>(['pglite', 'postgres'])('KeyService and PayloadCipher on %s', (kind) => {
+  let t: TestStore;
+  let keys: KeyService;
+  let kek: KekRing;
+  beforeEach(async () => {
+    t = await openTestStore(kind);
+    kek = await ring();
+    keys = new KeyService(t.db, kek);
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it('makes one data key per owner, even for concurrent callers, and stores it wrapped only', async () => {
+    const [a, b] = await Promise.all([keys.dataKeyFor('p1'), new KeyService(t.db, kek).dataKeyFor('p1')]);
+    expect(a.kid).toBe(b.kid);
+    expect((await keys.dataKeyFor('p2')).kid).not.toBe(a.kid);
+    const rows = await t.db.query<{ kid: string; wrapped: string }>('SELECT kid, wrapped FROM custos_data_keys ORDER BY kid');
+    expect(rows).toHaveLength(2);
+    const raw = (a.key.toJSON(true) as { k: string }).k;
+    for (const r of rows) {
+      expect(r.wrapped.split('.')).toHaveLength(5); // a compact JWE
+      expect(r.wrapped).not.toContain(raw);
+    }
+  });
+
+  it('a wrapped key that does not unwrap under this KEK is unavailable (503), not a 500 and not plaintext', async () => {
+    const { kid } = await keys.dataKeyFor('p1');
+    const stranger = new KeyService(t.db, await ring());
+    const err = await stranger.dataKey(kid).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as UnavailableError).code).toBe('key-unavailable');
+  });
+
+  it('seals personal fields before the chain sees them; opens, redacts, and reads erased after the key is destroyed', async () => {
+    const cipher = new PayloadCipher(keys, SCHEMA);
+    const store = new EventStore(t.db, { sealer: cipher });
+    const [stored] = (await store.append('test-1', [testEvent('TestHappened', { n: 1, secret: MARKER, other: { nested: MARKER } }, 'p1')], { expectedVersion: 'no-stream' })).events;
+    const data = stored?.data as Record<string, unknown>;
+    expect(Object.keys(data).sort()).toEqual(['n', SEALED]);
+    expect(JSON.stringify(await t.db.query('SELECT * FROM custos_events'))).not.toContain(MARKER);
+    expect(JSON.stringify(await t.db.query('SELECT * FROM custos_outbox'))).not.toContain(MARKER);
+    expect((await verifyChain(t.db)).ok).toBe(true);
+
+    const [read] = await store.readStream('test-1');
+    expect((await cipher.open(read!)).data).toEqual({ n: 1, secret: MARKER, other: { nested: MARKER } });
+    expect(cipher.redact(read!).data).toEqual({ n: 1, secret: REDACTED, other: REDACTED });
+    expect((await cipher.reveal(read!, (f) => f === 'secret')).data).toEqual({ n: 1, secret: MARKER, other: REDACTED });
+
+    // An event without personal fields, and one without a patient (a per-context key), pass as they should.
+    const [plain] = (await store.append('test-2', [testEvent('TestHappened', { n: 2 })], { expectedVersion: 'no-stream' })).events;
+    expect(plain?.data).toEqual({ n: 2 });
+    const [noPatient] = (await store.append('dataset-x', [testEvent('TestHappened', { secret: MARKER })], { expectedVersion: 'no-stream' })).events;
+    expect((await t.db.query<{ owner: string }>('SELECT owner FROM custos_data_keys ORDER BY owner')).map((r) => r.owner)).toEqual(['context:dataset', 'p1']);
+    expect((await cipher.open(noPatient!)).data).toEqual({ secret: MARKER });
+
+    // Erasure: the key goes, the event stays (chain intact), its fields read as erased, everywhere.
+    expect(await keys.destroy('p1')).toHaveLength(1);
+    expect((await cipher.open(read!)).data).toEqual({ n: 1, secret: ERASED, other: ERASED });
+    const elsewhere = new PayloadCipher(new KeyService(t.db, kek), SCHEMA);
+    expect((await elsewhere.open(read!)).data).toEqual({ n: 1, secret: ERASED, other: ERASED });
+    expect((await verifyChain(t.db)).ok).toBe(true);
+    expect(await t.db.query('SELECT * FROM custos_data_keys WHERE owner = $1 AND wrapped IS NOT NULL', ['p1'])).toHaveLength(0);
+    // A later event of that patient gets a new key.
+    const [later] = (await store.append('test-1', [testEvent('TestHappened', { secret: 'new' }, 'p1')], { expectedVersion: 1 })).events;
+    expect((await cipher.open(later!)).data).toEqual({ secret: 'new' });
+  });
+
+  it('refuses ill-formed text in a personal field before sealing it', async () => {
+    const store = new EventStore(t.db, { sealer: new PayloadCipher(keys, SCHEMA) });
+    await expect(store.append('test-1', [testEvent('TestHappened', { secret: 'a\uD800b' }, 'p1')], { expectedVersion: 'no-stream' })).rejects.toThrow(/ill-formed|surrogate/i);
+  });
+
+  it('rotates a signing key: the old public key stays in the JWKS and what it signed still verifies', async () => {
+    const first = await keys.signingKey('receipts');
+    const signed = (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: first.kid } }, first.key).update('hello').final()) as unknown as string;
+    const rotated = await keys.rotateSigning('receipts');
+    expect(rotated.retired).toBe(first.kid);
+    expect((await keys.signingKey('receipts')).kid).toBe(rotated.active);
+    const jwks = await keys.jwks();
+    expect(jwks.keys.map((k) => (k as { kid: string }).kid)).toEqual(expect.arrayContaining([first.kid, rotated.active]));
+    for (const k of jwks.keys) expect(k).not.toHaveProperty('d'); // public halves only
+    const verified = await jose.JWS.createVerify(await jose.JWK.asKeyStore(jwks)).verify(signed);
+    expect(verified.payload.toString()).toBe('hello');
+  });
+
+  it('rewraps every key under a new KEK without touching an event; the old KEK alone opens nothing after', async () => {
+    const cipher = new PayloadCipher(keys, SCHEMA);
+    const store = new EventStore(t.db, { sealer: cipher });
+    const [stored] = (await store.append('test-1', [testEvent('TestHappened', { secret: MARKER }, 'p1')], { expectedVersion: 'no-stream' })).events;
+    await keys.signingKey('receipts');
+    const before = await t.db.query('SELECT global_seq, hash, data FROM custos_events ORDER BY global_seq');
+    const next = await octKek(Buffer.alloc(32, 9));
+    const both = jose.JWK.createKeyStore();
+    await both.add(next);
+    for (const k of kek.all.all()) await both.add(k);
+    expect(await keys.rewrapAll({ active: next, all: both })).toEqual({ dataKeys: 1, signingKeys: 1 });
+    expect(await t.db.query('SELECT global_seq, hash, data FROM custos_events ORDER BY global_seq')).toEqual(before);
+    const onlyNew = jose.JWK.createKeyStore();
+    await onlyNew.add(next);
+    const fresh = new PayloadCipher(new KeyService(t.db, { active: next, all: onlyNew }), SCHEMA);
+    expect((await fresh.open(stored!)).data).toEqual({ secret: MARKER });
+    const old = new PayloadCipher(new KeyService(t.db, kek), SCHEMA);
+    await expect(old.open(stored!)).rejects.toThrow(UnavailableError);
+  });
+
+  it('rotates a generated KEK (embedded): the ring file holds only the new key after, and every key still opens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-kek-'));
+    try {
+      const path = join(dir, 'kek.jwk.json');
+      const generated = await openKek({ kind: 'generated', path }, () => undefined);
+      const service = new KeyService(t.db, generated);
+      const cipher = new PayloadCipher(service, SCHEMA);
+      const store = new EventStore(t.db, { sealer: cipher });
+      const [stored] = (await store.append('test-1', [testEvent('TestHappened', { secret: MARKER }, 'p1')], { expectedVersion: 'no-stream' })).events;
+      const r = await service.rotateKek();
+      expect(r.previous).toBe(generated.active.kid);
+      expect(r.active).not.toBe(r.previous);
+      const file = JSON.parse(readFileSync(path, 'utf8')) as { keys: Array<{ kid: string }> };
+      expect(file.keys.map((k) => k.kid)).toEqual([r.active]);
+      const reopened = new PayloadCipher(new KeyService(t.db, await openKek({ kind: 'generated', path }, () => undefined)), SCHEMA);
+      expect((await reopened.open(stored!)).data).toEqual({ secret: MARKER });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,58 @@
+import { readFile } from 'node:fs/promises';
+import jose from 'node-jose';
+import { KeyConfigError } from './kek.js';
+import type { KeyService, SigningPurpose } from './key-service.js';
+
+/**
+ * Compact JWS (ES256) with the active signing key of one purpose, through the key service.
+ * Verification keys (active and retired) come from the same service, so whatever was signed
+ * before a rotation still verifies.
+ */
+export class KeySigner {
+  private store: Promise<jose.JWK.KeyStore> | undefined;
+
+  constructor(
+    private readonly keys: KeyService,
+    readonly purpose: SigningPurpose,
+  ) {}
+
+  /**
+   * Brings a key file from before the key service under it (`variable` names the setting in
+   * errors): a file that is there but cannot be read or parsed stops the process; no file is
+   * fine (nothing to bring).
+   */
+  async adoptKeyFile(path: string | undefined, variable: string): Promise<void> {
+    if (!path) return;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new KeyConfigError(variable, `names a key file that cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}: ${path})`);
+    }
+    let jwk: object;
+    try {
+      jwk = JSON.parse(text) as object;
+      await jose.JWK.asKey(jwk);
+    } catch {
+      throw new KeyConfigError(variable, `names a key file that holds no valid JWK (${path})`);
+    }
+    await this.keys.importSigningKey(this.purpose, jwk);
+    this.store = undefined;
+  }
+
+  async sign(payload: string, fields: Record<string, unknown>): Promise<string> {
+    const { key } = await this.keys.signingKey(this.purpose);
+    return (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: key.kid, ...fields } }, key).update(payload).final()) as unknown as string;
+  }
+
+  /** Public keys of this purpose, active and retired; read again after `refresh()`. */
+  keystore(): Promise<jose.JWK.KeyStore> {
+    this.store ??= this.keys.jwks(this.purpose).then((jwks) => jose.JWK.asKeyStore(jwks));
+    return this.store;
+  }
+
+  refresh(): void {
+    this.store = undefined;
+  }
+}
