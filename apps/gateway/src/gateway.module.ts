@@ -13,6 +13,7 @@ import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
 import { ConsentController } from './consent/consent.controller.js';
+import { DataProtectionController } from './consent/data-protection.controller.js';
 
 /**
  * The HTTP edge: authentication (JWT) and authorization (CASL) on every route, access
@@ -45,7 +46,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

@@ -93,6 +93,21 @@ const ROUTES: Route[] = [
     send: (app, t) => request(app.getHttpServer()).post('/v1/reviews/emergency-access/6c3f1c1e-0000-4000-8000-000000000000').set('authorization', `Bearer ${t}`).send({ verdict: 'justified', note: 'ok' }),
     expect: all(403, { 'security-officer': 404 }),
   },
+  {
+    name: 'PUT /v1/patients/p9/legal-hold',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/patients/p9/legal-hold').set('authorization', `Bearer ${t}`).send({ active: false, reference: 'case-1' }),
+    expect: all(403, { 'security-officer': 200 }),
+  },
+  {
+    name: 'POST /v1/patients/p9/erasure',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/patients/p9/erasure').set('authorization', `Bearer ${t}`).send({ reference: 'ticket-1' }),
+    expect: all(403, { 'data-steward': 200, admin: 200 }),
+  },
+  {
+    name: 'POST /v1/admin/keys/rotate (signing)',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/admin/keys/rotate').set('authorization', `Bearer ${t}`).send({ kind: 'signing' }),
+    expect: all(403, { admin: 200 }),
+  },
 ];
 
 describe('authorization matrix over HTTP (embedded)', () => {

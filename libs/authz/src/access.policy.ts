@@ -46,7 +46,10 @@ export type Subjects =
   | 'ImageDemographics'
   | 'Consent'
   | 'DatasetConsent'
-  | 'PersonalField';
+  | 'PersonalField'
+  | 'Erasure'
+  | 'LegalHold'
+  | 'Keys';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -76,9 +79,13 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
     // The steward captured the paper form: its reference is theirs to read back.
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
+    // Erasure on the patient's request (GDPR Art. 17), by the steward or an admin.
+    rules.push({ action: 'create', subject: 'Erasure', reason: 'steward-erasure' });
   }
   if (has('admin')) {
     rules.push({ action: 'create', subject: 'Image', reason: 'admin-images' });
+    rules.push({ action: 'create', subject: 'Erasure', reason: 'admin-erasure' });
+    rules.push({ action: 'update', subject: 'Keys', reason: 'admin-key-rotation' });
   }
   if (has('patient') && p.patientId) {
     // Right of access: a patient sees their own data whatever their consent says to others.
@@ -93,6 +100,8 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: ['read', 'update'], subject: 'EmergencyReview', reason: 'security-review' });
     // Judging a break-the-glass needs the reason given and the notes of earlier reviews.
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['emergencyReason', 'note'], reason: 'security-review-reasons' });
+    // A legal hold keeps a patient's data from erasure while an investigation or case runs.
+    rules.push({ action: 'update', subject: 'LegalHold', reason: 'security-legal-hold' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });

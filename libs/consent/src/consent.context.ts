@@ -5,6 +5,7 @@ import type { CustosContext } from '@custos/runtime';
 import { isPurpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
 import { CONSENT_COMMAND_HANDLERS, CONSENT_RULES } from './consent.handlers.js';
+import { DATA_PROTECTION_COMMAND_HANDLERS } from './data-protection.handlers.js';
 import { ConsentQueries } from './consent.queries.js';
 import { ConsentReader } from './consent-reader.js';
 import { ConsentReceipts } from './consent.receipts.js';
@@ -21,6 +22,7 @@ export const consentContext: CustosContext = {
     const rules: ConsentRules = { defaultGranted: config.consent.defaultGranted.filter(isPurpose), restrictable: config.consent.restrictable.filter(isPurpose) };
     return [
       ...CONSENT_COMMAND_HANDLERS,
+      ...DATA_PROTECTION_COMMAND_HANDLERS,
       { provide: CONSENT_RULES, useValue: rules },
       { provide: ReceiptSigner, useFactory: (keys: KeyService) => ReceiptSigner.open(keys, config.consent.receiptKeyFile), inject: [KeyService] },
       { provide: ConsentReceipts, useFactory: (signer: ReceiptSigner, cipher: PayloadCipher) => new ConsentReceipts(signer, 'custos', cipher), inject: [ReceiptSigner, PayloadCipher] },

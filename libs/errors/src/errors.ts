@@ -99,3 +99,12 @@ export class UnprocessableError extends CustosError {
     super(code, message, details);
   }
 }
+
+/** The request conflicts with the resource's current state (409): e.g. erasure under a legal hold. */
+export class ConflictError extends CustosError {
+  readonly status = 409;
+  readonly title = 'Conflict';
+  constructor(message: string, details?: Record<string, unknown>, code = 'conflict') {
+    super(code, message, details);
+  }
+}

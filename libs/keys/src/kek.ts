@@ -25,7 +25,7 @@ export class KeyConfigError extends Error {
 export interface KekRing {
   readonly active: jose.JWK.Key;
   readonly all: jose.JWK.KeyStore;
-  /** Where a generated KEK lives (embedded mode): rotation writes the new ring there. */
+  /** Where a generated KEK lives (embedded mode only): rotation writes the new ring there. */
   readonly file?: string;
 }
 
@@ -88,7 +88,7 @@ export async function openKek(source: KekSource, warn: (message: string) => void
       } catch {
         throw new KeyConfigError('KEK_FILE', `is not JSON (${source.path})`);
       }
-      return ringOf(json, 'KEK_FILE', source.path);
+      return ringOf(json, 'KEK_FILE');
     }
     case 'generated': {
       let text: string | undefined;

@@ -166,8 +166,8 @@ describe.each<StoreKind>(['pglite', 'postgres'])('KeyService and PayloadCipher o
       const store = new EventStore(t.db, { sealer: cipher });
       const [stored] = (await store.append('test-1', [testEvent('TestHappened', { secret: MARKER }, 'p1')], { expectedVersion: 'no-stream' })).events;
       const r = await service.rotateKek();
-      expect(r.previous).toBe(generated.active.kid);
-      expect(r.active).not.toBe(r.previous);
+      expect(r.previous).toEqual([generated.active.kid]);
+      expect(r.active).not.toBe(generated.active.kid);
       const file = JSON.parse(readFileSync(path, 'utf8')) as { keys: Array<{ kid: string }> };
       expect(file.keys.map((k) => k.kid)).toEqual([r.active]);
       const reopened = new PayloadCipher(new KeyService(t.db, await openKek({ kind: 'generated', path }, () => undefined)), SCHEMA);

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Sql } from '@custos/event-store';
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
-import { type KekRing, newKekBytes, octKek, writeRing } from './kek.js';
+import { KeyConfigError, type KekRing, newKekBytes, octKek, writeRing } from './kek.js';
 
 /** A patient's (or a context's) data key, unwrapped. */
 export interface DataKey {
@@ -62,6 +62,18 @@ export class KeyService {
     private ring: KekRing,
     private readonly options: { maxCached?: number; ttlMs?: number; now?: () => number } = {},
   ) {}
+
+  /**
+   * At boot: every stored key must be wrapped under a KEK this process holds, else it stops
+   * with a message naming the variable (a wrong KEK would make every personal field unreadable).
+   */
+  async checkKek(variable: string): Promise<void> {
+    const rows = await this.sql.query<{ kek_kid: string }>(
+      'SELECT DISTINCT kek_kid FROM (SELECT kek_kid FROM custos_data_keys WHERE kek_kid IS NOT NULL UNION SELECT kek_kid FROM custos_signing_keys) k',
+    );
+    const missing = rows.map((r) => r.kek_kid).filter((kid) => !this.ring.all.get(kid));
+    if (missing.length > 0) throw new KeyConfigError(variable, `does not hold the key-encryption key the stored keys are wrapped under (${missing.join(', ')}); give the right key, or a ring with it`);
+  }
 
   get kekKid(): string {
     return this.ring.active.kid;
@@ -200,13 +212,22 @@ export class KeyService {
   }
 
   /**
-   * Embedded mode's KEK rotation: a new KEK is generated and written first to the ring file
-   * (new first, old kept) so both unwrap during the rewrap, then the old one is dropped.
+   * KEK rotation. Embedded mode (a generated KEK): a new KEK is generated and written first to
+   * the ring file (new first, old kept) so both unwrap during the rewrap, then the old one is
+   * dropped from the file. KEK_FILE / KEK: the operator deploys the new ring first (a JWK Set,
+   * new key first, old kept) to every process; this rewraps every key under the new active
+   * one, after which the old key can be removed from the ring.
    */
-  async rotateKek(): Promise<{ previous: string; active: string; dataKeys: number; signingKeys: number }> {
+  async rotateKek(): Promise<{ previous: string[]; active: string; dataKeys: number; signingKeys: number }> {
+    const before = await this.sql.query<{ kek_kid: string }>(
+      'SELECT DISTINCT kek_kid FROM (SELECT kek_kid FROM custos_data_keys WHERE kek_kid IS NOT NULL UNION SELECT kek_kid FROM custos_signing_keys) k ORDER BY kek_kid',
+    );
+    const previous = before.map((r) => r.kek_kid);
     const file = this.ring.file;
-    if (!file) throw new UnavailableError('the KEK comes from KEK_FILE or KEK here: rotate it by deploying a ring with the new key first, then call rotate', 'kek-external');
-    const previous = this.ring.active;
+    if (!file) {
+      const counts = await this.rewrapAll(this.ring);
+      return { previous, active: this.ring.active.kid, ...counts };
+    }
     const fresh = await octKek(newKekBytes());
     const both = jose.JWK.createKeyStore();
     await both.add(fresh);
@@ -217,7 +238,17 @@ export class KeyService {
     await only.add(fresh);
     await writeRing(file, [fresh]);
     this.ring = { active: fresh, all: only, file };
-    return { previous: previous.kid, active: fresh.kid, ...counts };
+    return { previous, active: fresh.kid, ...counts };
+  }
+
+  /** The data keys of `owner` that exist now (what an erasure destroys). */
+  async activeKids(owner: string): Promise<string[]> {
+    return (await this.sql.query<{ kid: string }>('SELECT kid FROM custos_data_keys WHERE owner = $1 AND destroyed_at IS NULL ORDER BY kid', [owner])).map((r) => r.kid);
+  }
+
+  /** The purposes that have an active signing key. */
+  async signingPurposes(): Promise<SigningPurpose[]> {
+    return (await this.sql.query<{ purpose: SigningPurpose }>('SELECT purpose FROM custos_signing_keys WHERE retired_at IS NULL ORDER BY purpose')).map((r) => r.purpose);
   }
 
   private async addSigningKey(purpose: SigningPurpose, key: jose.JWK.Key, retired = false): Promise<void> {

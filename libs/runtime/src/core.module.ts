@@ -23,7 +23,15 @@ export class CoreModule implements OnApplicationShutdown {
   static forRoot(config: CustosConfig, logger: Logger, migrations: readonly MigrationClass[], personal?: Readonly<Record<string, readonly string[]>>): DynamicModule {
     const keyProviders = personal
       ? [
-          { provide: KeyService, useFactory: async (db: Database) => new KeyService(db, await openKek(config.keys.kek, (m) => logger.warn(m))), inject: [Database] },
+          {
+            provide: KeyService,
+            useFactory: async (db: Database) => {
+              const keys = new KeyService(db, await openKek(config.keys.kek, (m) => logger.warn(m)));
+              await keys.checkKek(config.keys.kek.kind === 'inline' ? 'KEK' : config.keys.kek.kind === 'file' ? 'KEK_FILE' : 'DATA_DIR');
+              return keys;
+            },
+            inject: [Database],
+          },
           { provide: PayloadCipher, useFactory: (keys: KeyService) => new PayloadCipher(keys, personal), inject: [KeyService] },
         ]
       : [];

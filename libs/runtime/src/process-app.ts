@@ -66,7 +66,8 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   // Fastify: its JSON parser, its body limit, its request id as the correlation id; Nest's own
   // body parsing (which would add url-encoded forms) stays off.
   const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: correlationIdOf, return503OnClosing: true });
-  const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false });
+  // abortOnError off: a boot failure (a missing KEK) is thrown to runProcess, which logs it and exits 1.
+  const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
   app.enableShutdownHooks();
   configureHttp(app, logger);
   return app;

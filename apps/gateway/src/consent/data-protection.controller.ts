@@ -1,0 +1,69 @@
+import { Body, Controller, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ErasePatientDataCommand, RotateKeysCommand, SetLegalHoldCommand } from '@custos/consent';
+import { Requires } from '@custos/runtime';
+import { IsBoolean, IsIn, IsString, Matches } from 'class-validator';
+import { PatientParams } from '../access/access.dto.js';
+import { Caller, type CallerContext } from '../auth/identity.decorator.js';
+import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
+
+/** A case, ticket or letter reference: printable, no personal data expected (it is stored in clear). */
+const REFERENCE = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,199}$/;
+
+export class ErasureDto {
+  @ApiProperty({ description: "the patient's request this erasure answers (ticket or letter reference)", pattern: REFERENCE.source }) @IsString() @Matches(REFERENCE) reference!: string;
+}
+
+export class LegalHoldDto {
+  @ApiProperty() @IsBoolean() active!: boolean;
+  @ApiProperty({ description: 'the case or investigation', pattern: REFERENCE.source }) @IsString() @Matches(REFERENCE) reference!: string;
+}
+
+export class RotateDto {
+  @ApiProperty({ enum: ['kek', 'signing'] }) @IsIn(['kek', 'signing']) kind!: 'kek' | 'signing';
+}
+
+const CHANGE = { type: 'object', properties: { version: SCHEMA.int, eventId: { type: ['string', 'null'] }, sequence: { type: ['integer', 'null'] } } };
+
+@ApiTags('data protection')
+@ApiBearerAuth()
+@Controller('v1')
+export class DataProtectionController {
+  constructor(@Inject(CommandBus) private readonly commands: CommandBus) {}
+
+  @Post('patients/:patientId/erasure')
+  @HttpCode(200)
+  @Requires('create', 'Erasure')
+  @ApiOperation({
+    summary:
+      "Erase a patient's personal data (GDPR Art. 17) by destroying their data key: every event stays and the chain verifies, the trail keeps its clear metadata, personal fields read {\"erased\": true}. 409 legal-hold while a hold is set. Recorded.",
+  })
+  @ApiJson(200, 'erased', { type: 'object', properties: { ...CHANGE.properties, keysDestroyed: { type: 'array', items: SCHEMA.str } } })
+  @ApiProblems({ 409: ['legal-hold'] })
+  erase(@Param() p: PatientParams, @Body() body: ErasureDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ErasePatientDataCommand(p.patientId, body.reference, caller.context));
+  }
+
+  @Put('patients/:patientId/legal-hold')
+  @Requires('update', 'LegalHold')
+  @ApiOperation({ summary: "Set or lift a legal hold on a patient's data (erasure is refused while it is set). Recorded; setting what is set records nothing." })
+  @ApiJson(200, 'the hold as it stands', CHANGE)
+  @ApiProblems()
+  hold(@Param() p: PatientParams, @Body() body: LegalHoldDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new SetLegalHoldCommand(p.patientId, body.active, body.reference, caller.context));
+  }
+
+  @Post('admin/keys/rotate')
+  @HttpCode(200)
+  @Requires('update', 'Keys')
+  @ApiOperation({
+    summary:
+      'Rotate keys. kek: every wrapped key is wrapped again under the new key-encryption key, no event touched (embedded: a new KEK is generated; KEK_FILE: deploy the new ring first). signing: new signing keys from now on, the old public keys stay in the JWKS. Recorded.',
+  })
+  @ApiJson(200, 'rotated', { type: 'object', properties: { kind: SCHEMA.str, previous: { type: 'array', items: SCHEMA.str }, active: { type: 'array', items: SCHEMA.str }, rewrapped: SCHEMA.int, eventId: SCHEMA.str } })
+  @ApiProblems()
+  rotate(@Body() body: RotateDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new RotateKeysCommand(body.kind, caller.context));
+  }
+}

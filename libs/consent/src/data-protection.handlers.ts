@@ -1,0 +1,112 @@
+import { Inject } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { KeyService, PayloadCipher } from '@custos/keys';
+import { Clock } from '@custos/platform';
+import { dataProtectionDecider, keysDecider } from './domain/data-protection.decide.js';
+import { type DataProtectionEvent, KEYS_STREAM, type KeysRotated, type KeysRotatedData, patientStreamId } from './domain/data-protection.events.js';
+
+export const dataProtectionCodec = eventCodec<DataProtectionEvent>({ LegalHoldChanged: { version: 1 }, PatientDataErased: { version: 1 } });
+export const keysCodec = eventCodec<KeysRotated>({ KeysRotated: { version: 1 } });
+
+export interface RecordedChange {
+  readonly version: number;
+  readonly eventId: string | null;
+  readonly sequence: number | null;
+}
+
+export class SetLegalHoldCommand {
+  constructor(
+    readonly patientId: string,
+    readonly active: boolean,
+    readonly reference: string,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class ErasePatientDataCommand {
+  constructor(
+    readonly patientId: string,
+    readonly reference: string,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class RotateKeysCommand {
+  constructor(
+    readonly kind: 'kek' | 'signing',
+    readonly context: CommandContext,
+  ) {}
+}
+
+@CommandHandler(SetLegalHoldCommand)
+export class SetLegalHoldHandler implements ICommandHandler<SetLegalHoldCommand, RecordedChange> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
+
+  async execute({ patientId, active, reference, context }: SetLegalHoldCommand): Promise<RecordedChange> {
+    const now = this.clock.now();
+    const handled = await handle(this.store, patientStreamId(patientId), dataProtectionDecider, { type: 'SetLegalHold', patientId, active, reference }, context, { codec: dataProtectionCodec, now, patientId });
+    const [event] = handled.events;
+    return { version: handled.version, eventId: event?.eventId ?? null, sequence: event?.globalSeq ?? null };
+  }
+}
+
+/**
+ * Erasure by crypto-shredding: `PatientDataErased` is appended first (naming the keys), then
+ * the keys are destroyed. If destroying fails after the append, the answer is a 503 and the
+ * request may be sent again: erasing again is allowed and recorded again. Every event of the
+ * patient stays, the chain still verifies, and their personal fields read `{"erased": true}`.
+ */
+@CommandHandler(ErasePatientDataCommand)
+export class ErasePatientDataHandler implements ICommandHandler<ErasePatientDataCommand, RecordedChange & { keysDestroyed: string[] }> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(KeyService) private readonly keys: KeyService,
+    @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
+  ) {}
+
+  async execute({ patientId, reference, context }: ErasePatientDataCommand): Promise<RecordedChange & { keysDestroyed: string[] }> {
+    const now = this.clock.now();
+    const kids = await this.keys.activeKids(patientId);
+    const handled = await handle(this.store, patientStreamId(patientId), dataProtectionDecider, { type: 'ErasePatientData', patientId, reference, keys: kids }, context, { codec: dataProtectionCodec, now, patientId });
+    const destroyed = await this.keys.destroy(patientId);
+    this.cipher.forgetOpened();
+    const [event] = handled.events;
+    return { version: handled.version, eventId: event?.eventId ?? null, sequence: event?.globalSeq ?? null, keysDestroyed: [...new Set([...kids, ...destroyed])] };
+  }
+}
+
+@CommandHandler(RotateKeysCommand)
+export class RotateKeysHandler implements ICommandHandler<RotateKeysCommand, KeysRotatedData & { eventId: string | null }> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(KeyService) private readonly keys: KeyService,
+  ) {}
+
+  async execute({ kind, context }: RotateKeysCommand): Promise<KeysRotatedData & { eventId: string | null }> {
+    let rotation: KeysRotatedData;
+    if (kind === 'kek') {
+      const r = await this.keys.rotateKek();
+      rotation = { kind, previous: r.previous, active: [r.active], rewrapped: r.dataKeys + r.signingKeys };
+    } else {
+      const previous: string[] = [];
+      const active: string[] = [];
+      for (const purpose of await this.keys.signingPurposes()) {
+        const r = await this.keys.rotateSigning(purpose);
+        if (r.retired) previous.push(r.retired);
+        active.push(r.active);
+      }
+      rotation = { kind, previous, active, rewrapped: 0 };
+    }
+    const now = this.clock.now();
+    const handled = await handle(this.store, KEYS_STREAM, keysDecider, { type: 'RecordRotation', rotation }, context, { codec: keysCodec, now, expectedVersion: 'any' });
+    return { ...rotation, eventId: handled.events[0]?.eventId ?? null };
+  }
+}
+
+export const DATA_PROTECTION_COMMAND_HANDLERS = [SetLegalHoldHandler, ErasePatientDataHandler, RotateKeysHandler];
