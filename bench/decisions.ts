@@ -25,7 +25,12 @@ const TICKS_PER_SECOND = 100;
 /** One key-encryption key per bench run (the gateway's data keys are wrapped under it). */
 const BENCH_KEK = randomBytes(32).toString('base64url');
 
-export type ServerKind = 'baseline' | 'baseline-no-kafka' | 'baseline-pglite' | 'embedded' | 'distributed' | 'gateway-only';
+/**
+ * `embedded-sealed`: embedded mode where every decision carries a personal field (a
+ * break-the-glass reason, sealed under the patient's data key on append): the cost of
+ * encryption at its worst, beside `embedded`, where decisions have none (the usual case).
+ */
+export type ServerKind = 'baseline' | 'baseline-no-kafka' | 'baseline-pglite' | 'embedded' | 'embedded-sealed' | 'distributed' | 'gateway-only';
 
 export interface DecisionRun {
   readonly server: ServerKind;
@@ -105,7 +110,12 @@ export interface ServerEnv {
 }
 
 const IMAGES = 50;
-const body = (i: number) => JSON.stringify({ resourceType: 'image', resourceId: `bench-img-${i}`, action: 'view', purpose: i % 10 === 0 ? 'RESEARCH' : 'TREATMENT' });
+const body = (i: number, sealed: boolean) =>
+  JSON.stringify(
+    sealed
+      ? { resourceType: 'image', resourceId: `bench-img-${i}`, action: 'view', purpose: 'TREATMENT', emergency: { reason: 'bench: patient unconscious, imaging needed now' } }
+      : { resourceType: 'image', resourceId: `bench-img-${i}`, action: 'view', purpose: i % 10 === 0 ? 'RESEARCH' : 'TREATMENT' },
+  );
 
 /** Starts one server kind, runs the load at each concurrency level, stops it. */
 export async function benchServer(server: ServerKind, env: ServerEnv, levels: readonly number[], seconds: number): Promise<DecisionRun[]> {
@@ -120,7 +130,7 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
       procs.push(start('dist/bench/baseline-server.js', { PORT: String(port), BASELINE_DB: db, BASELINE_TOKENS: JSON.stringify({ [token]: ['clinician'] }), ...(server === 'baseline' ? { KAFKA_BROKERS: env.brokers, BASELINE_TOPIC: `${env.topicPrefix}baseline` } : {}) }));
       await waitHealthy(port);
     } else {
-      const custos: Record<string, string> = server === 'embedded' ? { DATA_DIR: env.dataDir } : { DATABASE_URL: env.databaseUrl, KEK: BENCH_KEK, KAFKA_BROKERS: env.brokers, KAFKA_TOPIC_PREFIX: env.topicPrefix, PROJECTOR_GROUP_ID: `${env.topicPrefix}projector` };
+      const custos: Record<string, string> = server.startsWith('embedded') ? { DATA_DIR: env.dataDir } : { DATABASE_URL: env.databaseUrl, KEK: BENCH_KEK, KAFKA_BROKERS: env.brokers, KAFKA_TOPIC_PREFIX: env.topicPrefix, PROJECTOR_GROUP_ID: `${env.topicPrefix}projector` };
       procs.push(start('dist/apps/gateway/src/main.js', { ...custos, PORT: String(port), AUTH_DEV_ISSUER: 'true' }));
       if (server === 'distributed') {
         procs.push(start('dist/apps/relay/src/main.js', { ...custos, PORT: String(port + 1) }));
@@ -131,13 +141,18 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
       token = (await post(port, '/v1/dev/tokens', { sub: 'bench-dr', roles: ['clinician'] })).token as string;
       for (let i = 0; i < IMAGES; i++) {
         await post(port, '/v1/images', { imageId: `bench-img-${i}`, patientId: `bench-p${i}`, modality: 'CT', bodySite: 'chest', datasetId: 'bench', demographics: { sex: 'F', birthYear: 1970, ethnicity: 'x' } }, steward);
+        if (server === 'embedded-sealed') {
+          // TREATMENT denied by the patient: every decision is a break-the-glass with its reason sealed.
+          const patient = (await post(port, '/v1/dev/tokens', { sub: `bench-pat-${i}`, roles: ['patient'], patient_id: `bench-p${i}` })).token as string;
+          await fetch(`http://127.0.0.1:${port}/v1/patients/bench-p${i}/consents/TREATMENT`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${patient}` }, body: JSON.stringify({ status: 'denied' }) });
+        }
       }
     }
     const requests = Array.from({ length: IMAGES }, (_, i) => ({
       method: 'POST' as const,
       path: server.startsWith('baseline') ? '/decisions' : '/v1/access-requests',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: body(i),
+      body: body(i, server === 'embedded-sealed'),
     }));
     for (const connections of levels) {
       await autocannon({ url: `http://127.0.0.1:${port}`, connections, duration: 1, requests }); // warm-up

@@ -12,14 +12,15 @@
  */
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { canonicalJson, Database, EventStore, type Json, type NewEvent } from '@custos/event-store';
 import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
 import { createLogger, type KafkaConfig } from '@custos/platform';
-import { ALL_MIGRATIONS } from '@custos/contexts';
+import { ALL_MIGRATIONS, PERSONAL_FIELDS } from '@custos/contexts';
+import { KeyService, openKek, PayloadCipher } from '@custos/keys';
 import pg from 'pg';
 import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
 import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './catch-up.js';
@@ -187,6 +188,48 @@ async function main(): Promise<void> {
       { what: 'raw batched', perSecond: rawBatched },
     );
 
+    // Personal fields: sealed and opened through the key service's cipher (node-jose JWE, dir +
+    // A256GCM, one data key per patient, 200 patients), beside raw AES-256-GCM (node:crypto) of
+    // the same plaintext. Decisions without a personal field (most) skip all of this.
+    const SEALS = Number(process.env.BENCH_SEALS ?? 5000);
+    const aesKey = randomBytes(32);
+    const reason = (i: number) => `bench: patient unconscious, imaging needed now (${i})`;
+    const rawAes = report(
+      'raw AES-256-GCM (node:crypto), same plaintext',
+      SEALS * 4,
+      await timed(async () => {
+        for (let i = 0; i < SEALS * 4; i++) {
+          const c = createCipheriv('aes-256-gcm', aesKey, randomBytes(12));
+          Buffer.concat([c.update(JSON.stringify({ emergencyReason: reason(i) }), 'utf8'), c.final()]);
+          c.getAuthTag();
+        }
+      }),
+    );
+    const ring = await openKek({ kind: 'memory' }, () => undefined);
+    const cipher = new PayloadCipher(new KeyService(db, ring), PERSONAL_FIELDS);
+    const personal = (i: number): NewEvent => {
+      const e = payload(i);
+      return { ...e, data: { ...(e.data as object), emergency: true, emergencyReason: reason(i) } };
+    };
+    const sealedEvents: NewEvent[] = [];
+    report(
+      'seal personal fields: node-jose JWE, per-patient key',
+      SEALS,
+      await timed(async () => {
+        for (let i = 0; i < SEALS; i++) sealedEvents.push(await cipher.seal(`access-patient-${i % 200}`, personal(i)));
+      }),
+      { what: 'raw AES-GCM', perSecond: rawAes },
+    );
+    const reader = new PayloadCipher(new KeyService(db, ring), PERSONAL_FIELDS);
+    report(
+      'open them again: node-jose, a reader with no cache',
+      SEALS,
+      await timed(async () => {
+        for (const e of sealedEvents) await reader.open(e);
+      }),
+      { what: 'raw AES-GCM', perSecond: rawAes },
+    );
+
     // Kafka: raw produce vs the relay draining the outbox, same messages.
     let brokers = process.env.KAFKA_BROKERS;
     if (!brokers) {
@@ -254,7 +297,7 @@ async function main(): Promise<void> {
   const levels = (process.env.BENCH_CONNECTIONS ?? '1,8,32,64,128').split(',').map(Number);
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
   // BENCH_SERVERS= (empty) runs the figures above only, without the HTTP rounds.
-  const servers = (process.env.BENCH_SERVERS ?? 'baseline,baseline-no-kafka,distributed,gateway-only,baseline-pglite,embedded').split(',').filter(Boolean) as ServerKind[];
+  const servers = (process.env.BENCH_SERVERS ?? 'baseline,baseline-no-kafka,distributed,gateway-only,baseline-pglite,embedded,embedded-sealed').split(',').filter(Boolean) as ServerKind[];
   const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
   const runs: DecisionRun[] = [];
   for (const server of servers) {
@@ -270,7 +313,7 @@ async function main(): Promise<void> {
     }
   }
   if (runs.length === 0) return;
-  const reference: Record<ServerKind, ServerKind | undefined> = { baseline: undefined, 'baseline-no-kafka': undefined, 'baseline-pglite': undefined, distributed: 'baseline', 'gateway-only': 'baseline-no-kafka', embedded: 'baseline-pglite' };
+  const reference: Record<ServerKind, ServerKind | undefined> = { baseline: undefined, 'baseline-no-kafka': undefined, 'baseline-pglite': undefined, distributed: 'baseline', 'gateway-only': 'baseline-no-kafka', embedded: 'baseline-pglite', 'embedded-sealed': 'embedded' };
   console.log(`\nHTTP decisions (${seconds} s per level; CPU ms per decision from /proc)`);
   console.log(`${'server'.padEnd(18)} ${'conns'.padStart(5)} ${'dec/s'.padStart(7)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'p99.9'.padStart(6)} ${'srv cpu'.padStart(8)} ${'all cpu'.padStart(8)} ${'pg cpu'.padStart(7)}  ratio`);
   for (const r of runs) {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -170,6 +170,37 @@ describe('personal fields sealed under per-patient keys (embedded, PGlite on dis
     expect(again[again.length - 1]?.evidenceRef).toBe('form-after');
   });
 
+  it('answers hostile input on the new routes with a 4xx, never a 500; two erasures at once destroy the keys once', async () => {
+    const t = await tokensFor(app);
+    const http = () => request(app.getHttpServer());
+    const bad: Array<[string, unknown]> = [
+      ['too long', { reference: `r${'x'.repeat(200)}` }],
+      ['not a string', { reference: 12 }],
+      ['missing', {}],
+      ['ill-formed', { reference: 'ticket-\uD800' }],
+      ['nested', { reference: { a: { b: { c: {} } } } }],
+      ['extra field', { reference: 'ticket-1', evil: true }],
+    ];
+    for (const [why, body] of bad) {
+      const raw = JSON.stringify(body); // a lone surrogate goes out as the escape \ud800, as a client would send it
+      const res = await http().post('/v1/patients/p-hostile/erasure').set(bearer(t.steward)).set('content-type', 'application/json').send(raw);
+      expect({ why, status: res.status }).toEqual({ why, status: 400 });
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    }
+    expect((await http().put('/v1/patients/p-hostile/legal-hold').set(bearer(t.security)).send({ active: 'yes', reference: 'case-1' })).status).toBe(400);
+    expect((await http().post('/v1/admin/keys/rotate').set(bearer(t.admin)).send({ kind: ['kek'] })).status).toBe(400);
+    expect((await http().post('/v1/patients/bad%00id/erasure').set(bearer(t.steward)).send({ reference: 'ticket-1' })).status).toBe(400);
+    // A patient cannot erase (their request goes through the steward), not even their own data.
+    expect((await http().post(`/v1/patients/${PATIENT}/erasure`).set(bearer(t.patient)).send({ reference: 'ticket-1' })).status).toBe(403);
+
+    await http().put('/v1/patients/p-race/consents/RESEARCH').set(bearer(t.steward)).send({ status: 'granted', capturedBy: 'nurse-9', evidenceRef: 'form-race' }).expect(200);
+    const both = await Promise.all([1, 2].map(() => http().post('/v1/patients/p-race/erasure').set(bearer(t.steward)).send({ reference: 'ticket-race' })));
+    expect(both.map((r) => r.status).sort()).toEqual(expect.arrayContaining([200]));
+    for (const r of both) expect([200, 409]).toContain(r.status);
+    const db = app.get(Database) as Database;
+    expect(await db.query("SELECT kid FROM custos_data_keys WHERE owner = 'p-race' AND wrapped IS NOT NULL")).toHaveLength(0);
+  });
+
   it('rotates the KEK and the signing keys (admin only, recorded): every event still opens, every old receipt still verifies offline', async () => {
     const t = await tokensFor(app);
     const http = () => request(app.getHttpServer());
@@ -195,6 +226,33 @@ describe('personal fields sealed under per-patient keys (embedded, PGlite on dis
     const db = app.get(Database) as Database;
     const rotations = await db.query<{ data: { kind: string } }>("SELECT data FROM custos_events WHERE type = 'KeysRotated' ORDER BY global_seq");
     expect(rotations.map((r) => r.data.kind)).toEqual(['kek', 'signing']);
+  });
+});
+
+describe('key files from before the key service', () => {
+  it('adopts a readable receipt key (old receipts still verify) and stops at boot on an unreadable one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-legacy-'));
+    try {
+      const legacy = await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig', kid: 'custos-receipts-legacy' });
+      mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, 'keys', 'receipts.jwk.json'), JSON.stringify(legacy.toJSON(true)), { mode: 0o600 });
+      const oldReceipt = (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: legacy.kid } }, legacy).update('{"jti":"old"}').final()) as unknown as string;
+      let app = await createGatewayApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }), createLogger('silent'));
+      await app.init();
+      const jwks = (await request(app.getHttpServer()).get('/.well-known/jwks.json').expect(200)).body as { keys: Array<{ kid: string; d?: string }> };
+      expect(jwks.keys.map((k) => k.kid)).toContain('custos-receipts-legacy');
+      expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
+      await jose.JWS.createVerify(await jose.JWK.asKeyStore(jwks)).verify(oldReceipt);
+      await app.close();
+      writeFileSync(join(dir, 'keys', 'receipts.jwk.json'), '{"kty": "EC", broken');
+      app = await createGatewayApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }), createLogger('silent')).catch((e: unknown) => {
+        expect(String(e)).toMatch(/RECEIPT_KEY_FILE names a key file that holds no valid JWK/);
+        return undefined as unknown as INestApplication;
+      });
+      expect(app).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -99,6 +99,10 @@ describe.each<StoreKind>(['pglite', 'postgres'])('KeyService and PayloadCipher o
     expect(cipher.redact(read!).data).toEqual({ n: 1, secret: REDACTED, other: REDACTED });
     expect((await cipher.reveal(read!, (f) => f === 'secret')).data).toEqual({ n: 1, secret: MARKER, other: REDACTED });
 
+    // An event written before sealing is shown by the same rules.
+    const legacy = { type: 'TestHappened', data: { n: 0, secret: 'old', other: 'older' } };
+    expect((await cipher.reveal(legacy, (f) => f === 'other')).data).toEqual({ n: 0, secret: REDACTED, other: 'older' });
+
     // An event without personal fields, and one without a patient (a per-context key), pass as they should.
     const [plain] = (await store.append('test-2', [testEvent('TestHappened', { n: 2 })], { expectedVersion: 'no-stream' })).events;
     expect(plain?.data).toEqual({ n: 2 });

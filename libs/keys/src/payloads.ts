@@ -112,8 +112,15 @@ export class PayloadCipher implements EventSealer {
    * Field by field: each personal field `allowed` says the reader may see is opened, every
    * other one reads `{"redacted": true}`; no key is touched when none is allowed.
    */
-  async reveal<T extends { data: unknown }>(event: T, allowed: (field: string) => boolean): Promise<T> {
-    if (!PayloadCipher.isSealed(event)) return event;
+  async reveal<T extends { data: unknown; type?: string }>(event: T, allowed: (field: string) => boolean): Promise<T> {
+    if (!PayloadCipher.isSealed(event)) {
+      // Written before sealing: in clear in the log, but shown by the same rules.
+      const fields = event.type ? this.schema[event.type] : undefined;
+      if (!fields || !isRecord(event.data)) return event;
+      const data = { ...event.data };
+      for (const f of fields) if (data[f] !== undefined && !allowed(f)) data[f] = REDACTED;
+      return { ...event, data };
+    }
     const fields = headerOf((event.data as Record<string, unknown>)[SEALED] as string).fields;
     if (!fields.some(allowed)) return redact(event);
     const opened = await this.open(event);
