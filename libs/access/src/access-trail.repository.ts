@@ -127,27 +127,57 @@ export class AccessTrailProjection implements Projection {
       if (row) rows.push(row);
     }
     await insertTrail(sql, rows);
+    // The review queue: emergency accesses and their reviews, each kind in one upsert. They set
+    // disjoint columns, so applying all accesses then all reviews equals applying them in order.
+    const accesses: StoredEvent[] = [];
+    const reviews: StoredEvent[] = [];
     for (const e of events) {
       if (e.type === 'AccessDecided') {
         const d = e.data as AccessDecidedData;
-        if (!d.emergency || !d.patientId) continue;
-        await sql.execute(
-          `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason, reason_sealed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (access_event_id) DO UPDATE SET access_seq = EXCLUDED.access_seq, actor_id = EXCLUDED.actor_id, occurred_at = EXCLUDED.occurred_at,
-             resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason, reason_sealed = EXCLUDED.reason_sealed`,
-          [e.eventId, e.globalSeq, d.patientId, e.metadata.actor.id, e.occurredAt, d.resourceType, d.resourceId, d.purpose, d.emergencyReason ?? null, sealedOf(e)],
-        );
-      } else if (e.type === 'EmergencyAccessReviewed') {
-        const d = e.data as EmergencyAccessReviewedData;
-        await sql.execute(
-          `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, note_sealed, reviewed_by, reviewed_at, review_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, note_sealed = EXCLUDED.note_sealed, reviewed_by = EXCLUDED.reviewed_by,
-             reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
-          [d.accessEventId, d.patientId, d.verdict, d.note ?? null, sealedOf(e), e.metadata.actor.id, e.occurredAt, e.globalSeq],
-        );
-      }
+        if (d.emergency && d.patientId) accesses.push(e);
+      } else if (e.type === 'EmergencyAccessReviewed') reviews.push(e);
+    }
+    if (accesses.length > 0) {
+      const col = <T>(f: (e: StoredEvent, d: AccessDecidedData) => T) => accesses.map((e) => f(e, e.data as AccessDecidedData));
+      await sql.execute(
+        `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason, reason_sealed)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         ON CONFLICT (access_event_id) DO UPDATE SET access_seq = EXCLUDED.access_seq, actor_id = EXCLUDED.actor_id, occurred_at = EXCLUDED.occurred_at,
+           resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id, purpose = EXCLUDED.purpose, reason = EXCLUDED.reason, reason_sealed = EXCLUDED.reason_sealed`,
+        [
+          col((e) => e.eventId),
+          col((e) => e.globalSeq),
+          col((_e, d) => d.patientId),
+          col((e) => e.metadata.actor.id),
+          col((e) => e.occurredAt),
+          col((_e, d) => d.resourceType),
+          col((_e, d) => d.resourceId),
+          col((_e, d) => d.purpose),
+          col((_e, d) => d.emergencyReason ?? null),
+          col((e) => sealedOf(e)),
+        ],
+        { name: 'custos_rm_emergency_accesses' },
+      );
+    }
+    if (reviews.length > 0) {
+      const col = <T>(f: (e: StoredEvent, d: EmergencyAccessReviewedData) => T) => reviews.map((e) => f(e, e.data as EmergencyAccessReviewedData));
+      await sql.execute(
+        `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, note_sealed, reviewed_by, reviewed_at, review_seq)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+         ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, note_sealed = EXCLUDED.note_sealed, reviewed_by = EXCLUDED.reviewed_by,
+           reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
+        [
+          col((_e, d) => d.accessEventId),
+          col((_e, d) => d.patientId),
+          col((_e, d) => d.verdict),
+          col((_e, d) => d.note ?? null),
+          col((e) => sealedOf(e)),
+          col((e) => e.metadata.actor.id),
+          col((e) => e.occurredAt),
+          col((e) => e.globalSeq),
+        ],
+        { name: 'custos_rm_emergency_verdicts' },
+      );
     }
   }
 }

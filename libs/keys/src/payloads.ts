@@ -1,6 +1,7 @@
 import { canonicalJson, type EventSealer, type NewEvent } from '@custos/event-store';
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
+import { encryptDirA256Gcm } from './jwe.js';
 import type { KeyService } from './key-service.js';
 
 /** Event type → its personal fields, as each context declares them next to its event types. */
@@ -23,7 +24,8 @@ interface SealedHeader {
  * Seals and opens the personal part of events.
  *
  * Sealing (on append, before the hash chain sees the event): the personal fields present in
- * `data` move into one compact JWE (`dir` + A256GCM, node-jose) under the data key of the
+ * `data` move into one compact JWE (`dir` + A256GCM, written with node:crypto on this hot
+ * path, see jwe.ts; opened with node-jose) under the data key of the
  * event's patient (`metadata.patientId`), or of its context for events without one; `kid`
  * names the data key and `fields` the fields inside. The clear part stays queryable. The
  * stored, hashed, published and projected event is the sealed one.
@@ -63,7 +65,7 @@ export class PayloadCipher implements EventSealer {
     const owner = event.metadata.patientId ?? (typeof data.patientId === 'string' ? data.patientId : `context:${streamId.split('-', 1)[0]}`);
     const { kid, key } = await this.keys.dataKeyFor(owner);
     const header = { alg: 'dir', enc: 'A256GCM', kid, fields: Object.keys(personal), cty: 'custos-personal+json' };
-    const jwe = (await jose.JWE.createEncrypt({ format: 'compact', fields: header }, key).update(Buffer.from(canonicalJson(personal as never), 'utf8')).final()) as unknown as string;
+    const jwe = encryptDirA256Gcm(rawOf(key), header, Buffer.from(canonicalJson(personal as never), 'utf8'));
     return { ...event, data: { ...data, [SEALED]: jwe } };
   }
 
@@ -147,6 +149,18 @@ export function redact<T extends { data: unknown }>(event: T): T {
   const header = headerOf(data[SEALED] as string);
   const { [SEALED]: _sealed, ...clear } = data;
   return { ...event, data: { ...clear, ...Object.fromEntries(header.fields.map((f) => [f, REDACTED])) } };
+}
+
+const raws = new WeakMap<jose.JWK.Key, Buffer>();
+
+/** The 32 bytes of a data key (kept beside the unwrapped key object). */
+function rawOf(key: jose.JWK.Key): Buffer {
+  let raw = raws.get(key);
+  if (!raw) {
+    raw = Buffer.from((key.toJSON(true) as { k: string }).k, 'base64url');
+    raws.set(key, raw);
+  }
+  return raw;
 }
 
 function headerOf(jwe: string): SealedHeader {
