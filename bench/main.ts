@@ -213,17 +213,24 @@ async function main(): Promise<void> {
     };
     const sealedEvents: NewEvent[] = [];
     report(
-      'seal personal fields: node-jose JWE, per-patient key',
+      'first event of a patient: data key made, wrapped (node-jose A256KW), stored',
+      200,
+      await timed(async () => {
+        for (let i = 0; i < 200; i++) sealedEvents.push(await cipher.seal(`access-patient-${i}`, personal(i)));
+      }),
+    );
+    report(
+      'seal personal fields: compact JWE (node:crypto), key cached',
       SEALS,
       await timed(async () => {
-        for (let i = 0; i < SEALS; i++) sealedEvents.push(await cipher.seal(`access-patient-${i % 200}`, personal(i)));
+        for (let i = 200; i < SEALS + 200; i++) sealedEvents.push(await cipher.seal(`access-patient-${i % 200}`, personal(i)));
       }),
       { what: 'raw AES-GCM', perSecond: rawAes },
     );
     const reader = new PayloadCipher(new KeyService(db, ring), PERSONAL_FIELDS);
     report(
       'open them again: node-jose, a reader with no cache',
-      SEALS,
+      sealedEvents.length,
       await timed(async () => {
         for (const e of sealedEvents) await reader.open(e);
       }),
