@@ -9,6 +9,7 @@ import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
+import { AnnotationController } from './annotation/annotation.controller.js';
 import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
@@ -46,7 +47,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

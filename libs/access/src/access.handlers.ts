@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Principal } from '@custos/authz';
 import { AlreadyExistsError, ConcurrencyError } from '@custos/errors';
@@ -11,6 +11,7 @@ import { type AccessDecided, type AccessDecidedData, accessStreamId, AUDIT_READS
 import { accessCodec, reviewCodec } from './access.codec.js';
 import { type AccessDecisionResult, AccessDeniedError, UnknownResourceError } from './access.errors.js';
 import { ConsentPort } from './consent.port.js';
+import { ANNOTATIONS_OF_IMAGE, AnnotationOwners } from './annotation.port.js';
 import { POLICY, type PolicyInForce } from './policy.js';
 
 export interface DataRequest {
@@ -35,6 +36,7 @@ export class AccessDecisions {
     @Inject(ConsentPort) private readonly consent: ConsentPort,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(POLICY) private readonly policy: PolicyInForce,
+    @Optional() @Inject(AnnotationOwners) private readonly annotations?: AnnotationOwners,
   ) {}
 
   /**
@@ -102,7 +104,8 @@ export class AccessDecisions {
   private async resolve(resourceType: ResourceType, resourceId: string): Promise<{ patientId: string; datasetId?: string } | null> {
     if (resourceType === 'image') return this.images.owner(resourceId);
     if (resourceType === 'patient-record') return (await this.images.patientKnown(resourceId)) ? { patientId: resourceId } : null;
-    return null; // annotations: their context arrives with the annotation issue
+    if (resourceId.startsWith(ANNOTATIONS_OF_IMAGE)) return this.images.owner(resourceId.slice(ANNOTATIONS_OF_IMAGE.length));
+    return (await this.annotations?.owner(resourceId)) ?? null;
   }
 }
 

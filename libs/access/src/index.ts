@@ -3,6 +3,7 @@ export * from './domain/access.decide.js';
 export * from './access.codec.js';
 export * from './access.errors.js';
 export * from './consent.port.js';
+export * from './annotation.port.js';
 export * from './policy.js';
 export * from './access.handlers.js';
 export * from './access-trail.repository.js';

@@ -63,7 +63,7 @@ describe('decideDataAccess', () => {
           const byPolicy =
             (has('clinician') && viewOrDownload && purpose === 'TREATMENT' && consentGranted) ||
             (has('researcher') && viewOrDownload && (purpose === 'RESEARCH' || purpose === 'AI_TRAINING') && consentGranted) ||
-            ((has('annotator') || has('reviewer')) && action === 'view' && resourceType === 'image' && (purpose === 'RESEARCH' || purpose === 'AI_TRAINING') && consentGranted) ||
+            ((has('annotator') || has('reviewer')) && action === 'view' && (resourceType === 'image' || resourceType === 'annotation') && (purpose === 'RESEARCH' || purpose === 'AI_TRAINING') && consentGranted) ||
             (has('data-steward') && purpose === 'OPERATIONS' && consentGranted) ||
             (has('patient') && ownPatient === patientId && viewOrDownload);
           const glass = has('clinician') && emergency !== undefined && [...emergency.replace(/[\p{Cf}\s]/gu, '')].length >= 20;

@@ -49,7 +49,10 @@ export type Subjects =
   | 'PersonalField'
   | 'Erasure'
   | 'LegalHold'
-  | 'Keys';
+  | 'Keys'
+  | 'Dataset'
+  | 'Annotation'
+  | 'AnnotationReview';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -64,11 +67,18 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: 'TREATMENT', consentGranted: true }, reason: 'clinician-treatment' });
     rules.push({ action: 'read', subject: 'ImageDemographics', reason: 'clinician-demographics' });
   }
+  if (has('reviewer')) {
+    rules.push({ action: 'create', subject: 'AnnotationReview', reason: 'reviewers-review' });
+  }
   if (has('researcher')) {
+    rules.push({ action: 'read', subject: 'Dataset', reason: 'researchers-datasets' });
     rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'researcher-with-consent' });
   }
   if (has('annotator') || has('reviewer')) {
-    rules.push({ action: 'view', subject: 'PatientData', conditions: { resourceType: 'image', purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'annotation-with-consent' });
+    // Who may label a given dataset is decided by its accepted credentials (the decider).
+    rules.push({ action: ['create', 'update'], subject: 'Annotation', reason: 'annotators-annotate' });
+    rules.push({ action: 'read', subject: 'Dataset', reason: 'annotators-datasets' });
+    rules.push({ action: 'view', subject: 'PatientData', conditions: { resourceType: { $in: ['image', 'annotation'] }, purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'annotation-with-consent' });
   }
   if (has('data-steward')) {
     rules.push({ action: ['view', 'download', 'export'], subject: 'PatientData', conditions: { purpose: 'OPERATIONS', consentGranted: true }, reason: 'steward-operations' });
@@ -77,6 +87,7 @@ export function rulesFor(p: Principal): Rule[] {
     // Stewards record consents captured on paper (with who captured it and the evidence).
     rules.push({ action: ['read', 'update'], subject: 'Consent', reason: 'steward-paper-consent' });
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
+    rules.push({ action: ['read', 'update'], subject: 'Dataset', reason: 'steward-dataset-settings' });
     // The steward captured the paper form: its reference is theirs to read back.
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
     // Erasure on the patient's request (GDPR Art. 17), by the steward or an admin.
@@ -105,6 +116,7 @@ export function rulesFor(p: Principal): Rule[] {
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
+    rules.push({ action: 'read', subject: 'Dataset', reason: 'regulator-datasets' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

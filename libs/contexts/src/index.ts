@@ -1,4 +1,5 @@
 import { accessContext } from '@custos/access';
+import { annotationContext } from '@custos/annotation';
 import { consentContext } from '@custos/consent';
 import { EventStore1764000000000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
@@ -17,6 +18,7 @@ export const CONTEXTS: readonly CustosContext[] = [
   imagingContext,
   accessContext,
   consentContext,
+  annotationContext,
 ];
 
 export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);

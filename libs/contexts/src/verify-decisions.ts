@@ -1,4 +1,4 @@
-import { type AccessDecidedData, accessCodec, decideAccess, type PolicyActivatedData, policyCodec, policyStreamId } from '@custos/access';
+import { ANNOTATIONS_OF_IMAGE, type AccessDecidedData, accessCodec, decideAccess, type PolicyActivatedData, policyCodec, policyStreamId } from '@custos/access';
 import { EMERGENCY_REASON_MIN, policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
 import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
 import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
@@ -67,6 +67,7 @@ export async function verifyDecisions(
   const consents = new Map<string, ConsentState>(); // by consent stream id
   const images = new Map<string, { patientId: string; datasetId: string }>();
   const patientsWithImages = new Set<string>();
+  const annotations = new Map<string, { patientId: string; datasetId: string }>();
   const policies = new Map<string, ConsentRules | null>(); // null: cannot re-derive
   const unknownPolicies: Record<string, number> = {};
   let events = 0;
@@ -98,6 +99,9 @@ export async function verifyDecisions(
         const d = imageCodec.decode(event).data;
         images.set(d.imageId, { patientId: d.patientId, datasetId: d.datasetId });
         patientsWithImages.add(d.patientId);
+      } else if (event.type === 'AnnotationCreated') {
+        const d = event.data as { annotationId: string; patientId: string; datasetId: string };
+        annotations.set(d.annotationId, { patientId: d.patientId, datasetId: d.datasetId });
       } else if (event.streamId.startsWith('consent-') && (event.type === 'ConsentChanged' || event.type === 'ConsentWithdrawn')) {
         consents.set(event.streamId, evolveConsent(consents.get(event.streamId) ?? initialConsentState, consentCodec.decode(event)));
       } else if (event.type === 'AccessDecided') {
@@ -120,7 +124,7 @@ export async function verifyDecisions(
           unknownPolicies[key] = (unknownPolicies[key] ?? 0) + 1;
           continue;
         }
-        const derived = rederive(event, recorded, rules, images, patientsWithImages, consents);
+        const derived = rederive(event, recorded, rules, images, patientsWithImages, consents, annotations);
         for (const field of FIELDS) {
           if (JSON.stringify(recorded[field] ?? null) !== JSON.stringify(derived[field] ?? null)) {
             return { ok: false, events, decisions, rederived, unknownPolicies, unreadableReasons, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field, recorded: recorded[field] ?? null, derived: derived[field] ?? null } };
@@ -145,6 +149,7 @@ function rederive(
   images: ReadonlyMap<string, { patientId: string; datasetId: string }>,
   patientsWithImages: ReadonlySet<string>,
   consents: ReadonlyMap<string, ConsentState>,
+  annotations: ReadonlyMap<string, { patientId: string; datasetId: string }>,
 ): AccessDecidedData {
   const actor = event.metadata.actor;
   const principal: Principal = { sub: actor.id, roles: actor.roles, credentials: [], ...(actor.patientId ? { patientId: actor.patientId } : {}), ...(actor.org ? { org: actor.org } : {}) };
@@ -152,6 +157,9 @@ function rederive(
   let resource: { patientId: string; datasetId?: string } | null = null;
   if (recorded.resourceType === 'image') resource = images.get(recorded.resourceId) ?? null;
   else if (recorded.resourceType === 'patient-record' && patientsWithImages.has(recorded.resourceId)) resource = { patientId: recorded.resourceId };
+  else if (recorded.resourceType === 'annotation') {
+    resource = recorded.resourceId.startsWith(ANNOTATIONS_OF_IMAGE) ? (images.get(recorded.resourceId.slice(ANNOTATIONS_OF_IMAGE.length)) ?? null) : (annotations.get(recorded.resourceId) ?? null);
+  }
   const at = new Date(event.occurredAt);
   const state = resource ? (consents.get(consentStreamId(resource.patientId)) ?? initialConsentState) : initialConsentState;
   const who: Requester = { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) };

@@ -108,3 +108,21 @@ export class ConflictError extends CustosError {
     super(code, message, details);
   }
 }
+
+/** A conditional write without its condition (428): the client must say which version it edits (If-Match). */
+export class PreconditionRequiredError extends CustosError {
+  readonly status = 428;
+  readonly title = 'Precondition required';
+  constructor(message: string, details?: Record<string, unknown>, code = 'if-match-required') {
+    super(code, message, details);
+  }
+}
+
+/** The version the client edits is not the current one (412); `details.currentVersion` says which is. */
+export class PreconditionFailedError extends CustosError {
+  readonly status = 412;
+  readonly title = 'Precondition failed';
+  constructor(message: string, details?: Record<string, unknown>, code = 'stale-version') {
+    super(code, message, details);
+  }
+}

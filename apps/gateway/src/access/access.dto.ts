@@ -5,6 +5,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateNested, type ValidationOptions } from 'class-validator';
 
 export const ID = /^[A-Za-z0-9._-]{1,100}$/;
+const RESOURCE_ID = /^(image:)?[A-Za-z0-9._-]{1,100}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Text that shows at least `min` visible characters (format characters and white space do not count). */
@@ -39,7 +40,10 @@ export class EmergencyDto {
 
 export class AccessRequestDto {
   @ApiProperty({ enum: RESOURCE_TYPES }) @IsIn(RESOURCE_TYPES) resourceType!: (typeof RESOURCE_TYPES)[number];
-  @ApiProperty({ pattern: ID.source }) @IsString() @Matches(ID) resourceId!: string;
+  @ApiProperty({ pattern: RESOURCE_ID.source, description: 'an image, annotation or patient id; `image:<imageId>` with resourceType annotation: the annotations of that image' })
+  @IsString()
+  @Matches(RESOURCE_ID)
+  resourceId!: string;
   @ApiProperty({ enum: DATA_ACTIONS }) @IsIn(DATA_ACTIONS) action!: (typeof DATA_ACTIONS)[number];
   @ApiProperty({ enum: PURPOSES }) @IsIn(PURPOSES) purpose!: (typeof PURPOSES)[number];
   @ApiPropertyOptional({ type: EmergencyDto }) @IsOptional() @ValidateNested() @Type(() => EmergencyDto) emergency?: EmergencyDto;

@@ -90,7 +90,8 @@ export class RecordRefusalsInterceptor implements NestInterceptor {
             route: routeOf(req),
             action: req.requirement?.action ?? 'unknown',
             subject: req.requirement?.subject ?? 'unknown',
-            patientId: patientOf(req),
+            // A handler's refusal may name the patient (an annotation's) where the route does not.
+            patientId: typeof e.details?.patientId === 'string' ? e.details.patientId : patientOf(req),
             rule: e.code,
           }),
         ).pipe(mergeMap(() => throwError(() => e)));

@@ -1,0 +1,169 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Put, Res } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  AnnotationDirectory,
+  ConfigureDatasetCommand,
+  CreateAnnotationCommand,
+  DATASET_PURPOSES,
+  type DatasetPurpose,
+  DeleteAnnotationCommand,
+  EditAnnotationCommand,
+  type Geometry,
+  ListImageAnnotationsCommand,
+  ReadAnnotationCommand,
+  ReviewAnnotationCommand,
+} from '@custos/annotation';
+import { NotFoundError, ValidationError } from '@custos/errors';
+import { type HttpReply, Requires } from '@custos/runtime';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { DatasetParams, ImageParams } from '../access/access.dto.js';
+import { Caller, type CallerContext } from '../auth/identity.decorator.js';
+import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class AnnotationParams {
+  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'annotationId must be a UUID' }) annotationId!: string;
+}
+
+export class DatasetDto {
+  @ApiProperty({ enum: DATASET_PURPOSES }) @IsIn(DATASET_PURPOSES) purpose!: DatasetPurpose;
+  @ApiProperty({ type: [String], description: 'the controlled label vocabulary (lower case, digits, _ and -)' }) @IsArray() @ArrayMaxSize(200) @IsString({ each: true }) labels!: string[];
+  @ApiProperty({ type: [String], description: 'credentials accepted to annotate and review' }) @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) credentials!: string[];
+  @ApiProperty({ minimum: 1, maximum: 5 }) @Type(() => Number) @IsInt() @Min(1) @Max(5) minReviewers!: number;
+}
+
+export class AnnotationDto {
+  @ApiProperty() @IsString() @Length(1, 64) label!: string;
+  @ApiProperty({ description: '{"type":"bbox","x","y","width","height"} | {"type":"polygon","points":[[x,y],…]} | {"type":"mask","ref"}', type: 'object', additionalProperties: true })
+  @IsObject()
+  geometry!: Geometry;
+  @ApiProperty({ minimum: 0, maximum: 1 }) @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1) confidence!: number;
+  @ApiPropertyOptional({ maxLength: 4000, description: 'free text: personal, sealed under the patient’s data key' }) @IsOptional() @IsString() @Length(0, 4000) note?: string;
+}
+
+export class AnnotationEditDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) label?: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) @IsOptional() @IsObject() geometry?: Geometry;
+  @ApiPropertyOptional({ minimum: 0, maximum: 1 }) @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1) confidence?: number;
+  @ApiPropertyOptional({ maxLength: 4000 }) @IsOptional() @IsString() @Length(0, 4000) note?: string;
+}
+
+export class AnnotationReviewDto {
+  @ApiProperty({ enum: ['approved', 'rejected'] }) @IsIn(['approved', 'rejected']) verdict!: 'approved' | 'rejected';
+  @ApiPropertyOptional({ maxLength: 2000, description: 'required for a rejection' }) @IsOptional() @IsString() @Length(0, 2000) reason?: string;
+}
+
+/** If-Match: "<version>" (or a bare number). */
+function ifMatchOf(ifMatch: string | undefined): number | undefined {
+  if (ifMatch === undefined) return undefined;
+  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
+  if (!m) throw new ValidationError('If-Match must be a version, e.g. "3"', { ifMatch: ifMatch.slice(0, 100) }, 'bad-if-match');
+  return Number(m[1]);
+}
+
+const WRITTEN = { type: 'object', properties: { annotationId: SCHEMA.str, version: SCHEMA.int, status: SCHEMA.str } };
+
+@ApiTags('annotations')
+@ApiBearerAuth()
+@Controller('v1')
+export class AnnotationController {
+  constructor(
+    @Inject(CommandBus) private readonly commands: CommandBus,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+  ) {}
+
+  @Put('datasets/:datasetId')
+  @Requires('update', 'Dataset')
+  @ApiOperation({ summary: "A dataset's settings: purpose, label vocabulary, accepted credentials, reviewers needed. An event, versioned; If-Match makes it conditional (412 when stale)" })
+  @ApiJson(200, 'recorded', { type: 'object', properties: { datasetId: SCHEMA.str, version: SCHEMA.int } })
+  @ApiProblems({ 412: ['stale-version'] })
+  async configure(@Param() p: DatasetParams, @Body() body: DatasetDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
+    const r: { datasetId: string; version: number } = await this.commands.execute(
+      new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers }, ifMatchOf(ifMatch), caller.context),
+    );
+    res.header('etag', `"${r.version}"`);
+    return r;
+  }
+
+  @Get('datasets/:datasetId')
+  @Requires('read', 'Dataset')
+  @ApiOperation({ summary: "A dataset's settings as they stand, with their version" })
+  @ApiJson(200, 'the settings', OBJECT_SCHEMA)
+  @ApiProblems({ 404: ['not-found'] })
+  async dataset(@Param() p: DatasetParams, @Res({ passthrough: true }) res: HttpReply) {
+    const found = await this.directory.dataset(p.datasetId);
+    if (!found) throw new NotFoundError(`no dataset ${p.datasetId}`, undefined, 'not-found');
+    res.header('etag', `"${found.version}"`);
+    return { ...found.config, version: found.version };
+  }
+
+  @Post('images/:imageId/annotations')
+  @Requires('create', 'Annotation')
+  @ApiOperation({ summary: "Annotate an image: a credential accepted for the image's dataset, a label from its vocabulary, and the patient's consent for the dataset's purpose (403 consent-not-granted, recorded)" })
+  @ApiJson(201, 'created', WRITTEN)
+  @ApiProblems({ 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['unknown-image'], 409: ['dataset-not-configured'] })
+  create(@Param() p: ImageParams, @Body() body: AnnotationDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new CreateAnnotationCommand(p.imageId, { label: body.label, geometry: body.geometry, confidence: body.confidence, ...(body.note !== undefined ? { note: body.note } : {}) }, caller.principal, caller.context));
+  }
+
+  @Put('annotations/:annotationId')
+  @Requires('update', 'Annotation')
+  @ApiOperation({ summary: 'Edit an annotation: If-Match required (428 without, 412 with the current version when stale); an edit sends it back to review' })
+  @ApiJson(200, 'edited', WRITTEN)
+  @ApiProblems({ 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
+  async edit(@Param() p: AnnotationParams, @Body() body: AnnotationEditDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
+    const changes = { ...(body.label !== undefined ? { label: body.label } : {}), ...(body.geometry !== undefined ? { geometry: body.geometry } : {}), ...(body.confidence !== undefined ? { confidence: body.confidence } : {}), ...(body.note !== undefined ? { note: body.note } : {}) };
+    const r: { version: number } = await this.commands.execute(new EditAnnotationCommand(p.annotationId, changes, ifMatchOf(ifMatch), caller.principal, caller.context));
+    res.header('etag', `"${r.version}"`);
+    return r;
+  }
+
+  @Delete('annotations/:annotationId')
+  @Requires('update', 'Annotation')
+  @ApiOperation({ summary: 'Delete an annotation (a tombstone: nothing is removed); If-Match as for an edit' })
+  @ApiJson(200, 'deleted', WRITTEN)
+  @ApiProblems({ 403: ['credential-not-accepted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
+  remove(@Param() p: AnnotationParams, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext) {
+    return this.commands.execute(new DeleteAnnotationCommand(p.annotationId, ifMatchOf(ifMatch), caller.principal, caller.context));
+  }
+
+  @Post('annotations/:annotationId/reviews')
+  @HttpCode(200)
+  @Requires('create', 'AnnotationReview')
+  @ApiOperation({ summary: 'Approve or reject (with a reason) an annotation: a reviewer with an accepted credential who did not create or edit it' })
+  @ApiJson(200, 'reviewed', WRITTEN)
+  @ApiProblems({ 400: ['reason-required'], 403: ['own-annotation', 'credential-not-accepted'], 404: ['not-found'], 409: ['already-reviewed', 'annotation-deleted'] })
+  review(@Param() p: AnnotationParams, @Body() body: AnnotationReviewDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ReviewAnnotationCommand(p.annotationId, body.verdict, body.reason, caller.principal, caller.context));
+  }
+
+  @Get('annotations/:annotationId')
+  @Requires('create', 'AccessRequest')
+  @ApiOperation({ summary: 'Read an annotation: an access decision for the dataset’s purpose, recorded in the patient’s trail (resourceType annotation)' })
+  @ApiJson(200, 'the annotation, with the recorded decision', OBJECT_SCHEMA)
+  @ApiProblems({ 403: ['access-denied'], 404: ['unknown-resource'] })
+  read(@Param() p: AnnotationParams, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ReadAnnotationCommand(p.annotationId, 'current', caller.principal, caller.context));
+  }
+
+  @Get('annotations/:annotationId/history')
+  @Requires('create', 'AccessRequest')
+  @ApiOperation({ summary: 'Every version oldest first: field-level changes, who, under which credential, when, review verdicts with reasons. Decided and recorded like a read' })
+  @ApiJson(200, 'the history', OBJECT_SCHEMA)
+  @ApiProblems({ 403: ['access-denied'], 404: ['unknown-resource'] })
+  history(@Param() p: AnnotationParams, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ReadAnnotationCommand(p.annotationId, 'history', caller.principal, caller.context));
+  }
+
+  @Get('images/:imageId/annotations')
+  @Requires('create', 'AccessRequest')
+  @ApiOperation({ summary: "An image's annotations (not deleted): one access decision (resource annotation, id image:<imageId>), recorded" })
+  @ApiJson(200, 'the annotations', OBJECT_SCHEMA)
+  @ApiProblems({ 403: ['access-denied'], 404: ['unknown-resource'] })
+  list(@Param() p: ImageParams, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ListImageAnnotationsCommand(p.imageId, caller.principal, caller.context));
+  }
+}

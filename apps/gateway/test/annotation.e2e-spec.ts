@@ -1,0 +1,162 @@
+import type { INestApplication } from '@nestjs/common';
+import { verifyDecisions } from '@custos/contexts';
+import { Database, verifyChain } from '@custos/event-store';
+import request from 'supertest';
+import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+
+const MARKER = 'IBEX5note';
+const DATASET = { purpose: 'AI_TRAINING', labels: ['nodule', 'mass'], credentials: ['certified-radiologist'], minReviewers: 1 };
+const box = (x: number) => ({ type: 'bbox', x, y: 10, width: 20, height: 20 });
+
+describe('annotation governance (embedded)', () => {
+  let app: INestApplication;
+  let t: Record<'steward' | 'ann' | 'ann2' | 'student' | 'rev' | 'patient' | 'security' | 'clinician', string>;
+  const http = () => request(app.getHttpServer());
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    app = await bootEmbedded();
+    t = {
+      steward: await devToken(app, { sub: 'stew-1', roles: ['data-steward'] }),
+      ann: await devToken(app, { sub: 'ann-1', roles: ['annotator'], credentials: ['certified-radiologist'] }),
+      ann2: await devToken(app, { sub: 'ann-2', roles: ['annotator'], credentials: ['certified-radiologist'] }),
+      student: await devToken(app, { sub: 'stu-1', roles: ['annotator'], credentials: ['medical-student'] }),
+      rev: await devToken(app, { sub: 'rev-1', roles: ['reviewer'], credentials: ['certified-radiologist'] }),
+      patient: await devToken(app, { sub: 'pat-a1', roles: ['patient'], patient_id: 'pa1' }),
+      security: await devToken(app, { sub: 'so-1', roles: ['security-officer'] }),
+      clinician: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
+    };
+    await http().post('/v1/images').set(bearer(t.steward)).send(IMAGE('img-a1', 'pa1')).expect(201);
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('configures a dataset (steward only, versioned, If-Match) and reads it back', async () => {
+    await http().put('/v1/datasets/ds-1').set(bearer(t.ann)).send(DATASET).expect(403);
+    const first = await http().put('/v1/datasets/ds-1').set(bearer(t.steward)).send({ ...DATASET, labels: ['nodule'] }).expect(200);
+    expect(first.body.version).toBe(1);
+    await http().put('/v1/datasets/ds-1').set(bearer(t.steward)).set('if-match', '"7"').send(DATASET).expect(412);
+    const second = await http().put('/v1/datasets/ds-1').set(bearer(t.steward)).set('if-match', '"1"').send(DATASET).expect(200);
+    expect(second.body.version).toBe(2);
+    for (const bad of [{ ...DATASET, purpose: 'TREATMENT' }, { ...DATASET, labels: ['Bad Label'] }, { ...DATASET, minReviewers: 0 }, { ...DATASET, labels: 'nodule' }, { ...DATASET, credentials: [] }]) {
+      const res = await http().put('/v1/datasets/ds-1').set(bearer(t.steward)).send(bad);
+      expect(res.status).toBe(400);
+    }
+    const read = await http().get('/v1/datasets/ds-1').set(bearer(t.ann)).expect(200);
+    expect(read.body).toMatchObject({ ...DATASET, datasetId: 'ds-1', version: 2 });
+    await http().get('/v1/datasets/ds-1').set(bearer(t.clinician)).expect(403);
+    await http().get('/v1/datasets/nope').set(bearer(t.steward)).expect(404);
+  });
+
+  let annotationId: string;
+
+  it("refuses to annotate without the patient's consent for the dataset's purpose (403, recorded), and without an accepted credential", async () => {
+    const body = { label: 'nodule', geometry: box(1), confidence: 0.8, note: `first look ${MARKER}` };
+    const refused = await http().post('/v1/images/img-a1/annotations').set(bearer(t.ann)).send(body).expect(403);
+    expect(refused.body.code).toBe('consent-not-granted');
+    await http().put('/v1/patients/pa1/consents/AI_TRAINING').set(bearer(t.patient)).send({ status: 'granted', categories: ['ANNOTATIONS'] }).expect(200);
+    const student = await http().post('/v1/images/img-a1/annotations').set(bearer(t.student)).send(body).expect(403);
+    expect(student.body.code).toBe('credential-not-accepted');
+    await http().post('/v1/images/img-a1/annotations').set(bearer(t.clinician)).send(body).expect(403);
+    await http().post('/v1/images/img-unknown/annotations').set(bearer(t.ann)).send(body).expect(404);
+    for (const bad of [{ ...body, label: 'tumour' }, { ...body, confidence: 2 }, { ...body, geometry: { type: 'bbox', x: -5, y: 0, width: 1, height: 1 } }, { ...body, geometry: { type: 'circle' } }, { ...body, geometry: { type: 'polygon', points: [[1, 1]] } }]) {
+      expect((await http().post('/v1/images/img-a1/annotations').set(bearer(t.ann)).send(bad)).status).toBe(400);
+    }
+    const created = await http().post('/v1/images/img-a1/annotations').set(bearer(t.ann)).send(body).expect(201);
+    expect(created.body).toMatchObject({ version: 1, status: 'unreviewed' });
+    annotationId = created.body.annotationId as string;
+    // The refusal is in the patient's trail, with its rule.
+    await waitForProjection(app, t.security, 'pa1', created.body.version as number); // a position at least as far as the refusal
+    const db = app.get(Database) as Database;
+    const [refusal] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_events WHERE type = 'RouteAccessDenied' AND data->>'rule' = 'consent-not-granted' AND data->>'patientId' = 'pa1'");
+    expect(refusal).toBeDefined();
+    await waitForProjection(app, t.security, 'pa1', Number(refusal?.global_seq));
+    const trail = await http().get('/v1/patients/pa1/access-trail?limit=100').set(bearer(t.security)).expect(200);
+    expect((trail.body.items as Array<{ decision: string; rule: string; resourceType: string }>).some((i) => i.decision === 'DENY' && i.rule === 'consent-not-granted' && i.resourceType === 'Annotation')).toBe(true);
+  });
+
+  it('edits only with If-Match (428 without, 412 when stale, one of two concurrent editors wins)', async () => {
+    await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).send({ label: 'mass' }).expect(428);
+    const stale = await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"9"').send({ label: 'mass' }).expect(412);
+    expect(stale.body.currentVersion).toBe(1);
+    const [a, b] = await Promise.all([
+      http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"1"').send({ label: 'mass' }),
+      http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann2)).set('if-match', '"1"').send({ geometry: box(2) }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 412]);
+  });
+
+  it('keeps the whole history in order: create, three edits, a rejection, an edit, an approval', async () => {
+    // Continue from version 2: two more edits make three.
+    await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"2"').send({ confidence: 0.6 }).expect(200);
+    await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann2)).set('if-match', '"3"').send({ note: `second look ${MARKER}` }).expect(200);
+    await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(t.rev)).send({ verdict: 'rejected' }).expect(400);
+    const rejected = await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(t.rev)).send({ verdict: 'rejected', reason: 'box misses the lesion' }).expect(200);
+    expect(rejected.body.status).toBe('rejected');
+    await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"5"').send({ geometry: box(3) }).expect(200);
+    await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(t.ann)).send({ verdict: 'approved' }).expect(403); // not a reviewer
+    const approved = await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(t.rev)).send({ verdict: 'approved' }).expect(200);
+    expect(approved.body).toMatchObject({ status: 'approved', version: 7 });
+
+    const history = await http().get(`/v1/annotations/${annotationId}/history`).set(bearer(t.rev)).expect(200);
+    const items = history.body.items as Array<{ version: number; type: string; by: { id: string }; credential: string; changes: Array<{ field: string; from: unknown; to: unknown }>; verdict?: string; reason?: unknown; status?: string }>;
+    expect(items.map((i) => [i.version, i.type, i.by.id])).toEqual([
+      [1, 'AnnotationCreated', 'ann-1'],
+      [2, 'AnnotationEdited', expect.stringMatching(/ann-[12]/)],
+      [3, 'AnnotationEdited', 'ann-1'],
+      [4, 'AnnotationEdited', 'ann-2'],
+      [5, 'AnnotationReviewed', 'rev-1'],
+      [6, 'AnnotationEdited', 'ann-1'],
+      [7, 'AnnotationReviewed', 'rev-1'],
+    ]);
+    expect(items.every((i) => i.credential === 'certified-radiologist')).toBe(true);
+    expect(items[2]?.changes).toEqual([{ field: 'confidence', from: 0.8, to: 0.6 }]);
+    expect(items[3]?.changes).toEqual([{ field: 'note', from: `first look ${MARKER}`, to: `second look ${MARKER}` }]);
+    expect(items[4]).toMatchObject({ verdict: 'rejected', reason: 'box misses the lesion', status: 'rejected' });
+    expect(items[5]?.status).toBe('unreviewed');
+    expect(items[6]).toMatchObject({ verdict: 'approved', status: 'approved' });
+  });
+
+  it('never lets an author review their own annotation; an edit after approval sends it back to review', async () => {
+    const rev2 = await devToken(app, { sub: 'ann-1', roles: ['annotator', 'reviewer'], credentials: ['certified-radiologist'] });
+    const own = await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(rev2)).send({ verdict: 'approved' }).expect(403);
+    expect(own.body.code).toBe('own-annotation');
+    const edited = await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"7"').send({ label: 'nodule' }).expect(200);
+    expect(edited.body.status).toBe('unreviewed');
+  });
+
+  it('reads through the access decision (purpose = the dataset’s), recorded in the patient’s trail as resourceType annotation', async () => {
+    const read = await http().get(`/v1/annotations/${annotationId}`).set(bearer(t.rev)).expect(200);
+    expect(read.body).toMatchObject({ annotationId, imageId: 'img-a1', patientId: 'pa1', label: 'nodule', note: `second look ${MARKER}`, status: 'unreviewed', version: 8 });
+    expect(read.body.access).toMatchObject({ decision: 'PERMIT' });
+    await http().get(`/v1/annotations/${annotationId}`).set(bearer(t.clinician)).expect(403); // AI_TRAINING is not a clinician's purpose
+    await http().get('/v1/annotations/00000000-0000-4000-8000-000000000000').set(bearer(t.rev)).expect(404);
+    await http().get('/v1/annotations/not-a-uuid').set(bearer(t.rev)).expect(400);
+    const viaRequest = await http().post('/v1/access-requests').set(bearer(t.rev)).send({ resourceType: 'annotation', resourceId: annotationId, action: 'view', purpose: 'AI_TRAINING' }).expect(200);
+    expect(viaRequest.body.decision).toBe('PERMIT');
+    const listed = await http().get('/v1/images/img-a1/annotations').set(bearer(t.rev)).expect(200);
+    await waitForProjection(app, t.security, 'pa1', listed.body.access.sequence as number);
+    const again = await http().get('/v1/images/img-a1/annotations').set(bearer(t.rev)).expect(200);
+    expect((again.body.items as Array<{ annotationId: string; status: string }>).map((i) => [i.annotationId, i.status])).toEqual([[annotationId, 'unreviewed']]);
+    const trail = await http().get('/v1/patients/pa1/access-trail?limit=200').set(bearer(t.security)).expect(200);
+    const annotationReads = (trail.body.items as Array<{ resourceType: string; resourceId: string; decision: string }>).filter((i) => i.resourceType === 'annotation');
+    expect(annotationReads.map((i) => i.resourceId)).toEqual(expect.arrayContaining([annotationId, 'image:img-a1']));
+    expect(annotationReads.some((i) => i.decision === 'DENY')).toBe(true);
+  });
+
+  it('deletes as a tombstone (If-Match); the log verifies, decisions re-derive, and the note is stored sealed', async () => {
+    await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).expect(428);
+    await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"8"').expect(200);
+    await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"9"').send({ label: 'mass' }).expect(409);
+    const history = await http().get(`/v1/annotations/${annotationId}/history`).set(bearer(t.rev)).expect(200);
+    expect((history.body.items as Array<{ type: string }>).at(-1)?.type).toBe('AnnotationDeleted');
+    const db = app.get(Database) as Database;
+    expect((await verifyChain(db)).ok).toBe(true);
+    const decisions = await verifyDecisions(db);
+    expect(decisions.ok).toBe(true);
+    expect(decisions.rederived).toBeGreaterThan(0);
+    expect(JSON.stringify(await db.query('SELECT data FROM custos_events'))).not.toContain(MARKER);
+    expect(JSON.stringify(await db.query('SELECT * FROM custos_rm_annotations'))).not.toContain(MARKER);
+  });
+});

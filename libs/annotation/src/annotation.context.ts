@@ -1,0 +1,21 @@
+import { AnnotationOwners } from '@custos/access';
+import { EventStore } from '@custos/event-store';
+import type { CustosContext } from '@custos/runtime';
+import { ANNOTATION_HANDLERS } from './annotation.handlers.js';
+import { AnnotationDirectory } from './annotation-directory.js';
+import { AnnotationsProjection } from './annotations.projection.js';
+import { ANNOTATION_PERSONAL } from './domain/annotation.events.js';
+import { Annotation1764000007000 } from './migrations/1764000007000-annotation.js';
+
+/** Datasets and annotations: every label edit an event. Needs ImageDirectory, ConsentPort and AccessDecisions wired by the app. */
+export const annotationContext: CustosContext = {
+  name: 'annotation',
+  personal: ANNOTATION_PERSONAL,
+  migrations: [Annotation1764000007000],
+  projections: () => [new AnnotationsProjection()],
+  gatewayProviders: () => [
+    ...ANNOTATION_HANDLERS,
+    { provide: AnnotationDirectory, useFactory: (store: EventStore) => new AnnotationDirectory(store), inject: [EventStore] },
+    { provide: AnnotationOwners, useExisting: AnnotationDirectory },
+  ],
+};

@@ -1,0 +1,366 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { AccessDecisions, type AccessDecisionResult, annotationsOfImage as listingId, ConsentPort } from '@custos/access';
+import type { Principal } from '@custos/authz';
+import { ConcurrencyError, ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from '@custos/errors';
+import { type CommandContext, Database, EventStore, handle, retryOnConflict, type StoredEvent } from '@custos/event-store';
+import { ImageDirectory } from '@custos/imaging';
+import { PayloadCipher } from '@custos/keys';
+import { Clock, Ids } from '@custos/platform';
+import { projectedPosition } from '@custos/projections';
+import type { Purpose } from '@custos/vocabulary';
+import { annotationCodec, datasetCodec } from './annotation.codec.js';
+import { AnnotationDirectory } from './annotation-directory.js';
+import { type AnnotationRow, annotationsOfImage } from './annotations.projection.js';
+import { annotationDecider, type AnnotationFields } from './domain/annotation.decide.js';
+import { annotationStreamId, type DatasetConfiguredData, datasetStreamId } from './domain/annotation.events.js';
+import { datasetDecider } from './domain/dataset.decide.js';
+
+/** A write conditional on If-Match: the shell's conflict becomes 412 with the current version. */
+async function conditional<T>(expected: number, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    if (e instanceof ConcurrencyError && e.code === 'concurrency-conflict') {
+      throw new PreconditionFailedError(`the annotation is at version ${e.actualVersion}, not ${expected}`, { currentVersion: e.actualVersion }, 'stale-version');
+    }
+    throw e;
+  }
+}
+
+export class ConfigureDatasetCommand {
+  constructor(
+    readonly config: DatasetConfiguredData,
+    readonly ifMatch: number | undefined,
+    readonly context: CommandContext,
+  ) {}
+}
+
+@CommandHandler(ConfigureDatasetCommand)
+export class ConfigureDatasetHandler implements ICommandHandler<ConfigureDatasetCommand, { datasetId: string; version: number }> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
+
+  async execute({ config, ifMatch, context }: ConfigureDatasetCommand): Promise<{ datasetId: string; version: number }> {
+    const write = () => handle(this.store, datasetStreamId(config.datasetId), datasetDecider, { type: 'ConfigureDataset', config }, context, { codec: datasetCodec, now: this.clock.now(), ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}) });
+    const handled = ifMatch !== undefined ? await conditional(ifMatch, write) : await write();
+    return { datasetId: config.datasetId, version: handled.version };
+  }
+}
+
+/** What annotating needs to know: the image's owner, the dataset's settings, the patient's consent. */
+async function annotationContext(images: ImageDirectory, directory: AnnotationDirectory, imageId: string): Promise<{ patientId: string; dataset: DatasetConfiguredData }> {
+  const owner = await images.owner(imageId);
+  if (!owner) throw new NotFoundError(`no image ${imageId}`, { imageId }, 'unknown-image');
+  const dataset = await directory.dataset(owner.datasetId);
+  if (!dataset) throw new ConflictError(`dataset ${owner.datasetId} has no settings yet (PUT /v1/datasets/${owner.datasetId})`, { datasetId: owner.datasetId }, 'dataset-not-configured');
+  return { patientId: owner.patientId, dataset: dataset.config };
+}
+
+export class CreateAnnotationCommand {
+  constructor(
+    readonly imageId: string,
+    readonly fields: AnnotationFields,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class EditAnnotationCommand {
+  constructor(
+    readonly annotationId: string,
+    readonly changes: Partial<AnnotationFields>,
+    readonly ifMatch: number | undefined,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class DeleteAnnotationCommand {
+  constructor(
+    readonly annotationId: string,
+    readonly ifMatch: number | undefined,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class ReviewAnnotationCommand {
+  constructor(
+    readonly annotationId: string,
+    readonly verdict: 'approved' | 'rejected',
+    readonly reason: string | undefined,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+/**
+ * Writes to one annotation, through the one shell. Creating and editing process the patient's
+ * data for the dataset's purpose: the patient's consent must cover ANNOTATIONS or IMAGING, and
+ * the append is conditional on the consent version read (a consent change meanwhile: decide
+ * again on fresh consent), as access decisions are.
+ */
+@Injectable()
+export class AnnotationWrites {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(Ids) private readonly ids: Ids,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(ConsentPort) private readonly consent: ConsentPort,
+  ) {}
+
+  async execute(command: CreateAnnotationCommand | EditAnnotationCommand | DeleteAnnotationCommand | ReviewAnnotationCommand): Promise<{ annotationId: string; version: number; status: string }> {
+    const now = this.clock.now();
+    if (command instanceof CreateAnnotationCommand) {
+      const { patientId, dataset } = await annotationContext(this.images, this.directory, command.imageId);
+      const annotationId = this.ids.next();
+      const handled = await this.withConsent(patientId, dataset, command.principal, now, (consentGranted, conditions) =>
+        handle(this.store, annotationStreamId(annotationId), annotationDecider, { type: 'CreateAnnotation', principal: command.principal, dataset, consentGranted, annotationId, imageId: command.imageId, patientId, fields: command.fields }, command.context, {
+          codec: annotationCodec,
+          now,
+          expectedVersion: 'no-stream',
+          patientId,
+          conditions,
+        }),
+      );
+      return { annotationId, version: handled.version, status: handled.state.status };
+    }
+    const current = await this.directory.annotation(command.annotationId);
+    if (!current || !current.state.imageId || !current.state.patientId) throw new NotFoundError(`no annotation ${command.annotationId}`, { annotationId: command.annotationId }, 'not-found');
+    const { dataset } = await annotationContext(this.images, this.directory, current.state.imageId);
+    const patientId = current.state.patientId;
+    const stream = annotationStreamId(command.annotationId);
+    if (command instanceof ReviewAnnotationCommand) {
+      const handled = await handle(this.store, stream, annotationDecider, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { codec: annotationCodec, now, patientId });
+      return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
+    }
+    if (command.ifMatch === undefined) throw new PreconditionRequiredError('send If-Match with the version you are changing', { currentVersion: current.version }, 'if-match-required');
+    const expected = command.ifMatch;
+    if (command instanceof DeleteAnnotationCommand) {
+      const handled = await conditional(expected, () => handle(this.store, stream, annotationDecider, { type: 'DeleteAnnotation', principal: command.principal, dataset }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected }));
+      return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
+    }
+    const handled = await conditional(expected, () =>
+      this.withConsent(patientId, dataset, command.principal, now, (consentGranted, conditions) =>
+        handle(this.store, stream, annotationDecider, { type: 'EditAnnotation', principal: command.principal, dataset, consentGranted, changes: command.changes }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected, conditions }),
+      ),
+    );
+    return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
+  }
+
+  private withConsent<T>(patientId: string, dataset: DatasetConfiguredData, principal: Principal, now: Date, write: (granted: boolean, conditions: NonNullable<Parameters<typeof handle>[5]['conditions']>) => Promise<T>): Promise<T> {
+    let attempt = 0;
+    return retryOnConflict(
+      async () => {
+        attempt += 1;
+        const answer = await this.consent.consentFor(patientId, dataset.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: principal.sub, dataset: dataset.datasetId, ...(principal.org ? { organization: principal.org } : {}) }, { fresh: attempt > 1 });
+        return write(answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true, [answer.condition]);
+      },
+      (e) => e.code === 'condition-failed',
+      20,
+    );
+  }
+}
+
+export interface AnnotationView {
+  annotationId: string;
+  imageId: string;
+  datasetId: string;
+  patientId: string;
+  label: string;
+  geometry: unknown;
+  confidence: number;
+  note: unknown;
+  status: string;
+  deleted: boolean;
+  version: number;
+  access: AccessDecisionResult;
+}
+
+export interface HistoryEntry {
+  version: number;
+  sequence: number;
+  type: string;
+  at: string;
+  by: { id: string; roles: readonly string[] };
+  credential: string;
+  changes: Array<{ field: string; from: unknown; to: unknown }>;
+  verdict?: string;
+  reason?: unknown;
+  status?: string;
+}
+
+export class ReadAnnotationCommand {
+  constructor(
+    readonly annotationId: string,
+    readonly what: 'current' | 'history',
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class ListImageAnnotationsCommand {
+  constructor(
+    readonly imageId: string,
+    readonly principal: Principal,
+    readonly context: CommandContext,
+  ) {}
+}
+
+/**
+ * Reads of annotations are reads of patient data: each goes through the access decision
+ * (resource type `annotation`, purpose = the dataset's), is recorded, and shows in the
+ * patient's trail; only a PERMIT gets the annotation (its note opened).
+ */
+@Injectable()
+export class AnnotationReads {
+  constructor(
+    @Inject(AccessDecisions) private readonly decisions: AccessDecisions,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
+    @Inject(Database) private readonly db: Database,
+  ) {}
+
+  async execute(command: ReadAnnotationCommand | ListImageAnnotationsCommand): Promise<unknown> {
+    if (command instanceof ListImageAnnotationsCommand) {
+      const owner = await this.images.owner(command.imageId);
+      const purpose = owner ? await this.purposeOf(owner.datasetId) : 'AI_TRAINING';
+      const { result } = await this.decisions.decide({ resourceType: 'annotation', resourceId: listingId(command.imageId), action: 'view', purpose }, command.principal, command.context, { resource: owner });
+      const items: AnnotationRow[] = await annotationsOfImage(this.db, command.imageId, false);
+      return { imageId: command.imageId, items, access: result, projectedSequence: await projectedPosition(this.db) };
+    }
+    const owner = await this.directory.owner(command.annotationId);
+    const purpose = owner ? await this.purposeOf(owner.datasetId) : 'AI_TRAINING';
+    const { result } = await this.decisions.decide({ resourceType: 'annotation', resourceId: command.annotationId, action: 'view', purpose }, command.principal, command.context, { resource: owner });
+    const found = await this.directory.annotation(command.annotationId);
+    if (!found) throw new NotFoundError(`no annotation ${command.annotationId}`, undefined, 'not-found');
+    const opened = await Promise.all(found.events.map((e) => this.cipher.open(e)));
+    return command.what === 'history' ? { annotationId: command.annotationId, items: historyOf(opened), access: result } : currentOf(opened, found.state, result);
+  }
+
+  private async purposeOf(datasetId: string): Promise<Purpose> {
+    return (await this.directory.dataset(datasetId))?.config.purpose ?? 'AI_TRAINING';
+  }
+}
+
+const FIELDS = ['label', 'geometry', 'confidence', 'note'] as const;
+
+function currentOf(events: readonly StoredEvent[], state: { status: string; deleted: boolean }, access: AccessDecisionResult): AnnotationView {
+  const first = events[0]?.data as Record<string, unknown>;
+  const now: Record<string, unknown> = { label: first.label, geometry: first.geometry, confidence: first.confidence, note: first.note ?? null };
+  for (const e of events.slice(1)) {
+    if (e.type !== 'AnnotationEdited') continue;
+    const d = e.data as Record<string, unknown>;
+    for (const f of FIELDS) if (d[f] !== undefined) now[f] = d[f];
+  }
+  return {
+    annotationId: first.annotationId as string,
+    imageId: first.imageId as string,
+    datasetId: first.datasetId as string,
+    patientId: first.patientId as string,
+    label: now.label as string,
+    geometry: now.geometry,
+    confidence: now.confidence as number,
+    note: now.note,
+    status: state.status,
+    deleted: state.deleted,
+    version: (events[events.length - 1] as StoredEvent).version,
+    access,
+  };
+}
+
+/** Every version oldest first: what changed (field by field), who, under which credential, when. */
+export function historyOf(events: readonly StoredEvent[]): HistoryEntry[] {
+  const now: Record<string, unknown> = {};
+  return events.map((e) => {
+    const d = e.data as Record<string, unknown>;
+    const changes: HistoryEntry['changes'] = [];
+    if (e.type === 'AnnotationCreated' || e.type === 'AnnotationEdited') {
+      for (const f of FIELDS) {
+        if (d[f] === undefined) continue;
+        changes.push({ field: f, from: now[f] ?? null, to: d[f] });
+        now[f] = d[f];
+      }
+    }
+    if (e.type === 'AnnotationDeleted') changes.push({ field: 'deleted', from: false, to: true });
+    return {
+      version: e.version,
+      sequence: e.globalSeq,
+      type: e.type,
+      at: e.occurredAt,
+      by: { id: e.metadata.actor.id, roles: e.metadata.actor.roles },
+      credential: d.credential as string,
+      changes,
+      ...(e.type === 'AnnotationReviewed' ? { verdict: d.verdict as string, ...(d.reason !== undefined ? { reason: d.reason } : {}) } : {}),
+      ...(typeof d.status === 'string' ? { status: d.status } : {}),
+    };
+  });
+}
+
+type Written = { annotationId: string; version: number; status: string };
+
+@CommandHandler(CreateAnnotationCommand)
+export class CreateAnnotationHandler implements ICommandHandler<CreateAnnotationCommand, Written> {
+  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
+  execute(command: CreateAnnotationCommand): Promise<Written> {
+    return this.writes.execute(command);
+  }
+}
+
+@CommandHandler(EditAnnotationCommand)
+export class EditAnnotationHandler implements ICommandHandler<EditAnnotationCommand, Written> {
+  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
+  execute(command: EditAnnotationCommand): Promise<Written> {
+    return this.writes.execute(command);
+  }
+}
+
+@CommandHandler(DeleteAnnotationCommand)
+export class DeleteAnnotationHandler implements ICommandHandler<DeleteAnnotationCommand, Written> {
+  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
+  execute(command: DeleteAnnotationCommand): Promise<Written> {
+    return this.writes.execute(command);
+  }
+}
+
+@CommandHandler(ReviewAnnotationCommand)
+export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotationCommand, Written> {
+  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
+  execute(command: ReviewAnnotationCommand): Promise<Written> {
+    return this.writes.execute(command);
+  }
+}
+
+@CommandHandler(ReadAnnotationCommand)
+export class ReadAnnotationHandler implements ICommandHandler<ReadAnnotationCommand, unknown> {
+  constructor(@Inject(AnnotationReads) private readonly reads: AnnotationReads) {}
+  execute(command: ReadAnnotationCommand): Promise<unknown> {
+    return this.reads.execute(command);
+  }
+}
+
+@CommandHandler(ListImageAnnotationsCommand)
+export class ListImageAnnotationsHandler implements ICommandHandler<ListImageAnnotationsCommand, unknown> {
+  constructor(@Inject(AnnotationReads) private readonly reads: AnnotationReads) {}
+  execute(command: ListImageAnnotationsCommand): Promise<unknown> {
+    return this.reads.execute(command);
+  }
+}
+
+export const ANNOTATION_HANDLERS = [
+  ConfigureDatasetHandler,
+  AnnotationWrites,
+  AnnotationReads,
+  CreateAnnotationHandler,
+  EditAnnotationHandler,
+  DeleteAnnotationHandler,
+  ReviewAnnotationHandler,
+  ReadAnnotationHandler,
+  ListImageAnnotationsHandler,
+];

@@ -1,0 +1,84 @@
+import type { Sql, StoredEvent } from '@custos/event-store';
+import type { Projection } from '@custos/projections';
+import type { AnnotationCreatedData, AnnotationEditedData, AnnotationReviewedData } from './domain/annotation.events.js';
+
+export interface AnnotationRow {
+  annotationId: string;
+  imageId: string;
+  datasetId: string;
+  patientId: string;
+  label: string;
+  status: string;
+  version: number;
+  deleted: boolean;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Annotations by image (the listing), label and status. One annotation's events share one
+ * Kafka partition (keyed by patient) and the runner applies them in global order; each update
+ * also checks `last_seq`, so a replay and live projection agree.
+ */
+export class AnnotationsProjection implements Projection {
+  readonly name = 'annotations';
+  readonly tables = ['custos_rm_annotations'];
+
+  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+    switch (e.type) {
+      case 'AnnotationCreated': {
+        const d = e.data as AnnotationCreatedData;
+        await sql.execute(
+          `INSERT INTO custos_rm_annotations (annotation_id, image_id, dataset_id, patient_id, label, status, version, created_by, created_at, updated_at, last_seq)
+           VALUES ($1, $2, $3, $4, $5, 'unreviewed', $6, $7, $8, $8, $9) ON CONFLICT (annotation_id) DO NOTHING`,
+          [d.annotationId, d.imageId, d.datasetId, d.patientId, d.label, e.version, e.metadata.actor.id, e.occurredAt, e.globalSeq],
+        );
+        return;
+      }
+      case 'AnnotationEdited': {
+        const d = e.data as AnnotationEditedData;
+        await sql.execute(
+          'UPDATE custos_rm_annotations SET label = COALESCE($2, label), status = $3, version = $4, updated_at = $5, last_seq = $6 WHERE annotation_id = $1 AND last_seq < $6',
+          [d.annotationId, d.label ?? null, d.status, e.version, e.occurredAt, e.globalSeq],
+        );
+        return;
+      }
+      case 'AnnotationDeleted':
+        await sql.execute('UPDATE custos_rm_annotations SET deleted = true, version = $2, updated_at = $3, last_seq = $4 WHERE annotation_id = $1 AND last_seq < $4', [
+          (e.data as { annotationId: string }).annotationId,
+          e.version,
+          e.occurredAt,
+          e.globalSeq,
+        ]);
+        return;
+      case 'AnnotationReviewed': {
+        const d = e.data as AnnotationReviewedData;
+        await sql.execute('UPDATE custos_rm_annotations SET status = $2, version = $3, updated_at = $4, last_seq = $5 WHERE annotation_id = $1 AND last_seq < $5', [d.annotationId, d.status, e.version, e.occurredAt, e.globalSeq]);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+export async function annotationsOfImage(sql: Sql, imageId: string, includeDeleted: boolean): Promise<AnnotationRow[]> {
+  const rows = await sql.query<Record<string, unknown>>(
+    `SELECT * FROM custos_rm_annotations WHERE image_id = $1 ${includeDeleted ? '' : 'AND NOT deleted'} ORDER BY created_at, annotation_id LIMIT 1000`,
+    [imageId],
+  );
+  return rows.map((r) => ({
+    annotationId: r.annotation_id as string,
+    imageId: r.image_id as string,
+    datasetId: r.dataset_id as string,
+    patientId: r.patient_id as string,
+    label: r.label as string,
+    status: r.status as string,
+    version: Number(r.version),
+    deleted: r.deleted === true,
+    createdBy: r.created_by as string,
+    createdAt: new Date(r.created_at as string).toISOString(),
+    updatedAt: new Date(r.updated_at as string).toISOString(),
+  }));
+}

@@ -1,0 +1,96 @@
+import type { PersonalFields } from '@custos/decider';
+
+/**
+ * Annotation governance events. A dataset (stream `dataset-<id>`) says what its labels are for
+ * and who may label; one stream per annotation (`annotation-<id>`) records its whole life.
+ * Every annotation event names the credential the actor acted under (the actor is in the
+ * metadata) and the patient (the Kafka key, and the data key of its sealed note).
+ */
+export const DATASET_PURPOSES = ['AI_TRAINING', 'RESEARCH'] as const;
+export type DatasetPurpose = (typeof DATASET_PURPOSES)[number];
+
+export interface DatasetConfiguredData {
+  readonly datasetId: string;
+  readonly purpose: DatasetPurpose;
+  /** The controlled label vocabulary. */
+  readonly labels: readonly string[];
+  /** Credentials accepted to annotate and review. */
+  readonly credentials: readonly string[];
+  /** Distinct approvals an annotation needs to count as approved. */
+  readonly minReviewers: number;
+}
+
+export type BoundingBox = { readonly type: 'bbox'; readonly x: number; readonly y: number; readonly width: number; readonly height: number };
+export type Polygon = { readonly type: 'polygon'; readonly points: readonly (readonly [number, number])[] };
+export type MaskRef = { readonly type: 'mask'; readonly ref: string };
+export type Geometry = BoundingBox | Polygon | MaskRef;
+
+export type AnnotationStatus = 'unreviewed' | 'approved' | 'rejected';
+
+export interface AnnotationCreatedData {
+  readonly annotationId: string;
+  readonly imageId: string;
+  readonly datasetId: string;
+  readonly patientId: string;
+  readonly label: string;
+  readonly geometry: Geometry;
+  readonly confidence: number;
+  readonly note?: string;
+  /** Who acted (also in the metadata: here because the rules on authors and reviewers read it). */
+  readonly by: string;
+  readonly credential: string;
+}
+
+/** Only the fields that changed are present. */
+export interface AnnotationEditedData {
+  readonly annotationId: string;
+  readonly patientId: string;
+  readonly label?: string;
+  readonly geometry?: Geometry;
+  readonly confidence?: number;
+  readonly note?: string;
+  readonly by: string;
+  readonly credential: string;
+  /** The status after the edit: an edit sends an approved or rejected annotation back to review. */
+  readonly status: AnnotationStatus;
+}
+
+export interface AnnotationDeletedData {
+  readonly annotationId: string;
+  readonly patientId: string;
+  readonly by: string;
+  readonly credential: string;
+}
+
+export interface AnnotationReviewedData {
+  readonly annotationId: string;
+  readonly patientId: string;
+  readonly verdict: 'approved' | 'rejected';
+  readonly reason?: string;
+  readonly by: string;
+  readonly credential: string;
+  /** The status after this review (approved once `minReviewers` distinct reviewers approved since the last edit). */
+  readonly status: AnnotationStatus;
+}
+
+export type DatasetConfigured = { readonly type: 'DatasetConfigured'; readonly data: DatasetConfiguredData };
+export type AnnotationCreated = { readonly type: 'AnnotationCreated'; readonly data: AnnotationCreatedData };
+export type AnnotationEdited = { readonly type: 'AnnotationEdited'; readonly data: AnnotationEditedData };
+export type AnnotationDeleted = { readonly type: 'AnnotationDeleted'; readonly data: AnnotationDeletedData };
+export type AnnotationReviewed = { readonly type: 'AnnotationReviewed'; readonly data: AnnotationReviewedData };
+export type AnnotationEvent = AnnotationCreated | AnnotationEdited | AnnotationDeleted | AnnotationReviewed;
+
+/** Personal: free text about a patient's image (the note, a review's reason). */
+export const ANNOTATION_PERSONAL: PersonalFields<AnnotationEvent> = {
+  AnnotationCreated: ['note'],
+  AnnotationEdited: ['note'],
+  AnnotationReviewed: ['reason'],
+};
+
+export function datasetStreamId(datasetId: string): string {
+  return `dataset-${datasetId}`;
+}
+
+export function annotationStreamId(annotationId: string): string {
+  return `annotation-${annotationId}`;
+}
