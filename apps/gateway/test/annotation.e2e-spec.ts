@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { verifyDecisions } from '@custos/contexts';
 import { Database, verifyChain } from '@custos/event-store';
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
 
@@ -158,5 +159,105 @@ describe('annotation governance (embedded)', () => {
     expect(decisions.rederived).toBeGreaterThan(0);
     expect(JSON.stringify(await db.query('SELECT data FROM custos_events'))).not.toContain(MARKER);
     expect(JSON.stringify(await db.query('SELECT * FROM custos_rm_annotations'))).not.toContain(MARKER);
+  });
+});
+
+/** An independent RFC 9162 §2.1.1 MTH, straight from the definition (not libs/merkle). */
+function mth(leaves: Buffer[]): Buffer {
+  const h = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  if (leaves.length === 0) return h();
+  if (leaves.length === 1) return h(Buffer.from([0]), leaves[0] as Buffer);
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return h(Buffer.from([1]), mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+}
+
+/** Rebuilds the root from a leaf and its audit path by the recursive definition of PATH (§2.1.3.1). */
+function rootFromPath(index: number, size: number, leafHashHex: string, path: string[]): string {
+  const h = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest();
+  const go = (m: number, n: number, p: Buffer[]): Buffer => {
+    if (n === 1) return Buffer.from(leafHashHex, 'hex');
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    const sibling = p[p.length - 1] as Buffer;
+    const rest = p.slice(0, -1);
+    return m < k ? h(Buffer.from([1]), go(m, k, rest), sibling) : h(Buffer.from([1]), sibling, go(m - k, n - k, rest));
+  };
+  return go(index, size, path.map((x) => Buffer.from(x, 'hex'))).toString('hex');
+}
+
+describe('snapshots for training (embedded)', () => {
+  let app: INestApplication;
+  const http = () => request(app.getHttpServer());
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  beforeAll(async () => {
+    app = await bootEmbedded();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('freezes approved annotations with an RFC 9162 digest and proofs; leaves out patients without consent; withdrawals name the snapshots', async () => {
+    const steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
+    const ann = await devToken(app, { sub: 'ann-1', roles: ['annotator'], credentials: ['certified-radiologist'] });
+    const rev = await devToken(app, { sub: 'rev-1', roles: ['reviewer'], credentials: ['certified-radiologist'] });
+    const security = await devToken(app, { sub: 'so-1', roles: ['security-officer'] });
+    await http().put('/v1/datasets/ds-2').set(bearer(steward)).send(DATASET).expect(200);
+    const ids: Record<string, string> = {};
+    for (const p of ['pb1', 'pb2', 'pb3']) {
+      await http().post('/v1/images').set(bearer(steward)).send({ ...IMAGE(`img-${p}`, p), datasetId: 'ds-2' }).expect(201);
+      const patient = await devToken(app, { sub: `pat-${p}`, roles: ['patient'], patient_id: p });
+      await http().put(`/v1/patients/${p}/consents/AI_TRAINING`).set(bearer(patient)).send({ status: 'granted', categories: ['ANNOTATIONS'] }).expect(200);
+      for (const [i, label] of (['nodule', 'mass'] as const).entries()) {
+        const created = await http().post(`/v1/images/img-${p}/annotations`).set(bearer(ann)).send({ label, geometry: box(i), confidence: 0.9 }).expect(201);
+        await http().post(`/v1/annotations/${created.body.annotationId}/reviews`).set(bearer(rev)).send({ verdict: 'approved' }).expect(200);
+        ids[`${p}-${label}`] = created.body.annotationId as string;
+      }
+    }
+    // One more, not approved: never in a snapshot.
+    await http().post('/v1/images/img-pb1/annotations').set(bearer(ann)).send({ label: 'nodule', geometry: box(9), confidence: 0.2 }).expect(201);
+    const waitAll = async () => {
+      const last = await http().get('/v1/images/img-pb3/annotations').set(bearer(rev)).expect(200);
+      await waitForProjection(app, security, 'pb3', last.body.access.sequence as number);
+    };
+    await waitAll();
+
+    const first = await http().post('/v1/datasets/ds-2/snapshots').set(bearer(steward)).expect(201);
+    expect(first.body).toMatchObject({ datasetId: 'ds-2', treeSize: 6, labelCounts: { nodule: 3, mass: 3 }, excluded: { images: 0, annotations: 0 } });
+    const entries = first.body.entries as Array<{ annotationId: string; version: number; imageId: string; label: string }>;
+    expect(entries.map((e) => e.annotationId)).toEqual([...entries.map((e) => e.annotationId)].sort());
+    expect(entries.every((e) => e.version === 2)).toBe(true);
+    const canonical = (e: (typeof entries)[number]) => Buffer.from(JSON.stringify({ annotationId: e.annotationId, imageId: e.imageId, label: e.label, version: e.version }));
+    expect(first.body.rootHash).toBe(mth(entries.map(canonical)).toString('hex'));
+
+    const target = ids['pb2-mass'] as string;
+    const proof = await http().get(`/v1/datasets/ds-2/snapshots/${first.body.snapshotId}/proof?annotationId=${target}`).set(bearer(steward)).expect(200);
+    expect(proof.body.leaf).toBe(canonical(entries[proof.body.leafIndex as number]!).toString('utf8'));
+    expect(proof.body.leafHash).toBe(createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(proof.body.leaf as string)])).digest('hex'));
+    expect(rootFromPath(proof.body.leafIndex as number, proof.body.treeSize as number, proof.body.leafHash as string, proof.body.auditPath as string[])).toBe(first.body.rootHash);
+    await http().get(`/v1/datasets/ds-2/snapshots/${first.body.snapshotId}/proof?annotationId=00000000-0000-4000-8000-000000000000`).set(bearer(steward)).expect(404);
+    await http().get(`/v1/datasets/ds-1/snapshots/${first.body.snapshotId}`).set(bearer(steward)).expect(404); // another dataset's id
+    await http().get(`/v1/datasets/ds-2/snapshots/${first.body.snapshotId}`).set(bearer(steward)).expect(200);
+    await http().post('/v1/datasets/ds-2/snapshots').set(bearer(ann)).expect(403);
+
+    // pb2 withdraws: the next snapshot leaves their image out, and the withdrawals view names the first snapshot.
+    const pb2 = await devToken(app, { sub: 'pat-pb2', roles: ['patient'], patient_id: 'pb2' });
+    const withdrawn = await http().delete('/v1/patients/pb2/consents/AI_TRAINING').set(bearer(pb2)).send({}).expect(200);
+    await waitForProjection(app, security, 'pb2', withdrawn.body.sequence as number);
+    const second = await http().post('/v1/datasets/ds-2/snapshots').set(bearer(steward)).expect(201);
+    expect(second.body).toMatchObject({ treeSize: 4, excluded: { images: 1, annotations: 2, reason: 'no-consent-for-purpose' } });
+    expect((second.body.entries as Array<{ imageId: string }>).some((e) => e.imageId === 'img-pb2')).toBe(false);
+    await waitForProjection(app, security, 'pb2', (withdrawn.body.sequence as number) + 2);
+    const last = await http().get('/v1/datasets/ds-2/snapshots/' + second.body.snapshotId).set(bearer(steward)).expect(200);
+    expect(last.body.rootHash).toBe(second.body.rootHash);
+    const deadline = Date.now() + 10_000;
+    let items: Array<{ patientId: string; snapshots: Array<{ snapshotId: string }> }> = [];
+    while (Date.now() < deadline) {
+      items = (await http().get('/v1/datasets/ds-2/consent-withdrawals').set(bearer(steward)).expect(200)).body.items;
+      if (items.length > 0 && items[0]!.snapshots.length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(items.map((i) => [i.patientId, i.snapshots.map((s) => s.snapshotId)])).toEqual([['pb2', [first.body.snapshotId]]]);
   });
 });

@@ -1,5 +1,5 @@
 import { eventCodec } from '@custos/event-store';
-import type { AnnotationEvent, DatasetConfigured } from './domain/annotation.events.js';
+import type { AnnotationEvent, DatasetConfigured, DatasetSnapshotted } from './domain/annotation.events.js';
 
 export const datasetCodec = eventCodec<DatasetConfigured>({ DatasetConfigured: { version: 1 } });
 export const annotationCodec = eventCodec<AnnotationEvent>({
@@ -8,3 +8,4 @@ export const annotationCodec = eventCodec<AnnotationEvent>({
   AnnotationDeleted: { version: 1 },
   AnnotationReviewed: { version: 1 },
 });
+export const snapshotCodec = eventCodec<DatasetSnapshotted>({ DatasetSnapshotted: { version: 1 } });

@@ -3,7 +3,7 @@ import { EventStore } from '@custos/event-store';
 import type { CustosContext } from '@custos/runtime';
 import { ANNOTATION_HANDLERS } from './annotation.handlers.js';
 import { AnnotationDirectory } from './annotation-directory.js';
-import { AnnotationsProjection } from './annotations.projection.js';
+import { AnnotationsProjection, SnapshotImagesProjection } from './annotations.projection.js';
 import { ANNOTATION_PERSONAL } from './domain/annotation.events.js';
 import { Annotation1764000007000 } from './migrations/1764000007000-annotation.js';
 
@@ -12,7 +12,7 @@ export const annotationContext: CustosContext = {
   name: 'annotation',
   personal: ANNOTATION_PERSONAL,
   migrations: [Annotation1764000007000],
-  projections: () => [new AnnotationsProjection()],
+  projections: () => [new AnnotationsProjection(), new SnapshotImagesProjection()],
   gatewayProviders: () => [
     ...ANNOTATION_HANDLERS,
     { provide: AnnotationDirectory, useFactory: (store: EventStore) => new AnnotationDirectory(store), inject: [EventStore] },

@@ -9,11 +9,12 @@ import { PayloadCipher } from '@custos/keys';
 import { Clock, Ids } from '@custos/platform';
 import { projectedPosition } from '@custos/projections';
 import type { Purpose } from '@custos/vocabulary';
-import { annotationCodec, datasetCodec } from './annotation.codec.js';
+import { annotationCodec, datasetCodec, snapshotCodec } from './annotation.codec.js';
+import { snapshotDecider } from './snapshots.js';
 import { AnnotationDirectory } from './annotation-directory.js';
 import { type AnnotationRow, annotationsOfImage } from './annotations.projection.js';
 import { annotationDecider, type AnnotationFields } from './domain/annotation.decide.js';
-import { annotationStreamId, type DatasetConfiguredData, datasetStreamId } from './domain/annotation.events.js';
+import { annotationStreamId, type DatasetConfiguredData, type DatasetSnapshottedData, datasetStreamId, snapshotStreamId } from './domain/annotation.events.js';
 import { datasetDecider } from './domain/dataset.decide.js';
 
 /** A write conditional on If-Match: the shell's conflict becomes 412 with the current version. */
@@ -303,6 +304,94 @@ export function historyOf(events: readonly StoredEvent[]): HistoryEntry[] {
   });
 }
 
+export class TakeSnapshotCommand {
+  constructor(
+    readonly datasetId: string,
+    readonly context: CommandContext,
+  ) {}
+}
+
+/**
+ * Freezes a dataset's approved annotations (as the read model has them, `asOfSequence`) into a
+ * manifest with its RFC 9162 digest. Images whose patients do not consent to the dataset's
+ * purpose now (ANNOTATIONS or IMAGING) are left out and counted; the append is conditional on
+ * every consulted patient's consent version, so a consent change meanwhile means a fresh take.
+ */
+@CommandHandler(TakeSnapshotCommand)
+export class TakeSnapshotHandler implements ICommandHandler<TakeSnapshotCommand, DatasetSnapshottedData> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(Ids) private readonly ids: Ids,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(ConsentPort) private readonly consent: ConsentPort,
+    @Inject(Database) private readonly db: Database,
+  ) {}
+
+  async execute({ datasetId, context }: TakeSnapshotCommand): Promise<DatasetSnapshottedData> {
+    const dataset = await this.directory.dataset(datasetId);
+    if (!dataset) throw new NotFoundError(`no dataset ${datasetId}`, undefined, 'not-found');
+    const snapshotId = this.ids.next();
+    const now = this.clock.now();
+    let attempt = 0;
+    const handled = await retryOnConflict(
+      async () => {
+        attempt += 1;
+        const asOfSequence = await projectedPosition(this.db);
+        const approved = await approvedAnnotations(this.db, datasetId);
+        const patients = [...new Set(approved.map((a) => a.patientId))].sort();
+        const granted = new Map<string, boolean>();
+        const conditions = [];
+        for (const patientId of patients) {
+          const answer = await this.consent.consentFor(patientId, dataset.config.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: context.actor.id, dataset: datasetId }, { fresh: attempt > 1 });
+          granted.set(patientId, answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true);
+          conditions.push(answer.condition);
+        }
+        const kept = approved.filter((a) => granted.get(a.patientId));
+        const left = approved.filter((a) => !granted.get(a.patientId));
+        return handle(
+          this.store,
+          snapshotStreamId(snapshotId),
+          snapshotDecider,
+          {
+            type: 'TakeSnapshot',
+            manifest: {
+              snapshotId,
+              datasetId,
+              datasetVersion: dataset.version,
+              purpose: dataset.config.purpose,
+              asOfSequence,
+              entries: kept.map((a) => ({ annotationId: a.annotationId, version: a.version, imageId: a.imageId, label: a.label })),
+              excluded: { images: new Set(left.map((a) => a.imageId)).size, annotations: left.length, reason: 'no-consent-for-purpose' },
+            },
+          },
+          context,
+          { codec: snapshotCodec, now, expectedVersion: 'no-stream', conditions },
+        );
+      },
+      (e) => e.code === 'condition-failed',
+      10,
+    );
+    return (handled.events[0] as StoredEvent).data as DatasetSnapshottedData;
+  }
+}
+
+/** A dataset's snapshot as recorded, or null (also when it belongs to another dataset). */
+export async function readSnapshot(store: EventStore, datasetId: string, snapshotId: string): Promise<DatasetSnapshottedData | null> {
+  const [event] = await store.readStream(snapshotStreamId(snapshotId));
+  if (!event) return null;
+  const data = snapshotCodec.decode(event).data;
+  return data.datasetId === datasetId ? data : null;
+}
+
+async function approvedAnnotations(db: Database, datasetId: string): Promise<Array<{ annotationId: string; version: number; imageId: string; label: string; patientId: string }>> {
+  const rows = await db.query<{ annotation_id: string; version: number | string; image_id: string; label: string; patient_id: string }>(
+    "SELECT annotation_id, version, image_id, label, patient_id FROM custos_rm_annotations WHERE dataset_id = $1 AND status = 'approved' AND NOT deleted ORDER BY annotation_id",
+    [datasetId],
+  );
+  return rows.map((r) => ({ annotationId: r.annotation_id, version: Number(r.version), imageId: r.image_id, label: r.label, patientId: r.patient_id }));
+}
+
 type Written = { annotationId: string; version: number; status: string };
 
 @CommandHandler(CreateAnnotationCommand)
@@ -355,6 +444,7 @@ export class ListImageAnnotationsHandler implements ICommandHandler<ListImageAnn
 
 export const ANNOTATION_HANDLERS = [
   ConfigureDatasetHandler,
+  TakeSnapshotHandler,
   AnnotationWrites,
   AnnotationReads,
   CreateAnnotationHandler,

@@ -82,3 +82,35 @@ export async function annotationsOfImage(sql: Sql, imageId: string, includeDelet
     updatedAt: new Date(r.updated_at as string).toISOString(),
   }));
 }
+
+/**
+ * Which images each snapshot froze (for the consent-withdrawals view: a withdrawn patient's
+ * images that a model may have learned from).
+ */
+export class SnapshotImagesProjection implements Projection {
+  readonly name = 'snapshot-images';
+  readonly tables = ['custos_rm_snapshot_images'];
+
+  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+    if (e.type !== 'DatasetSnapshotted') return;
+    const d = e.data as { snapshotId: string; datasetId: string; entries: Array<{ imageId: string }> };
+    const images = [...new Set(d.entries.map((x) => x.imageId))];
+    if (images.length === 0) return;
+    await sql.execute(
+      'INSERT INTO custos_rm_snapshot_images (snapshot_id, dataset_id, image_id, taken_at) SELECT $1, $2, unnest($3::text[]), $4 ON CONFLICT DO NOTHING',
+      [d.snapshotId, d.datasetId, images, e.occurredAt],
+    );
+  }
+}
+
+/** The snapshots of a dataset that contain any of these images. */
+export async function snapshotsWithImages(sql: Sql, datasetId: string, imageIds: readonly string[]): Promise<Array<{ snapshotId: string; images: string[]; takenAt: string }>> {
+  if (imageIds.length === 0) return [];
+  const rows = await sql.query<{ snapshot_id: string; images: string[]; taken_at: Date | string }>(
+    `SELECT snapshot_id, array_agg(image_id ORDER BY image_id) AS images, min(taken_at) AS taken_at
+       FROM custos_rm_snapshot_images WHERE dataset_id = $1 AND image_id = ANY($2::text[])
+      GROUP BY snapshot_id ORDER BY min(taken_at), snapshot_id`,
+    [datasetId, [...imageIds]],
+  );
+  return rows.map((r) => ({ snapshotId: r.snapshot_id, images: r.images, takenAt: new Date(r.taken_at).toISOString() }));
+}

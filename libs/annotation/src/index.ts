@@ -6,3 +6,4 @@ export * from './annotation-directory.js';
 export * from './annotations.projection.js';
 export * from './annotation.handlers.js';
 export * from './annotation.context.js';
+export * from './snapshots.js';

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Put, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import {
@@ -13,7 +13,14 @@ import {
   ListImageAnnotationsCommand,
   ReadAnnotationCommand,
   ReviewAnnotationCommand,
+  readSnapshot,
+  type SnapshotEntry,
+  TakeSnapshotCommand,
+  entryBytes,
+  entryProof,
 } from '@custos/annotation';
+import { EventStore } from '@custos/event-store';
+import { leafHash } from '@custos/merkle';
 import { NotFoundError, ValidationError } from '@custos/errors';
 import { type HttpReply, Requires } from '@custos/runtime';
 import { Type } from 'class-transformer';
@@ -25,6 +32,14 @@ import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class AnnotationParams {
+  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'annotationId must be a UUID' }) annotationId!: string;
+}
+
+export class SnapshotParams extends DatasetParams {
+  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'snapshotId must be a UUID' }) snapshotId!: string;
+}
+
+export class ProofQueryDto {
   @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'annotationId must be a UUID' }) annotationId!: string;
 }
 
@@ -73,6 +88,7 @@ export class AnnotationController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(EventStore) private readonly store: EventStore,
   ) {}
 
   @Put('datasets/:datasetId')
@@ -98,6 +114,53 @@ export class AnnotationController {
     if (!found) throw new NotFoundError(`no dataset ${p.datasetId}`, undefined, 'not-found');
     res.header('etag', `"${found.version}"`);
     return { ...found.config, version: found.version };
+  }
+
+  @Post('datasets/:datasetId/snapshots')
+  @Requires('update', 'Dataset')
+  @ApiOperation({
+    summary:
+      "Freeze the dataset's approved annotations into a manifest (annotation ids and versions, image ids, label counts) with its RFC 9162 Merkle tree hash over the entries' canonical JSON; images whose patients do not consent to the dataset's purpose are left out and counted. An event",
+  })
+  @ApiJson(201, 'the snapshot', OBJECT_SCHEMA)
+  @ApiProblems({ 404: ['not-found'] })
+  snapshot(@Param() p: DatasetParams, @Caller() caller: CallerContext) {
+    return this.commands.execute(new TakeSnapshotCommand(p.datasetId, caller.context));
+  }
+
+  @Get('datasets/:datasetId/snapshots/:snapshotId')
+  @Requires('read', 'Dataset')
+  @ApiOperation({ summary: 'A snapshot as recorded: its entries and digest (rootHash: hex SHA-256, RFC 9162)' })
+  @ApiJson(200, 'the snapshot', OBJECT_SCHEMA)
+  @ApiProblems({ 404: ['not-found'] })
+  async readSnapshot(@Param() p: SnapshotParams) {
+    const snapshot = await readSnapshot(this.store, p.datasetId, p.snapshotId);
+    if (!snapshot) throw new NotFoundError('no such snapshot of this dataset', undefined, 'not-found');
+    return snapshot;
+  }
+
+  @Get('datasets/:datasetId/snapshots/:snapshotId/proof')
+  @Requires('read', 'Dataset')
+  @ApiOperation({ summary: "An RFC 9162 inclusion proof of one annotation in a snapshot: the leaf (the entry's canonical JSON), its index, the tree size, the audit path and root, hashes in hex" })
+  @ApiJson(200, 'the proof', { type: 'object', properties: { leafIndex: SCHEMA.int, treeSize: SCHEMA.int, leaf: SCHEMA.str, leafHash: SCHEMA.str, auditPath: { type: 'array', items: SCHEMA.str }, rootHash: SCHEMA.str, encoding: SCHEMA.str } })
+  @ApiProblems({ 404: ['not-found', 'not-in-snapshot'] })
+  async proof(@Param() p: SnapshotParams, @Query() q: ProofQueryDto) {
+    const snapshot = await readSnapshot(this.store, p.datasetId, p.snapshotId);
+    if (!snapshot) throw new NotFoundError('no such snapshot of this dataset', undefined, 'not-found');
+    const index = snapshot.entries.findIndex((e) => e.annotationId === q.annotationId);
+    if (index < 0) throw new NotFoundError('this annotation is not in the snapshot', { annotationId: q.annotationId }, 'not-in-snapshot');
+    const entry = snapshot.entries[index] as SnapshotEntry;
+    return {
+      snapshotId: p.snapshotId,
+      annotationId: q.annotationId,
+      leafIndex: index,
+      treeSize: snapshot.treeSize,
+      leaf: entryBytes(entry).toString('utf8'),
+      leafHash: leafHash(entryBytes(entry)).toString('hex'),
+      auditPath: entryProof(snapshot.entries, index).map((h) => h.toString('hex')),
+      rootHash: snapshot.rootHash,
+      encoding: 'hex; leaf hash SHA-256(0x00 || leaf), node SHA-256(0x01 || left || right), RFC 9162 section 2.1',
+    };
   }
 
   @Post('images/:imageId/annotations')

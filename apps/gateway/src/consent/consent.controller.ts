@@ -1,4 +1,6 @@
+import { snapshotsWithImages } from '@custos/annotation';
 import { canReadPersonal } from '@custos/authz';
+import { Database } from '@custos/event-store';
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Put, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
@@ -84,6 +86,7 @@ export class ConsentController {
     @Inject(ConsentQueries) private readonly queries: ConsentQueries,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(Database) private readonly db: Database,
   ) {}
 
   @Put('patients/:patientId/consents/:purpose')
@@ -168,11 +171,13 @@ export class ConsentController {
   @Get('datasets/:datasetId/consent-withdrawals')
   @Requires('read', 'DatasetConsent')
   @AuditedRead('dataset-consent', itemsOf)
-  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset. The read is recorded.' })
+  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset, with the snapshots that contain those images. The read is recorded.' })
   @ApiJson(200, 'the withdrawals', { type: 'object', properties: { datasetId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
   async datasetWithdrawals(@Param() p: DatasetParams) {
-    return { datasetId: p.datasetId, items: await this.queries.datasetWithdrawals(p.datasetId) };
+    const withdrawals = await this.queries.datasetWithdrawals(p.datasetId);
+    const items = await Promise.all(withdrawals.map(async (w) => ({ ...w, snapshots: await snapshotsWithImages(this.db, p.datasetId, w.images) })));
+    return { datasetId: p.datasetId, items };
   }
 }
 

@@ -73,6 +73,40 @@ export interface AnnotationReviewedData {
   readonly status: AnnotationStatus;
 }
 
+/** One approved annotation frozen into a snapshot; its canonical JSON is a Merkle leaf. */
+export interface SnapshotEntry {
+  readonly annotationId: string;
+  readonly version: number;
+  readonly imageId: string;
+  readonly label: string;
+}
+
+/**
+ * A dataset's approved annotations frozen for training (stream `snapshot-<id>`): the entries
+ * sorted by annotation id, label counts, what was left out and why, and the RFC 9162 Merkle
+ * tree hash over the entries' canonical JSON, which a trained model cites.
+ */
+export interface DatasetSnapshottedData {
+  readonly snapshotId: string;
+  readonly datasetId: string;
+  readonly datasetVersion: number;
+  readonly purpose: DatasetPurpose;
+  /** The annotations read model was complete up to this global sequence. */
+  readonly asOfSequence: number;
+  readonly entries: readonly SnapshotEntry[];
+  readonly labelCounts: Readonly<Record<string, number>>;
+  readonly excluded: { readonly images: number; readonly annotations: number; readonly reason: 'no-consent-for-purpose' };
+  readonly treeSize: number;
+  /** Hex SHA-256. */
+  readonly rootHash: string;
+}
+
+export type DatasetSnapshotted = { readonly type: 'DatasetSnapshotted'; readonly data: DatasetSnapshottedData };
+
+export function snapshotStreamId(snapshotId: string): string {
+  return `snapshot-${snapshotId}`;
+}
+
 export type DatasetConfigured = { readonly type: 'DatasetConfigured'; readonly data: DatasetConfiguredData };
 export type AnnotationCreated = { readonly type: 'AnnotationCreated'; readonly data: AnnotationCreatedData };
 export type AnnotationEdited = { readonly type: 'AnnotationEdited'; readonly data: AnnotationEditedData };

@@ -22,9 +22,18 @@ export class Annotation1764000007000 implements MigrationInterface {
       )`);
     await q.query('CREATE INDEX custos_rm_annotations_image ON custos_rm_annotations (image_id, created_at)');
     await q.query('CREATE INDEX custos_rm_annotations_dataset ON custos_rm_annotations (dataset_id)');
+    await q.query(`
+      CREATE TABLE custos_rm_snapshot_images (
+        snapshot_id text        NOT NULL,
+        dataset_id  text        NOT NULL,
+        image_id    text        NOT NULL,
+        taken_at    timestamptz NOT NULL,
+        PRIMARY KEY (snapshot_id, image_id)
+      )`);
+    await q.query('CREATE INDEX custos_rm_snapshot_images_dataset ON custos_rm_snapshot_images (dataset_id, image_id)');
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query('DROP TABLE custos_rm_annotations');
+    await q.query('DROP TABLE custos_rm_snapshot_images, custos_rm_annotations');
   }
 }

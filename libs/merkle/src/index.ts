@@ -1,0 +1,1 @@
+export * from './rfc9162.js';
