@@ -6,12 +6,13 @@ import { AnnotationDirectory } from './annotation-directory.js';
 import { AnnotationsProjection, SnapshotImagesProjection } from './annotations.projection.js';
 import { ANNOTATION_PERSONAL } from './domain/annotation.events.js';
 import { Annotation1764000007000 } from './migrations/1764000007000-annotation.js';
+import { AnnotationReviews1764000008000 } from './migrations/1764000008000-annotation-reviews.js';
 
 /** Datasets and annotations: every label edit an event. Needs ImageDirectory, ConsentPort and AccessDecisions wired by the app. */
 export const annotationContext: CustosContext = {
   name: 'annotation',
   personal: ANNOTATION_PERSONAL,
-  migrations: [Annotation1764000007000],
+  migrations: [Annotation1764000007000, AnnotationReviews1764000008000],
   projections: () => [new AnnotationsProjection(), new SnapshotImagesProjection()],
   gatewayProviders: () => [
     ...ANNOTATION_HANDLERS,

@@ -23,7 +23,7 @@ export interface AnnotationRow {
  */
 export class AnnotationsProjection implements Projection {
   readonly name = 'annotations';
-  readonly tables = ['custos_rm_annotations'];
+  readonly tables = ['custos_rm_annotations', 'custos_rm_annotation_reviews'];
 
   async apply(sql: Sql, e: StoredEvent): Promise<void> {
     switch (e.type) {
@@ -55,6 +55,12 @@ export class AnnotationsProjection implements Projection {
       case 'AnnotationReviewed': {
         const d = e.data as AnnotationReviewedData;
         await sql.execute('UPDATE custos_rm_annotations SET status = $2, version = $3, updated_at = $4, last_seq = $5 WHERE annotation_id = $1 AND last_seq < $5', [d.annotationId, d.status, e.version, e.occurredAt, e.globalSeq]);
+        // The dataset comes from the annotation's row (created earlier in the same stream, so projected before).
+        await sql.execute(
+          `INSERT INTO custos_rm_annotation_reviews (global_seq, annotation_id, dataset_id, verdict, reviewer, reviewed_at)
+           SELECT $1, $2, dataset_id, $3, $4, $5 FROM custos_rm_annotations WHERE annotation_id = $2 ON CONFLICT DO NOTHING`,
+          [e.globalSeq, d.annotationId, d.verdict, e.metadata.actor.id, e.occurredAt],
+        );
         return;
       }
       default:

@@ -7,3 +7,5 @@ export * from './annotations.projection.js';
 export * from './annotation.handlers.js';
 export * from './annotation.context.js';
 export * from './snapshots.js';
+export * from './domain/agreement.js';
+export * from './quality.js';

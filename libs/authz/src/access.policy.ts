@@ -52,7 +52,8 @@ export type Subjects =
   | 'Keys'
   | 'Dataset'
   | 'Annotation'
-  | 'AnnotationReview';
+  | 'AnnotationReview'
+  | 'DatasetQuality';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -88,6 +89,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: ['read', 'update'], subject: 'Consent', reason: 'steward-paper-consent' });
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
     rules.push({ action: ['read', 'update'], subject: 'Dataset', reason: 'steward-dataset-settings' });
+    rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'steward-quality-audit' });
     // The steward captured the paper form: its reference is theirs to read back.
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
     // Erasure on the patient's request (GDPR Art. 17), by the steward or an admin.
@@ -117,6 +119,7 @@ export function rulesFor(p: Principal): Rule[] {
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
     rules.push({ action: 'read', subject: 'Dataset', reason: 'regulator-datasets' });
+    rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'regulator-quality-audit' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

@@ -18,14 +18,20 @@ import {
   TakeSnapshotCommand,
   entryBytes,
   entryProof,
+  datasetQuality,
+  type Demographics,
 } from '@custos/annotation';
-import { EventStore } from '@custos/event-store';
+import { Database, EventStore } from '@custos/event-store';
+import { ImageDirectory } from '@custos/imaging';
+import { Clock } from '@custos/platform';
+import { projectedPosition } from '@custos/projections';
 import { leafHash } from '@custos/merkle';
 import { NotFoundError, ValidationError } from '@custos/errors';
 import { type HttpReply, Requires } from '@custos/runtime';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { DatasetParams, ImageParams } from '../access/access.dto.js';
+import { AuditedRead } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
 
@@ -89,6 +95,9 @@ export class AnnotationController {
     @Inject(CommandBus) private readonly commands: CommandBus,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(EventStore) private readonly store: EventStore,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(Database) private readonly db: Database,
+    @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   @Put('datasets/:datasetId')
@@ -161,6 +170,24 @@ export class AnnotationController {
       rootHash: snapshot.rootHash,
       encoding: 'hex; leaf hash SHA-256(0x00 || leaf), node SHA-256(0x01 || left || right), RFC 9162 section 2.1',
     };
+  }
+
+  @Get('datasets/:datasetId/quality')
+  @Requires('read', 'DatasetQuality')
+  @AuditedRead('dataset-quality', (r) => (r as { annotations?: number }).annotations ?? 0)
+  @ApiOperation({
+    summary:
+      "The dataset's quality audit: per annotator annotations, rejection rate and median time to review; the approved share; agreement where annotators labelled the same image (Cohen's kappa per pair, Fleiss' kappa over images with three or more); per demographic group (sex, age band, ethnicity) images annotated and approved share. The read is recorded.",
+  })
+  @ApiJson(200, 'the audit', OBJECT_SCHEMA)
+  @ApiProblems({ 404: ['not-found'] })
+  async quality(@Param() p: DatasetParams) {
+    if (!(await this.directory.dataset(p.datasetId))) throw new NotFoundError(`no dataset ${p.datasetId}`, undefined, 'not-found');
+    const demographicsOf = async (imageId: string): Promise<Demographics | null> => {
+      const d = (await this.images.image(imageId))?.demographics as Partial<Demographics> | undefined;
+      return d && typeof d.sex === 'string' && typeof d.birthYear === 'number' && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
+    };
+    return datasetQuality(this.db, p.datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db));
   }
 
   @Post('images/:imageId/annotations')
