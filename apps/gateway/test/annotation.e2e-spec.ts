@@ -147,6 +147,35 @@ describe('annotation governance (embedded)', () => {
     expect(annotationReads.some((i) => i.decision === 'DENY')).toBe(true);
   });
 
+  it('answers hostile input on the annotation routes with a 4xx problem, never a 500', async () => {
+    const good = { label: 'nodule', geometry: box(1), confidence: 0.5 };
+    let nested: Record<string, unknown> = { type: 'bbox' };
+    for (let i = 0; i < 200; i++) nested = { inner: nested };
+    const bodies: Array<[string, unknown]> = [
+      ['polygon of 1,001 points', { ...good, geometry: { type: 'polygon', points: Array.from({ length: 1001 }, (_, i) => [i, i]) } }],
+      ['deeply nested geometry', { ...good, geometry: nested }],
+      ['huge coordinate', { ...good, geometry: { type: 'bbox', x: 1e300, y: 0, width: 1, height: 1 } }],
+      ['confidence as text', { ...good, confidence: '0.5' }],
+      ['label with a lone surrogate', { ...good, label: 'nod\uD800ule' }],
+      ['note of 4,001 characters', { ...good, note: 'x'.repeat(4001) }],
+      ['unknown field', { ...good, owner: 'someone-else' }],
+      ['an array', [good]],
+      ['mask reference with a NUL', { ...good, geometry: { type: 'mask', ref: 'a\u0000b' } }],
+    ];
+    for (const [why, body] of bodies) {
+      const res = await http().post('/v1/images/img-a1/annotations').set(bearer(t.ann)).set('content-type', 'application/json').send(JSON.stringify(body));
+      expect({ why, status: res.status }).toEqual({ why, status: 400 });
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    }
+    for (const ifMatch of ['abc', '"-1"', '"99999999999"', '*']) {
+      const res = await http().put(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', ifMatch).send({ label: 'mass' });
+      expect({ ifMatch, status: res.status }).toEqual({ ifMatch, status: 400 });
+    }
+    expect((await http().post(`/v1/annotations/${annotationId}/reviews`).set(bearer(t.rev)).send({ verdict: 'maybe' })).status).toBe(400);
+    expect((await http().get('/v1/annotations/..%2F..%2Fetc').set(bearer(t.rev))).status).toBe(400);
+    expect((await http().get('/v1/datasets/ds-1/snapshots/not-a-uuid').set(bearer(t.steward))).status).toBe(400);
+  });
+
   it('deletes as a tombstone (If-Match); the log verifies, decisions re-derive, and the note is stored sealed', async () => {
     await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).expect(428);
     await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"8"').expect(200);

@@ -108,6 +108,33 @@ const ROUTES: Route[] = [
     send: (app, t) => request(app.getHttpServer()).post('/v1/admin/keys/rotate').set('authorization', `Bearer ${t}`).send({ kind: 'signing' }),
     expect: all(403, { admin: 200 }),
   },
+  {
+    name: 'PUT /v1/datasets/ds-m',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/datasets/ds-m').set('authorization', `Bearer ${t}`).send({ purpose: 'AI_TRAINING', labels: ['nodule'], credentials: ['certified-radiologist'], minReviewers: 1 }),
+    expect: all(403, { 'data-steward': 200 }),
+  },
+  {
+    name: 'GET /v1/datasets/ds-none/quality',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/datasets/ds-none/quality').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'data-steward': 404, regulator: 404 }),
+  },
+  {
+    // ds-1 (img-1's dataset) has no settings here: who may annotate gets that far.
+    name: 'POST /v1/images/img-1/annotations',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/images/img-1/annotations').set('authorization', `Bearer ${t}`).send({ label: 'nodule', geometry: { type: 'bbox', x: 1, y: 1, width: 1, height: 1 }, confidence: 0.5 }),
+    expect: all(403, { annotator: 409, reviewer: 409 }),
+  },
+  {
+    name: 'POST /v1/annotations/{unknown}/reviews',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/annotations/00000000-0000-4000-8000-000000000000/reviews').set('authorization', `Bearer ${t}`).send({ verdict: 'approved' }),
+    expect: all(403, { reviewer: 404 }),
+  },
+  {
+    // A read of an unknown annotation is a decision like any (recorded): 404 for everyone.
+    name: 'GET /v1/annotations/{unknown}',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/annotations/00000000-0000-4000-8000-000000000000').set('authorization', `Bearer ${t}`),
+    expect: all(404),
+  },
 ];
 
 describe('authorization matrix over HTTP (embedded)', () => {
@@ -133,7 +160,7 @@ describe('authorization matrix over HTTP (embedded)', () => {
 
   it('recorded every refused route and every access decision as an event', async () => {
     const db = app.get(Database);
-    const isDecision = (name: string) => name.startsWith('POST /v1/access-requests') || name.startsWith('GET /v1/images');
+    const isDecision = (name: string) => name.startsWith('POST /v1/access-requests') || name.startsWith('GET /v1/images') || name.startsWith('GET /v1/annotations');
     const routeDenials = cases.filter(([name, , status]) => status === 403 && !isDecision(name)).length;
     const decisions = cases.filter(([name]) => isDecision(name)).length;
     const [denied] = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_events WHERE type = 'RouteAccessDenied'`);

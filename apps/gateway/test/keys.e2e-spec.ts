@@ -23,6 +23,8 @@ const CLEAR = 'OKAPI4clear';
 const PATIENT = 'p-keys-1';
 
 interface Tokens {
+  annotator: string;
+  reviewer: string;
   steward: string;
   clinician: string;
   security: string;
@@ -33,6 +35,8 @@ interface Tokens {
 
 async function tokensFor(app: INestApplication): Promise<Tokens> {
   return {
+    annotator: await devToken(app, { sub: 'ann-1', roles: ['annotator'], credentials: ['certified-radiologist'] }),
+    reviewer: await devToken(app, { sub: 'rev-1', roles: ['reviewer'], credentials: ['certified-radiologist'] }),
     steward: await devToken(app, { sub: 'steward-1', roles: ['data-steward'] }),
     clinician: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
     security: await devToken(app, { sub: 'so-1', roles: ['security-officer'] }),
@@ -60,6 +64,12 @@ async function writeEverything(app: INestApplication, t: Tokens): Promise<{ emer
   const review = await http().post(`/v1/reviews/emergency-access/${emergency.body.eventId}`).set(bearer(t.security)).send({ verdict: 'justified', note: `checked with ward ${MARKER}` }).expect(200);
   await http().put(`/v1/patients/${PATIENT}/consents/RESEARCH`).set(bearer(t.steward)).send({ status: 'granted', capturedBy: 'nurse-9', evidenceRef: `form-${MARKER}` }).expect(200);
   await http().delete(`/v1/patients/${PATIENT}/consents/RESEARCH`).set(bearer(t.steward)).send({ capturedBy: 'nurse-9', evidenceRef: `letter-${MARKER}` }).expect(200);
+  // Annotation notes and review reasons are personal too.
+  await http().put('/v1/datasets/ds-1').set(bearer(t.steward)).send({ purpose: 'AI_TRAINING', labels: ['nodule'], credentials: ['certified-radiologist'], minReviewers: 1 }).expect(200);
+  await http().put(`/v1/patients/${PATIENT}/consents/AI_TRAINING`).set(bearer(t.patient)).send({ status: 'granted', categories: ['ANNOTATIONS'] }).expect(200);
+  const annotation = await http().post(`/v1/images/${image.imageId}/annotations`).set(bearer(t.annotator)).send({ label: 'nodule', geometry: { type: 'bbox', x: 1, y: 1, width: 2, height: 2 }, confidence: 0.5, note: `lesion ${MARKER}` }).expect(201);
+  await http().put(`/v1/annotations/${annotation.body.annotationId}`).set(bearer(t.annotator)).set('if-match', '"1"').send({ note: `lesion again ${MARKER}` }).expect(200);
+  await http().post(`/v1/annotations/${annotation.body.annotationId}/reviews`).set(bearer(t.reviewer)).send({ verdict: 'rejected', reason: `wrong side ${MARKER}` }).expect(200);
   return { emergencyEventId: emergency.body.eventId as string, lastSeq: review.body.sequence as number };
 }
 
