@@ -26,12 +26,13 @@ import { ImageDirectory } from '@custos/imaging';
 import { Clock } from '@custos/platform';
 import { projectedPosition } from '@custos/projections';
 import { leafHash } from '@custos/merkle';
-import { NotFoundError, ValidationError } from '@custos/errors';
+import { NotFoundError } from '@custos/errors';
 import { type HttpReply, Requires } from '@custos/runtime';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { DatasetParams, ImageParams } from '../access/access.dto.js';
 import { AuditedRead } from '../audit/audit.interceptors.js';
+import { ifMatchVersion } from '../if-match.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
 
@@ -77,14 +78,6 @@ export class AnnotationReviewDto {
   @ApiPropertyOptional({ maxLength: 2000, description: 'required for a rejection' }) @IsOptional() @IsString() @Length(0, 2000) reason?: string;
 }
 
-/** If-Match: "<version>" (or a bare number). */
-function ifMatchOf(ifMatch: string | undefined): number | undefined {
-  if (ifMatch === undefined) return undefined;
-  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
-  if (!m) throw new ValidationError('If-Match must be a version, e.g. "3"', { ifMatch: ifMatch.slice(0, 100) }, 'bad-if-match');
-  return Number(m[1]);
-}
-
 const WRITTEN = { type: 'object', properties: { annotationId: SCHEMA.str, version: SCHEMA.int, status: SCHEMA.str } };
 
 @ApiTags('annotations')
@@ -107,7 +100,7 @@ export class AnnotationController {
   @ApiProblems({ 412: ['stale-version'] })
   async configure(@Param() p: DatasetParams, @Body() body: DatasetDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const r: { datasetId: string; version: number } = await this.commands.execute(
-      new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers }, ifMatchOf(ifMatch), caller.context),
+      new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers }, ifMatchVersion(ifMatch), caller.context),
     );
     res.header('etag', `"${r.version}"`);
     return r;
@@ -206,7 +199,7 @@ export class AnnotationController {
   @ApiProblems({ 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
   async edit(@Param() p: AnnotationParams, @Body() body: AnnotationEditDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const changes = { ...(body.label !== undefined ? { label: body.label } : {}), ...(body.geometry !== undefined ? { geometry: body.geometry } : {}), ...(body.confidence !== undefined ? { confidence: body.confidence } : {}), ...(body.note !== undefined ? { note: body.note } : {}) };
-    const r: { version: number } = await this.commands.execute(new EditAnnotationCommand(p.annotationId, changes, ifMatchOf(ifMatch), caller.principal, caller.context));
+    const r: { version: number } = await this.commands.execute(new EditAnnotationCommand(p.annotationId, changes, ifMatchVersion(ifMatch), caller.principal, caller.context));
     res.header('etag', `"${r.version}"`);
     return r;
   }
@@ -217,7 +210,7 @@ export class AnnotationController {
   @ApiJson(200, 'deleted', WRITTEN)
   @ApiProblems({ 403: ['credential-not-accepted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
   remove(@Param() p: AnnotationParams, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext) {
-    return this.commands.execute(new DeleteAnnotationCommand(p.annotationId, ifMatchOf(ifMatch), caller.principal, caller.context));
+    return this.commands.execute(new DeleteAnnotationCommand(p.annotationId, ifMatchVersion(ifMatch), caller.principal, caller.context));
   }
 
   @Post('annotations/:annotationId/reviews')

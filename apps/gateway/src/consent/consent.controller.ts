@@ -13,6 +13,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { DatasetParams, PatientParams } from '../access/access.dto.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
+import { ifMatchVersion } from '../if-match.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, FHIR_BUNDLE_SCHEMA, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
 
@@ -58,14 +59,6 @@ function purposeOf(raw: string): Purpose {
   return raw;
 }
 
-/** If-Match: "<version>" (or a bare number) makes the write conditional on the consent version. */
-function expectedVersion(ifMatch: string | undefined): number | undefined {
-  if (ifMatch === undefined) return undefined;
-  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(ifMatch.trim());
-  if (!m) throw new ValidationError('If-Match must be the consent version, e.g. "3"', { ifMatch: ifMatch.slice(0, 100) }, 'bad-if-match');
-  return Number(m[1]);
-}
-
 /** The patient changes their own consent through the portal; a steward records a paper one, with evidence. */
 function channelFor(caller: CallerContext, patientId: string, body: { capturedBy?: string; evidenceRef?: string }) {
   const own = caller.principal.roles.includes('patient') && caller.principal.patientId === patientId;
@@ -107,7 +100,7 @@ export class ConsentController {
           ...(body.recipients ? { recipients: body.recipients.map((r) => ({ type: r.type, id: r.id })) } : {}),
           ...channelFor(caller, p.patientId, body),
         },
-        expectedVersion(ifMatch),
+        ifMatchVersion(ifMatch, 'consent version'),
         caller.principal,
         caller.context,
       ),
@@ -123,7 +116,7 @@ export class ConsentController {
   @ApiProblems({ ...CHANGE_PROBLEMS, 404: ['nothing-to-withdraw'] })
   async withdraw(@Param() p: ConsentParams, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const purpose = purposeOf(p.purpose);
-    const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, expectedVersion(ifMatch), caller.principal, caller.context));
+    const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, ifMatchVersion(ifMatch, 'consent version'), caller.principal, caller.context));
     res.header('etag', `"${result.version}"`);
     return result;
   }
