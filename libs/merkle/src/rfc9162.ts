@@ -57,9 +57,14 @@ export function inclusionProof(index: number, leaves: readonly Uint8Array[]): Bu
   return path.reverse();
 }
 
+const HASH = 32;
+const allHashes = (...hs: ReadonlyArray<Uint8Array | readonly Uint8Array[]>) => hs.flat().every((h) => h instanceof Uint8Array && h.length === HASH);
+
 /** The verification of §2.1.3.2: whether `proof` takes the leaf at `index` to `root` in a tree of `size`. */
-export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): boolean {
+export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[] | null, root: Uint8Array): boolean {
+  proof ??= [];
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
+  if (!allHashes(leaf, root, proof)) return false;
   let fn = index;
   let sn = size - 1;
   let r: Buffer = Buffer.from(leaf);
@@ -80,4 +85,68 @@ export function verifyInclusion(index: number, size: number, leaf: Uint8Array, p
     sn = Math.floor(sn / 2);
   }
   return sn === 0 && r.equals(Buffer.from(root));
+}
+
+/**
+ * PROOF(m, D[n]) of §2.1.4.1: the consistency proof from the tree of the first `size1` leaves
+ * to the tree of all of them (0 < size1 < n; empty for size1 = n).
+ */
+export function consistencyProof(size1: number, leaves: readonly Uint8Array[]): Buffer[] {
+  const n = leaves.length;
+  if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > n) throw new RangeError(`a consistency proof needs 0 < size1 <= size2 (got ${size1}, ${n})`);
+  if (size1 === n) return [];
+  return subproof(size1, leaves, 0, n, true);
+}
+
+function subproof(m: number, leaves: readonly Uint8Array[], from: number, to: number, whole: boolean): Buffer[] {
+  const n = to - from;
+  if (m === n) return whole ? [] : [subtreeRoot(leaves, from, to)];
+  const k = splitPoint(n);
+  if (m <= k) return [...subproof(m, leaves, from, from + k, whole), subtreeRoot(leaves, from + k, to)];
+  return [...subproof(m - k, leaves, from + k, to, false), subtreeRoot(leaves, from, from + k)];
+}
+
+/**
+ * The verification of §2.1.4.2: whether `proof` shows the tree of `size2` with `root2`
+ * extends the tree of `size1` with `root1`. As transparency-dev/merkle: a proof from the
+ * empty tree is meaningless (refused), equal sizes need an empty proof and equal roots.
+ */
+export function verifyConsistency(size1: number, size2: number, root1: Uint8Array, root2: Uint8Array, proof: readonly Uint8Array[] | null): boolean {
+  proof ??= [];
+  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size2 < size1) return false;
+  // Equal sizes: consistent exactly when the roots are the same bytes (the vectors test this with non-hashes).
+  if (size1 === size2) return proof.length === 0 && Buffer.from(root1).equals(Buffer.from(root2));
+  if (!allHashes(root1, root2, proof)) return false;
+  if (proof.length === 0) return false;
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : [...proof];
+  let fn = size1 - 1;
+  let sn = size2 - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr: Buffer = Buffer.from(path[0] as Uint8Array);
+  let sr: Buffer = Buffer.from(path[0] as Uint8Array);
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && fr.equals(Buffer.from(root1)) && sr.equals(Buffer.from(root2));
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && splitPoint(n * 2) === n;
 }
