@@ -5,11 +5,13 @@ import { ConsentPort, POLICY } from '@custos/access';
 import { CONSENT_RULES, ConsentReader } from '@custos/consent';
 import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
 import { KeyService } from '@custos/keys';
+import { LogIntegrator } from '@custos/log';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
 import { AnnotationController } from './annotation/annotation.controller.js';
+import { LogController } from './log/log.controller.js';
 import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
@@ -44,10 +46,11 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
       inject: auth.devIssuer ? [DevIssuer] : [],
     },
     AuditedReadInterceptor,
+    LogIntegrator,
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

@@ -53,7 +53,9 @@ export type Subjects =
   | 'Dataset'
   | 'Annotation'
   | 'AnnotationReview'
-  | 'DatasetQuality';
+  | 'DatasetQuality'
+  | 'LogCheckpoint'
+  | 'LogProof';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -64,6 +66,8 @@ export function rulesFor(p: Principal): Rule[] {
   const has = (role: string) => p.roles.includes(role);
   // Anyone authenticated may ask for access: the decision, PERMIT or DENY, is recorded.
   rules.push({ action: 'create', subject: 'AccessRequest', reason: 'any-authenticated' });
+  // The log's signed checkpoints and consistency proofs are hashes only: anyone may check them.
+  rules.push({ action: 'read', subject: 'LogCheckpoint', reason: 'any-authenticated' });
   if (has('clinician')) {
     rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: 'TREATMENT', consentGranted: true }, reason: 'clinician-treatment' });
     rules.push({ action: 'read', subject: 'ImageDemographics', reason: 'clinician-demographics' });
@@ -107,6 +111,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures'], conditions: { patientId: p.patientId }, reason: 'patient-own-trail' });
     rules.push({ action: ['read', 'update'], subject: 'Consent', conditions: { patientId: p.patientId }, reason: 'patient-own-consent' });
     rules.push({ action: 'read', subject: 'PersonalField', conditions: { patientId: p.patientId }, reason: 'patient-own-personal-data' });
+    rules.push({ action: 'read', subject: 'LogProof', conditions: { patientId: p.patientId }, reason: 'patient-own-proofs' });
   }
   if (has('security-officer')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'security-oversight' });
@@ -115,11 +120,13 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['emergencyReason', 'note'], reason: 'security-review-reasons' });
     // A legal hold keeps a patient's data from erasure while an investigation or case runs.
     rules.push({ action: 'update', subject: 'LegalHold', reason: 'security-legal-hold' });
+    rules.push({ action: 'read', subject: 'LogProof', reason: 'security-log-proofs' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
     rules.push({ action: 'read', subject: 'Dataset', reason: 'regulator-datasets' });
     rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'regulator-quality-audit' });
+    rules.push({ action: 'read', subject: 'LogProof', reason: 'regulator-log-proofs' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

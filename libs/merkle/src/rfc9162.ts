@@ -35,21 +35,29 @@ function subtreeRoot(leaves: readonly Uint8Array[], from: number, to: number): B
   return nodeHash(subtreeRoot(leaves, from, from + k), subtreeRoot(leaves, from + k, to));
 }
 
+/** MTH of the leaves [from, to): what a proof needs from the tree, wherever it is kept. */
+export type SubtreeRoots = (from: number, to: number) => Buffer;
+
 /** PATH(m, D[n]) of §2.1.3.1: the audit path of leaf `index`, nearest sibling first. */
 export function inclusionProof(index: number, leaves: readonly Uint8Array[]): Buffer[] {
-  if (!Number.isSafeInteger(index) || index < 0 || index >= leaves.length) throw new RangeError(`leaf index ${index} is outside a tree of ${leaves.length}`);
+  return inclusionPath(index, leaves.length, (from, to) => subtreeRoot(leaves, from, to));
+}
+
+/** The same, for a tree of `size` whose subtree roots come from `roots` (a stored tree). */
+export function inclusionPath(index: number, size: number, roots: SubtreeRoots): Buffer[] {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new RangeError(`leaf index ${index} is outside a tree of ${size}`);
   const path: Buffer[] = [];
   let from = 0;
-  let to = leaves.length;
+  let to = size;
   let m = index;
   // Walk down from the root, collecting the sibling subtree at each split; reversed at the end.
   while (to - from > 1) {
     const k = splitPoint(to - from);
     if (m < k) {
-      path.push(subtreeRoot(leaves, from + k, to));
+      path.push(roots(from + k, to));
       to = from + k;
     } else {
-      path.push(subtreeRoot(leaves, from, from + k));
+      path.push(roots(from, from + k));
       from += k;
       m -= k;
     }
@@ -92,18 +100,43 @@ export function verifyInclusion(index: number, size: number, leaf: Uint8Array, p
  * to the tree of all of them (0 < size1 < n; empty for size1 = n).
  */
 export function consistencyProof(size1: number, leaves: readonly Uint8Array[]): Buffer[] {
-  const n = leaves.length;
-  if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > n) throw new RangeError(`a consistency proof needs 0 < size1 <= size2 (got ${size1}, ${n})`);
-  if (size1 === n) return [];
-  return subproof(size1, leaves, 0, n, true);
+  return consistencyPath(size1, leaves.length, (from, to) => subtreeRoot(leaves, from, to));
 }
 
-function subproof(m: number, leaves: readonly Uint8Array[], from: number, to: number, whole: boolean): Buffer[] {
+/** The same, for a tree of `size2` whose subtree roots come from `roots` (a stored tree). */
+export function consistencyPath(size1: number, size2: number, roots: SubtreeRoots): Buffer[] {
+  if (!Number.isSafeInteger(size1) || !Number.isSafeInteger(size2) || size1 < 1 || size1 > size2) throw new RangeError(`a consistency proof needs 0 < size1 <= size2 (got ${size1}, ${size2})`);
+  if (size1 === size2) return [];
+  return subproof(size1, 0, size2, true, roots);
+}
+
+function subproof(m: number, from: number, to: number, whole: boolean, roots: SubtreeRoots): Buffer[] {
   const n = to - from;
-  if (m === n) return whole ? [] : [subtreeRoot(leaves, from, to)];
+  if (m === n) return whole ? [] : [roots(from, to)];
   const k = splitPoint(n);
-  if (m <= k) return [...subproof(m, leaves, from, from + k, whole), subtreeRoot(leaves, from + k, to)];
-  return [...subproof(m - k, leaves, from + k, to, false), subtreeRoot(leaves, from, from + k)];
+  if (m <= k) return [...subproof(m, from, from + k, whole, roots), roots(from + k, to)];
+  return [...subproof(m - k, from + k, to, false, roots), roots(from, from + k)];
+}
+
+/**
+ * The perfect subtrees [from, to) splits into along the RFC's splits: each `(level, index)`
+ * covers leaves [index * 2^level, (index + 1) * 2^level). A tree that keeps only perfect
+ * subtree nodes answers MTH of any range from these, and a proof needs O(log n) of them.
+ */
+export function perfectSubtrees(from: number, to: number): Array<{ level: number; index: number }> {
+  const n = to - from;
+  if (n <= 0) return [];
+  if (isPowerOfTwo(n) && from % n === 0) return [{ level: Math.log2(n), index: from / n }];
+  const k = splitPoint(n);
+  return [...perfectSubtrees(from, from + k), ...perfectSubtrees(from + k, to)];
+}
+
+/** MTH of [from, to) from the roots of its perfect subtrees (in the order perfectSubtrees gives). */
+export function rootFromPerfect(from: number, to: number, node: (level: number, index: number) => Buffer): Buffer {
+  const n = to - from;
+  if (isPowerOfTwo(n) && from % n === 0) return node(Math.log2(n), from / n);
+  const k = splitPoint(n);
+  return nodeHash(rootFromPerfect(from, from + k, node), rootFromPerfect(from + k, to, node));
 }
 
 /**

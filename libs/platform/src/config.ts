@@ -62,6 +62,7 @@ export interface CustosConfig {
   auth: AuthConfig;
   consent: ConsentConfig;
   keys: { kek: KekConfig };
+  log: { origin: string; integrateMs: number; checkpointMs: number };
 }
 
 export class ConfigError extends Error {
@@ -104,6 +105,9 @@ export const CONFIG_VARIABLES = {
   CONSENT_RESTRICTABLE_PURPOSES: 'purposes patients may restrict (default all five); consent for the others cannot be changed (422)',
   KEK_FILE: 'file holding the key-encryption key as a JWK (or a JWK Set, active key first); distributed mode needs it or KEK',
   KEK: 'the key-encryption key itself: 32 bytes in base64url (instead of KEK_FILE)',
+  LOG_ORIGIN: 'the verifiable log\'s origin line in checkpoints (default custos.local/log)',
+  LOG_INTEGRATE_MS: 'how often new events are added to the Merkle tree, ms (default 200)',
+  LOG_CHECKPOINT_MS: 'at most one signed checkpoint per this many ms while the log grows (default 1000)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -196,6 +200,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
     auth: authConfig(env, mode, database, http.host),
     consent: consentConfig(env, database),
     keys: { kek: kekConfig(env, mode, database) },
+    log: {
+      origin: text(env, 'LOG_ORIGIN', 'custos.local/log', /^[\x21-\x7e]{1,200}$/),
+      integrateMs: int(env, 'LOG_INTEGRATE_MS', 200, 10, 60_000),
+      checkpointMs: int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000),
+    },
   };
 }
 

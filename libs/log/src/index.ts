@@ -1,0 +1,3 @@
+export * from './tree.js';
+export { Log1764000009000 } from './migrations/1764000009000-log.js';
+export * from './checkpoints.js';
