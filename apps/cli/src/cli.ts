@@ -1,7 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { Database, EventStore, verifyChain } from '@custos/event-store';
 import { ConfigError, type CustosConfig, loadConfig } from '@custos/platform';
 import { ALL_MIGRATIONS, allProjections, PERSONAL_FIELDS, verifyDecisions } from '@custos/contexts';
 import { KeyService, openKek, PayloadCipher } from '@custos/keys';
+import { type CheckpointCheck, verifyAgainstCheckpoint } from '@custos/log';
+import jose from 'node-jose';
 import { createProjectionRunner } from '@custos/runtime';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
@@ -42,6 +45,16 @@ function progressBar(label: string, enabled: boolean): { update(done: number, to
   };
 }
 
+/** The checkpoint check of `verify --against`: the JWKS from a file, or the one the database publishes. */
+async function checkAgainst(db: Database, file: string, jwksFile: string | undefined, pageSize: number): Promise<CheckpointCheck> {
+  const text = (await readFile(file, 'utf8')).trim();
+  const jws = text.startsWith('{') ? String((JSON.parse(text) as { jws?: unknown }).jws ?? '') : text;
+  const jwks = jwksFile
+    ? (JSON.parse(await readFile(jwksFile, 'utf8')) as object)
+    : { keys: (await db.query<{ public_jwk: object | string }>('SELECT public_jwk FROM custos_signing_keys')).map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
+  return verifyAgainstCheckpoint(db, jws, await jose.JWK.asKeyStore(jwks), pageSize);
+}
+
 /** Runs one command line; returns the exit code (0 ok, 1 error, 2 broken chain). */
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let exitCode = 0;
@@ -63,21 +76,28 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     .description('re-walk the hash chain and name the first broken global sequence')
     .option('--page-size <n>', 'events read per page', (v) => Number.parseInt(v, 10), 5000)
     .option('--decisions', 'also re-derive every access decision and name the first that does not follow')
+    .option('--against <checkpoint>', 'also check the log against a signed checkpoint kept earlier (a file with its compact JWS, or JSON with a "jws" field)')
+    .option('--jwks <file>', 'the public keys to check the checkpoint with (default: the ones this database publishes)')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean }) => {
-      const { chain, decisions } = await withStore(async (db, _store, config) => {
+    .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean; against?: string; jwks?: string }) => {
+      const { chain, decisions, checkpoint } = await withStore(async (db, _store, config) => {
         const bar = progressBar('verify', opts.progress && io.tty);
         try {
           const chain = await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
           // Emergency reasons are sealed: opened where this process holds the KEK, else counted as unreadable.
           const cipher = opts.decisions && config.keys.kek.kind !== 'none' ? new PayloadCipher(new KeyService(db, await openKek(config.keys.kek, (m) => io.err(`${m}\n`))), PERSONAL_FIELDS) : undefined;
           const decisions = opts.decisions ? await verifyDecisions(db, { pageSize: opts.pageSize, ...(cipher ? { cipher } : {}) }) : undefined;
-          return { chain, decisions };
+          const checkpoint = opts.against ? await checkAgainst(db, opts.against, opts.jwks, opts.pageSize) : undefined;
+          return { chain, decisions, checkpoint };
         } finally {
           bar.stop();
         }
       });
-      io.out(`${JSON.stringify(decisions ? { ...chain, decisions } : chain)}\n`);
+      io.out(`${JSON.stringify({ ...chain, ...(decisions ? { decisions } : {}), ...(checkpoint ? { checkpoint } : {}) })}\n`);
+      if (checkpoint && !checkpoint.ok) {
+        io.err(`log does not match the checkpoint of size ${checkpoint.treeSize}: ${checkpoint.reason}\n`);
+        exitCode = 2;
+      }
       if (!chain.ok) {
         io.err(`chain broken at global sequence ${chain.firstBrokenSeq} (${chain.reason})\n`);
         exitCode = 2;

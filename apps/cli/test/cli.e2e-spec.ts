@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accessCodec, accessDecider, policyDecider, policyCodec, policyStreamId } from '@custos/access';
 import { STANDARD_RULES } from '@custos/consent';
 import { ALL_MIGRATIONS, policyInForce } from '@custos/contexts';
 import { Database, EventStore, handle, hashEvent, readLog } from '@custos/event-store';
+import { KeyService, openKek } from '@custos/keys';
+import { Checkpoints, LogTree } from '@custos/log';
 import { createTestDatabase, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
@@ -58,6 +60,52 @@ describe('custos CLI', () => {
     expect(r.code).toBe(2);
     expect(JSON.parse(r.out)).toMatchObject({ ok: false, firstBrokenSeq: 7, reason: 'hash-mismatch' });
     expect(r.err).toContain('chain broken at global sequence 7');
+  });
+
+  it('verify --against checks the log against a checkpoint kept outside (file and JWKS), exit 2 naming the event after a rewrite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-against-'));
+    try {
+      const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      const store = new EventStore(db);
+      for (let i = 0; i < 9; i++) await store.append(`access-${i % 3}`, [testEvent('TestHappened', { i }, `p${i % 3}`)], { expectedVersion: 'any' });
+      const keys = new KeyService(db, await openKek({ kind: 'memory' }, () => undefined));
+      const tree = new LogTree(db);
+      await tree.integrate();
+      const checkpoint = (await new Checkpoints(db, keys, 'custos.test/log').sign(tree))!;
+      writeFileSync(join(dir, 'kept.jws'), `${checkpoint.jws}\n`);
+      writeFileSync(join(dir, 'jwks.json'), JSON.stringify(await keys.jwks()));
+      await db.close();
+      const runIn = async (...argv: string[]) => {
+        let out = '';
+        let err = '';
+        const code = await runCli(argv, { DATA_DIR: dir, LOG_LEVEL: 'silent' }, { out: (t) => (out += t), err: (t) => (err += t), tty: false });
+        return { code, out, err };
+      };
+      const ok = await runIn('verify', '--against', join(dir, 'kept.jws'), '--jwks', join(dir, 'jwks.json'));
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.out).checkpoint).toMatchObject({ ok: true, treeSize: 9 });
+      const db2 = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      await db2.transaction(async (sql) => {
+        await sql.execute('ALTER TABLE custos_events DISABLE TRIGGER USER');
+        const events = await readLog(sql, 4, 100, 100);
+        let prevHash = events[0]!.prevHash;
+        for (const e of events) {
+          const data = e.globalSeq === 4 ? { i: 404 } : e.data;
+          const hash = hashEvent({ ...e, data, prevHash });
+          await sql.execute('UPDATE custos_events SET data = $1, prev_hash = $2, hash = $3 WHERE global_seq = $4', [JSON.stringify(data), prevHash, hash, e.globalSeq]);
+          prevHash = hash;
+        }
+        await sql.execute('UPDATE custos_chain_head SET last_hash = $1 WHERE id = 1', [prevHash]);
+        await sql.execute('ALTER TABLE custos_events ENABLE TRIGGER USER');
+      });
+      await db2.close();
+      const bad = await runIn('verify', '--against', join(dir, 'kept.jws'), '--jwks', join(dir, 'jwks.json'));
+      expect(bad.code).toBe(2);
+      expect(JSON.parse(bad.out)).toMatchObject({ ok: true, checkpoint: { ok: false, firstInconsistentSeq: 4 } });
+      expect(bad.err).toContain('global sequence 4');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses bad configuration and unknown commands with a non-zero exit', async () => {
