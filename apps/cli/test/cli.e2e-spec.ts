@@ -7,7 +7,7 @@ import { ALL_MIGRATIONS, policyInForce } from '@custos/contexts';
 import { Database, EventStore, handle, hashEvent, readLog } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, LogTree } from '@custos/log';
-import { createTestDatabase, testEvent } from '@custos/testing';
+import { createTestDatabase, rewriteAndRehash, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
 /** The operator commands against a real PGlite data folder, as `npm run custos -- …` runs them. */
@@ -85,19 +85,7 @@ describe('custos CLI', () => {
       expect(ok.code).toBe(0);
       expect(JSON.parse(ok.out).checkpoint).toMatchObject({ ok: true, treeSize: 9 });
       const db2 = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
-      await db2.transaction(async (sql) => {
-        await sql.execute('ALTER TABLE custos_events DISABLE TRIGGER USER');
-        const events = await readLog(sql, 4, 100, 100);
-        let prevHash = events[0]!.prevHash;
-        for (const e of events) {
-          const data = e.globalSeq === 4 ? { i: 404 } : e.data;
-          const hash = hashEvent({ ...e, data, prevHash });
-          await sql.execute('UPDATE custos_events SET data = $1, prev_hash = $2, hash = $3 WHERE global_seq = $4', [JSON.stringify(data), prevHash, hash, e.globalSeq]);
-          prevHash = hash;
-        }
-        await sql.execute('UPDATE custos_chain_head SET last_hash = $1 WHERE id = 1', [prevHash]);
-        await sql.execute('ALTER TABLE custos_events ENABLE TRIGGER USER');
-      });
+      await rewriteAndRehash(db2, 4, () => ({ i: 404 }));
       await db2.close();
       const bad = await runIn('verify', '--against', join(dir, 'kept.jws'), '--jwks', join(dir, 'jwks.json'));
       expect(bad.code).toBe(2);

@@ -1,7 +1,7 @@
 import { accessContext } from '@custos/access';
 import { annotationContext } from '@custos/annotation';
 import { consentContext } from '@custos/consent';
-import { EventStore1764000000000 } from '@custos/event-store';
+import { EventStore1764000000000, StreamChain1764000010000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
 import { Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
 import { Keys1764000005000 } from '@custos/keys';
@@ -13,7 +13,7 @@ import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } fro
  * read models and gateway providers from here. Order is migration order.
  */
 export const CONTEXTS: readonly CustosContext[] = [
-  { name: 'event-store', migrations: [EventStore1764000000000] },
+  { name: 'event-store', migrations: [EventStore1764000000000, StreamChain1764000010000] },
   { name: 'projections', migrations: [Projections1764000001000], projections: () => [new StreamCatalogueProjection()] },
   { name: 'keys', migrations: [Keys1764000005000] },
   { name: 'log', migrations: [Log1764000009000] },

@@ -3,10 +3,10 @@ import { AccessDecisions, AccessDeniedError, accessStreamId, PolicyActivation, p
 import { CustosError } from '@custos/errors';
 import { policyVersionOf, type Principal } from '@custos/authz';
 import { consentDecider, ConsentReader, consentStreamId, consentCodec, STANDARD_RULES, type Recipient } from '@custos/consent';
-import { type CommandContext, type Database, type EventStore, handle, hashEvent, readLog, verifyChain } from '@custos/event-store';
+import { type CommandContext, type EventStore, handle, readLog, verifyChain } from '@custos/event-store';
 import { imageCodec, imageDecider, imageStreamId, StoreImageDirectory } from '@custos/imaging';
 import { Clock } from '@custos/platform';
-import { openTestStore, type StoreKind, type TestStore } from '@custos/testing';
+import { openTestStore, rewriteAndRehash, type StoreKind, type TestStore } from '@custos/testing';
 import { DATA_CATEGORIES, type DataAction, type DataCategory, PURPOSES, type Purpose } from '@custos/vocabulary';
 import { consentPortFrom, policyInForce } from './wiring.js';
 import { verifyDecisions } from './verify-decisions.js';
@@ -73,23 +73,6 @@ async function world(t: TestStore) {
       }
     },
   };
-}
-
-/** A careful attacker: change one stored event, then recompute every later hash and the chain head. */
-async function rewriteAndRehash(db: Database, globalSeq: number, mutate: (data: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
-  await db.transaction(async (sql) => {
-    await sql.execute('ALTER TABLE custos_events DISABLE TRIGGER USER');
-    const events = await readLog(sql, globalSeq, Number.MAX_SAFE_INTEGER, 1_000_000);
-    let prevHash = events[0]!.prevHash;
-    for (const e of events) {
-      const data = e.globalSeq === globalSeq ? mutate(e.data as Record<string, unknown>) : e.data;
-      const hash = hashEvent({ ...e, data, prevHash });
-      await sql.execute('UPDATE custos_events SET data = $1, prev_hash = $2, hash = $3 WHERE global_seq = $4', [JSON.stringify(data), prevHash, hash, e.globalSeq]);
-      prevHash = hash;
-    }
-    await sql.execute('UPDATE custos_chain_head SET last_hash = $1 WHERE id = 1', [prevHash]);
-    await sql.execute('ALTER TABLE custos_events ENABLE TRIGGER USER');
-  });
 }
 
 /** Who asks for what, mostly as their roles would (index into `principals`, and a purpose). */

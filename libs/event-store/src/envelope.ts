@@ -44,6 +44,11 @@ export interface StoredEvent<TType extends string = string, TData = unknown> {
   /** ISO-8601 with milliseconds, UTC. */
   readonly occurredAt: string;
   readonly prevHash: string;
+  /**
+   * The hash of the previous event of the same stream (GENESIS for a stream's first): the
+   * stream chain, covered by `hash`. Absent on events written before stream chains.
+   */
+  readonly streamPrevHash?: string;
   readonly hash: string;
 }
 

@@ -5,7 +5,7 @@ import { canonicalJson, toStorableJson } from './canonical-json.js';
 import type { Sql } from './database.js';
 import { Database } from './database.js';
 import type { AppendRequest, AppendResult, EventMetadata, ExpectedVersion, NewEvent, ReadCondition, StoredEvent } from './envelope.js';
-import { hashCanonical } from './hash-chain.js';
+import { GENESIS_HASH, hashCanonical } from './hash-chain.js';
 
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$/;
 const EVENT_TYPE = /^[A-Za-z][A-Za-z0-9._-]{0,199}$/;
@@ -14,7 +14,9 @@ const INSERT_CHUNK = 500;
  * Current version of each stream in $1: one backward probe of the (stream_id, version) index
  * per stream, whatever the planner thinks of the table's size.
  */
-const STREAM_VERSIONS = 'SELECT ids.id, (SELECT max(version) FROM custos_events e WHERE e.stream_id = ids.id) AS v FROM unnest($1::text[]) AS ids(id)';
+/** Each stream's version and the hash of its last event (the next event's stream link). */
+const STREAM_VERSIONS = `SELECT ids.id, last.version AS v, last.hash AS h FROM unnest($1::text[]) AS ids(id)
+  LEFT JOIN LATERAL (SELECT version, hash FROM custos_events e WHERE e.stream_id = ids.id ORDER BY version DESC LIMIT 1) last ON true`;
 
 /**
  * Takes the chain head under lock and reads the streams' versions in one round trip. The
@@ -23,13 +25,13 @@ const STREAM_VERSIONS = 'SELECT ids.id, (SELECT max(version) FROM custos_events 
  */
 const HEAD_AND_VERSIONS = `SELECT h.last_seq, h.last_hash,
         (SELECT last_seq FROM custos_chain_head WHERE id = 1) AS snap_seq,
-        (SELECT json_object_agg(s.id, s.v) FROM (${STREAM_VERSIONS}) s WHERE s.v IS NOT NULL) AS versions
+        (SELECT json_object_agg(s.id, json_build_array(s.v, s.h)) FROM (${STREAM_VERSIONS}) s WHERE s.v IS NOT NULL) AS versions
    FROM custos_chain_head h WHERE h.id = 1 FOR UPDATE OF h`;
 
 /** Events, their outbox rows and the new chain head: one statement, columns as arrays. */
 const APPEND = `WITH appended AS (
-     INSERT INTO custos_events (global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash)
-     SELECT * FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[], $11::timestamptz[], $12::text[], $13::text[])
+     INSERT INTO custos_events (global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash, stream_prev_hash)
+     SELECT * FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
      RETURNING global_seq
    ), queued AS (
      INSERT INTO custos_outbox (global_seq) SELECT global_seq FROM appended
@@ -243,17 +245,20 @@ export class EventStore {
     // versions come from the statement's snapshot, taken before any wait for the lock; the
     // snapshot's own view of the head (snap_seq) tells whether an append committed in
     // between, and only then are the versions read again.
-    const [head] = await sql.query<{ last_seq: number | string; last_hash: string; snap_seq: number | string; versions: Record<string, number> | null }>(HEAD_AND_VERSIONS, [streamIds], { name: 'custos_head_and_versions' });
+    const [head] = await sql.query<{ last_seq: number | string; last_hash: string; snap_seq: number | string; versions: Record<string, [number, string]> | null }>(HEAD_AND_VERSIONS, [streamIds], {
+      name: 'custos_head_and_versions',
+    });
     if (!head) throw new Error('custos_chain_head is empty: migrations have not run');
     let seq = Number(head.last_seq);
     let prevHash = head.last_hash;
-    let versionRows: Array<{ stream_id: string; v: number | string }> = Object.entries(head.versions ?? {}).map(([stream_id, v]) => ({ stream_id, v }));
+    let versionRows: Array<{ stream_id: string; v: number | string; h: string }> = Object.entries(head.versions ?? {}).map(([stream_id, [v, h]]) => ({ stream_id, v, h }));
     if (Number(head.snap_seq) !== seq) {
-      versionRows = (await sql.query<{ id: string; v: number | string | null }>(STREAM_VERSIONS, [streamIds], { name: 'custos_stream_versions' }))
+      versionRows = (await sql.query<{ id: string; v: number | string | null; h: string | null }>(STREAM_VERSIONS, [streamIds], { name: 'custos_stream_versions' }))
         .filter((r) => r.v !== null)
-        .map((r) => ({ stream_id: r.id, v: r.v as number | string }));
+        .map((r) => ({ stream_id: r.id, v: r.v as number | string, h: r.h as string }));
     }
     const versions = new Map<string, number>(versionRows.map((r) => [r.stream_id, Number(r.v)]));
+    const streamHeads = new Map<string, string>(versionRows.map((r) => [r.stream_id, r.h]));
 
     const outcomes: Array<AppendResult[] | ConcurrencyError> = [];
     const rows: Array<{ event: StoredEvent; data: string; metadata: string }> = [];
@@ -271,10 +276,12 @@ export class EventStore {
         for (const e of request.events) {
           seq += 1;
           version += 1;
-          const position = { eventId: e.eventId, streamId: request.streamId, version, globalSeq: seq, type: e.type, schemaVersion: e.schemaVersion, occurredAt: e.occurredAt, prevHash };
+          const streamPrevHash = streamHeads.get(request.streamId) ?? GENESIS_HASH;
+          const position = { eventId: e.eventId, streamId: request.streamId, version, globalSeq: seq, type: e.type, schemaVersion: e.schemaVersion, occurredAt: e.occurredAt, prevHash, streamPrevHash };
           const hash = hashCanonical(position, e.canonicalData, e.canonicalMetadata);
           const event: StoredEvent = { ...position, data: e.data, metadata: e.metadata, hash };
           prevHash = hash;
+          streamHeads.set(request.streamId, hash);
           stored.push(event);
           rows.push({ event, data: e.canonicalData, metadata: e.canonicalMetadata });
         }
@@ -308,6 +315,7 @@ export class EventStore {
           column((r) => r.event.occurredAt),
           column((r) => r.event.prevHash),
           column((r) => r.event.hash),
+          column((r) => r.event.streamPrevHash ?? null),
         ],
         { name: 'custos_append' },
       );
@@ -381,9 +389,10 @@ export interface EventRow {
   occurred_at: Date | string;
   prev_hash: string;
   hash: string;
+  stream_prev_hash: string | null;
 }
 
-export const COLUMNS = 'global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash';
+export const COLUMNS = 'global_seq, event_id, stream_id, version, type, schema_version, data, metadata, occurred_at, prev_hash, hash, stream_prev_hash';
 
 export function toStoredEvent(row: EventRow): StoredEvent {
   return {
@@ -397,6 +406,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     metadata: row.metadata,
     occurredAt: new Date(row.occurred_at).toISOString(),
     prevHash: row.prev_hash,
+    ...(row.stream_prev_hash !== null && row.stream_prev_hash !== undefined ? { streamPrevHash: row.stream_prev_hash } : {}),
     hash: row.hash,
   };
 }

@@ -17,12 +17,15 @@ export function hashEvent(event: Omit<StoredEvent, 'hash'>): string {
 /**
  * The same hash, given the canonical JSON of data and metadata already made (the store makes
  * them before it takes the chain-head lock). Keys in RFC 8785 order: data, eventId, globalSeq,
- * metadata, occurredAt, prevHash, schemaVersion, streamId, type, version.
+ * metadata, occurredAt, prevHash, schemaVersion, streamId, streamPrevHash (when present: events
+ * from before stream chains hash as they always did), type, version.
  */
 export function hashCanonical(event: Omit<StoredEvent, 'hash' | 'data' | 'metadata'>, canonicalData: string, canonicalMetadata: string): string {
   const text =
     `{"data":${canonicalData},"eventId":${JSON.stringify(event.eventId)},"globalSeq":${event.globalSeq},` +
     `"metadata":${canonicalMetadata},"occurredAt":${JSON.stringify(event.occurredAt)},"prevHash":${JSON.stringify(event.prevHash)},` +
-    `"schemaVersion":${event.schemaVersion},"streamId":${JSON.stringify(event.streamId)},"type":${JSON.stringify(event.type)},"version":${event.version}}`;
+    `"schemaVersion":${event.schemaVersion},"streamId":${JSON.stringify(event.streamId)},` +
+    (event.streamPrevHash !== undefined ? `"streamPrevHash":${JSON.stringify(event.streamPrevHash)},` : '') +
+    `"type":${JSON.stringify(event.type)},"version":${event.version}}`;
   return createHash('sha256').update(text).digest('hex');
 }

@@ -35,7 +35,7 @@ export function readOutboxAfter(sql: Sql, lastRead: number, limit: number): Prom
               'eventId', e.event_id, 'streamId', e.stream_id, 'version', e.version, 'globalSeq', e.global_seq,
               'type', e.type, 'schemaVersion', e.schema_version, 'data', e.data, 'metadata', e.metadata,
               'occurredAt', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-              'prevHash', e.prev_hash, 'hash', e.hash)::text AS envelope
+              'prevHash', e.prev_hash, 'streamPrevHash', e.stream_prev_hash, 'hash', e.hash)::text AS envelope
        FROM (SELECT global_seq FROM custos_outbox WHERE global_seq > $1 ORDER BY global_seq LIMIT $2) o
        CROSS JOIN LATERAL (SELECT * FROM custos_events WHERE global_seq = o.global_seq) e
       ORDER BY o.global_seq`,

@@ -6,6 +6,7 @@ export type ChainBreak =
   | 'missing-event' //        a position has no event (deleted row, or rows shifted)
   | 'prev-hash-mismatch' //   the event does not link to the one before it
   | 'hash-mismatch' //        the event's content no longer matches its hash
+  | 'stream-link-mismatch' // the event does not link to the previous event of its stream
   | 'head-mismatch'; //       the log ends before or after the chain head, or at another hash
 
 export interface VerifyReport {
@@ -33,6 +34,8 @@ export async function verifyChain(
 
   let expected = 0;
   let prevHash = GENESIS_HASH;
+  // Each stream's last hash: a stream link must point at it (streams from before links skip).
+  const streamHeads = new Map<string, string>();
   let after = -1;
   for (;;) {
     const rows = await db.query<EventRow>(`SELECT ${COLUMNS} FROM custos_events WHERE global_seq > $1 ORDER BY global_seq LIMIT $2`, [after, pageSize]);
@@ -44,6 +47,10 @@ export async function verifyChain(
       if (event.prevHash !== prevHash) return broken('prev-hash-mismatch', expected);
       const { hash, ...unhashed } = event;
       if (hashEvent(unhashed) !== hash) return broken('hash-mismatch', expected);
+      if (event.streamPrevHash !== undefined && event.streamPrevHash !== (streamHeads.get(event.streamId) ?? (event.version === 1 ? GENESIS_HASH : undefined))) {
+        return broken('stream-link-mismatch', expected);
+      }
+      streamHeads.set(event.streamId, hash);
       prevHash = hash;
       expected += 1;
     }

@@ -1,27 +1,13 @@
-import { type Database, hashEvent, readLog, verifyChain } from '@custos/event-store';
+import { type Database, readLog, verifyChain } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
-import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
+import { openTestStore, rewriteAndRehash, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import jose from 'node-jose';
 import { Checkpoints } from './checkpoints.js';
 import { LogTree } from './tree.js';
 import { verifyAgainstCheckpoint } from './verify-checkpoint.js';
 
-/** The careful attacker of the issue: triggers off, one event changed, every later hash and the chain head recomputed. */
-async function rewrite(db: Database, globalSeq: number): Promise<void> {
-  await db.transaction(async (sql) => {
-    await sql.execute('ALTER TABLE custos_events DISABLE TRIGGER USER');
-    const events = await readLog(sql, globalSeq, Number.MAX_SAFE_INTEGER, 1_000_000);
-    let prevHash = events[0]!.prevHash;
-    for (const e of events) {
-      const data = e.globalSeq === globalSeq ? { ...(e.data as object), decision: 'DENY' } : e.data;
-      const hash = hashEvent({ ...e, data, prevHash });
-      await sql.execute('UPDATE custos_events SET data = $1, prev_hash = $2, hash = $3 WHERE global_seq = $4', [JSON.stringify(data), prevHash, hash, e.globalSeq]);
-      prevHash = hash;
-    }
-    await sql.execute('UPDATE custos_chain_head SET last_hash = $1 WHERE id = 1', [prevHash]);
-    await sql.execute('ALTER TABLE custos_events ENABLE TRIGGER USER');
-  });
-}
+/** The careful attacker of the issue: one decision flipped, every hash and stream link and the head recomputed. */
+const rewrite = (db: Database, globalSeq: number) => rewriteAndRehash(db, globalSeq, (data) => ({ ...data, decision: 'DENY' }));
 
 async function deleteTail(db: Database, from: number): Promise<void> {
   await db.transaction(async (sql) => {

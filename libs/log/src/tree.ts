@@ -16,6 +16,7 @@ export function leafInput(e: StoredEvent): Buffer {
       metadata: e.metadata,
       occurredAt: e.occurredAt,
       prevHash: e.prevHash,
+      ...(e.streamPrevHash !== undefined && e.streamPrevHash !== null ? { streamPrevHash: e.streamPrevHash } : {}),
       hash: e.hash,
     } as unknown as Json),
     'utf8',

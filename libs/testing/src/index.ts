@@ -3,3 +3,4 @@ export * from './stores.js';
 export * from './kafka.js';
 export * from './decider.js';
 export * from './keys.js';
+export * from './forger.js';
