@@ -24,6 +24,13 @@ module.exports = {
       },
     },
     {
+      name: 'verifier-needs-no-service',
+      comment: 'The offline verifier a regulator runs imports nothing of NestJS, TypeORM, pg or kafkajs, not even through a lib.',
+      severity: 'error',
+      from: { path: '^apps/verifier/', pathNot: '\\.(spec|e2e-spec)\\.ts$' },
+      to: { reachable: true, path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|pg-[a-z-]+)/' },
+    },
+    {
       name: 'errors-lib-is-pure',
       severity: 'error',
       from: { path: '^libs/errors/' },

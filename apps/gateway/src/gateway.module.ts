@@ -11,7 +11,7 @@ import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
 import { AnnotationController } from './annotation/annotation.controller.js';
-import { LogController } from './log/log.controller.js';
+import { ExportController, LogController } from './log/log.controller.js';
 import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
@@ -50,7 +50,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

@@ -1,5 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
+import { Database, verifyChain } from '@custos/event-store';
 import { verifyConsistency, verifyInclusion } from '@custos/merkle';
+import { rewriteAndRehash } from '@custos/testing';
+import { verifyBundle } from '../../verifier/src/verify-bundle.js';
 import jose from 'node-jose';
 import request from 'supertest';
 import { bootEmbedded, devToken, IMAGE } from './helpers.js';
@@ -75,5 +78,61 @@ describe('the verifiable log over HTTP (embedded)', () => {
     expect((await http().get('/v1/log/proofs/consistency?from=0&to=3').set(bearer(security))).status).toBe(400);
     expect((await http().get('/v1/log/proofs/consistency?from=5&to=3').set(bearer(security))).status).toBe(400);
     expect((await http().get('/v1/log/checkpoints/99999999').set(bearer(security))).status).toBe(404);
+  });
+
+  it('exports one patient for a regulator (recorded); the offline verifier passes it, and fails it after a careful rewrite when given the old checkpoint', async () => {
+    const steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
+    const clinician = await devToken(app, { sub: 'dr-1', roles: ['clinician'] });
+    const regulator = await devToken(app, { sub: 'reg-1', roles: ['regulator'] });
+    await http().post('/v1/images').set(bearer(steward)).send(IMAGE('img-x1', 'xp1')).expect(201);
+    for (const purpose of ['TREATMENT', 'RESEARCH', 'TREATMENT']) await http().post('/v1/access-requests').set(bearer(clinician)).send({ resourceType: 'image', resourceId: 'img-x1', action: 'view', purpose });
+    const last = await http().post('/v1/access-requests').set(bearer(clinician)).send({ resourceType: 'image', resourceId: 'img-x1', action: 'view', purpose: 'TREATMENT' }).expect(200);
+    const kept = await checkpointAtLeast(regulator, (last.body.sequence as number) + 1);
+    const window = { patientId: 'xp1', from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' };
+
+    await http().post('/v1/exports').set(bearer(clinician)).send(window).expect(403);
+    await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, to: '2019-01-01T00:00:00Z' }).expect(400);
+    await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: 0 }).expect(400);
+    const bundle = (await http().post('/v1/exports').set(bearer(regulator)).send(window).expect(200)).body;
+    expect(bundle.events.length).toBe(5); // the registration and four decisions
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, events: 5 });
+    const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
+    // Against a checkpoint kept earlier, the bundle must carry the proof that its tree extends it.
+    const newer = await verifyBundle(bundle, { jwks, trusted: kept.jws });
+    if (bundle.checkpoint.treeSize > kept.treeSize) expect(newer.failure).toMatch(/no consistency proof from the trusted size/);
+    const since = (await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: kept.treeSize }).expect(200)).body;
+    expect(await verifyBundle(since, { jwks, trusted: kept.jws })).toMatchObject({ ok: true, consistencyFrom: kept.treeSize });
+
+    // Tampering with the bundle is caught.
+    const edited = structuredClone(bundle) as { events: Array<{ event: { data: Record<string, unknown> } }> };
+    edited.events[1]!.event.data.decision = 'DENY';
+    expect((await verifyBundle(edited)).failure).toMatch(/leaf is not the event's canonical JSON/);
+
+    // The log grows; a later export carries a consistency proof from the kept checkpoint.
+    await http().post('/v1/access-requests').set(bearer(clinician)).send({ resourceType: 'image', resourceId: 'img-x1', action: 'view', purpose: 'TREATMENT' }).expect(200);
+    const later = await checkpointAtLeast(regulator, kept.treeSize + 2);
+    const grown = (await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: kept.treeSize }).expect(200)).body;
+    expect(grown.checkpoint.treeSize).toBeGreaterThanOrEqual(later.treeSize);
+    expect(await verifyBundle(grown, { jwks, trusted: kept.jws })).toMatchObject({ ok: true, consistencyFrom: kept.treeSize });
+    expect((await verifyBundle(grown, { jwks, trusted: later.jws.replace(/.$/, 'A') })).ok).toBe(false);
+
+    // The careful attacker rewrites a decision below the kept checkpoint, recomputes every hash,
+    // link and the head, and rebuilds the tree. The chain check passes; the verifier does not.
+    const db = app.get(Database) as Database;
+    const [target] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_events WHERE metadata->>'patientId' = 'xp1' AND type = 'AccessDecided' ORDER BY global_seq LIMIT 1");
+    await rewriteAndRehash(db, Number(target?.global_seq), (d) => ({ ...d, decision: 'DENY' }));
+    await db.execute('DELETE FROM custos_log_nodes');
+    await db.execute('DELETE FROM custos_log_head');
+    await db.execute('DELETE FROM custos_log_checkpoints');
+    expect((await verifyChain(db)).ok).toBe(true);
+    const rewritten = await checkpointAtLeast(regulator, kept.treeSize + 2);
+    const after = (await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: kept.treeSize }).expect(200)).body;
+    expect(after.checkpoint.treeSize).toBe(rewritten.treeSize);
+    expect(await verifyBundle(after)).toMatchObject({ ok: true }); // on its own, a rewritten log is self-consistent
+    const report = await verifyBundle(after, { jwks, trusted: kept.jws });
+    expect(report.ok).toBe(false);
+    expect(report.failure).toMatch(/log was rewritten/);
+    const [exports] = await db.query<{ n: string | number }>("SELECT count(*) AS n FROM custos_events WHERE type = 'AuditDataRead' AND data->>'route' = '/v1/exports'");
+    expect(Number(exports?.n)).toBe(4);
   });
 });

@@ -55,7 +55,8 @@ export type Subjects =
   | 'AnnotationReview'
   | 'DatasetQuality'
   | 'LogCheckpoint'
-  | 'LogProof';
+  | 'LogProof'
+  | 'Export';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -127,6 +128,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'Dataset', reason: 'regulator-datasets' });
     rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'regulator-quality-audit' });
     rules.push({ action: 'read', subject: 'LogProof', reason: 'regulator-log-proofs' });
+    rules.push({ action: 'create', subject: 'Export', reason: 'regulator-export' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

@@ -1,12 +1,17 @@
-import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { ruleFor } from '@custos/authz';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
 import { EventStore } from '@custos/event-store';
-import { type Checkpoint, leafInput, LogIntegrator } from '@custos/log';
+import { type Checkpoint, exportBundle, type ExportBundle, leafInput, LogIntegrator } from '@custos/log';
+import { AccessRecorder } from '@custos/access';
+import { KeyService } from '@custos/keys';
+import { Clock, parseInstant } from '@custos/platform';
+import { Database } from '@custos/event-store';
 import { leafHash } from '@custos/merkle';
 import { Requires } from '@custos/runtime';
-import { Matches } from 'class-validator';
+import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { AuditedRead } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA } from '../openapi.js';
@@ -25,6 +30,18 @@ export class InclusionQueryDto {
 export class ConsistencyQueryDto {
   @ApiProperty({ pattern: COUNT.source }) @Matches(COUNT, { message: 'from must be a non-negative integer' }) from!: string;
   @ApiProperty({ pattern: COUNT.source }) @Matches(COUNT, { message: 'to must be a non-negative integer' }) to!: string;
+}
+
+export class ExportDto {
+  @ApiProperty({ pattern: '^[A-Za-z0-9._-]{1,100}$' }) @IsString() @Matches(/^[A-Za-z0-9._-]{1,100}$/) patientId!: string;
+  @ApiProperty({ description: 'RFC 3339 instant: the window starts here (inclusive)' }) @IsString() @Length(1, 40) from!: string;
+  @ApiProperty({ description: 'RFC 3339 instant: the window ends here (exclusive)' }) @IsString() @Length(1, 40) to!: string;
+  @ApiPropertyOptional({ description: 'the tree size of a checkpoint kept from an earlier export: the bundle then carries a consistency proof from it' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(Number.MAX_SAFE_INTEGER)
+  since?: number;
 }
 
 const ENCODING = 'hex; RFC 9162 section 2.1: leaf hash SHA-256(0x00 || leaf), node SHA-256(0x01 || left || right)';
@@ -112,5 +129,44 @@ export class LogController {
   private async integrated(size: number): Promise<void> {
     const head = await this.log.tree.head();
     if (size > head.size) throw new ConflictError(`the tree is integrated up to ${head.size}`, { integratedSize: head.size }, 'not-integrated');
+  }
+}
+
+/** Patient-scoped exports for regulators: one bundle the offline verifier checks (docs/verify.md). */
+@ApiTags('verifiable log')
+@ApiBearerAuth()
+@Controller('v1/exports')
+export class ExportController {
+  constructor(
+    @Inject(LogIntegrator) private readonly log: LogIntegrator,
+    @Inject(Database) private readonly db: Database,
+    @Inject(KeyService) private readonly keys: KeyService,
+    @Inject(AccessRecorder) private readonly recorder: AccessRecorder,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
+
+  @Post()
+  @HttpCode(200)
+  @Requires('create', 'Export')
+  @ApiOperation({
+    summary:
+      "A regulator's export of one patient's events in a window: the events as stored (personal parts sealed), one checkpoint, an inclusion proof per event, the stream-chain links of their streams, optionally a consistency proof from a checkpoint kept earlier, and the JWKS. Recorded.",
+  })
+  @ApiJson(200, 'the bundle', OBJECT_SCHEMA)
+  @ApiProblems({ 400: ['bad-window'], 404: ['bad-since'], 409: ['no-checkpoint', 'export-too-large'] })
+  async export(@Body() body: ExportDto, @Caller() caller: CallerContext): Promise<ExportBundle> {
+    const from = parseInstant('from', body.from);
+    const to = parseInstant('to', body.to);
+    if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
+    const bundle = await exportBundle(this.db, this.log.tree, this.log.checkpoints, await this.keys.jwks(), { patientId: body.patientId, from, to, ...(body.since !== undefined ? { since: body.since } : {}) }, this.clock.now());
+    await this.recorder.auditRead(caller.context, {
+      route: '/v1/exports',
+      resourceType: 'audit-log',
+      patientId: body.patientId,
+      filters: { from: bundle.from, to: bundle.to, treeSize: bundle.checkpoint.treeSize },
+      itemsReturned: bundle.events.length,
+      rule: 'regulator-export',
+    });
+    return bundle;
   }
 }
