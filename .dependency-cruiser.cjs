@@ -25,9 +25,9 @@ module.exports = {
     },
     {
       name: 'verifier-needs-no-service',
-      comment: 'The offline verifier a regulator runs imports nothing of NestJS, TypeORM, pg or kafkajs, not even through a lib.',
+      comment: 'The offline verifier a regulator runs, and the witness, import nothing of NestJS, TypeORM, pg or kafkajs, not even through a lib.',
       severity: 'error',
-      from: { path: '^apps/verifier/', pathNot: '\\.(spec|e2e-spec)\\.ts$' },
+      from: { path: '^apps/(verifier|witness)/src/' },
       to: { reachable: true, path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|pg-[a-z-]+)/' },
     },
     {

@@ -1,10 +1,16 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Database } from '@custos/event-store';
+import { Database, eventCodec, EventStore, handle } from '@custos/event-store';
 import { KeyService, KeySigner } from '@custos/keys';
-import { CUSTOS_CONFIG, LOGGER } from '@custos/runtime';
+import { CUSTOS_CONFIG, LOGGER, READINESS_PROBES, type ReadinessProbe } from '@custos/runtime';
 import type { CustosConfig } from '@custos/platform';
 import type { Logger } from 'pino';
 import { LogTree } from './tree.js';
+import { WitnessClient, type WitnessRefusal } from './witnesses.js';
+
+/** A witness refused a checkpoint: the log is not consistent with what it saw. */
+export type LogIntegrityAlarm = { readonly type: 'LogIntegrityAlarm'; readonly data: WitnessRefusal };
+const alarmCodec = eventCodec<LogIntegrityAlarm>({ LogIntegrityAlarm: { version: 1 } });
+const alarmDecider = { initialState: null, evolve: () => null, decide: (c: { data: WitnessRefusal }): LogIntegrityAlarm[] => [{ type: 'LogIntegrityAlarm', data: c.data }] };
 
 export interface Checkpoint {
   treeSize: number;
@@ -80,6 +86,9 @@ function toCheckpoint(r: CheckpointRow): Checkpoint {
 export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly tree: LogTree;
   readonly checkpoints: Checkpoints;
+  readonly witnesses: WitnessClient;
+  /** Set by a witness's refusal; /health then reports log-integrity failed. */
+  integrity: { ok: true } | { ok: false; refusal: WitnessRefusal } = { ok: true };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastCheckpoint = 0;
@@ -90,9 +99,29 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(KeyService) keys: KeyService,
     @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(READINESS_PROBES) probes: ReadinessProbe[],
   ) {
     this.tree = new LogTree(db);
     this.checkpoints = new Checkpoints(db, keys, config.log.origin);
+    this.witnesses = new WitnessClient(db, this.tree, config.log.witnessUrls, logger, (r) => this.alarm(r));
+    probes.push({
+      name: 'log-integrity',
+      check: async () => {
+        if (!this.integrity.ok) throw new Error(`failed: witness ${this.integrity.refusal.witnessUrl} refused the checkpoint of size ${this.integrity.refusal.treeSize} (${this.integrity.refusal.code})`);
+      },
+    });
+  }
+
+  /** A witness refused: an event in the log, an error line, and /health says so. */
+  private async alarm(refusal: WitnessRefusal): Promise<void> {
+    this.integrity = { ok: false, refusal };
+    this.logger.error({ witness: refusal.witnessUrl, treeSize: refusal.treeSize, code: refusal.code }, 'log: a witness refused a checkpoint: the log is not consistent with what it saw');
+    await handle(this.store, 'log-integrity', alarmDecider, { data: refusal }, { actor: { id: 'custos-log', roles: ['system'] }, correlationId: `log-integrity-${refusal.treeSize}` }, {
+      codec: alarmCodec,
+      now: new Date(),
+      expectedVersion: 'any',
+    });
   }
 
   onApplicationBootstrap(): void {
@@ -118,7 +147,11 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
         size = next;
       }
       if (size > 0 && now - this.lastCheckpoint >= this.config.log.checkpointMs) {
-        if (await this.checkpoints.sign(this.tree)) this.lastCheckpoint = now;
+        const signed = await this.checkpoints.sign(this.tree);
+        if (signed) {
+          this.lastCheckpoint = now;
+          if (this.config.log.witnessUrls.length > 0) await this.witnesses.submit(signed);
+        }
       }
       this.failing = false;
     } catch (e) {

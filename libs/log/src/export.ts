@@ -12,7 +12,7 @@ export interface ExportBundle {
   to: string;
   generatedAt: string;
   /** The checkpoint every proof is against. */
-  checkpoint: { treeSize: number; body: string; jws: string };
+  checkpoint: { treeSize: number; body: string; jws: string; cosignatures: Array<{ witness: string; cosignature: string }> };
   /** The patient's events in the window (as stored: personal parts stay sealed), each with its leaf and inclusion proof (hex). */
   events: Array<{ event: StoredEvent; leaf: string; inclusionProof: string[] }>;
   /** Every stream the events belong to, whole up to the checkpoint: (version, global sequence, hash, stream link) per event. */
@@ -71,7 +71,12 @@ export async function exportBundle(
     from: request.from.toISOString(),
     to: request.to.toISOString(),
     generatedAt: now.toISOString(),
-    checkpoint: { treeSize: size, body: checkpoint.body, jws: checkpoint.jws },
+    checkpoint: {
+      treeSize: size,
+      body: checkpoint.body,
+      jws: checkpoint.jws,
+      cosignatures: await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]),
+    },
     events,
     streams,
     ...(consistency ? { consistency } : {}),

@@ -62,7 +62,7 @@ export interface CustosConfig {
   auth: AuthConfig;
   consent: ConsentConfig;
   keys: { kek: KekConfig };
-  log: { origin: string; integrateMs: number; checkpointMs: number };
+  log: { origin: string; integrateMs: number; checkpointMs: number; witnessUrls: string[] };
 }
 
 export class ConfigError extends Error {
@@ -107,6 +107,7 @@ export const CONFIG_VARIABLES = {
   KEK: 'the key-encryption key itself: 32 bytes in base64url (instead of KEK_FILE)',
   LOG_ORIGIN: 'the verifiable log\'s origin line in checkpoints (default custos.local/log)',
   LOG_INTEGRATE_MS: 'how often new events are added to the Merkle tree, ms (default 200)',
+  WITNESS_URLS: 'comma-separated base URLs of witnesses each checkpoint is submitted to (default none)',
   LOG_CHECKPOINT_MS: 'at most one signed checkpoint per this many ms while the log grows (default 1000)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
@@ -204,6 +205,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       origin: text(env, 'LOG_ORIGIN', 'custos.local/log', /^[\x21-\x7e]{1,200}$/),
       integrateMs: int(env, 'LOG_INTEGRATE_MS', 200, 10, 60_000),
       checkpointMs: int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000),
+      witnessUrls: witnessUrls(env.WITNESS_URLS),
     },
   };
 }
@@ -259,6 +261,18 @@ function kekConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfi
     return database.dataDir.startsWith('memory://') ? { kind: 'memory' } : { kind: 'generated', path: `${database.dataDir}/keys/kek.jwk.json` };
   }
   return { kind: 'none' };
+}
+
+function witnessUrls(raw: string | undefined): string[] {
+  const urls = (raw ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const u of urls) {
+    try {
+      if (!['http:', 'https:'].includes(new URL(u).protocol)) throw new Error();
+    } catch {
+      throw new ConfigError('WITNESS_URLS', `has an entry that is not an http(s) URL (${JSON.stringify(u.slice(0, 100))})`);
+    }
+  }
+  return urls;
 }
 
 function consentConfig(env: Env, database: DatabaseConfig): ConsentConfig {
