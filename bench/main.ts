@@ -21,10 +21,10 @@ import { createKafka, ensureTopics, OutboxRelay } from '@custos/messaging';
 import { createLogger, type KafkaConfig } from '@custos/platform';
 import { ALL_MIGRATIONS, PERSONAL_FIELDS } from '@custos/contexts';
 import { KeyService, openKek, PayloadCipher } from '@custos/keys';
-import { leafInput, LogTree } from '@custos/log';
 import pg from 'pg';
 import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
 import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './catch-up.js';
+import { logFigures } from './log.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -238,38 +238,7 @@ async function main(): Promise<void> {
       { what: 'raw AES-GCM', perSecond: rawAes },
     );
 
-    // The verifiable log: integrating every event so far into the RFC 9162 tree, beside raw
-    // SHA-256 over the same leaf bytes; then inclusion proofs read from the stored nodes.
-    {
-      const logged = await store.readAll(0, 1_000_000);
-      const leafBytes = logged.map(leafInput);
-      const rawLeaves = report(
-        'raw SHA-256 over the same leaf bytes (tree integration cost)',
-        leafBytes.length,
-        await timed(async () => {
-          for (const b of leafBytes) createHash('sha256').update(b).digest();
-        }),
-      );
-      const tree = new LogTree(db);
-      report(
-        'log tree integration (leaf + node hashes, nodes stored)',
-        leafBytes.length,
-        await timed(async () => {
-          while ((await tree.integrate(5000)) < leafBytes.length);
-        }),
-        { what: 'raw SHA-256', perSecond: rawLeaves },
-      );
-      const size = (await tree.head()).size;
-      const proofTimes: number[] = [];
-      for (let i = 0; i < 500; i++) {
-        const t0 = process.hrtime.bigint();
-        await tree.inclusion((i * 7919) % size, size);
-        proofTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      proofTimes.sort((a, b) => a - b);
-      console.log(`${`inclusion proof at ${size.toLocaleString('en')} events`.padEnd(52)}   p50 ${proofTimes[250]!.toFixed(2)} ms, p99 ${proofTimes[495]!.toFixed(2)} ms`);
-      results.push({ what: `inclusion proof p99 ms at ${size} events`, perSecond: proofTimes[495]! });
-    }
+    await logFigures(db, store, report, results);
 
     // Kafka: raw produce vs the relay draining the outbox, same messages.
     let brokers = process.env.KAFKA_BROKERS;

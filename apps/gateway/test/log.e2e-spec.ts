@@ -93,8 +93,11 @@ describe('the verifiable log over HTTP (embedded)', () => {
     await http().post('/v1/exports').set(bearer(clinician)).send(window).expect(403);
     await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, to: '2019-01-01T00:00:00Z' }).expect(400);
     await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: 0 }).expect(400);
-    const bundle = (await http().post('/v1/exports').set(bearer(regulator)).send(window).expect(200)).body;
+    const exported = await http().post('/v1/exports').set(bearer(regulator)).send(window).expect(200);
+    const bundle = exported.body;
     expect(bundle.events.length).toBe(5); // the registration and four decisions
+    expect(exported.headers['x-custos-export-events']).toBe('5'); // known before the first byte: a progress indication
+    expect(bundle.total).toBe(5);
     expect(await verifyBundle(bundle)).toMatchObject({ ok: true, events: 5 });
     const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
     // Against a checkpoint kept earlier, the bundle must carry the proof that its tree extends it.

@@ -11,6 +11,8 @@ export interface ExportBundle {
   from: string;
   to: string;
   generatedAt: string;
+  /** How many events follow (known before the first byte of a streamed export). */
+  total: number;
   /** The checkpoint every proof is against. */
   checkpoint: { treeSize: number; body: string; jws: string; cosignatures: Array<{ witness: string; cosignature: string }> };
   /** The patient's events in the window (as stored: personal parts stay sealed), each with its leaf and inclusion proof (hex). */
@@ -25,10 +27,73 @@ export interface ExportBundle {
 
 const MAX_EVENTS = 100_000;
 
+/** What an export will hold, decided up front (so its size is known before the first byte). */
+export interface PreparedExport {
+  readonly total: number;
+  readonly treeSize: number;
+  /** The bundle as JSON text, a piece at a time (events and streams one by one). */
+  chunks(): AsyncGenerator<string>;
+}
+
 /**
  * A patient-scoped export for a regulator, against the latest checkpoint: everything the
- * offline verifier needs, and nothing it must trust Custos for but the JWKS.
+ * offline verifier needs, and nothing it must trust Custos for but the JWKS. Streamed: the
+ * events and their proofs are read and written one at a time, so memory stays flat whatever
+ * the size; the total is known before the first byte (a progress indication for the client).
  */
+export async function prepareExport(
+  db: Database,
+  tree: LogTree,
+  checkpoints: Checkpoints,
+  jwks: { keys: object[] },
+  request: { patientId: string; from: Date; to: Date; since?: number },
+  now: Date,
+): Promise<PreparedExport> {
+  const checkpoint = await checkpoints.latest();
+  if (!checkpoint) throw new ConflictError('no checkpoint yet: try again in a moment', undefined, 'no-checkpoint');
+  const size = checkpoint.treeSize;
+  const rows = await db.query<{ global_seq: string | number; stream_id: string }>(
+    "SELECT global_seq, stream_id FROM custos_events WHERE metadata->>'patientId' = $1 AND occurred_at >= $2 AND occurred_at < $3 AND global_seq < $4 ORDER BY global_seq LIMIT $5",
+    [request.patientId, request.from, request.to, size, MAX_EVENTS + 1],
+  );
+  if (rows.length > MAX_EVENTS) throw new ConflictError(`more than ${MAX_EVENTS} events in the window: export a shorter one`, undefined, 'export-too-large');
+  if (request.since !== undefined && (request.since < 1 || request.since > size)) throw new NotFoundError(`since must be a tree size from 1 to ${size}`, { since: request.since }, 'bad-since');
+  const cosignatures = await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]);
+  const streamIds = [...new Set(rows.map((r) => r.stream_id))].sort();
+  return {
+    total: rows.length,
+    treeSize: size,
+    async *chunks() {
+      const head = { format: EXPORT_FORMAT, patientId: request.patientId, from: request.from.toISOString(), to: request.to.toISOString(), generatedAt: now.toISOString(), total: rows.length };
+      yield `${JSON.stringify(head).slice(0, -1)},"checkpoint":${JSON.stringify({ treeSize: size, body: checkpoint.body, jws: checkpoint.jws, cosignatures })},"events":[`;
+      for (const [i, r] of rows.entries()) {
+        const [event] = await readLog(db, Number(r.global_seq), Number(r.global_seq), 1);
+        if (!event) throw new Error(`event ${r.global_seq} vanished during the export`);
+        const entry = { event, leaf: leafInput(event).toString('utf8'), inclusionProof: (await tree.inclusion(event.globalSeq, size)).map((h) => h.toString('hex')) };
+        yield `${i ? ',' : ''}${JSON.stringify(entry)}`;
+      }
+      yield '],"streams":[';
+      for (const [i, streamId] of streamIds.entries()) {
+        const links = await db.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>(
+          'SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 AND global_seq < $2 ORDER BY version',
+          [streamId, size],
+        );
+        const stream = { streamId, versionAtCheckpoint: links.length ? Number(links[links.length - 1]?.version) : 0, links: links.map((l) => ({ version: Number(l.version), globalSeq: Number(l.global_seq), hash: l.hash, streamPrevHash: l.stream_prev_hash })) };
+        yield `${i ? ',' : ''}${JSON.stringify(stream)}`;
+      }
+      yield ']';
+      if (request.since !== undefined) {
+        const consistency = { fromSize: request.since, fromRoot: (await tree.root(request.since)).toString('hex'), proof: (await tree.consistency(request.since, size)).map((h) => h.toString('hex')) };
+        yield `,"consistency":${JSON.stringify(consistency)}`;
+      }
+      yield `,"jwks":${JSON.stringify(jwks)},"encoding":${JSON.stringify(ENCODING)}}`;
+    },
+  };
+}
+
+const ENCODING = 'hashes hex; leaf = the stored event as canonical JSON (RFC 8785 key order); RFC 9162 section 2.1 tree; checkpoint = C2SP tlog-checkpoint note body in a compact JWS (ES256)';
+
+/** The whole bundle in memory (tests, the bench): the streamed text, parsed. */
 export async function exportBundle(
   db: Database,
   tree: LogTree,
@@ -37,50 +102,8 @@ export async function exportBundle(
   request: { patientId: string; from: Date; to: Date; since?: number },
   now: Date,
 ): Promise<ExportBundle> {
-  const checkpoint = await checkpoints.latest();
-  if (!checkpoint) throw new ConflictError('no checkpoint yet: try again in a moment', undefined, 'no-checkpoint');
-  const size = checkpoint.treeSize;
-  const rows = await db.query<{ global_seq: string | number }>(
-    "SELECT global_seq FROM custos_events WHERE metadata->>'patientId' = $1 AND occurred_at >= $2 AND occurred_at < $3 AND global_seq < $4 ORDER BY global_seq LIMIT $5",
-    [request.patientId, request.from, request.to, size, MAX_EVENTS + 1],
-  );
-  if (rows.length > MAX_EVENTS) throw new ConflictError(`more than ${MAX_EVENTS} events in the window: export a shorter one`, undefined, 'export-too-large');
-  const events: ExportBundle['events'] = [];
-  for (const r of rows) {
-    const [event] = await readLog(db, Number(r.global_seq), Number(r.global_seq), 1);
-    if (!event) continue;
-    events.push({ event, leaf: leafInput(event).toString('utf8'), inclusionProof: (await tree.inclusion(event.globalSeq, size)).map((h) => h.toString('hex')) });
-  }
-  const streamIds = [...new Set(events.map((e) => e.event.streamId))].sort();
-  const streams: ExportBundle['streams'] = [];
-  for (const streamId of streamIds) {
-    const links = await db.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>(
-      'SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 AND global_seq < $2 ORDER BY version',
-      [streamId, size],
-    );
-    streams.push({ streamId, versionAtCheckpoint: links.length ? Number(links[links.length - 1]?.version) : 0, links: links.map((l) => ({ version: Number(l.version), globalSeq: Number(l.global_seq), hash: l.hash, streamPrevHash: l.stream_prev_hash })) });
-  }
-  let consistency: ExportBundle['consistency'];
-  if (request.since !== undefined) {
-    if (request.since < 1 || request.since > size) throw new NotFoundError(`since must be a tree size from 1 to ${size}`, { since: request.since }, 'bad-since');
-    consistency = { fromSize: request.since, fromRoot: (await tree.root(request.since)).toString('hex'), proof: (await tree.consistency(request.since, size)).map((h) => h.toString('hex')) };
-  }
-  return {
-    format: EXPORT_FORMAT,
-    patientId: request.patientId,
-    from: request.from.toISOString(),
-    to: request.to.toISOString(),
-    generatedAt: now.toISOString(),
-    checkpoint: {
-      treeSize: size,
-      body: checkpoint.body,
-      jws: checkpoint.jws,
-      cosignatures: await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]),
-    },
-    events,
-    streams,
-    ...(consistency ? { consistency } : {}),
-    jwks,
-    encoding: 'hashes hex; leaf = the stored event as canonical JSON (RFC 8785 key order); RFC 9162 section 2.1 tree; checkpoint = C2SP tlog-checkpoint note body in a compact JWS (ES256)',
-  };
+  const prepared = await prepareExport(db, tree, checkpoints, jwks, request, now);
+  let text = '';
+  for await (const chunk of prepared.chunks()) text += chunk;
+  return JSON.parse(text) as ExportBundle;
 }

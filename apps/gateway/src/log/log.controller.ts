@@ -1,15 +1,16 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { ruleFor } from '@custos/authz';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
 import { EventStore } from '@custos/event-store';
-import { type Checkpoint, exportBundle, type ExportBundle, leafInput, LogIntegrator } from '@custos/log';
+import { type Checkpoint, leafInput, LogIntegrator, prepareExport } from '@custos/log';
 import { AccessRecorder } from '@custos/access';
 import { KeyService } from '@custos/keys';
 import { Clock, parseInstant } from '@custos/platform';
 import { Database } from '@custos/event-store';
 import { leafHash } from '@custos/merkle';
-import { Requires } from '@custos/runtime';
+import { type HttpReply, Requires } from '@custos/runtime';
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { AuditedRead } from '../audit/audit.interceptors.js';
@@ -154,19 +155,21 @@ export class ExportController {
   })
   @ApiJson(200, 'the bundle', OBJECT_SCHEMA)
   @ApiProblems({ 400: ['bad-window'], 404: ['bad-since'], 409: ['no-checkpoint', 'export-too-large'] })
-  async export(@Body() body: ExportDto, @Caller() caller: CallerContext): Promise<ExportBundle> {
+  async export(@Body() body: ExportDto, @Caller() caller: CallerContext, @Res() reply: HttpReply): Promise<void> {
     const from = parseInstant('from', body.from);
     const to = parseInstant('to', body.to);
     if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
-    const bundle = await exportBundle(this.db, this.log.tree, this.log.checkpoints, await this.keys.jwks(), { patientId: body.patientId, from, to, ...(body.since !== undefined ? { since: body.since } : {}) }, this.clock.now());
+    const prepared = await prepareExport(this.db, this.log.tree, this.log.checkpoints, await this.keys.jwks(), { patientId: body.patientId, from, to, ...(body.since !== undefined ? { since: body.since } : {}) }, this.clock.now());
+    // Recorded before the first byte goes out.
     await this.recorder.auditRead(caller.context, {
       route: '/v1/exports',
       resourceType: 'audit-log',
       patientId: body.patientId,
-      filters: { from: bundle.from, to: bundle.to, treeSize: bundle.checkpoint.treeSize },
-      itemsReturned: bundle.events.length,
+      filters: { from: from.toISOString(), to: to.toISOString(), treeSize: prepared.treeSize },
+      itemsReturned: prepared.total,
       rule: 'regulator-export',
     });
-    return bundle;
+    // Streamed in HTTP chunks; the total up front lets a client show progress as events arrive.
+    void reply.header('content-type', 'application/json').header('x-custos-export-events', String(prepared.total)).send(Readable.from(prepared.chunks()));
   }
 }
