@@ -74,10 +74,11 @@ export async function prepareExport(
       }
       yield '],"streams":[';
       for (const [i, streamId] of streamIds.entries()) {
-        const links = await db.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>(
-          'SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 AND global_seq < $2 ORDER BY version',
-          [streamId, size],
-        );
+        // By the (stream_id, version) index alone; events past the checkpoint are dropped here
+        // (a global_seq condition in SQL tempted the planner into scanning the whole key index).
+        const links = (
+          await db.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>('SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 ORDER BY version', [streamId])
+        ).filter((l) => Number(l.global_seq) < size);
         const stream = { streamId, versionAtCheckpoint: links.length ? Number(links[links.length - 1]?.version) : 0, links: links.map((l) => ({ version: Number(l.version), globalSeq: Number(l.global_seq), hash: l.hash, streamPrevHash: l.stream_prev_hash })) };
         yield `${i ? ',' : ''}${JSON.stringify(stream)}`;
       }
