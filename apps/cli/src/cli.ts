@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Database, EventStore, verifyChain } from '@custos/event-store';
 import { ConfigError, type CustosConfig, loadConfig } from '@custos/platform';
 import { ALL_MIGRATIONS, allProjections, PERSONAL_FIELDS, verifyDecisions } from '@custos/contexts';
-import { KeyService, openKek, PayloadCipher } from '@custos/keys';
+import { KeyService, openKek, PayloadCipher, publishedJwks } from '@custos/keys';
 import { type CheckpointCheck, verifyAgainstCheckpoint } from '@custos/log';
 import jose from 'node-jose';
 import { createProjectionRunner } from '@custos/runtime';
@@ -51,7 +51,7 @@ async function checkAgainst(db: Database, file: string, jwksFile: string | undef
   const jws = text.startsWith('{') ? String((JSON.parse(text) as { jws?: unknown }).jws ?? '') : text;
   const jwks = jwksFile
     ? (JSON.parse(await readFile(jwksFile, 'utf8')) as object)
-    : { keys: (await db.query<{ public_jwk: object | string }>('SELECT public_jwk FROM custos_signing_keys')).map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
+    : await publishedJwks(db);
   return verifyAgainstCheckpoint(db, jws, await jose.JWK.asKeyStore(jwks), pageSize);
 }
 

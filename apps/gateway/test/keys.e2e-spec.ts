@@ -222,6 +222,9 @@ describe('personal fields sealed under per-patient keys (embedded, PGlite on dis
     expect(kek.body.rewrapped).toBeGreaterThan(0);
     const signing = await http().post('/v1/admin/keys/rotate').set(bearer(t.admin)).send({ kind: 'signing' }).expect(200);
     expect(signing.body.previous.length).toBeGreaterThan(0);
+    // The dev issuer signs with its new key from now on, and the gateway accepts what it signs.
+    const fresh = await devToken(app, { sub: 'pat-1', roles: ['patient'], patient_id: PATIENT });
+    await http().get(`/v1/patients/${PATIENT}/consents`).set(bearer(fresh)).expect(200);
     const after = await http().put(`/v1/patients/${PATIENT}/consents/AI_TRAINING`).set(bearer(t.patient)).send({ status: 'denied' }).expect(200);
     const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as { keys: object[] };
     const keystore = await jose.JWK.asKeyStore(jwks);

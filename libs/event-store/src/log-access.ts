@@ -14,6 +14,38 @@ export async function readLog(sql: Sql, from: number, to: number, limit: number)
   return rows.map(toStoredEvent);
 }
 
+/**
+ * Where one patient's events with `from <= occurredAt < to` and a global sequence below
+ * `below` are (sequence and stream, oldest first, at most `limit`): a regulator's export.
+ */
+export function patientEventIndex(sql: Sql, patientId: string, from: Date, to: Date, below: number, limit: number): Promise<Array<{ globalSeq: number; streamId: string }>> {
+  return sql
+    .query<{ global_seq: string | number; stream_id: string }>(
+      "SELECT global_seq, stream_id FROM custos_events WHERE metadata->>'patientId' = $1 AND occurred_at >= $2 AND occurred_at < $3 AND global_seq < $4 ORDER BY global_seq LIMIT $5",
+      [patientId, from, to, below, limit],
+    )
+    .then((rows) => rows.map((r) => ({ globalSeq: Number(r.global_seq), streamId: r.stream_id })));
+}
+
+/** The events at these global sequences, oldest first. */
+export async function readEventsAt(sql: Sql, seqs: readonly number[]): Promise<StoredEvent[]> {
+  if (seqs.length === 0) return [];
+  const rows = await sql.query<EventRow>(`SELECT ${COLUMNS} FROM custos_events WHERE global_seq = ANY($1::bigint[]) ORDER BY global_seq`, [[...seqs]]);
+  return rows.map(toStoredEvent);
+}
+
+/**
+ * One stream's chain, in version order: each event's global sequence, hash and link to the
+ * one before (null before stream chains). By the (stream_id, version) index alone.
+ */
+export async function readStreamChain(sql: Sql, streamId: string): Promise<Array<{ version: number; globalSeq: number; hash: string; streamPrevHash: string | null }>> {
+  const rows = await sql.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>(
+    'SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 ORDER BY version',
+    [streamId],
+  );
+  return rows.map((r) => ({ version: Number(r.version), globalSeq: Number(r.global_seq), hash: r.hash, streamPrevHash: r.stream_prev_hash }));
+}
+
 /** An outbox row with its event's envelope as JSON text (PostgreSQL writes it: no parse and re-stringify). */
 export interface OutboxEntry {
   global_seq: number | string;

@@ -29,9 +29,9 @@ export class DevIssuer {
     return new DevIssuer(signer, options.issuer, options.audience);
   }
 
-  /** Public keys only (active and retired dev-token keys). */
-  keystore(): Promise<jose.JWK.KeyStore> {
-    return this.signer.keystore();
+  /** Public keys only (active and retired dev-token keys); `refresh` after an unknown kid. */
+  keystore(refresh = false): Promise<jose.JWK.KeyStore> {
+    return this.signer.keystore(refresh);
   }
 
   async issue(request: DevTokenRequest, nowSeconds: number): Promise<string> {

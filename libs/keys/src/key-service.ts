@@ -56,6 +56,8 @@ export class KeyService {
   private readonly byOwner = new Map<string, { kid: string; at: number }>();
   private readonly destroyed = new Set<string>();
   private readonly signing = new Map<SigningPurpose, SigningKey>();
+  /** Moves whenever this process adds or retires a signing key: cached keystores read again. */
+  signingGeneration = 0;
 
   constructor(
     private readonly sql: Sql & { transaction<T>(work: (tx: Sql) => Promise<T>): Promise<T> },
@@ -73,10 +75,6 @@ export class KeyService {
     );
     const missing = rows.map((r) => r.kek_kid).filter((kid) => !this.ring.all.get(kid));
     if (missing.length > 0) throw new KeyConfigError(variable, `does not hold the key-encryption key the stored keys are wrapped under (${missing.join(', ')}); give the right key, or a ring with it`);
-  }
-
-  get kekKid(): string {
-    return this.ring.active.kid;
   }
 
   /** The owner's active data key, made (and wrapped, and stored) on first use. */
@@ -123,9 +121,9 @@ export class KeyService {
    * the row kept as a tombstone, so a kid found in the log reads as destroyed. Returns the kids.
    * A later event of the owner gets a new key.
    */
-  async destroy(owner: string, tx: Sql = this.sql): Promise<string[]> {
-    const rows = await tx.query<{ kid: string }>('SELECT kid FROM custos_data_keys WHERE owner = $1 AND destroyed_at IS NULL', [owner]);
-    await tx.execute('UPDATE custos_data_keys SET wrapped = NULL, kek_kid = NULL, destroyed_at = now() WHERE owner = $1 AND destroyed_at IS NULL', [owner]);
+  async destroy(owner: string): Promise<string[]> {
+    const rows = await this.sql.query<{ kid: string }>('SELECT kid FROM custos_data_keys WHERE owner = $1 AND destroyed_at IS NULL', [owner]);
+    await this.sql.execute('UPDATE custos_data_keys SET wrapped = NULL, kek_kid = NULL, destroyed_at = now() WHERE owner = $1 AND destroyed_at IS NULL', [owner]);
     for (const r of rows) {
       this.forget(r.kid);
       this.destroyed.add(r.kid);
@@ -176,15 +174,13 @@ export class KeyService {
       return old?.kid ?? null;
     });
     this.signing.delete(purpose);
+    this.signingGeneration += 1;
     return { retired, active: kid };
   }
 
   /** Every public key still needed to verify something (active and retired signing keys). */
-  async jwks(purpose?: SigningPurpose): Promise<{ keys: object[] }> {
-    const rows = purpose
-      ? await this.sql.query<SigningKeyRow>('SELECT kid, purpose, public_jwk, wrapped, retired_at FROM custos_signing_keys WHERE purpose = $1 ORDER BY created_at, kid', [purpose])
-      : await this.sql.query<SigningKeyRow>('SELECT kid, purpose, public_jwk, wrapped, retired_at FROM custos_signing_keys ORDER BY created_at, kid');
-    return { keys: rows.map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
+  jwks(purpose?: SigningPurpose): Promise<{ keys: object[] }> {
+    return publishedJwks(this.sql, purpose);
   }
 
   /**
@@ -258,6 +254,7 @@ export class KeyService {
       `INSERT INTO custos_signing_keys (kid, purpose, public_jwk, wrapped, kek_kid, retired_at) VALUES ($1, $2, $3, $4, $5, ${retired ? 'now()' : 'NULL'}) ON CONFLICT DO NOTHING`,
       [kid, purpose, JSON.stringify(withKid.toJSON(false)), await this.wrap(Buffer.from(JSON.stringify(withKid.toJSON(true)))), this.ring.active.kid],
     );
+    this.signingGeneration += 1;
   }
 
   private fresh(at: number): boolean {
@@ -295,6 +292,18 @@ export class KeyService {
     if (raw.length !== 32) throw new UnavailableError('a stored data key is malformed', 'key-unavailable');
     return jose.JWK.asKey({ kty: 'oct', k: raw.toString('base64url'), alg: 'A256GCM', use: 'enc', kid: row.kid });
   }
+}
+
+/**
+ * The public halves of the signing keys (all purposes, or one), oldest first: what
+ * /.well-known/jwks.json serves. Needs no KEK, so tools that hold none (the CLI) read it too.
+ */
+export async function publishedJwks(sql: Sql, purpose?: SigningPurpose): Promise<{ keys: object[] }> {
+  const rows = await sql.query<{ public_jwk: Record<string, unknown> | string }>(
+    `SELECT public_jwk FROM custos_signing_keys ${purpose ? 'WHERE purpose = $1' : ''} ORDER BY created_at, kid`,
+    purpose ? [purpose] : [],
+  );
+  return { keys: rows.map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
 }
 
 /** JWE key wrapping: the key bytes as the payload of a JWE under the KEK (A256KW + A256GCM). */

@@ -105,11 +105,6 @@ export class PayloadCipher implements EventSealer {
     return redact(event);
   }
 
-  /** Opens where `entitled`, redacts elsewhere. */
-  view<T extends { data: unknown }>(event: T, entitled: boolean): Promise<T> {
-    return entitled ? this.open(event) : Promise.resolve(redact(event));
-  }
-
   /**
    * Field by field: each personal field `allowed` says the reader may see is opened, every
    * other one reads `{"redacted": true}`; no key is touched when none is allowed.

@@ -10,6 +10,8 @@ import type { KeyService, SigningPurpose } from './key-service.js';
  */
 export class KeySigner {
   private store: Promise<jose.JWK.KeyStore> | undefined;
+  private readAt = 0;
+  private generation = -1;
 
   constructor(
     private readonly keys: KeyService,
@@ -38,7 +40,6 @@ export class KeySigner {
       throw new KeyConfigError(variable, `names a key file that holds no valid JWK (${path})`);
     }
     await this.keys.importSigningKey(this.purpose, jwk);
-    this.store = undefined;
   }
 
   async sign(payload: string, fields: Record<string, unknown>): Promise<string> {
@@ -46,13 +47,19 @@ export class KeySigner {
     return (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: key.kid, ...fields } }, key).update(payload).final()) as unknown as string;
   }
 
-  /** Public keys of this purpose, active and retired; read again after `refresh()`. */
-  keystore(): Promise<jose.JWK.KeyStore> {
-    this.store ??= this.keys.jwks(this.purpose).then((jwks) => jose.JWK.asKeyStore(jwks));
+  /**
+   * Public keys of this purpose, active and retired: read again after this process rotated or
+   * added a key, and on `refresh` (a verifier met an unknown kid: another process rotated) at
+   * most once a second, whatever the callers send.
+   */
+  keystore(refresh = false): Promise<jose.JWK.KeyStore> {
+    if (this.generation !== this.keys.signingGeneration || (refresh && Date.now() - this.readAt >= 1000)) this.store = undefined;
+    if (!this.store) {
+      this.readAt = Date.now();
+      this.generation = this.keys.signingGeneration;
+      this.store = this.keys.jwks(this.purpose).then((jwks) => jose.JWK.asKeyStore(jwks));
+      this.store.catch(() => (this.store = undefined));
+    }
     return this.store;
-  }
-
-  refresh(): void {
-    this.store = undefined;
   }
 }

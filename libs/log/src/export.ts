@@ -1,4 +1,4 @@
-import { type Database, readLog, type StoredEvent } from '@custos/event-store';
+import { type Database, patientEventIndex, readEventsAt, readStreamChain, type StoredEvent } from '@custos/event-store';
 import { ConflictError, NotFoundError } from '@custos/errors';
 import type { Checkpoints } from './checkpoints.js';
 import { leafInput, type LogTree } from './tree.js';
@@ -26,6 +26,7 @@ export interface ExportBundle {
 }
 
 const MAX_EVENTS = 100_000;
+const EXPORT_PAGE = 500;
 
 /** What an export will hold, decided up front (so its size is known before the first byte). */
 export interface PreparedExport {
@@ -52,34 +53,30 @@ export async function prepareExport(
   const checkpoint = await checkpoints.latest();
   if (!checkpoint) throw new ConflictError('no checkpoint yet: try again in a moment', undefined, 'no-checkpoint');
   const size = checkpoint.treeSize;
-  const rows = await db.query<{ global_seq: string | number; stream_id: string }>(
-    "SELECT global_seq, stream_id FROM custos_events WHERE metadata->>'patientId' = $1 AND occurred_at >= $2 AND occurred_at < $3 AND global_seq < $4 ORDER BY global_seq LIMIT $5",
-    [request.patientId, request.from, request.to, size, MAX_EVENTS + 1],
-  );
+  const rows = await patientEventIndex(db, request.patientId, request.from, request.to, size, MAX_EVENTS + 1);
   if (rows.length > MAX_EVENTS) throw new ConflictError(`more than ${MAX_EVENTS} events in the window: export a shorter one`, undefined, 'export-too-large');
   if (request.since !== undefined && (request.since < 1 || request.since > size)) throw new NotFoundError(`since must be a tree size from 1 to ${size}`, { since: request.since }, 'bad-since');
   const cosignatures = await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]);
-  const streamIds = [...new Set(rows.map((r) => r.stream_id))].sort();
+  const streamIds = [...new Set(rows.map((r) => r.streamId))].sort();
   return {
     total: rows.length,
     treeSize: size,
     async *chunks() {
       const head = { format: EXPORT_FORMAT, patientId: request.patientId, from: request.from.toISOString(), to: request.to.toISOString(), generatedAt: now.toISOString(), total: rows.length };
       yield `${JSON.stringify(head).slice(0, -1)},"checkpoint":${JSON.stringify({ treeSize: size, body: checkpoint.body, jws: checkpoint.jws, cosignatures })},"events":[`;
-      for (const [i, r] of rows.entries()) {
-        const [event] = await readLog(db, Number(r.global_seq), Number(r.global_seq), 1);
-        if (!event) throw new Error(`event ${r.global_seq} vanished during the export`);
-        const entry = { event, leaf: leafInput(event).toString('utf8'), inclusionProof: (await tree.inclusion(event.globalSeq, size)).map((h) => h.toString('hex')) };
-        yield `${i ? ',' : ''}${JSON.stringify(entry)}`;
+      // A page of events per read; one inclusion proof (O(log n) nodes) per event.
+      for (let page = 0; page < rows.length; page += EXPORT_PAGE) {
+        const events = await readEventsAt(db, rows.slice(page, page + EXPORT_PAGE).map((r) => r.globalSeq));
+        for (const [j, event] of events.entries()) {
+          const entry = { event, leaf: leafInput(event).toString('utf8'), inclusionProof: (await tree.inclusion(event.globalSeq, size)).map((h) => h.toString('hex')) };
+          yield `${page + j ? ',' : ''}${JSON.stringify(entry)}`;
+        }
       }
       yield '],"streams":[';
       for (const [i, streamId] of streamIds.entries()) {
-        // By the (stream_id, version) index alone; events past the checkpoint are dropped here
-        // (a global_seq condition in SQL tempted the planner into scanning the whole key index).
-        const links = (
-          await db.query<{ version: number; global_seq: string | number; hash: string; stream_prev_hash: string | null }>('SELECT version, global_seq, hash, stream_prev_hash FROM custos_events WHERE stream_id = $1 ORDER BY version', [streamId])
-        ).filter((l) => Number(l.global_seq) < size);
-        const stream = { streamId, versionAtCheckpoint: links.length ? Number(links[links.length - 1]?.version) : 0, links: links.map((l) => ({ version: Number(l.version), globalSeq: Number(l.global_seq), hash: l.hash, streamPrevHash: l.stream_prev_hash })) };
+        // Events past the checkpoint are left out here.
+        const links = (await readStreamChain(db, streamId)).filter((l) => l.globalSeq < size);
+        const stream = { streamId, versionAtCheckpoint: links.at(-1)?.version ?? 0, links };
         yield `${i ? ',' : ''}${JSON.stringify(stream)}`;
       }
       yield ']';

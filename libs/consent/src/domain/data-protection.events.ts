@@ -1,5 +1,3 @@
-import type { PersonalFields } from '@custos/decider';
-
 /**
  * Data-protection events of one patient (stream `patient-<id>`): legal holds and erasure
  * (GDPR Art. 17 by crypto-shredding). No personal field: the references are case or ticket
@@ -33,8 +31,6 @@ export interface KeysRotatedData {
   readonly rewrapped: number;
 }
 export type KeysRotated = { readonly type: 'KeysRotated'; readonly data: KeysRotatedData };
-
-export const DATA_PROTECTION_PERSONAL: PersonalFields<DataProtectionEvent | KeysRotated> = {};
 
 export function patientStreamId(patientId: string): string {
   return `patient-${patientId}`;
