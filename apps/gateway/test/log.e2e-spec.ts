@@ -127,7 +127,7 @@ describe('the verifiable log over HTTP (embedded)', () => {
     const db = app.get(Database) as Database;
     const [target] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_events WHERE metadata->>'patientId' = 'xp1' AND type = 'AccessDecided' ORDER BY global_seq LIMIT 1");
     await rewriteAndRehash(db, Number(target?.global_seq), (d) => ({ ...d, decision: 'DENY' }));
-    await db.execute('DELETE FROM custos_log_nodes');
+    await db.execute('DELETE FROM custos_log_tiles');
     await db.execute('DELETE FROM custos_log_head');
     await db.execute('DELETE FROM custos_log_checkpoints');
     expect((await verifyChain(db)).ok).toBe(true);

@@ -111,7 +111,7 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     const integrator = app.get(LogIntegrator) as LogIntegrator;
     const [target] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_events WHERE type = 'AccessDecided' ORDER BY global_seq LIMIT 1");
     await rewriteAndRehash(db, Number(target?.global_seq), (d) => ({ ...d, decision: 'DENY' }));
-    await db.execute('DELETE FROM custos_log_nodes');
+    await db.execute('DELETE FROM custos_log_tiles');
     await db.execute('DELETE FROM custos_log_head');
     await db.execute('DELETE FROM custos_log_checkpoints');
     await http().post('/v1/access-requests').set('authorization', `Bearer ${clinician}`).send({ resourceType: 'image', resourceId: 'img-w1', action: 'view', purpose: 'TREATMENT' }).expect(200);

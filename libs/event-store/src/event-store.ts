@@ -82,6 +82,13 @@ interface PreparedEvent {
   readonly canonicalMetadata: string;
 }
 
+/** An event this process committed, with the canonical JSON of its data and metadata as hashed. */
+export interface CommittedEvent {
+  readonly event: StoredEvent;
+  readonly canonicalData: string;
+  readonly canonicalMetadata: string;
+}
+
 /**
  * The system of record: an append-only, hash-chained log in Postgres.
  *
@@ -108,6 +115,22 @@ export class EventStore {
   }
 
   private readonly sealer: EventSealer | undefined;
+  private readonly committedListeners: Array<(events: readonly CommittedEvent[]) => void> = [];
+
+  /**
+   * Hands every event this process commits, with the canonical JSON it was hashed from, to
+   * `listener`, after the commit and off the callers' path (the log integrator uses it to
+   * avoid reading back and re-canonicalising what it could not have got otherwise). Events
+   * other processes append never come here. A listener that throws is ignored. Returns a
+   * function that detaches it.
+   */
+  onCommitted(listener: (events: readonly CommittedEvent[]) => void): () => void {
+    this.committedListeners.push(listener);
+    return () => {
+      const i = this.committedListeners.indexOf(listener);
+      if (i >= 0) this.committedListeners.splice(i, 1);
+    };
+  }
 
   /**
    * Appends events to one stream after checking its version (and, with `conditions`, that
@@ -217,8 +240,12 @@ export class EventStore {
   private async commit(batch: Pending[]): Promise<void> {
     const timer = metrics().appendSeconds.startTimer();
     let outcomes: Array<AppendResult[] | ConcurrencyError>;
+    const written: CommittedEvent[] = [];
     try {
-      outcomes = await this.db.transaction((sql) => this.write(sql, batch));
+      outcomes = await this.db.transaction((sql) => {
+        written.length = 0;
+        return this.write(sql, batch, written);
+      });
     } catch (error) {
       timer();
       if (batch.length > 1 && !(error instanceof UnavailableError)) {
@@ -231,6 +258,15 @@ export class EventStore {
     }
     timer();
     metrics().transactions.inc();
+    if (written.length > 0) {
+      for (const listener of this.committedListeners) {
+        try {
+          listener(written);
+        } catch {
+          // a listener's fault is its own: the append has committed
+        }
+      }
+    }
     batch.forEach((p, i) => {
       const outcome = outcomes[i];
       if (outcome instanceof ConcurrencyError) return p.reject(outcome);
@@ -239,7 +275,7 @@ export class EventStore {
     });
   }
 
-  private async write(sql: Sql, batch: Pending[]): Promise<Array<AppendResult[] | ConcurrencyError>> {
+  private async write(sql: Sql, batch: Pending[], written: CommittedEvent[]): Promise<Array<AppendResult[] | ConcurrencyError>> {
     const streamIds = [...new Set(batch.flatMap((p) => p.requests.flatMap((r) => [r.streamId, ...r.conditions.map((c) => c.streamId)])))];
     // One round trip takes the chain head under lock and reads the streams' versions. The
     // versions come from the statement's snapshot, taken before any wait for the lock; the
@@ -284,6 +320,7 @@ export class EventStore {
           streamHeads.set(request.streamId, hash);
           stored.push(event);
           rows.push({ event, data: e.canonicalData, metadata: e.canonicalMetadata });
+          written.push({ event, canonicalData: e.canonicalData, canonicalMetadata: e.canonicalMetadata });
         }
         versions.set(request.streamId, version);
         results.push({ streamId: request.streamId, nextExpectedVersion: version, events: stored });

@@ -50,7 +50,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('a careful rewrite of the log, 
     expect((await verifyChain(t.db)).ok).toBe(true); // the hash chain alone is fooled
     expect(await verifyAgainstCheckpoint(t.db, kept, keystore)).toMatchObject({ ok: false, treeSize: 30, firstInconsistentSeq: 17 });
     // The attacker rebuilds the stored tree as well: the signed checkpoints still on record narrow it down.
-    await t.db.execute('DELETE FROM custos_log_nodes');
+    await t.db.execute('DELETE FROM custos_log_tiles');
     await t.db.execute('DELETE FROM custos_log_head');
     await tree.integrate();
     const report = await verifyAgainstCheckpoint(t.db, kept, keystore);

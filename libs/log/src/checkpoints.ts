@@ -4,7 +4,7 @@ import { KeyService, KeySigner } from '@custos/keys';
 import { CUSTOS_CONFIG, LOGGER, READINESS_PROBES, type ReadinessProbe } from '@custos/runtime';
 import type { CustosConfig } from '@custos/platform';
 import type { Logger } from 'pino';
-import { LogTree } from './tree.js';
+import { LeafFeed, LogTree } from './tree.js';
 import { WitnessClient, type WitnessRefusal } from './witnesses.js';
 
 /** A witness refused a checkpoint: the log is not consistent with what it saw. */
@@ -85,6 +85,8 @@ function toCheckpoint(r: CheckpointRow): Checkpoint {
 @Injectable()
 export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly tree: LogTree;
+  readonly feed: LeafFeed;
+  private readonly detach: () => void;
   readonly checkpoints: Checkpoints;
   readonly witnesses: WitnessClient;
   /** Set by a witness's refusal; /health then reports log-integrity failed. */
@@ -102,7 +104,10 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(READINESS_PROBES) probes: ReadinessProbe[],
   ) {
-    this.tree = new LogTree(db);
+    // What this gateway appends reaches the tree in memory; the rest is read back from the store.
+    this.feed = new LeafFeed();
+    this.detach = this.feed.attach(store);
+    this.tree = new LogTree(db, { feed: this.feed });
     this.checkpoints = new Checkpoints(db, keys, config.log.origin);
     this.witnesses = new WitnessClient(db, this.tree, config.log.witnessUrls, logger, (r) => this.alarm(r));
     probes.push({
@@ -133,6 +138,7 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    this.detach();
     await this.running;
   }
 

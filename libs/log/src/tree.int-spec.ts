@@ -3,7 +3,7 @@ import { leafHash, rootOf, verifyConsistency, verifyInclusion } from '@custos/me
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import jose from 'node-jose';
 import { Checkpoints } from './checkpoints.js';
-import { leafInput, LogTree } from './tree.js';
+import { LeafFeed, leafInput, LogTree } from './tree.js';
 
 describe.each<StoreKind>(['pglite', 'postgres'])('the log tree on %s', (kind) => {
   let t: TestStore;
@@ -14,9 +14,17 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the log tree on %s', (kind) =>
     await t.close();
   });
 
-  it('integrates in batches to the same roots as an in-memory RFC 9162 tree, with proofs that verify', async () => {
-    for (let i = 0; i < 45; i++) await t.store.append(`access-p${i % 4}`, [testEvent('AccessDecided', { i }, `p${i % 4}`)], { expectedVersion: 'any' });
-    const tree = new LogTree(t.db);
+  it.each([
+    { height: 8, feed: false },
+    { height: 2, feed: false },
+    { height: 1, feed: true },
+    { height: 2, feed: true },
+  ])('integrates in batches to the same roots as an in-memory RFC 9162 tree, with proofs that verify (tile height $height, feed $feed)', async ({ height, feed }) => {
+    const leafFeed = new LeafFeed();
+    if (feed) leafFeed.attach(t.store);
+    // Odd text on purpose: the feed hashes the append's canonical text, the store path the events read back.
+    for (let i = 0; i < 45; i++) await t.store.append(`access-p${i % 4}`, [testEvent('AccessDecided', { i, note: i % 5 === 0 ? 'Zoë 😀 \u2028 "q"' : 'x' }, `p${i % 4}`)], { expectedVersion: 'any' });
+    const tree = new LogTree(t.db, { tileHeight: height, ...(feed ? { feed: leafFeed } : {}) });
     const sizes: number[] = [];
     for (let next = await tree.integrate(7); ; ) {
       sizes.push(next);
@@ -25,18 +33,42 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the log tree on %s', (kind) =>
       next = after;
     }
     expect(sizes).toEqual([7, 14, 21, 28, 35, 42, 45]);
+    if (feed) expect(leafFeed.size).toBe(0);
     const events = await t.store.readAll(0, 1000);
     const leaves = events.map((e) => leafHash(leafInput(e)));
     expect((await tree.head()).root.toString('hex')).toBe(rootOf(leaves).toString('hex'));
+    expect((await tree.leafHashes(0, 45)).map((h) => h.toString('hex'))).toEqual(leaves.map((h) => h.toString('hex')));
+    expect((await tree.leafHashes(13, 30)).map((h) => h.toString('hex'))).toEqual(leaves.slice(13, 30).map((h) => h.toString('hex')));
     for (let n = 1; n <= 45; n++) {
       const root = await tree.root(n);
       expect(root.toString('hex')).toBe(rootOf(leaves.slice(0, n)).toString('hex'));
       for (const i of [0, Math.floor(n / 2), n - 1]) expect(verifyInclusion(i, n, leaves[i]!, await tree.inclusion(i, n), root)).toBe(true);
       for (const m of [1, Math.max(1, n - 3), n]) expect(verifyConsistency(m, n, await tree.root(m), root, await tree.consistency(m, n))).toBe(true);
     }
-    // Nodes stored: perfect subtrees only, about 2 per leaf.
-    const [count] = await t.db.query<{ n: string | number }>('SELECT count(*) AS n FROM custos_log_nodes');
-    expect(Number(count?.n)).toBeLessThanOrEqual(2 * 45);
+    await expect(tree.root(46)).rejects.toThrow(/not integrated that far/);
+    // Tiles stored: one row per 2^height nodes of a tile's bottom level, plus the right edge.
+    const [count] = await t.db.query<{ n: string | number }>('SELECT count(*) AS n FROM custos_log_tiles');
+    expect(Number(count?.n)).toBeLessThanOrEqual(height === 8 ? 1 : height === 2 ? 16 : 90);
+  });
+
+  it('writes a partial tile again as it fills, never narrower, and crosses tile boundaries at the service height', async () => {
+    const leafFeed = new LeafFeed();
+    leafFeed.attach(t.store);
+    const requests = Array.from({ length: 300 }, (_, i) => ({ streamId: `access-q${i % 7}`, events: [testEvent('AccessDecided', { i }, `q${i % 7}`)], expectedVersion: 'any' as const }));
+    for (let i = 0; i < requests.length; i += 100) await t.store.appendBatch(requests.slice(i, i + 100));
+    const tree = new LogTree(t.db, { feed: leafFeed });
+    expect(await tree.integrate(250)).toBe(250);
+    expect(await tree.integrate(250)).toBe(300);
+    const leaves = (await t.store.readAll(0, 1000)).map((e) => leafHash(leafInput(e)));
+    expect((await tree.head()).root.equals(rootOf(leaves))).toBe(true);
+    const rows = await t.db.query<{ tile_level: number; tile_index: string | number; width: number }>('SELECT tile_level, tile_index, width FROM custos_log_tiles ORDER BY 1, 2');
+    expect(rows.map((r) => [Number(r.tile_level), Number(r.tile_index), Number(r.width)])).toEqual([
+      [0, 0, 256],
+      [0, 1, 44],
+      [1, 0, 1],
+    ]);
+    expect(verifyInclusion(299, 300, leaves[299]!, await tree.inclusion(299, 300), await tree.root(300))).toBe(true);
+    expect(verifyConsistency(250, 300, await tree.root(250), await tree.root(300), await tree.consistency(250, 300))).toBe(true);
   });
 
   it('signs checkpoints in the C2SP note format as a compact JWS verifiable with the JWKS', async () => {

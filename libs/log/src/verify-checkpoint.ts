@@ -1,7 +1,7 @@
 import { type Database, readLog } from '@custos/event-store';
 import { leafHash, rootOf } from '@custos/merkle';
 import jose from 'node-jose';
-import { leafInput } from './tree.js';
+import { leafInput, LogTree } from './tree.js';
 
 export interface CheckpointCheck {
   readonly ok: boolean;
@@ -47,10 +47,9 @@ export async function verifyAgainstCheckpoint(db: Database, jws: string, keystor
     return { ok: false, origin, treeSize: size, checked: leaves.length, reason: `the log holds ${leaves.length} events; the checkpoint covers ${size}: events from ${leaves.length} on were removed`, firstInconsistentSeq: leaves.length };
   }
   if (rootOf(leaves).equals(root)) return { ok: true, origin, treeSize: size, checked: size };
-  const stored = await db.query<{ idx: string | number; hash: Buffer | Uint8Array }>('SELECT idx, hash FROM custos_log_nodes WHERE level = 0 AND idx < $1 ORDER BY idx', [size]);
-  for (const r of stored) {
-    const i = Number(r.idx);
-    if (!Buffer.from(r.hash).equals(leaves[i] as Buffer)) {
+  const stored = await new LogTree(db).leafHashes(0, size);
+  for (let i = 0; i < stored.length; i++) {
+    if (!(stored[i] as Buffer).equals(leaves[i] as Buffer)) {
       return { ok: false, origin, treeSize: size, checked: size, reason: `the event at global sequence ${i} is not the one the tree recorded`, firstInconsistentSeq: i };
     }
   }
