@@ -211,16 +211,28 @@ class Tiles {
     return tile.hashes.subarray(at.offset, at.offset + 32);
   }
 
+  /** The tile each level last wrote to: integration writes level by level in order, so this spares a lookup by key per node. */
+  private readonly current: Array<Tile | undefined> = [];
+
   set(level: number, index: number, hash: Buffer): void {
-    const at = this.geometry.locate(level, index);
-    const k = key(at.tileLevel, at.tileIndex);
-    let tile = this.byKey.get(k);
-    if (!tile) {
-      tile = { level: at.tileLevel, index: at.tileIndex, width: 0, hashes: Buffer.alloc(this.geometry.bytes), dirty: true };
-      this.byKey.set(k, tile);
+    const { height, width } = this.geometry;
+    const tileLevel = Math.floor(level / height);
+    const row = level - tileLevel * height;
+    const perTile = width / 2 ** row;
+    const tileIndex = Math.floor(index / perTile);
+    const column = index - tileIndex * perTile;
+    let tile = this.current[level];
+    if (!tile || tile.index !== tileIndex || tile.level !== tileLevel) {
+      const k = key(tileLevel, tileIndex);
+      tile = this.byKey.get(k);
+      if (!tile) {
+        tile = { level: tileLevel, index: tileIndex, width: 0, hashes: Buffer.alloc(this.geometry.bytes), dirty: true };
+        this.byKey.set(k, tile);
+      }
+      this.current[level] = tile;
     }
-    hash.copy(tile.hashes, at.offset);
-    if (at.row === 0) tile.width = at.column + 1;
+    hash.copy(tile.hashes, ((this.geometry.rowOffset[row] as number) + column) * 32);
+    if (row === 0) tile.width = column + 1;
     tile.dirty = true;
   }
 
