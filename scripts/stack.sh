@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed mode on this machine: the local Kafka broker (scripts/kafka.sh), the local
-# PostgreSQL, then gateway (3000), relay (3001) and projector (3002) as separate processes.
+# PostgreSQL, then gateway (3000), relay (3001), projector (3002) and sentinel (3003) as separate processes.
 # Ctrl-C stops the three apps (the broker keeps running; `npm run kafka:stop` stops it).
 #
 #   DATABASE_URL  default postgres://postgres@127.0.0.1:5432/custos (created if missing)
@@ -46,9 +46,10 @@ trap cleanup INT TERM EXIT
 node dist/apps/cli/src/main.js migrate >/dev/null
 PORT=3001 node dist/apps/relay/src/main.js >logs/relay.log 2>&1 & pids+=($!)
 PORT=3002 node dist/apps/projector/src/main.js >logs/projector.log 2>&1 & pids+=($!)
+PORT=3003 node dist/apps/sentinel/src/main.js >logs/sentinel.log 2>&1 & pids+=($!)
 PORT="${PORT:-3000}" node dist/apps/gateway/src/main.js >logs/gateway.log 2>&1 & pids+=($!)
 
-for port in 3001 3002 "${PORT:-3000}"; do
+for port in 3001 3002 3003 "${PORT:-3000}"; do
   for _ in $(seq 1 60); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done
   echo "[stack] $(curl -s "http://127.0.0.1:$port/health" | head -c 200) on :$port"
 done

@@ -6,6 +6,8 @@ import { CONSENT_RULES, ConsentReader } from '@custos/consent';
 import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
 import { KeyService } from '@custos/keys';
 import { LogIntegrator } from '@custos/log';
+import { SentinelHost } from '@custos/sentinel';
+import { IncidentController, ReferenceController } from './incidents/incident.controller.js';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -50,11 +52,12 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);
   }
-  if (config.mode === 'embedded') providers.push(EmbeddedProjections);
+  // Embedded mode hosts the projections and the sentinel in process; distributed mode runs apps/projector and apps/sentinel.
+  if (config.mode === 'embedded') providers.push(EmbeddedProjections, SentinelHost);
   return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()] };
 }

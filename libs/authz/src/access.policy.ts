@@ -56,7 +56,10 @@ export type Subjects =
   | 'DatasetQuality'
   | 'LogCheckpoint'
   | 'LogProof'
-  | 'Export';
+  | 'Export'
+  | 'PatientProfile'
+  | 'Workforce'
+  | 'Incident';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -99,11 +102,14 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
     // Erasure on the patient's request (GDPR Art. 17), by the steward or an admin.
     rules.push({ action: 'create', subject: 'Erasure', reason: 'steward-erasure' });
+    // Who a patient is (residence, VIP or employee): what the sentinel's rules and the breach clocks need.
+    rules.push({ action: 'update', subject: 'PatientProfile', reason: 'steward-patient-profiles' });
   }
   if (has('admin')) {
     rules.push({ action: 'create', subject: 'Image', reason: 'admin-images' });
     rules.push({ action: 'create', subject: 'Erasure', reason: 'admin-erasure' });
     rules.push({ action: 'update', subject: 'Keys', reason: 'admin-key-rotation' });
+    rules.push({ action: 'update', subject: 'Workforce', reason: 'admin-workforce' });
   }
   if (has('patient') && p.patientId) {
     // Right of access: a patient sees their own data whatever their consent says to others.
@@ -122,6 +128,9 @@ export function rulesFor(p: Principal): Rule[] {
     // A legal hold keeps a patient's data from erasure while an investigation or case runs.
     rules.push({ action: 'update', subject: 'LegalHold', reason: 'security-legal-hold' });
     rules.push({ action: 'read', subject: 'LogProof', reason: 'security-log-proofs' });
+    // Incident response: the cases, their evidence and clocks, and the officers' own notes.
+    rules.push({ action: ['read', 'create', 'update'], subject: 'Incident', reason: 'security-incidents' });
+    rules.push({ action: 'read', subject: 'PersonalField', fields: ['reason', 'factors', 'rationale'], reason: 'security-incident-notes' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });

@@ -3,6 +3,7 @@ import { annotationContext } from '@custos/annotation';
 import { consentContext } from '@custos/consent';
 import { EventStore1764000000000, StreamChain1764000010000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
+import { sentinelContext } from '@custos/sentinel';
 import { Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
 import { Keys1764000005000 } from '@custos/keys';
 import { Cosignatures1764000012000, Log1764000009000, LogTiles1764000013000 } from '@custos/log';
@@ -21,6 +22,7 @@ export const CONTEXTS: readonly CustosContext[] = [
   accessContext,
   consentContext,
   annotationContext,
+  sentinelContext,
 ];
 
 export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);

@@ -63,6 +63,8 @@ export interface CustosConfig {
   consent: ConsentConfig;
   keys: { kek: KekConfig };
   log: { origin: string; integrateMs: number; checkpointMs: number; witnessUrls: string[] };
+  /** `rules`: parameter overrides by rule (merged with the defaults and validated by the sentinel at start). */
+  sentinel: { pollMs: number; groupId: string; rules: Record<string, unknown> };
 }
 
 export class ConfigError extends Error {
@@ -109,6 +111,9 @@ export const CONFIG_VARIABLES = {
   LOG_INTEGRATE_MS: 'how often new events are added to the Merkle tree, ms (default 200)',
   WITNESS_URLS: 'comma-separated base URLs of witnesses each checkpoint is submitted to (default none)',
   LOG_CHECKPOINT_MS: 'at most one signed checkpoint per this many ms while the log grows (default 1000)',
+  SENTINEL_POLL_MS: 'how often the sentinel looks for new events when nothing wakes it, ms (default 500)',
+  SENTINEL_GROUP_ID: 'distributed mode: the sentinel\'s Kafka consumer group (default custos-sentinel)',
+  SENTINEL_RULES: 'JSON object of rule parameter overrides, e.g. {"manyPatients":{"perHour":40}} (default none: the documented defaults)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -207,7 +212,24 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       checkpointMs: int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000),
       witnessUrls: witnessUrls(env.WITNESS_URLS),
     },
+    sentinel: {
+      pollMs: int(env, 'SENTINEL_POLL_MS', 500, 10, 600_000),
+      groupId: text(env, 'SENTINEL_GROUP_ID', 'custos-sentinel', /^[A-Za-z0-9._-]{1,200}$/),
+      rules: sentinelRules(env.SENTINEL_RULES),
+    },
   };
+}
+
+function sentinelRules(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined || raw.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('SENTINEL_RULES', 'is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('SENTINEL_RULES', 'must be a JSON object of rule parameters');
+  return parsed as Record<string, unknown>;
 }
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1|\[::1\])$/;

@@ -541,3 +541,30 @@ export function incidentIdFor(detectionId: string): string {
 export function detectionStreamId(detectionId: string): string {
   return `detection-${createHash('sha256').update(detectionId).digest('hex').slice(0, 32)}`;
 }
+
+/** The defaults with `overrides` laid over them, rule by rule; an unknown rule or parameter, or a bad value, is refused. */
+export function sentinelParameters(overrides: Readonly<Record<string, unknown>>): SentinelParameters {
+  const merged: Record<string, unknown> = { ...DEFAULT_PARAMETERS };
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(overrides)) {
+    const base = (DEFAULT_PARAMETERS as unknown as Record<string, unknown>)[key];
+    if (base === undefined) {
+      problems.push(`unknown parameter group ${key}`);
+      continue;
+    }
+    if (typeof base === 'number') {
+      merged[key] = value;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      problems.push(`${key} must be an object`);
+      continue;
+    }
+    for (const k of Object.keys(value)) if (!(k in (base as object))) problems.push(`unknown parameter ${key}.${k}`);
+    merged[key] = { ...(base as object), ...value };
+  }
+  const p = merged as unknown as SentinelParameters;
+  problems.push(...validateParameters(p));
+  if (problems.length > 0) throw new Error(`SENTINEL_RULES: ${problems.join('; ')}`);
+  return p;
+}

@@ -1,0 +1,186 @@
+import type { Sql } from '@custos/event-store';
+import { ValidationError } from '@custos/errors';
+import type { IncidentView } from './domain/incident.decide.js';
+
+export interface IncidentRow {
+  incidentId: string;
+  state: string;
+  severity: string;
+  subject: { kind: string; id: string };
+  rules: string[];
+  patientIds: string[];
+  detections: number;
+  openedAt: string;
+  discoveredAt: string;
+  updatedAt: string;
+}
+
+export interface IncidentFilter {
+  state?: string;
+  severity?: string;
+  rule?: string;
+  actor?: string;
+  patient?: string;
+  from?: Date;
+  to?: Date;
+  cursor?: string;
+  limit: number;
+}
+
+const iso = (v: Date | string) => new Date(v).toISOString();
+
+/** Newest first, cursor-paged on (opened_at, incident_id). */
+export async function listIncidents(sql: Sql, f: IncidentFilter): Promise<{ items: IncidentRow[]; next: string | null }> {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    args.push(value);
+    where.push(clause.replaceAll('$?', `$${args.length}`));
+  };
+  if (f.state) add('state = $?', f.state);
+  if (f.severity) add('severity = $?', f.severity);
+  if (f.rule) add('$? = ANY(rules)', f.rule);
+  if (f.actor) add("subject_kind = 'actor' AND subject_id = $?", f.actor);
+  if (f.patient) add('patient_ids @> ARRAY[$?::text]', f.patient);
+  if (f.from) add('opened_at >= $?', f.from);
+  if (f.to) add('opened_at < $?', f.to);
+  if (f.cursor) {
+    let at: string;
+    let id: string;
+    try {
+      [at, id] = JSON.parse(Buffer.from(f.cursor, 'base64url').toString('utf8')) as [string, string];
+      if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw new Error();
+    } catch {
+      throw new ValidationError('cursor is not one this service gave', undefined, 'bad-cursor');
+    }
+    args.push(at, id);
+    where.push(`(opened_at, incident_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
+  }
+  args.push(f.limit + 1);
+  const rows = await sql.query<{
+    incident_id: string;
+    state: string;
+    severity: string;
+    subject_kind: string;
+    subject_id: string;
+    rules: string[];
+    patient_ids: string[];
+    detections: number;
+    opened_at: Date | string;
+    discovered_at: Date | string;
+    updated_at: Date | string;
+  }>(`SELECT * FROM custos_rm_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, incident_id DESC LIMIT $${args.length}`, args);
+  const items = rows.slice(0, f.limit).map((r) => ({
+    incidentId: r.incident_id,
+    state: r.state,
+    severity: r.severity,
+    subject: { kind: r.subject_kind, id: r.subject_id },
+    rules: r.rules,
+    patientIds: r.patient_ids,
+    detections: Number(r.detections),
+    openedAt: iso(r.opened_at),
+    discoveredAt: iso(r.discovered_at),
+    updatedAt: iso(r.updated_at),
+  }));
+  const last = items[items.length - 1];
+  return { items, next: rows.length > f.limit && last ? Buffer.from(JSON.stringify([last.openedAt, last.incidentId])).toString('base64url') : null };
+}
+
+export interface BlastRadius {
+  readonly window: { from: string; to: string };
+  readonly subject: IncidentView['subject'];
+  /** Per patient (an actor's case) or per actor (a patient's case). */
+  readonly footprint: Array<{ patientId?: string; actorId?: string; accesses: number; firstSeen: string; lastSeen: string; resourceTypes: string[]; purposes: string[]; emergency: boolean; explained: boolean }>;
+  readonly othersOnSamePatients: Array<{ actorId: string; patients: number; accesses: number }>;
+  readonly leftTheSystem: Array<{ patientId: string | null; action: string; resourceType: string; resourceId: string; at: string; sequence: number }>;
+  /** The first access the case's evidence names: where the look-back starts. */
+  readonly firstAnomalousAccess: string | null;
+}
+
+/**
+ * Who touched what, from the access trail: the subject's footprint in the window (explained
+ * means for treatment, not breaking the glass), who else touched the same patients, what was
+ * downloaded or exported, and the first access the evidence names.
+ */
+export async function blastRadius(sql: Sql, incident: IncidentView, from: Date, to: Date): Promise<BlastRadius> {
+  const byActor = incident.subject.kind === 'actor';
+  const key = byActor ? 'patient_id' : 'actor_id';
+  const footprint = await sql.query<{ k: string; n: string | number; first: Date; last: Date; types: string[]; purposes: string[]; emergency: boolean; explained: boolean }>(
+    `SELECT ${key} AS k, count(*) AS n, min(occurred_at) AS first, max(occurred_at) AS last,
+            array_agg(DISTINCT resource_type ORDER BY resource_type) AS types, array_agg(DISTINCT coalesce(purpose, '') ORDER BY coalesce(purpose, '')) AS purposes,
+            bool_or(emergency) AS emergency, bool_and(purpose = 'TREATMENT' AND NOT emergency) AS explained
+       FROM custos_rm_access_trail
+      WHERE ${byActor ? 'actor_id' : 'patient_id'} = $1 AND decision = 'PERMIT' AND ${key} IS NOT NULL AND occurred_at >= $2 AND occurred_at < $3
+      GROUP BY ${key} ORDER BY min(occurred_at), ${key}`,
+    [incident.subject.id, from, to],
+  );
+  const patients = byActor ? footprint.map((r) => r.k) : [incident.subject.id];
+  const others = await sql.query<{ actor_id: string; patients: string | number; n: string | number }>(
+    `SELECT actor_id, count(DISTINCT patient_id) AS patients, count(*) AS n FROM custos_rm_access_trail
+      WHERE patient_id = ANY($1) AND actor_id <> $2 AND decision = 'PERMIT' AND occurred_at >= $3 AND occurred_at < $4
+      GROUP BY actor_id ORDER BY count(DISTINCT patient_id) DESC, actor_id LIMIT 500`,
+    [patients, byActor ? incident.subject.id : '', from, to],
+  );
+  const left = await sql.query<{ patient_id: string | null; action: string; resource_type: string; resource_id: string; occurred_at: Date; global_seq: string | number }>(
+    `SELECT patient_id, action, resource_type, resource_id, occurred_at, global_seq FROM custos_rm_access_trail
+      WHERE ${byActor ? 'actor_id' : 'patient_id'} = $1 AND decision = 'PERMIT' AND action IN ('download', 'export') AND occurred_at >= $2 AND occurred_at < $3
+      ORDER BY global_seq LIMIT 1000`,
+    [incident.subject.id, from, to],
+  );
+  const [first] = await sql.query<{ first: Date | null }>('SELECT min(occurred_at) AS first FROM custos_rm_access_trail WHERE global_seq = ANY($1)', [incident.evidence.map((e) => e.sequence)]);
+  return {
+    window: { from: from.toISOString(), to: to.toISOString() },
+    subject: incident.subject,
+    footprint: footprint.map((r) => ({
+      ...(byActor ? { patientId: r.k } : { actorId: r.k }),
+      accesses: Number(r.n),
+      firstSeen: iso(r.first),
+      lastSeen: iso(r.last),
+      resourceTypes: r.types,
+      purposes: r.purposes.filter(Boolean),
+      emergency: r.emergency,
+      explained: r.explained,
+    })),
+    othersOnSamePatients: others.map((r) => ({ actorId: r.actor_id, patients: Number(r.patients), accesses: Number(r.n) })),
+    leftTheSystem: left.map((r) => ({ patientId: r.patient_id, action: r.action, resourceType: r.resource_type, resourceId: r.resource_id, at: iso(r.occurred_at), sequence: Number(r.global_seq) })),
+    firstAnomalousAccess: first?.first ? iso(first.first) : null,
+  };
+}
+
+export interface AffectedPatient {
+  patientId: string;
+  region: string | null;
+  country: string | null;
+  euDataSubject: boolean | null;
+  dataCategories: string[];
+  accesses: Array<{ sequence: number; at: string; consentVersion: number | null }>;
+}
+
+/** The incident's patients: what of theirs was touched by the subject, where they live, and the consent version each access cited. */
+export async function affectedPatients(sql: Sql, incident: IncidentView): Promise<AffectedPatient[]> {
+  const rows = await sql.query<{ patient_id: string; region: string | null; country: string | null; eu_data_subject: boolean | null; categories: string[] | null; accesses: Array<{ s: number; a: string; c: number | null }> | null }>(
+    `SELECT p.id AS patient_id, pr.region, pr.country, pr.eu_data_subject,
+            (SELECT array_agg(DISTINCT t.resource_type ORDER BY t.resource_type) FROM custos_rm_access_trail t WHERE t.patient_id = p.id AND t.decision = 'PERMIT' AND ($2::text IS NULL OR t.actor_id = $2)) AS categories,
+            (SELECT json_agg(json_build_object('s', t.global_seq, 'a', t.occurred_at, 'c', t.consent_version) ORDER BY t.global_seq) FROM custos_rm_access_trail t WHERE t.patient_id = p.id AND t.decision = 'PERMIT' AND ($2::text IS NULL OR t.actor_id = $2)) AS accesses
+       FROM unnest($1::text[]) AS p(id) LEFT JOIN custos_rm_patient_profiles pr ON pr.patient_id = p.id ORDER BY p.id`,
+    [incident.patientIds, incident.subject.kind === 'actor' ? incident.subject.id : null],
+  );
+  return rows.map((r) => ({
+    patientId: r.patient_id,
+    region: r.region,
+    country: r.country,
+    euDataSubject: r.eu_data_subject,
+    dataCategories: r.categories ?? [],
+    accesses: (r.accesses ?? []).map((a) => ({ sequence: Number(a.s), at: iso(a.a), consentVersion: a.c })),
+  }));
+}
+
+/** RFC 4180 CSV of flat rows (a leading quote defuses spreadsheet formulas). */
+export function toCsv(columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>): string {
+  const cell = (v: unknown) => {
+    let s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(';') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+  };
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
+}

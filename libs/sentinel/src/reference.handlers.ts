@@ -1,0 +1,97 @@
+import { createHmac } from 'node:crypto';
+import { Inject } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { KeyService } from '@custos/keys';
+import { Clock } from '@custos/platform';
+import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
+
+export const referenceCodec = eventCodec<ReferenceEvent>({ PatientProfileRecorded: { version: 1 }, WorkforceMemberRecorded: { version: 1 } });
+
+/** The owner of the key behind blind indexes (a data key like any other, wrapped by the KEK). */
+const BLIND_INDEX_OWNER = 'custos:blind-index';
+
+/**
+ * A blind index: HMAC-SHA-256 under a key of the key service over the normalised text
+ * (Unicode NFKC, case-folded, letters and digits only), first 32 hex digits. Equal names give
+ * equal indexes; the index says nothing of the name without the key.
+ */
+export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address', text: string): Promise<string> {
+  const { key } = await keys.dataKeyFor(BLIND_INDEX_OWNER);
+  const normalised = text.normalize('NFKC').toLocaleLowerCase('en').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+  const raw = Buffer.from((key.toJSON(true) as { k: string }).k, 'base64url');
+  return createHmac('sha256', raw).update(`${kind}\u0000${normalised}`).digest('hex').slice(0, 32);
+}
+
+export type PatientProfileInput = Omit<PatientProfileRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>;
+export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex'>;
+
+export class RecordPatientProfileCommand {
+  constructor(
+    readonly patientId: string,
+    readonly profile: PatientProfileInput,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export class RecordWorkforceMemberCommand {
+  constructor(
+    readonly actorId: string,
+    readonly member: WorkforceInput,
+    readonly context: CommandContext,
+  ) {}
+}
+
+export interface RecordedReference {
+  readonly version: number;
+  readonly changed: boolean;
+}
+
+@CommandHandler(RecordPatientProfileCommand)
+export class RecordPatientProfileHandler implements ICommandHandler<RecordPatientProfileCommand, RecordedReference> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(KeyService) private readonly keys: KeyService,
+  ) {}
+
+  async execute({ patientId, profile, context }: RecordPatientProfileCommand): Promise<RecordedReference> {
+    const data: PatientProfileRecordedData = {
+      patientId,
+      ...profile,
+      familyNameIndex: await blindIndex(this.keys, 'family-name', profile.familyName),
+      addressIndex: await blindIndex(this.keys, 'address', profile.address),
+    };
+    const handled = await handle(this.store, profileStreamId(patientId), referenceDecider, { type: 'Record', event: { type: 'PatientProfileRecorded', data } }, context, {
+      codec: referenceCodec,
+      now: this.clock.now(),
+      patientId,
+    });
+    return { version: handled.version, changed: handled.events.length > 0 };
+  }
+}
+
+@CommandHandler(RecordWorkforceMemberCommand)
+export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkforceMemberCommand, RecordedReference> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(KeyService) private readonly keys: KeyService,
+  ) {}
+
+  async execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+    const data: WorkforceMemberRecordedData = {
+      actorId,
+      ...member,
+      familyNameIndex: await blindIndex(this.keys, 'family-name', member.familyName),
+      addressIndex: await blindIndex(this.keys, 'address', member.address),
+    };
+    const handled = await handle(this.store, workforceStreamId(actorId), referenceDecider, { type: 'Record', event: { type: 'WorkforceMemberRecorded', data } }, context, {
+      codec: referenceCodec,
+      now: this.clock.now(),
+    });
+    return { version: handled.version, changed: handled.events.length > 0 };
+  }
+}
+
+export const REFERENCE_HANDLERS = [RecordPatientProfileHandler, RecordWorkforceMemberHandler];

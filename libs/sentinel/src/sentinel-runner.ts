@@ -1,0 +1,214 @@
+import { type AppendRequest, type Database, eventCodec, type EventMetadata, type EventStore, type StoredEvent } from '@custos/event-store';
+import { ConcurrencyError } from '@custos/errors';
+import type { Logger } from 'pino';
+import { type DetectionLinked, type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
+import { DEFAULT_PARAMETERS, type Detection, detectionStreamId, IncidentLinker, type Observation, SentinelEngine, type SentinelParameters } from './domain/rules.js';
+
+export type DetectionRaised = { readonly type: 'DetectionRaised'; readonly data: Detection };
+export const detectionCodec = eventCodec<DetectionRaised>({ DetectionRaised: { version: 1 } });
+export const incidentCodec = eventCodec<IncidentEvent>({
+  IncidentOpened: { version: 1 },
+  IncidentTransitioned: { version: 1 },
+  DetectionLinked: { version: 1 },
+  EvidenceAttached: { version: 1 },
+  SeverityChanged: { version: 1 },
+  IncidentAssigned: { version: 1 },
+  DiscoveryDated: { version: 1 },
+  BreachAssessed: { version: 1 },
+  NotificationRecorded: { version: 1 },
+  LawEnforcementHold: { version: 1 },
+  VerdictRecorded: { version: 1 },
+  IncidentReopened: { version: 1 },
+});
+
+const SENTINEL_ACTOR = { id: 'custos-sentinel', roles: ['system'] };
+const ENDED = new Set(['CLOSED', 'DISMISSED', 'MERGED']);
+
+type Data = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** What one stored event tells the rules (nothing, for most events). */
+export function observationsOf(e: StoredEvent): Observation[] {
+  const d = (e.data ?? {}) as Data;
+  const at = Date.parse(e.occurredAt);
+  const ref: EvidenceRef = { eventId: e.eventId, sequence: e.globalSeq, hash: e.hash };
+  const actor = e.metadata?.actor ?? { id: 'unknown', roles: [] };
+  switch (e.type) {
+    case 'AccessDecided':
+      return [
+        {
+          kind: 'access',
+          ref,
+          at,
+          actorId: actor.id,
+          roles: actor.roles ?? [],
+          patientId: str(d.patientId),
+          decision: d.decision === 'PERMIT' ? 'PERMIT' : 'DENY',
+          emergency: d.emergency === true,
+          consentVersion: typeof d.consentVersion === 'number' ? d.consentVersion : 0,
+          purpose: str(d.purpose) ?? 'UNKNOWN',
+        },
+      ];
+    case 'RouteAccessDenied':
+      return [{ kind: 'access', ref, at, actorId: actor.id, roles: actor.roles ?? [], patientId: str(d.patientId), decision: 'DENY', emergency: false, consentVersion: 0, purpose: 'ROUTE' }];
+    case 'ConsentChanged':
+    case 'ConsentWithdrawn': {
+      const patientId = str(d.patientId) ?? e.streamId.replace(/^consent-/, '');
+      return [{ kind: 'consent', at, patientId, version: e.version }];
+    }
+    case 'EmergencyAccessReviewed':
+      return typeof d.accessEventId === 'string' ? [{ kind: 'emergency-reviewed', at, accessEventId: d.accessEventId }] : [];
+    case 'AuditDataRead':
+      // A regulator's export (one patient per export today).
+      if (d.route === '/v1/exports' && typeof d.patientId === 'string') return [{ kind: 'export', ref, at, actorId: actor.id, patientIds: [d.patientId] }];
+      return [];
+    case 'PatientProfileRecorded':
+      return [{ kind: 'patient-profile', at, patientId: String(d.patientId), vip: d.vip === true, employee: d.employee === true, familyNameIndex: String(d.familyNameIndex), addressIndex: String(d.addressIndex) }];
+    case 'WorkforceMemberRecorded':
+      return [
+        {
+          kind: 'workforce',
+          at,
+          actorId: String(d.actorId),
+          status: d.status === 'terminated' ? 'terminated' : 'active',
+          since: Date.parse(String(d.since)),
+          familyNameIndex: String(d.familyNameIndex),
+          addressIndex: String(d.addressIndex),
+          patientId: str(d.patientId),
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The sentinel: reads the log in global order from where it stopped (windows and baselines
+ * need the order; Kafka's partitions do not keep it), evaluates the rules and appends each
+ * detection with the incident it opens or joins, in one transaction. Recording is idempotent:
+ * a detection has its own stream ('no-stream'), so after a crash the events since the last
+ * saved position are evaluated again and what was recorded is not recorded twice. Its state
+ * lives in memory and is rebuilt at start by evaluating the log up to its position again,
+ * recording nothing.
+ */
+export class SentinelRunner {
+  readonly engine: SentinelEngine;
+  private readonly linker: IncidentLinker;
+  private readonly subjects = new Map<string, { kind: string; id: string }>();
+  private position = -1;
+  private started = false;
+  /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
+  readonly counts = { observed: 0, recorded: 0, alreadyRecorded: 0 };
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly logger: Logger,
+    parameters: SentinelParameters = DEFAULT_PARAMETERS,
+    private readonly batchSize = 2000,
+  ) {
+    this.engine = new SentinelEngine(parameters);
+    this.linker = new IncidentLinker(parameters.aggregateHours);
+  }
+
+  /** The last global sequence evaluated. */
+  get at(): number {
+    return this.position;
+  }
+
+  private async start(): Promise<void> {
+    if (this.started) return;
+    const [row] = await this.db.query<{ position: string | number }>("SELECT position FROM custos_sentinel_position WHERE name = 'sentinel'");
+    const saved = row ? Number(row.position) : -1;
+    // Rebuild the rules' state: the same events give the same state, and nothing is recorded.
+    while (this.position < saved) {
+      const events = await this.store.readAll(this.position + 1, Math.min(this.batchSize, saved - this.position));
+      if (events.length === 0) break;
+      for (const e of events) this.evaluate(e);
+      this.position = (events[events.length - 1] as StoredEvent).globalSeq;
+    }
+    this.started = true;
+  }
+
+  /** Evaluates what is new in the log; returns the position reached. */
+  async catchUp(): Promise<number> {
+    await this.start();
+    for (;;) {
+      const events = await this.store.readAll(this.position + 1, this.batchSize);
+      if (events.length === 0) return this.position;
+      for (const e of events) {
+        const raised = this.evaluate(e);
+        for (const r of raised) await this.record(r.detection, r.incidentId, r.opens);
+      }
+      this.position = (events[events.length - 1] as StoredEvent).globalSeq;
+      await this.db.execute(
+        "INSERT INTO custos_sentinel_position (name, position) VALUES ('sentinel', $1) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+        [this.position],
+      );
+    }
+  }
+
+  private evaluate(e: StoredEvent): Array<{ detection: Detection; incidentId: string; opens: boolean }> {
+    // The sentinel's own record and the officers' decisions on incidents steer where detections go.
+    if (e.type === 'IncidentOpened') {
+      const d = e.data as IncidentOpened['data'];
+      this.subjects.set(d.incidentId, d.subject);
+    } else if (e.type === 'IncidentTransitioned') {
+      const d = e.data as { incidentId: string; to: string };
+      if (ENDED.has(d.to)) this.linker.ended(d.incidentId);
+    } else if (e.type === 'VerdictRecorded') {
+      const d = e.data as { incidentId: string; verdict: 'true-positive' | 'false-positive' | 'duplicate' };
+      const subject = this.subjects.get(d.incidentId);
+      if (subject?.kind === 'actor') this.engine.observe({ kind: 'verdict', at: Date.parse(e.occurredAt), actorId: subject.id, verdict: d.verdict });
+    }
+    const out: Array<{ detection: Detection; incidentId: string; opens: boolean }> = [];
+    for (const o of observationsOf(e)) {
+      this.counts.observed += 1;
+      for (const detection of this.engine.observe(o)) out.push({ detection, ...this.linker.route(detection) });
+    }
+    return out;
+  }
+
+  private async record(d: Detection, incidentId: string, opens: boolean): Promise<void> {
+    const metadata: EventMetadata = { actor: SENTINEL_ACTOR, correlationId: d.detectionId };
+    const occurredAt = new Date(d.at);
+    const incidentEvent: IncidentOpened | DetectionLinked = opens
+      ? {
+          type: 'IncidentOpened',
+          data: {
+            incidentId,
+            source: 'sentinel',
+            title: `${d.rule} (${d.subject.kind} ${d.subject.id})`,
+            severity: d.severity,
+            subject: d.subject,
+            detectionIds: [d.detectionId],
+            rules: [d.rule],
+            patientIds: d.patientIds,
+            discoveredAt: d.at,
+            openedAt: d.at,
+            evidence: d.evidence,
+          },
+        }
+      : { type: 'DetectionLinked', data: { incidentId, detectionId: d.detectionId, rule: d.rule, severity: d.severity, patientIds: d.patientIds, evidence: d.evidence, at: d.at } };
+    const requests: AppendRequest[] = [
+      { streamId: detectionStreamId(d.detectionId), events: [{ ...detectionCodec.encode({ type: 'DetectionRaised', data: d }), metadata, occurredAt }], expectedVersion: 'no-stream' },
+      { streamId: incidentStreamId(incidentId), events: [{ ...incidentCodec.encode(incidentEvent), metadata, occurredAt }], expectedVersion: opens ? 'no-stream' : 'any' },
+    ];
+    try {
+      await this.store.appendBatch(requests);
+      this.counts.recorded += 1;
+    } catch (e) {
+      if (e instanceof ConcurrencyError && e.streamId === detectionStreamId(d.detectionId)) {
+        this.counts.alreadyRecorded += 1;
+        return;
+      }
+      if (e instanceof ConcurrencyError) {
+        // The incident exists but the detection does not: an incident opened by a replay of another detection id; join it.
+        this.logger.warn({ incidentId }, 'sentinel: incident already open; linking the detection to it');
+        await this.record(d, incidentId, false);
+        return;
+      }
+      throw e;
+    }
+  }
+}
