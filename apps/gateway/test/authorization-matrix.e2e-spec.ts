@@ -135,6 +135,36 @@ const ROUTES: Route[] = [
     send: (app, t) => request(app.getHttpServer()).get('/v1/annotations/00000000-0000-4000-8000-000000000000').set('authorization', `Bearer ${t}`),
     expect: all(404),
   },
+  {
+    name: 'GET /v1/incidents',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/incidents').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'security-officer': 200 }),
+  },
+  {
+    name: 'POST /v1/incidents',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/incidents').set('authorization', `Bearer ${t}`).send({ title: 'tip', severity: 'low', subject: { kind: 'actor', id: 'dr-1' } }),
+    expect: all(403, { 'security-officer': 201 }),
+  },
+  {
+    name: 'GET /v1/incidents/{unknown}/clocks',
+    send: (app, t) => request(app.getHttpServer()).get('/v1/incidents/inc-unknown/clocks').set('authorization', `Bearer ${t}`),
+    expect: all(403, { 'security-officer': 404 }),
+  },
+  {
+    name: 'POST /v1/incidents/{unknown}/transitions',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/incidents/inc-unknown/transitions').set('authorization', `Bearer ${t}`).send({ to: 'TRIAGED', note: 'n' }),
+    expect: all(403, { 'security-officer': 404 }),
+  },
+  {
+    name: 'PUT /v1/patients/p1/profile',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/patients/p1/profile').set('authorization', `Bearer ${t}`).send({ familyName: 'Doe', address: '1 Main St', region: 'CA', country: 'US', euDataSubject: false, vip: false, employee: false }),
+    expect: all(403, { 'data-steward': 200 }),
+  },
+  {
+    name: 'PUT /v1/workforce/dr-1',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/workforce/dr-1').set('authorization', `Bearer ${t}`).send({ familyName: 'Roe', address: '2 Main St', department: 'Radiology', status: 'active', since: '2020-01-01' }),
+    expect: all(403, { admin: 200 }),
+  },
 ];
 
 describe('authorization matrix over HTTP (embedded)', () => {

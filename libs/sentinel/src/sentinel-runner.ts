@@ -83,6 +83,44 @@ export function observationsOf(e: StoredEvent): Observation[] {
 }
 
 /**
+ * The sentinel's evaluation without I/O: stored events in global order in, detections routed
+ * to incidents out. The runner records what it returns; tests replay generated logs through it.
+ */
+export class SentinelCore {
+  readonly engine: SentinelEngine;
+  private readonly linker: IncidentLinker;
+  private readonly subjects = new Map<string, { kind: string; id: string }>();
+  observed = 0;
+
+  constructor(parameters: SentinelParameters = DEFAULT_PARAMETERS) {
+    this.engine = new SentinelEngine(parameters);
+    this.linker = new IncidentLinker(parameters.aggregateHours);
+  }
+
+  evaluate(e: StoredEvent): Array<{ detection: Detection; incidentId: string; opens: boolean }> {
+    // The sentinel's own record and the officers' decisions on incidents steer where detections go.
+    if (e.type === 'IncidentOpened') {
+      const d = e.data as IncidentOpened['data'];
+      this.subjects.set(d.incidentId, d.subject);
+    } else if (e.type === 'IncidentTransitioned') {
+      const d = e.data as { incidentId: string; to: string };
+      if (ENDED.has(d.to)) this.linker.ended(d.incidentId);
+    } else if (e.type === 'VerdictRecorded') {
+      const d = e.data as { incidentId: string; verdict: 'true-positive' | 'false-positive' | 'duplicate' };
+      const subject = this.subjects.get(d.incidentId);
+      if (subject?.kind === 'actor') this.engine.observe({ kind: 'verdict', at: Date.parse(e.occurredAt), actorId: subject.id, verdict: d.verdict });
+    }
+    const out: Array<{ detection: Detection; incidentId: string; opens: boolean }> = [];
+    for (const o of observationsOf(e)) {
+      this.observed += 1;
+      for (const detection of this.engine.observe(o)) out.push({ detection, ...this.linker.route(detection) });
+    }
+    return out;
+  }
+
+}
+
+/**
  * The sentinel: reads the log in global order from where it stopped (windows and baselines
  * need the order; Kafka's partitions do not keep it), evaluates the rules and appends each
  * detection with the incident it opens or joins, in one transaction. Recording is idempotent:
@@ -92,13 +130,11 @@ export function observationsOf(e: StoredEvent): Observation[] {
  * recording nothing.
  */
 export class SentinelRunner {
-  readonly engine: SentinelEngine;
-  private readonly linker: IncidentLinker;
-  private readonly subjects = new Map<string, { kind: string; id: string }>();
+  readonly core: SentinelCore;
   private position = -1;
   private started = false;
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
-  readonly counts = { observed: 0, recorded: 0, alreadyRecorded: 0 };
+  readonly counts = { recorded: 0, alreadyRecorded: 0 };
 
   constructor(
     private readonly db: Database,
@@ -107,8 +143,7 @@ export class SentinelRunner {
     parameters: SentinelParameters = DEFAULT_PARAMETERS,
     private readonly batchSize = 2000,
   ) {
-    this.engine = new SentinelEngine(parameters);
-    this.linker = new IncidentLinker(parameters.aggregateHours);
+    this.core = new SentinelCore(parameters);
   }
 
   /** The last global sequence evaluated. */
@@ -124,7 +159,7 @@ export class SentinelRunner {
     while (this.position < saved) {
       const events = await this.store.readAll(this.position + 1, Math.min(this.batchSize, saved - this.position));
       if (events.length === 0) break;
-      for (const e of events) this.evaluate(e);
+      for (const e of events) this.core.evaluate(e);
       this.position = (events[events.length - 1] as StoredEvent).globalSeq;
     }
     this.started = true;
@@ -137,7 +172,7 @@ export class SentinelRunner {
       const events = await this.store.readAll(this.position + 1, this.batchSize);
       if (events.length === 0) return this.position;
       for (const e of events) {
-        const raised = this.evaluate(e);
+        const raised = this.core.evaluate(e);
         for (const r of raised) await this.record(r.detection, r.incidentId, r.opens);
       }
       this.position = (events[events.length - 1] as StoredEvent).globalSeq;
@@ -146,27 +181,6 @@ export class SentinelRunner {
         [this.position],
       );
     }
-  }
-
-  private evaluate(e: StoredEvent): Array<{ detection: Detection; incidentId: string; opens: boolean }> {
-    // The sentinel's own record and the officers' decisions on incidents steer where detections go.
-    if (e.type === 'IncidentOpened') {
-      const d = e.data as IncidentOpened['data'];
-      this.subjects.set(d.incidentId, d.subject);
-    } else if (e.type === 'IncidentTransitioned') {
-      const d = e.data as { incidentId: string; to: string };
-      if (ENDED.has(d.to)) this.linker.ended(d.incidentId);
-    } else if (e.type === 'VerdictRecorded') {
-      const d = e.data as { incidentId: string; verdict: 'true-positive' | 'false-positive' | 'duplicate' };
-      const subject = this.subjects.get(d.incidentId);
-      if (subject?.kind === 'actor') this.engine.observe({ kind: 'verdict', at: Date.parse(e.occurredAt), actorId: subject.id, verdict: d.verdict });
-    }
-    const out: Array<{ detection: Detection; incidentId: string; opens: boolean }> = [];
-    for (const o of observationsOf(e)) {
-      this.counts.observed += 1;
-      for (const detection of this.engine.observe(o)) out.push({ detection, ...this.linker.route(detection) });
-    }
-    return out;
   }
 
   private async record(d: Detection, incidentId: string, opens: boolean): Promise<void> {
