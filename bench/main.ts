@@ -25,6 +25,7 @@ import pg from 'pg';
 import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } from './decisions.js';
 import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './catch-up.js';
 import { logFigures } from './log.js';
+import { sentinelFigures } from './sentinel.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -130,6 +131,11 @@ async function main(): Promise<void> {
     // BENCH_ONLY=log: the verifiable log's figures alone (a few minutes instead of the hour).
     if (process.env.BENCH_ONLY === 'log') {
       await logFigures(db, new EventStore(db), report, results);
+      return;
+    }
+    // BENCH_ONLY=sentinel: the sentinel's figures alone.
+    if (process.env.BENCH_ONLY === 'sentinel') {
+      await sentinelFigures(db, new EventStore(db), report, results);
       return;
     }
     // Raw INSERTs of rows shaped like the log (no chain, no checks, no triggers).
@@ -296,6 +302,9 @@ async function main(): Promise<void> {
     await dropTopics(kafkaConfig.brokers, prefix);
     const total = (await store.head()).lastSeq + 1;
     report('projector replay from the store, no Kafka (ceiling)', total, total / (await replayFromStore(db, store)), { what: 'raw consume', perSecond: rawRead });
+
+    // The sentinel (issue 12), beside the same raw consume.
+    await sentinelFigures(db, store, report, results, rawRead);
 
     // One patient's trail among many rows (the read model straight from a bulk generator).
     const trailRows = Number(process.env.BENCH_TRAIL_ROWS ?? 10_000_000);

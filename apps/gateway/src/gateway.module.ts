@@ -7,7 +7,7 @@ import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@cust
 import { KeyService } from '@custos/keys';
 import { LogIntegrator } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
-import { IncidentController, ReferenceController } from './incidents/incident.controller.js';
+import { IncidentController, ReferenceController, SiemController } from './incidents/incident.controller.js';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -52,7 +52,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { EventStore } from '@custos/event-store';
 import request from 'supertest';
+import { ocsfProblems } from '../../../libs/sentinel/test/ocsf-schema.js';
 import { bootEmbedded, devToken, IMAGE } from './helpers.js';
 
 /** Incident response end to end (embedded: the gateway hosts the sentinel). */
@@ -75,6 +76,13 @@ describe('incidents over HTTP (embedded)', () => {
       ['gdpr-art33', 'not-applicable'],
     ]);
 
+    const drafts = (await http().get(`/v1/incidents/${id}/notification-draft`).set(bearer(security)).expect(200)).body.drafts as Array<{ regulation: string; applicable: boolean; sent: boolean; sections: Array<{ text: string; needsHuman: boolean }> }>;
+    expect(drafts.map((d) => [d.regulation, d.applicable, d.sent])).toEqual([
+      ['HIPAA 45 CFR 164.404(c)', true, false],
+      ['GDPR Art. 33(3)', false, false],
+    ]);
+    expect(drafts[0]?.sections[1]?.text).toBe('The information involved: medical images (with their imaging metadata).');
+
     const timeline = (await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).expect(200)).body.items as Array<{ type: string; data: Record<string, unknown> }>;
     expect(timeline.map((e) => e.type)).toEqual(['IncidentOpened', 'IncidentTransitioned', 'IncidentTransitioned', 'IncidentTransitioned', 'BreachAssessed']);
     expect(timeline[1]?.data.note).toBe('Evening sweep of 31 charts; confirm with ward');
@@ -83,6 +91,30 @@ describe('incidents over HTTP (embedded)', () => {
     expect(csv.text.split('\r\n')[0]).toBe('sequence,at,type,by,eventId,hash,data');
     const affected = await http().get(`/v1/incidents/${id}/affected-patients?format=csv`).set(bearer(security)).expect(200);
     expect(affected.text.split('\r\n').filter(Boolean)).toHaveLength(31);
+
+    // For a SIEM: the case as OCSF (one Detection Finding, an Incident Finding per step), and the continuous feed.
+    const ocsf = await http().get(`/v1/incidents/${id}/export?format=ocsf`).set(bearer(security)).expect(200);
+    expect(ocsf.headers['content-type']).toMatch(/^application\/x-ndjson/);
+    const lines = ocsf.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.class_uid)).toEqual([2004, 2005, 2005, 2005, 2005, 2005]);
+    for (const l of lines) expect(ocsfProblems(l)).toEqual([]);
+    await http().get(`/v1/incidents/${id}/export?format=cef`).set(bearer(security)).expect(400);
+    // Each page read is itself recorded (a new event), so a tail never ends: read up to the head as it was.
+    const head = (await app.get(EventStore).head()).lastSeq;
+    let after = -1;
+    const seen: Record<string, unknown>[] = [];
+    while (after < head) {
+      const page = await http().get(`/v1/siem/events?after=${after}&limit=50`).set(bearer(security)).expect(200);
+      const next = Number(page.headers['x-custos-next-after']);
+      seen.push(...page.text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+      expect(next).toBeGreaterThan(after);
+      after = next;
+    }
+    for (const l of seen) expect(ocsfProblems(l)).toEqual([]);
+    expect(seen.filter((l) => l.class_uid === 6004 && l.activity_id === 1).length).toBeGreaterThanOrEqual(31);
+    expect(seen.some((l) => l.class_uid === 2004)).toBe(true);
+    await http().get('/v1/siem/events?after=-2').set(bearer(security)).expect(400);
+    await http().get('/v1/siem/events').set(bearer(await devToken(app, { sub: 'dr-q', roles: ['clinician'] }))).expect(403);
 
     // The officer's note is sealed at rest: not in the store's clear data.
     const store = app.get(EventStore);

@@ -134,13 +134,15 @@ export class LeafFeed {
 }
 
 /**
- * Tiles, after C2SP tlog-tiles but storing whole subtrees: with height h (8 in service), tile
+ * Tiles, after C2SP tlog-tiles but storing whole subtrees: with height h (4 in service), tile
  * (t, k) holds the nodes of levels h·t .. h·t+h-1 under the node (h·t+h, k), row j (level
- * h·t+j) holding 2^(h-j) hashes; 511 hashes, 16,352 bytes at h = 8. `width` is how many of its
+ * h·t+j) holding 2^(h-j) hashes; 31 hashes, 992 bytes at h = 4. `width` is how many of its
  * bottom row exist (all once full); the right edge of the tree has one partial tile per tile
- * level, rewritten as it fills. One row per 256 nodes of its bottom level: integration writes
- * a handful of rows per batch, and a proof reads a few tiles in one statement. (Tests use a
- * small height so that tile boundaries come within a few dozen events.)
+ * level, rewritten as it fills. One row per 16 nodes of its bottom level: integration writes
+ * about one row per 15 events, and a proof reads its O(log n) hashes from a few rows. Height 4
+ * keeps a tile inside PostgreSQL's row (no TOAST): with 8 (16 KB tiles) proofs read through
+ * TOAST and their median doubled. (Tests use smaller heights so that tile boundaries come
+ * within a few dozen events.)
  */
 class Geometry {
   readonly width: number;
@@ -279,7 +281,7 @@ export class LogTree {
     options: { feed?: LeafFeed; tileHeight?: number } = {},
   ) {
     this.feed = options.feed;
-    this.geometry = new Geometry(options.tileHeight ?? 8);
+    this.geometry = new Geometry(options.tileHeight ?? 4);
   }
 
   private readonly feed: LeafFeed | undefined;

@@ -11,3 +11,6 @@ export * from './sentinel.host.js';
 export * from './sentinel.context.js';
 export { Sentinel1764000014000 } from './migrations/1764000014000-sentinel.js';
 export * from './incident.queries.js';
+export * from './domain/notification-draft.js';
+export * from './ocsf.js';
+export * from './generator.js';

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
+import { fold } from '@custos/decider';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { canReadPersonal } from '@custos/authz';
 import { Database, EventStore } from '@custos/event-store';
@@ -17,6 +18,13 @@ import {
   type IncidentCommand,
   type IncidentState,
   listIncidents,
+  detectionToOcsf,
+  detectionStreamId,
+  incidentToOcsf,
+  ocsfOfLog,
+  incidentDecider,
+  type IncidentView,
+  notificationDrafts,
   OpenIncidentCommand,
   readIncident,
   RECIPIENT_CLASSES,
@@ -417,6 +425,46 @@ export class IncidentController {
     return { incidentId: view.incidentId, items };
   }
 
+  @Get(':incidentId/notification-draft')
+  @Requires('read', 'Incident')
+  @AuditedRead('incidents', () => 2)
+  @ApiOperation({ summary: 'Drafts of the HIPAA 164.404(c) individual notice and the GDPR Art. 33(3) notification, from what the incident records (breach and discovery dates, kinds of information, counts); sections a person must write are marked; nothing is sent. The read is recorded.' })
+  @ApiJson(200, 'the drafts', OBJECT_SCHEMA)
+  @ApiProblems({ 404: ['incident-not-found'] })
+  async draft(@Param() p: IncidentParams) {
+    const { view } = await this.incident(p.incidentId);
+    const patients = await affectedPatients(this.db, view);
+    const [first] = await this.db.query<{ first: Date | null }>('SELECT min(occurred_at) AS first FROM custos_rm_access_trail WHERE global_seq = ANY($1)', [view.evidence.map((e) => e.sequence)]);
+    const drafts = notificationDrafts(view, {
+      breachStart: first?.first ? new Date(first.first).toISOString() : null,
+      dataCategories: [...new Set(patients.flatMap((x) => x.dataCategories))].sort(),
+      records: patients.reduce((n, x) => n + x.accesses.length, 0),
+    });
+    return { incidentId: view.incidentId, drafts };
+  }
+
+  @Get(':incidentId/export')
+  @Requires('read', 'Incident')
+  @AuditedRead('incidents', (r) => String(r).split('\n').filter(Boolean).length)
+  @ApiOperation({ summary: 'The incident for a SIEM: NDJSON of OCSF 1.8.0 events, an Incident Finding (2005) per step of the case with its status and verdict, and a Detection Finding (2004) per linked detection. ?format=ocsf (the only format). The read is recorded.' })
+  @ApiJson(200, 'NDJSON', { type: 'string' })
+  @ApiProblems({ 400: ['bad-format'], 404: ['incident-not-found'] })
+  async export(@Param() p: IncidentParams, @Query('format') format: unknown, @Res({ passthrough: true }) res: HttpReply) {
+    if (format !== undefined && format !== 'ocsf') throw new ValidationError('format must be ocsf', undefined, 'bad-format');
+    const { view, events } = await this.incident(p.incidentId);
+    const lines: string[] = [];
+    for (const id of view.detectionIds) {
+      const [e] = await this.store.readStream(detectionStreamId(id));
+      if (e) lines.push(JSON.stringify(detectionToOcsf(e)));
+    }
+    for (let i = 0; i < events.length; i++) {
+      const upTo = fold(incidentDecider, events.slice(0, i + 1).map((e) => incidentCodec.decode(e))) as IncidentView;
+      lines.push(JSON.stringify(incidentToOcsf(events[i] as (typeof events)[number], upTo)));
+    }
+    res.header('content-type', 'application/x-ndjson');
+    return `${lines.join('\n')}\n`;
+  }
+
   @Get(':incidentId/timeline')
   @Requires('read', 'Incident')
   @AuditedRead('incidents', (r) => (Array.isArray((r as { items?: unknown[] }).items) ? ((r as { items: unknown[] }).items.length) : String(r).split('\r\n').length - 2))
@@ -436,5 +484,40 @@ export class IncidentController {
       return toCsv(['sequence', 'at', 'type', 'by', 'eventId', 'hash', 'data'], items);
     }
     return { incidentId: p.incidentId, items };
+  }
+}
+
+export class SiemQuery {
+  @ApiPropertyOptional({ description: 'the last sequence already received (-1 or absent: from the start)' }) @IsOptional() @Type(() => Number) @IsInt() @Min(-1) @Max(Number.MAX_SAFE_INTEGER) after?: number;
+  @ApiPropertyOptional({ minimum: 1, maximum: 5000 }) @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(5000) limit?: number;
+}
+
+@ApiTags('incidents')
+@ApiBearerAuth()
+@Controller('v1/siem')
+export class SiemController {
+  constructor(@Inject(EventStore) private readonly store: EventStore) {}
+
+  @Get('events')
+  @Requires('read', 'AuditLog')
+  @AuditedRead('audit-log', (r) => String(r).split('\n').filter(Boolean).length)
+  @ApiOperation({
+    summary:
+      'A continuous export for a SIEM: NDJSON of OCSF 1.8.0 events after a sequence (each access decision as Web Resource Access Activity 6004, grant or deny; each detection as Detection Finding 2004; each incident step as Incident Finding 2005). Resume with ?after= the x-custos-next-after header. The read is recorded.',
+  })
+  @ApiJson(200, 'NDJSON', { type: 'string' })
+  @ApiProblems()
+  async events(@Query() q: SiemQuery, @Res({ passthrough: true }) res: HttpReply) {
+    const after = q.after ?? -1;
+    const page = await this.store.readAll(after + 1, q.limit ?? 1000);
+    const streams = new Map<string, Awaited<ReturnType<EventStore['readStream']>>>();
+    const ocsf = await ocsfOfLog(page, async (incidentId, version) => {
+      let events = streams.get(incidentId);
+      if (!events) streams.set(incidentId, (events = await this.store.readStream(`incident-${incidentId}`)));
+      return fold(incidentDecider, events.filter((e) => e.version <= version).map((e) => incidentCodec.decode(e)));
+    });
+    res.header('content-type', 'application/x-ndjson');
+    res.header('x-custos-next-after', String(page.length > 0 ? (page[page.length - 1]?.globalSeq ?? after) : after));
+    return ocsf.map((o) => JSON.stringify(o)).join('\n') + (ocsf.length > 0 ? '\n' : '');
   }
 }
