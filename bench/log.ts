@@ -131,6 +131,16 @@ export async function logFigures(db: Database, store: EventStore, report: Report
   times.sort((a, b) => a - b);
   console.log(`${`inclusion proof at ${n.toLocaleString('en')} events`.padEnd(52)}   p50 ${times[500]!.toFixed(2)} ms, p99 ${times[990]!.toFixed(2)} ms`);
   results.push({ what: `inclusion proof p99 ms at ${n} events`, perSecond: times[990]! });
+  // Beside it, the floor: one statement fetching 20 rows of the log by primary key, same database, same run.
+  const floor: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const seqs = Array.from({ length: 20 }, (_, k) => ((i * 7919 + k * 104_729) * 13) % n);
+    const t0 = process.hrtime.bigint();
+    await db.query('SELECT global_seq, hash FROM custos_events WHERE global_seq = ANY($1::bigint[])', [seqs]);
+    floor.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  floor.sort((a, b) => a - b);
+  console.log(`${'raw: 20 log rows by primary key, one statement'.padEnd(52)}   p50 ${floor[500]!.toFixed(2)} ms, p99 ${floor[990]!.toFixed(2)} ms`);
 
   // 4. The offline verifier on an export of one patient's EXPORT events.
   const keys = new KeyService(db, await openKek({ kind: 'memory' }, () => undefined));

@@ -52,6 +52,8 @@ describe('incidents over HTTP (embedded)', () => {
 
     const blast = (await http().get(`/v1/incidents/${id}/blast-radius`).set(bearer(security)).expect(200)).body;
     expect(blast.footprint).toHaveLength(31);
+    expect((blast.footprint as Array<{ patientId: string }>).map((f) => f.patientId).sort()).toEqual(Array.from({ length: 31 }, (_, i) => `sp${i}`).sort());
+    for (const f of blast.footprint as Array<{ firstSeen: string; lastSeen: string }>) expect(f.lastSeen).toBe(f.firstSeen); // one access each
     expect(blast.footprint[0]).toMatchObject({ patientId: 'sp0', accesses: 1, resourceTypes: ['image'], purposes: ['TREATMENT'], emergency: false, explained: true });
     expect(blast.firstAnomalousAccess).toBe(blast.footprint[0].firstSeen);
 
