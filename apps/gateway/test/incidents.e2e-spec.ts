@@ -18,7 +18,7 @@ describe('incidents over HTTP (embedded)', () => {
     steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
     security = await devToken(app, { sub: 'so-1', roles: ['security-officer'] });
     admin = await devToken(app, { sub: 'admin-1', roles: ['admin'] });
-    for (let i = 0; i < 32; i++) await http().post('/v1/images').set(bearer(steward)).send(IMAGE(`img-s${i}`, `sp${i}`)).expect(201);
+    for (let i = 0; i < 41; i++) await http().post('/v1/images').set(bearer(steward)).send(IMAGE(`img-s${i}`, `sp${i}`)).expect(201);
   });
   afterAll(async () => {
     await app.close();
@@ -35,9 +35,9 @@ describe('incidents over HTTP (embedded)', () => {
     }
   }
 
-  it('a snooper opening 31 patients in minutes becomes one incident, with its blast radius, clocks and timeline', async () => {
+  it('a snooper opening 40 patients in minutes becomes one incident, with its blast radius, clocks and timeline', async () => {
     const snoop = await devToken(app, { sub: 'snoop-1', roles: ['clinician'] });
-    for (let i = 0; i < 31; i++) {
+    for (let i = 0; i < 40; i++) {
       await http().post('/v1/access-requests').set(bearer(snoop)).send({ resourceType: 'image', resourceId: `img-s${i}`, action: 'view', purpose: 'TREATMENT' }).expect(200);
     }
     const [listed, ...more] = await incidentsOf('snoop-1');
@@ -51,8 +51,9 @@ describe('incidents over HTTP (embedded)', () => {
     expect(got.source).toBe('sentinel');
 
     const blast = (await http().get(`/v1/incidents/${id}/blast-radius`).set(bearer(security)).expect(200)).body;
-    expect(blast.footprint).toHaveLength(31);
-    expect((blast.footprint as Array<{ patientId: string }>).map((f) => f.patientId).sort()).toEqual(Array.from({ length: 31 }, (_, i) => `sp${i}`).sort());
+    // The blast radius is exactly its 40 patients (the detection fired at the 30th).
+    expect(blast.footprint).toHaveLength(40);
+    expect((blast.footprint as Array<{ patientId: string }>).map((f) => f.patientId).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `sp${i}`).sort());
     for (const f of blast.footprint as Array<{ firstSeen: string; lastSeen: string }>) expect(f.lastSeen).toBe(f.firstSeen); // one access each
     expect(blast.footprint[0]).toMatchObject({ patientId: 'sp0', accesses: 1, resourceTypes: ['image'], purposes: ['TREATMENT'], emergency: false, explained: true });
     expect(blast.firstAnomalousAccess).toBe(blast.footprint[0].firstSeen);
@@ -63,12 +64,12 @@ describe('incidents over HTTP (embedded)', () => {
     // The case moves only along its states, each step with a note.
     await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to: 'CONTAINED', note: 'skip ahead' }).expect(409);
     await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to: 'TRIAGED' }).expect(400);
-    await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to: 'TRIAGED', note: 'Evening sweep of 31 charts; confirm with ward' }).expect(200);
+    await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to: 'TRIAGED', note: 'Evening sweep of 40 charts; confirm with ward' }).expect(200);
     for (const to of ['INVESTIGATING', 'CONTAINED']) await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to, note: `to ${to}` }).expect(200);
     await http()
       .post(`/v1/incidents/${id}/assessment`)
       .set(bearer(security))
-      .send({ factors: { natureAndExtent: 'imaging', unauthorizedPerson: 'staff', acquiredOrViewed: 'viewed', mitigation: 'locked' }, decision: 'breach', rationale: 'no need to know', affected: { total: 31, byRegion: { CA: 31 }, euResidents: 0 } })
+      .send({ factors: { natureAndExtent: 'imaging', unauthorizedPerson: 'staff', acquiredOrViewed: 'viewed', mitigation: 'locked' }, decision: 'breach', rationale: 'no need to know', affected: { total: 40, byRegion: { CA: 40 }, euResidents: 0 } })
       .expect(200);
     const running = (await http().get(`/v1/incidents/${id}/clocks`).set(bearer(security)).expect(200)).body.clocks as Array<{ clock: string; status: string }>;
     expect(running.map((c) => [c.clock, c.status])).toEqual([
@@ -87,7 +88,7 @@ describe('incidents over HTTP (embedded)', () => {
 
     const timeline = (await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).expect(200)).body.items as Array<{ type: string; data: Record<string, unknown> }>;
     expect(timeline.map((e) => e.type)).toEqual(['IncidentOpened', 'IncidentTransitioned', 'IncidentTransitioned', 'IncidentTransitioned', 'BreachAssessed']);
-    expect(timeline[1]?.data.note).toBe('Evening sweep of 31 charts; confirm with ward');
+    expect(timeline[1]?.data.note).toBe('Evening sweep of 40 charts; confirm with ward');
     const csv = await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).set('accept', 'text/csv').expect(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     expect(csv.text.split('\r\n')[0]).toBe('sequence,at,type,by,eventId,hash,data');
@@ -113,7 +114,7 @@ describe('incidents over HTTP (embedded)', () => {
       after = next;
     }
     for (const l of seen) expect(ocsfProblems(l)).toEqual([]);
-    expect(seen.filter((l) => l.class_uid === 6004 && l.activity_id === 1).length).toBeGreaterThanOrEqual(31);
+    expect(seen.filter((l) => l.class_uid === 6004 && l.activity_id === 1).length).toBeGreaterThanOrEqual(40);
     expect(seen.some((l) => l.class_uid === 2004)).toBe(true);
     await http().get('/v1/siem/events?after=-2').set(bearer(security)).expect(400);
     await http().get('/v1/siem/events').set(bearer(await devToken(app, { sub: 'dr-q', roles: ['clinician'] }))).expect(403);
@@ -184,19 +185,19 @@ describe('incidents over HTTP (embedded)', () => {
 
   it('reference data: a steward records profiles, an admin the workforce; a member opening their own record raises self-access', async () => {
     const clinician = await devToken(app, { sub: 'dr-z', roles: ['clinician'] });
-    await http().put('/v1/patients/sp31/profile').set(bearer(clinician)).send({ familyName: 'Moreau', address: '1 rue X', region: 'IDF', country: 'FR', euDataSubject: true, vip: false, employee: false }).expect(403);
+    await http().put('/v1/patients/sp40/profile').set(bearer(clinician)).send({ familyName: 'Moreau', address: '1 rue X', region: 'IDF', country: 'FR', euDataSubject: true, vip: false, employee: false }).expect(403);
     const profile = { familyName: 'Moreau', address: '1 rue X', region: 'IDF', country: 'FR', euDataSubject: true, vip: false, employee: true };
-    expect((await http().put('/v1/patients/sp31/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: true });
-    expect((await http().put('/v1/patients/sp31/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: false });
-    await http().put('/v1/patients/sp31/profile').set(bearer(steward)).send({ ...profile, country: 'France' }).expect(400);
-    await http().put('/v1/workforce/nurse-9').set(bearer(steward)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp31' }).expect(403);
-    await http().put('/v1/workforce/nurse-9').set(bearer(admin)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp31' }).expect(200);
+    expect((await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: true });
+    expect((await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: false });
+    await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send({ ...profile, country: 'France' }).expect(400);
+    await http().put('/v1/workforce/nurse-9').set(bearer(steward)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp40' }).expect(403);
+    await http().put('/v1/workforce/nurse-9').set(bearer(admin)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp40' }).expect(200);
     const nurse = await devToken(app, { sub: 'nurse-9', roles: ['clinician'] });
-    await http().post('/v1/access-requests').set(bearer(nurse)).send({ resourceType: 'image', resourceId: 'img-s31', action: 'view', purpose: 'TREATMENT' }).expect(200);
+    await http().post('/v1/access-requests').set(bearer(nurse)).send({ resourceType: 'image', resourceId: 'img-s40', action: 'view', purpose: 'TREATMENT' }).expect(200);
     const [incident] = await incidentsOf('nurse-9');
     const full = (await http().get(`/v1/incidents/${incident?.incidentId as string}`).set(bearer(security)).expect(200)).body;
     expect(full.rules).toEqual(['relationship']);
-    expect(full.patientIds).toEqual(['sp31']);
+    expect(full.patientIds).toEqual(['sp40']);
     // Name and address never appear in clear in the log.
     const store = app.get(EventStore);
     const all = JSON.stringify(await store.readAll(0, 100_000));

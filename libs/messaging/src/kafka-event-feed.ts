@@ -21,7 +21,7 @@ export class KafkaEventFeed {
   constructor(
     private readonly kafka: Kafka,
     private readonly logger: Logger,
-    private readonly options: { groupId: string; topicPrefix?: string; maxEvents?: number; partitionsConsumedConcurrently?: number },
+    private readonly options: { groupId: string; topicPrefix?: string; maxEvents?: number; partitionsConsumedConcurrently?: number; /** Topic names without the prefix (default: every topic). */ topics?: readonly string[] },
   ) {}
 
   async start(handler: EventBatchHandler): Promise<void> {
@@ -38,7 +38,7 @@ export class KafkaEventFeed {
     });
     this.consumer = consumer;
     await consumer.connect();
-    await consumer.subscribe({ topics: allTopics(this.options.topicPrefix), fromBeginning: true });
+    await consumer.subscribe({ topics: this.options.topics ? this.options.topics.map((t) => (this.options.topicPrefix ?? '') + t) : allTopics(this.options.topicPrefix), fromBeginning: true });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 64,
       autoCommit: false,

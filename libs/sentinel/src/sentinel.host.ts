@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
-import { createKafka, ensureTopics, KafkaEventFeed } from '@custos/messaging';
+import { createKafka, ensureTopics, KafkaEventFeed, TOPICS } from '@custos/messaging';
 import type { CustosConfig } from '@custos/platform';
 import { CUSTOS_CONFIG, LOGGER } from '@custos/runtime';
 import type { Logger } from 'pino';
@@ -80,7 +80,8 @@ export class SentinelHost implements OnApplicationBootstrap, OnApplicationShutdo
     for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 5000)) {
       try {
         await ensureTopics(client, kafka, kafka.topicPrefix);
-        this.feed = new KafkaEventFeed(client, this.logger, { groupId: this.config.sentinel.groupId, topicPrefix: kafka.topicPrefix });
+        // The access and consent topics carry what the rules count; reference data and the rest are picked up on the next round.
+        this.feed = new KafkaEventFeed(client, this.logger, { groupId: this.config.sentinel.groupId, topicPrefix: kafka.topicPrefix, topics: [TOPICS.access, TOPICS.consent] });
         await this.feed.start(async () => {
           this.wake();
         });
