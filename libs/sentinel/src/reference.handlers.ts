@@ -47,6 +47,20 @@ export interface RecordedReference {
   readonly changed: boolean;
 }
 
+/** Both records: blind indexes of name and address, then the decider (the same record again records nothing). */
+async function record(
+  deps: { store: EventStore; clock: Clock; keys: KeyService },
+  streamId: string,
+  person: { familyName: string; address: string },
+  event: (indexes: { familyNameIndex: string; addressIndex: string }) => ReferenceEvent,
+  context: CommandContext,
+  patientId?: string,
+): Promise<RecordedReference> {
+  const indexes = { familyNameIndex: await blindIndex(deps.keys, 'family-name', person.familyName), addressIndex: await blindIndex(deps.keys, 'address', person.address) };
+  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes) }, context, { codec: referenceCodec, now: deps.clock.now(), ...(patientId ? { patientId } : {}) });
+  return { version: handled.version, changed: handled.events.length > 0 };
+}
+
 @CommandHandler(RecordPatientProfileCommand)
 export class RecordPatientProfileHandler implements ICommandHandler<RecordPatientProfileCommand, RecordedReference> {
   constructor(
@@ -55,19 +69,8 @@ export class RecordPatientProfileHandler implements ICommandHandler<RecordPatien
     @Inject(KeyService) private readonly keys: KeyService,
   ) {}
 
-  async execute({ patientId, profile, context }: RecordPatientProfileCommand): Promise<RecordedReference> {
-    const data: PatientProfileRecordedData = {
-      patientId,
-      ...profile,
-      familyNameIndex: await blindIndex(this.keys, 'family-name', profile.familyName),
-      addressIndex: await blindIndex(this.keys, 'address', profile.address),
-    };
-    const handled = await handle(this.store, profileStreamId(patientId), referenceDecider, { type: 'Record', event: { type: 'PatientProfileRecorded', data } }, context, {
-      codec: referenceCodec,
-      now: this.clock.now(),
-      patientId,
-    });
-    return { version: handled.version, changed: handled.events.length > 0 };
+  execute({ patientId, profile, context }: RecordPatientProfileCommand): Promise<RecordedReference> {
+    return record({ store: this.store, clock: this.clock, keys: this.keys }, profileStreamId(patientId), profile, (indexes) => ({ type: 'PatientProfileRecorded', data: { patientId, ...profile, ...indexes } }), context, patientId);
   }
 }
 
@@ -79,18 +82,8 @@ export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkf
     @Inject(KeyService) private readonly keys: KeyService,
   ) {}
 
-  async execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
-    const data: WorkforceMemberRecordedData = {
-      actorId,
-      ...member,
-      familyNameIndex: await blindIndex(this.keys, 'family-name', member.familyName),
-      addressIndex: await blindIndex(this.keys, 'address', member.address),
-    };
-    const handled = await handle(this.store, workforceStreamId(actorId), referenceDecider, { type: 'Record', event: { type: 'WorkforceMemberRecorded', data } }, context, {
-      codec: referenceCodec,
-      now: this.clock.now(),
-    });
-    return { version: handled.version, changed: handled.events.length > 0 };
+  execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+    return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes } }), context);
   }
 }
 
