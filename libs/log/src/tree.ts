@@ -75,7 +75,8 @@ export class LeafFeed {
   private held = 0;
   dropped = 0;
 
-  constructor(private readonly max = 100_000) {}
+  // 20,000 events (a few seconds of appends, tens of MB at most): beyond that the integrator is behind anyway and reads the store.
+  constructor(private readonly max = 20_000) {}
 
   attach(store: EventStore): () => void {
     return store.onCommitted((events) => this.push(events));
