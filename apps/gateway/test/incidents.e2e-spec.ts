@@ -156,6 +156,7 @@ describe('incidents over HTTP (embedded)', () => {
       ['post', '/v1/incidents', { title: 't', severity: 'apocalyptic', subject: { kind: 'actor', id: 'x' } }, 400],
       ['post', '/v1/incidents', { title: 'x'.repeat(201), severity: 'low', subject: { kind: 'actor', id: 'x' } }, 400],
       ['post', '/v1/incidents', { title: 't', severity: 'low', subject: { kind: 'alien', id: 'x' } }, 400],
+      ['post', '/v1/incidents', { title: 't', severity: 'low', subject: { kind: 'actor', id: 'x' }, discoveredAt: '2999-01-01' }, 400],
       ['post', '/v1/incidents', { title: '\ud800', severity: 'low', subject: { kind: 'actor', id: 'x' }, nested: JSON.parse('['.repeat(500) + ']'.repeat(500)) }, 400],
     ];
     for (const [method, url, body, status] of cases) {

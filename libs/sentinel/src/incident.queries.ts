@@ -127,7 +127,7 @@ export async function blastRadius(sql: Sql, incident: IncidentView, from: Date, 
       ORDER BY global_seq LIMIT 1000`,
     [incident.subject.id, from, to],
   );
-  const [first] = await sql.query<{ first: Date | null }>('SELECT min(occurred_at) AS first FROM custos_rm_access_trail WHERE global_seq = ANY($1)', [incident.evidence.map((e) => e.sequence)]);
+  const first = await firstEvidenceAccess(sql, incident);
   return {
     window: { from: from.toISOString(), to: to.toISOString() },
     subject: incident.subject,
@@ -143,8 +143,14 @@ export async function blastRadius(sql: Sql, incident: IncidentView, from: Date, 
     })),
     othersOnSamePatients: others.map((r) => ({ actorId: r.actor_id, patients: Number(r.patients), accesses: Number(r.n) })),
     leftTheSystem: left.map((r) => ({ patientId: r.patient_id, action: r.action, resourceType: r.resource_type, resourceId: r.resource_id, at: iso(r.occurred_at), sequence: Number(r.global_seq) })),
-    firstAnomalousAccess: first?.first ? iso(first.first) : null,
+    firstAnomalousAccess: first,
   };
+}
+
+/** When the earliest access the case's evidence names happened (the look-back's start, the breach's date as far as the record shows). */
+export async function firstEvidenceAccess(sql: Sql, incident: Pick<IncidentView, 'evidence'>): Promise<string | null> {
+  const [row] = await sql.query<{ first: Date | null }>('SELECT min(occurred_at) AS first FROM custos_rm_access_trail WHERE global_seq = ANY($1)', [incident.evidence.map((e) => e.sequence)]);
+  return row?.first ? iso(row.first) : null;
 }
 
 export interface AffectedPatient {

@@ -90,7 +90,6 @@ export class SentinelCore {
   readonly engine: SentinelEngine;
   private readonly linker: IncidentLinker;
   private readonly subjects = new Map<string, { kind: string; id: string }>();
-  observed = 0;
 
   constructor(parameters: SentinelParameters = DEFAULT_PARAMETERS) {
     this.engine = new SentinelEngine(parameters);
@@ -112,7 +111,6 @@ export class SentinelCore {
     }
     const out: Array<{ detection: Detection; incidentId: string; opens: boolean }> = [];
     for (const o of observationsOf(e)) {
-      this.observed += 1;
       for (const detection of this.engine.observe(o)) out.push({ detection, ...this.linker.route(detection) });
     }
     return out;

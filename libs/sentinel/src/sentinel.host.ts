@@ -57,12 +57,6 @@ export class SentinelHost implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
-  /** Evaluates everything committed so far (tests and the CLI wait on it). */
-  async settle(): Promise<number> {
-    await this.running;
-    return this.runner.catchUp();
-  }
-
   private async round(): Promise<void> {
     try {
       await this.runner.catchUp();

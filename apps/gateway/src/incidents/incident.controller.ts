@@ -17,13 +17,13 @@ import {
   incidentCodec,
   type IncidentCommand,
   type IncidentState,
+  firstEvidenceAccess,
   listIncidents,
   detectionToOcsf,
   detectionStreamId,
   incidentToOcsf,
   ocsfOfLog,
   incidentDecider,
-  type IncidentView,
   notificationDrafts,
   OpenIncidentCommand,
   readIncident,
@@ -245,9 +245,11 @@ export class IncidentController {
   @Requires('create', 'Incident')
   @ApiOperation({ summary: 'Open an incident by hand (evidence by event id; the log gives sequence and hash). Recorded.' })
   @ApiJson(201, 'opened', CHANGE)
-  @ApiProblems({ 422: ['unknown-event'] })
+  @ApiProblems({ 400: ['bad-date'], 422: ['unknown-event'] })
   open(@Body() body: OpenIncidentDto, @Caller() caller: CallerContext) {
     const discovered = parseOptionalInstant('discoveredAt', body.discoveredAt);
+    // As when it is moved later (PUT …/discovery): a discovery cannot lie in the future.
+    if (discovered && discovered.getTime() > this.clock.now().getTime()) throw new ValidationError('discovery cannot lie in the future', undefined, 'bad-date');
     return this.commands.execute(
       new OpenIncidentCommand(
         { title: body.title, severity: body.severity, subject: { kind: body.subject.kind, id: body.subject.id }, patientIds: body.patientIds ?? [], evidenceEventIds: body.evidence ?? [], ...(discovered ? { discoveredAt: discovered.toISOString() } : {}) },
@@ -434,9 +436,8 @@ export class IncidentController {
   async draft(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
     const patients = await affectedPatients(this.db, view);
-    const [first] = await this.db.query<{ first: Date | null }>('SELECT min(occurred_at) AS first FROM custos_rm_access_trail WHERE global_seq = ANY($1)', [view.evidence.map((e) => e.sequence)]);
     const drafts = notificationDrafts(view, {
-      breachStart: first?.first ? new Date(first.first).toISOString() : null,
+      breachStart: await firstEvidenceAccess(this.db, view),
       dataCategories: [...new Set(patients.flatMap((x) => x.dataCategories))].sort(),
       records: patients.reduce((n, x) => n + x.accesses.length, 0),
     });
@@ -457,9 +458,11 @@ export class IncidentController {
       const [e] = await this.store.readStream(detectionStreamId(id));
       if (e) lines.push(JSON.stringify(detectionToOcsf(e)));
     }
-    for (let i = 0; i < events.length; i++) {
-      const upTo = fold(incidentDecider, events.slice(0, i + 1).map((e) => incidentCodec.decode(e))) as IncidentView;
-      lines.push(JSON.stringify(incidentToOcsf(events[i] as (typeof events)[number], upTo)));
+    // The case as it stood after each of its events: evolved one event at a time.
+    let upTo = incidentDecider.initialState;
+    for (const e of events) {
+      upTo = incidentDecider.evolve(upTo, incidentCodec.decode(e));
+      if (upTo) lines.push(JSON.stringify(incidentToOcsf(e, upTo)));
     }
     res.header('content-type', 'application/x-ndjson');
     return `${lines.join('\n')}\n`;
