@@ -118,15 +118,22 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     .option('--no-progress', 'no progress bar')
     .action(async (opts: { progress: boolean }) => {
       const started = Date.now();
-      const count = await withStore(async (db, store) => {
+      const { count, quarantined } = await withStore(async (db, store) => {
         const bar = progressBar('replay', opts.progress && io.tty);
         try {
-          return await createProjectionRunner(db, allProjections()).replay(store, { onProgress: (done, total) => bar.update(done, total) });
+          const runner = createProjectionRunner(db, allProjections());
+          const replayed = await runner.replay(store, { onProgress: (done, total) => bar.update(done, total) });
+          return { count: replayed, quarantined: await runner.faults() };
         } finally {
           bar.stop();
         }
       });
-      io.out(`${JSON.stringify({ replayed: count, seconds: (Date.now() - started) / 1000 })}\n`);
+      // An event a projection cannot apply is quarantined for it alone: reported, not fatal.
+      for (const f of quarantined) {
+        io.err(`quarantined for ${f.projection}: global sequence ${f.globalSeq} (${f.eventType}, event ${f.eventId}): ${f.code} ${f.error}\n`);
+      }
+      const faults = quarantined.map((f) => ({ projection: f.projection, globalSeq: f.globalSeq, eventId: f.eventId, eventType: f.eventType, code: f.code, error: f.error }));
+      io.out(`${JSON.stringify({ replayed: count, seconds: (Date.now() - started) / 1000, quarantined: faults })}\n`);
     });
 
   program

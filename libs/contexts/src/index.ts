@@ -4,7 +4,7 @@ import { consentContext } from '@custos/consent';
 import { EventStore1764000000000, StreamChain1764000010000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
 import { sentinelContext } from '@custos/sentinel';
-import { Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
+import { ProjectionFaults1764000015100, Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
 import { Keys1764000005000 } from '@custos/keys';
 import { Cosignatures1764000012000, Log1764000009000, LogTiles1764000013000 } from '@custos/log';
 import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } from '@custos/runtime';
@@ -15,7 +15,7 @@ import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } fro
  */
 export const CONTEXTS: readonly CustosContext[] = [
   { name: 'event-store', migrations: [EventStore1764000000000, StreamChain1764000010000] },
-  { name: 'projections', migrations: [Projections1764000001000], projections: () => [new StreamCatalogueProjection()] },
+  { name: 'projections', migrations: [Projections1764000001000, ProjectionFaults1764000015100], projections: () => [new StreamCatalogueProjection()] },
   { name: 'keys', migrations: [Keys1764000005000] },
   { name: 'log', migrations: [Log1764000009000, Cosignatures1764000012000, LogTiles1764000013000] },
   imagingContext,

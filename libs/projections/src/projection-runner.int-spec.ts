@@ -1,7 +1,32 @@
 import type { Sql, StoredEvent } from '@custos/event-store';
 import { createLogger } from '@custos/platform';
+import { pino } from 'pino';
 import { openTestStore, snapshotTables, type StoreKind, testEvent, type TestStore } from '@custos/testing';
-import { type Projection, ProjectionRunner, StoreEventFeed, StreamCatalogueProjection } from './index.js';
+import { type Projection, ProjectionRunner, quarantineSummary, StoreEventFeed, StreamCatalogueProjection } from './index.js';
+
+/** A read model with a NOT NULL column fed from the event: an event without `n` is refused by its SQL. */
+class Strict implements Projection {
+  readonly name = 'strict';
+  readonly tables = ['test_strict'];
+  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+    await sql.execute('INSERT INTO test_strict (global_seq, n) VALUES ($1, $2)', [e.globalSeq, (e.data as { n?: number }).n ?? null]);
+  }
+  /** As the real projections do: the whole batch in one statement, so one bad row fails it all. */
+  async applyBatch(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
+    await sql.execute('INSERT INTO test_strict (global_seq, n) SELECT * FROM unnest($1::bigint[], $2::int[])', [events.map((e) => e.globalSeq), events.map((e) => (e.data as { n?: number }).n ?? null)]);
+  }
+}
+
+/** Fails as the store going away would: never quarantined, the batch is retried. */
+class Unreachable implements Projection {
+  readonly name = 'unreachable';
+  readonly tables = [];
+  failing = true;
+  apply(): Promise<void> {
+    if (!this.failing) return Promise.resolve();
+    return Promise.reject(Object.assign(new Error('could not serialize access due to concurrent update'), { code: '40001' }));
+  }
+}
 
 /** Counts every application, duplicates included: exactly-once shows as one row per sequence. */
 class ApplicationLog implements Projection {
@@ -87,6 +112,74 @@ describe.each<StoreKind>(['pglite', 'postgres'])('ProjectionRunner on %s', (kind
       ['access-5', 7, 7],
       ['access-6', 7, 7],
     ]);
+  });
+
+  describe('a poison event', () => {
+    beforeEach(async () => {
+      await t.db.execute('CREATE TABLE test_strict (global_seq bigint PRIMARY KEY, n integer NOT NULL)');
+    });
+
+    async function seedWithPoison(): Promise<StoredEvent[]> {
+      for (let i = 0; i < 10; i++) {
+        // The event at global sequence 4 lacks `n`: test_strict's NOT NULL refuses it; the others take it.
+        await t.store.append(`thing-${i % 3}`, [testEvent('ThingHappened', i === 4 ? { secret: 'Jane Roe, born 1970' } : { n: i })], { expectedVersion: 'any' });
+      }
+      return t.store.readAll(0, 100);
+    }
+
+    it('is quarantined for the projection that refuses it alone; the others and that projection go on', async () => {
+      const events = await seedWithPoison();
+      const lines: unknown[] = [];
+      const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const runner = new ProjectionRunner(t.db, [catalogue, new Strict(), new ApplicationLog()], 'main', { logger });
+      await runner.applyBatch(events.slice(0, 7));
+      await runner.applyBatch(events.slice(7));
+      expect(await runner.position()).toBe(9);
+      const strict = await t.db.query<{ global_seq: number | string }>('SELECT global_seq FROM test_strict ORDER BY global_seq');
+      expect(strict.map((r) => Number(r.global_seq))).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
+      const logged = await t.db.query<{ n: number | string }>('SELECT count(*) AS n FROM test_applications');
+      expect(Number(logged[0]?.n)).toBe(10); // the other projections took the poison event
+      const [types] = await t.db.query<{ n: string | number }>('SELECT sum(event_count) AS n FROM custos_rm_event_types');
+      expect(Number(types?.n)).toBe(10);
+      const faults = await runner.faults();
+      expect(faults).toEqual([expect.objectContaining({ projection: 'strict', globalSeq: 4, eventId: events[4]?.eventId, eventType: 'ThingHappened', code: '23502' })]);
+      expect(faults[0]?.error).toMatch(/column "n"/);
+      expect(await quarantineSummary(t.db)).toMatch(/^events quarantined: strict \(1 event, first at global sequence 4\)/);
+      // One error line, naming the projection and the event, without the event's data.
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ projection: 'strict', globalSeq: 4, eventType: 'ThingHappened', code: '23502' });
+      expect(JSON.stringify(lines)).not.toMatch(/Jane|1970/);
+      // Redelivered, the poison event is not applied or recorded twice.
+      await runner.applyBatch(events);
+      expect(await runner.faults()).toHaveLength(1);
+    });
+
+    it('replay reports the quarantined event instead of failing, and clears what no longer fails', async () => {
+      const events = await seedWithPoison();
+      const runner = new ProjectionRunner(t.db, [catalogue, new Strict()]);
+      await runner.applyBatch(events);
+      expect(await runner.replay(t.store, { pageSize: 3 })).toBe(10);
+      expect(await runner.position()).toBe(9);
+      expect((await runner.faults()).map((f) => [f.projection, f.globalSeq])).toEqual([['strict', 4]]);
+      // The projection fixed (here: its column now takes a missing value), a replay clears the fault.
+      await t.db.execute('ALTER TABLE test_strict ALTER COLUMN n DROP NOT NULL');
+      expect(await runner.replay(t.store)).toBe(10);
+      expect(await runner.faults()).toEqual([]);
+      expect(await quarantineSummary(t.db)).toBeUndefined();
+      expect(await t.db.query('SELECT * FROM test_strict')).toHaveLength(10);
+    });
+
+    it('never quarantines a failure that says nothing about the event: the batch is retried', async () => {
+      const events = await seedWithPoison();
+      const unreachable = new Unreachable();
+      const runner = new ProjectionRunner(t.db, [catalogue, unreachable]);
+      await expect(runner.applyBatch(events)).rejects.toThrow(/serialize/);
+      expect(await runner.position()).toBe(-1);
+      expect(await runner.faults()).toEqual([]);
+      unreachable.failing = false;
+      await runner.applyBatch(events);
+      expect(await runner.position()).toBe(9);
+    });
   });
 
   it('feeds projections in process from the store (embedded mode) and trims the outbox behind it', async () => {

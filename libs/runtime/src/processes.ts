@@ -2,17 +2,28 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka } from '@custos/messaging';
 import type { CustosConfig, KafkaConfig } from '@custos/platform';
-import { type Projection, ProjectionRunner, StoreEventFeed } from '@custos/projections';
+import { type Projection, ProjectionRunner, quarantineSummary, StoreEventFeed } from '@custos/projections';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { ReadinessProbe } from './readiness.js';
+import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
 import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
 
 /** The read models of this process (from the contexts it runs), for live projection and replay. */
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
-export function createProjectionRunner(db: Database, projections: readonly Projection[]): ProjectionRunner {
-  return new ProjectionRunner(db, projections, 'main');
+export function createProjectionRunner(db: Database, projections: readonly Projection[], logger?: Logger): ProjectionRunner {
+  return new ProjectionRunner(db, projections, 'main', logger ? { logger } : {});
+}
+
+/** /health names every projection that lacks a quarantined event (503 until a replay clears it). */
+function quarantineProbe(db: Database, runner: ProjectionRunner): ReadinessProbe {
+  return {
+    name: 'projections',
+    check: async () => {
+      const summary = await quarantineSummary(db, runner.projector);
+      if (summary) throw new Error(summary);
+    },
+  };
 }
 
 function requireKafka(config: CustosConfig): KafkaConfig {
@@ -32,8 +43,10 @@ export class EmbeddedProjections implements OnApplicationBootstrap, OnApplicatio
     @Inject(CUSTOS_CONFIG) config: CustosConfig,
     @Inject(LOGGER) logger: Logger,
     @Inject(PROJECTIONS) projections: readonly Projection[],
+    @Inject(READINESS_PROBES) probes: ReadinessProbe[],
   ) {
-    this.runner = createProjectionRunner(db, projections);
+    this.runner = createProjectionRunner(db, projections, logger);
+    probes.push(quarantineProbe(db, this.runner));
     this.feed = new StoreEventFeed(store, db, this.runner, logger, { batchSize: config.relay.batchSize, pollIntervalMs: config.relay.pollIntervalMs });
   }
 
@@ -84,10 +97,12 @@ export class ProjectorProcess implements OnApplicationBootstrap, OnApplicationSh
     @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(PROJECTIONS) projections: readonly Projection[],
+    @Inject(READINESS_PROBES) probes: ReadinessProbe[],
   ) {
     const kafkaConfig = requireKafka(config);
     this.kafka = createKafka(kafkaConfig, logger, 'projector');
-    this.runner = createProjectionRunner(db, projections);
+    this.runner = createProjectionRunner(db, projections, logger);
+    probes.push(quarantineProbe(db, this.runner));
     this.feed = new KafkaEventFeed(this.kafka, logger, { groupId: config.projector.groupId, topicPrefix: kafkaConfig.topicPrefix });
   }
 
