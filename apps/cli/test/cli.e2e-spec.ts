@@ -48,6 +48,32 @@ describe('custos CLI', () => {
     expect(JSON.parse(r.out)).toMatchObject({ replayed: 12 });
   });
 
+  it('replay reports an event a projection cannot apply (quarantined for it alone) and does not fail', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-poison-'));
+    try {
+      const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      const store = new EventStore(db);
+      await store.append('access-0', [testEvent('TestHappened', { i: 0 }, 'p0')], { expectedVersion: 'any' });
+      // An incident without a subject: the incidents read model's subject_kind is NOT NULL.
+      const opened = { incidentId: 'inc-poison', severity: 'low', subject: {}, rules: [], patientIds: [], detectionIds: [], openedAt: '2026-01-01T00:00:00.000Z', discoveredAt: '2026-01-01T00:00:00.000Z' };
+      const { events } = await store.append('incident-inc-poison', [testEvent('IncidentOpened', opened)], { expectedVersion: 'no-stream' });
+      await store.append('access-0', [testEvent('TestHappened', { i: 2 }, 'p0')], { expectedVersion: 'any' });
+      await db.close();
+      let out = '';
+      let err = '';
+      const code = await runCli(['replay'], { DATA_DIR: dir, LOG_LEVEL: 'silent' }, { out: (t) => (out += t), err: (t) => (err += t), tty: false });
+      expect(code).toBe(0);
+      expect(JSON.parse(out)).toMatchObject({ replayed: 3, quarantined: [{ projection: 'incidents', globalSeq: 1, eventId: events[0]?.eventId, eventType: 'IncidentOpened', code: '23502' }] });
+      expect(err).toMatch(/^quarantined for incidents: global sequence 1 \(IncidentOpened/);
+      const again = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
+      const [streams] = await again.query<{ n: number | string }>('SELECT sum(event_count) AS n FROM custos_rm_streams');
+      expect(Number(streams?.n)).toBe(3); // the other read models took all three
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('verify names the first broken sequence and exits 2 after tampering', async () => {
     const db = await Database.open({ kind: 'pglite', dataDir }, ALL_MIGRATIONS);
     await db.transaction(async (sql) => {

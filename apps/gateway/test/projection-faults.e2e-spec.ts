@@ -1,0 +1,79 @@
+import { Database, EventStore } from '@custos/event-store';
+import { testEvent } from '@custos/testing';
+import request from 'supertest';
+import { bootEmbedded, devToken, IMAGE } from './helpers.js';
+
+/**
+ * A projection is a guest: an event one projection cannot apply (planted here straight
+ * through the store, as any transport could have stored it) is quarantined for that
+ * projection alone, and every view goes on.
+ */
+describe('one poison event never stops the views (embedded)', () => {
+  it('quarantines it for the incidents projection; trails and the review queue keep advancing; /health and /metrics name it', async () => {
+    const app = await bootEmbedded();
+    try {
+      const http = () => request(app.getHttpServer());
+      const steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
+      const dr = await devToken(app, { sub: 'dr-1', roles: ['clinician'] });
+      const sec = await devToken(app, { sub: 'sec-1', roles: ['security-officer'] });
+      await http().post('/v1/images').set('authorization', `Bearer ${steward}`).send(IMAGE('img-1', 'p1')).expect(201);
+      await http().get('/health').expect(200);
+
+      // An incident without a subject: custos_rm_incidents.subject_kind is NOT NULL.
+      const store = app.get(EventStore);
+      const { events: [poison] } = await store.append(
+        'incident-inc-poison',
+        [testEvent('IncidentOpened', { incidentId: 'inc-poison', severity: 'low', subject: {}, rules: [], patientIds: [], detectionIds: [], openedAt: '2026-01-01T00:00:00.000Z', discoveredAt: '2026-01-01T00:00:00.000Z' })],
+        { expectedVersion: 'no-stream' },
+      );
+      const poisonSeq = poison!.globalSeq;
+
+      // Later accesses, two of them breaking the glass.
+      const ask = (emergency: boolean) =>
+        http()
+          .post('/v1/access-requests')
+          .set('authorization', `Bearer ${dr}`)
+          .send({ resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: emergency ? 'RESEARCH' : 'TREATMENT', ...(emergency ? { emergency: { reason: 'unconscious patient, prior imaging needed now' } } : {}) })
+          .expect(200);
+      const later = [await ask(false), await ask(true), await ask(true)].map((r) => (r.body as { eventId: string }).eventId);
+      const { lastSeq } = await store.head();
+      expect(lastSeq).toBeGreaterThan(poisonSeq);
+
+      // The trail's projected sequence moves past the poison event and shows the later accesses.
+      const deadline = Date.now() + 20_000;
+      let trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
+      while (Number(trail.headers['x-custos-projected-seq']) < lastSeq && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
+      }
+      expect(Number(trail.headers['x-custos-projected-seq'])).toBeGreaterThanOrEqual(lastSeq);
+      const trailIds = JSON.stringify(trail.body);
+      for (const id of later) expect(trailIds).toContain(id);
+      const queue = await http().get('/v1/reviews/emergency-access').set('authorization', `Bearer ${sec}`).expect(200);
+      expect((queue.body as { total: number }).total).toBe(2);
+
+      // The incidents view lacks only the poison event: it is recorded, and said so.
+      const db = app.get(Database);
+      const faults = await db.query<{ projection: string; global_seq: number | string; event_type: string; code: string }>('SELECT projection, global_seq, event_type, code FROM custos_projection_faults');
+      expect(faults.map((f) => [f.projection, Number(f.global_seq), f.event_type, f.code])).toEqual([['incidents', poisonSeq, 'IncidentOpened', '23502']]);
+      const health = await http().get('/health').expect(503);
+      expect(JSON.stringify(health.body)).toContain(`incidents (1 event, first at global sequence ${poisonSeq})`);
+      const metrics = await http().get('/metrics').expect(200);
+      expect(metrics.text).toMatch(/custos_projection_faults_total\{projector="main",projection="incidents"\} 1/);
+
+      // Incidents opened afterwards are still listed.
+      const opened = await http().post('/v1/incidents').set('authorization', `Bearer ${sec}`).send({ title: 'after the poison', severity: 'low', subject: { kind: 'actor', id: 'dr-1' } }).expect(201);
+      const { lastSeq: after } = await store.head();
+      const listDeadline = Date.now() + 20_000;
+      let list = await http().get('/v1/incidents').set('authorization', `Bearer ${sec}`).expect(200);
+      while (Number(list.headers['x-custos-projected-seq']) < after && Date.now() < listDeadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        list = await http().get('/v1/incidents').set('authorization', `Bearer ${sec}`).expect(200);
+      }
+      expect(JSON.stringify(list.body)).toContain((opened.body as { incidentId: string }).incidentId);
+      expect(JSON.stringify(list.body)).not.toContain('inc-poison');
+    } finally {
+      await app.close();
+    }
+  });
+});
