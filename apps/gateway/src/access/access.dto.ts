@@ -2,7 +2,8 @@ import { EMERGENCY_REASON_MIN, visibleLength } from '@custos/authz';
 import { DATA_ACTIONS, PURPOSES, RESOURCE_TYPES } from '@custos/vocabulary';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, ValidateNested, type ValidationOptions } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy, type ValidationOptions } from 'class-validator';
+import { NestedObject, Omittable } from '../dto-rules.js';
 
 export const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const RESOURCE_ID = /^(image:)?[A-Za-z0-9._-]{1,100}$/;
@@ -46,7 +47,7 @@ export class AccessRequestDto {
   resourceId!: string;
   @ApiProperty({ enum: DATA_ACTIONS }) @IsIn(DATA_ACTIONS) action!: (typeof DATA_ACTIONS)[number];
   @ApiProperty({ enum: PURPOSES }) @IsIn(PURPOSES) purpose!: (typeof PURPOSES)[number];
-  @ApiPropertyOptional({ type: EmergencyDto }) @IsOptional() @ValidateNested() @Type(() => EmergencyDto) emergency?: EmergencyDto;
+  @ApiPropertyOptional({ type: EmergencyDto }) @Omittable() @NestedObject(() => EmergencyDto) emergency?: EmergencyDto;
 }
 
 export class ImageQueryDto {
@@ -65,7 +66,7 @@ export class RegisterImageDto {
   @ApiProperty() @IsString() @Length(1, 20) modality!: string;
   @ApiProperty() @IsString() @Length(1, 100) bodySite!: string;
   @ApiProperty() @IsString() @Matches(ID) datasetId!: string;
-  @ApiProperty({ type: DemographicsDto }) @ValidateNested() @Type(() => DemographicsDto) demographics!: DemographicsDto;
+  @ApiProperty({ type: DemographicsDto }) @NestedObject(() => DemographicsDto) demographics!: DemographicsDto;
 }
 
 export class ReviewDto {

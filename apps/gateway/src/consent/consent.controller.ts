@@ -10,7 +10,8 @@ import { Clock, parseInstant } from '@custos/platform';
 import { type HttpReply, Requires } from '@custos/runtime';
 import { DATA_CATEGORIES, type DataCategory, isPurpose, type Purpose, PURPOSES } from '@custos/vocabulary';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { Omittable } from '../dto-rules.js';
 import { DatasetParams, PatientParams } from '../access/access.dto.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { ifMatchVersion } from '../if-match.js';
@@ -25,11 +26,12 @@ export class RecipientDto {
 export class ConsentChangeDto {
   @ApiProperty({ enum: ['granted', 'denied'] }) @IsIn(['granted', 'denied']) status!: 'granted' | 'denied';
   @ApiPropertyOptional({ enum: DATA_CATEGORIES, isArray: true }) @IsOptional() @IsArray() @ArrayMaxSize(4) @IsIn(DATA_CATEGORIES, { each: true }) categories?: DataCategory[];
-  @ApiPropertyOptional({ description: 'RFC 3339 instant (or date), in the future, before year 10000' }) @IsOptional() @IsString() @Length(1, 40) expiresAt?: string;
+  @ApiPropertyOptional({ description: 'RFC 3339 instant (or date), in the future, before year 10000' }) @Omittable() @IsString() @Length(1, 40) expiresAt?: string;
   @ApiPropertyOptional({ type: [RecipientDto], description: 'whom the grant is limited to, each typed' })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(100)
+  @IsObject({ each: true, message: 'each of recipients must be an object' })
   @ValidateNested({ each: true })
   @Type(() => RecipientDto)
   recipients?: RecipientDto[];

@@ -38,8 +38,9 @@ import {
   evidenceFor,
 } from '@custos/sentinel';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { ID, PatientParams } from '../access/access.dto.js';
+import { NestedObject, Omittable } from '../dto-rules.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA } from '../openapi.js';
@@ -77,10 +78,10 @@ export class SubjectDto {
 export class OpenIncidentDto {
   @ApiProperty() @IsString() @Length(1, 200) title!: string;
   @ApiProperty({ enum: SEVERITIES }) @IsIn(SEVERITIES) severity!: Severity;
-  @ApiProperty({ type: SubjectDto }) @ValidateNested() @Type(() => SubjectDto) subject!: SubjectDto;
+  @ApiProperty({ type: SubjectDto }) @NestedObject(() => SubjectDto) subject!: SubjectDto;
   @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @ArrayMaxSize(10_000) @Matches(ID, { each: true }) patientIds?: string[];
   @ApiPropertyOptional({ type: [String], description: 'event ids in the log' }) @IsOptional() @IsArray() @ArrayMaxSize(1000) @Matches(UUID, { each: true }) evidence?: string[];
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 40) discoveredAt?: string;
+  @ApiPropertyOptional() @Omittable() @IsString() @Length(1, 40) discoveredAt?: string;
 }
 
 export class TransitionDto {
@@ -107,10 +108,10 @@ export class AffectedDto {
 }
 
 export class AssessmentDto {
-  @ApiProperty({ type: FactorsDto }) @ValidateNested() @Type(() => FactorsDto) factors!: FactorsDto;
+  @ApiProperty({ type: FactorsDto }) @NestedObject(() => FactorsDto) factors!: FactorsDto;
   @ApiProperty({ enum: ['breach', 'low-probability-of-compromise'] }) @IsIn(['breach', 'low-probability-of-compromise']) decision!: 'breach' | 'low-probability-of-compromise';
   @ApiProperty() @IsString() @Length(...NOTE_LENGTH) rationale!: string;
-  @ApiProperty({ type: AffectedDto }) @ValidateNested() @Type(() => AffectedDto) affected!: AffectedDto;
+  @ApiProperty({ type: AffectedDto }) @NestedObject(() => AffectedDto) affected!: AffectedDto;
 }
 
 export class NotificationDto {
@@ -124,7 +125,7 @@ export class HoldDto {
   @ApiProperty({ enum: ['written', 'oral'] }) @IsIn(['written', 'oral']) kind!: 'written' | 'oral';
   @ApiProperty() @IsString() @Length(1, 200) agency!: string;
   @ApiProperty() @IsString() @Length(1, 40) from!: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 40) until?: string;
+  @ApiPropertyOptional() @Omittable() @IsString() @Length(1, 40) until?: string;
 }
 
 export class VerdictDto {
@@ -147,7 +148,7 @@ export class AssigneeDto {
 
 export class DiscoveryDto {
   @ApiProperty() @IsString() @Length(1, 40) discoveredAt!: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 40) awareAt?: string;
+  @ApiPropertyOptional() @Omittable() @IsString() @Length(1, 40) awareAt?: string;
   @ApiProperty() @IsString() @Length(...NOTE_LENGTH) note!: string;
 }
 
