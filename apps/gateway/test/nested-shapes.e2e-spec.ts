@@ -77,4 +77,12 @@ describe('shapes: a nested object is an object, a field is given or left out, a 
     await expect400('put', `/v1/incidents/${id}/discovery`, t.sec, { discoveredAt: null, note: 'n' });
     await expect400('put', `/v1/incidents/${id}/discovery`, t.sec, { discoveredAt: '2026-01-01', awareAt: null, note: 'n' });
   });
+
+  it('does not let a reason that shows nothing break the glass', async () => {
+    const ask = { resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'RESEARCH' };
+    const blanks = ['\u3164'.repeat(20), '\u2800'.repeat(20), '\uffa0'.repeat(20), '\u115f\u1160'.repeat(10), `a${'\u0301'.repeat(19)}`, `${'\u115f'.repeat(15)}stroke`];
+    for (const reason of blanks) await expect400('post', '/v1/access-requests', t.dr, { ...ask, emergency: { reason } });
+    const glass = await http().post('/v1/access-requests').set(bearer(t.dr)).send({ ...ask, emergency: { reason: 'Schlaganfall, Vor-MRT dringend nötig' } }).expect(200);
+    expect(glass.body).toMatchObject({ decision: 'PERMIT', emergency: true });
+  });
 });

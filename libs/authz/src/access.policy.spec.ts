@@ -90,10 +90,21 @@ describe('route abilities', () => {
 });
 
 describe('visibleLength', () => {
-  it('counts what a reader sees: no format characters, no white space, code points not units', () => {
+  it('counts what a reader sees: no format characters, no white space, one per letter or digit', () => {
     expect(visibleLength('\u200b'.repeat(21))).toBe(0);
     expect(visibleLength(' a\u200db \u2066c\n')).toBe(3);
-    expect(visibleLength('😀😀')).toBe(2);
+    expect(visibleLength('stroke alert, prior MR needed now')).toBe(27);
+    expect(visibleLength('脳卒中の疑い、至急MRI')).toBe(11);
+    expect(visibleLength('Ärztin 2x')).toBe(8);
+  });
+
+  it('does not count fillers, blanks, marks piled on one letter, symbols or lone surrogates', () => {
+    for (const blank of ['\u3164', '\u2800', '\uffa0', '\u115f', '\u1160', '\u115f\u1160', '😀', '.', '\ud800', '\udfff', '\u00ad', '\u034f']) {
+      expect(visibleLength(blank.repeat(20))).toBe(0);
+    }
+    expect(visibleLength(`a${'\u0301'.repeat(19)}`)).toBe(1);
+    expect(visibleLength(`${'e\u0301'.repeat(20)}`)).toBe(20); // twenty accented letters are twenty
+    expect(visibleLength('\u1100\u1161\u11a8')).toBe(1); // one Hangul syllable from its jamo
   });
 });
 

@@ -194,13 +194,23 @@ export interface DataDecision {
 export const EMERGENCY_REASON_MIN = 20;
 
 /**
- * The characters of `text` a reader can see: format characters (`\p{Cf}`: zero-width spaces,
- * joiners, direction marks) and white space are not counted, so 21 zero-width spaces are not
- * a 21-character reason. Counted in code points.
+ * How many characters of `text` a reader can see and read: grapheme clusters (what shows as
+ * one character: a letter with its combining marks is one) that hold a letter or a digit
+ * (`\p{L}`, `\p{N}`). Default-ignorable code points (zero-width spaces, joiners, direction
+ * marks, and the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, which Unicode calls letters
+ * but which draw nothing) and the braille blank U+2800 are taken out first; white space,
+ * punctuation, symbols, emoji and lone surrogates do not count. So twenty fillers, twenty
+ * braille blanks or one letter under nineteen combining marks are not a 20-character reason.
  */
 export function visibleLength(text: string): number {
-  return [...text.replace(/[\p{Cf}\s]/gu, '')].length;
+  let count = 0;
+  for (const { segment } of GRAPHEMES.segment(text.replace(INVISIBLE, ''))) if (LETTER_OR_DIGIT.test(segment)) count += 1;
+  return count;
 }
+
+const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\u2800]/gu;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
 /**
  * The decision on one request for patient data: the policy's answer, with the rule that gave
