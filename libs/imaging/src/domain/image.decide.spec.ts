@@ -11,4 +11,20 @@ describe('imageDecider', () => {
   it('refuses a second registration of the same id', () => {
     given(imageDecider, [{ type: 'ImageRegistered', data: image }]).when({ type: 'RegisterImage', image }).thenFails('image-exists');
   });
+  it('refuses demographics that are not an object of sex, birth year and ethnicity, whatever transport sent them', () => {
+    for (const demographics of [[], {}, null, 'F', [{ sex: 'F', birthYear: 1970, ethnicity: 'x' }], { sex: 'F', birthYear: '1970', ethnicity: 'x' }, { sex: '', birthYear: 1970, ethnicity: 'x' }, { sex: 'F', birthYear: 1970.5, ethnicity: 'x' }, { sex: 'F', birthYear: 1970 }]) {
+      given(imageDecider, [])
+        .when({ type: 'RegisterImage', image: { ...image, demographics } as unknown as ImageRegisteredData })
+        .thenFails('bad-image');
+    }
+  });
+  it('refuses an image without the ids its readers key on', () => {
+    for (const field of ['imageId', 'patientId', 'datasetId', 'modality', 'bodySite'] as const) {
+      for (const value of [undefined, null, '', [], 'x'.repeat(101)]) {
+        given(imageDecider, [])
+          .when({ type: 'RegisterImage', image: { ...image, [field]: value } as unknown as ImageRegisteredData })
+          .thenFails('bad-image');
+      }
+    }
+  });
 });
