@@ -1,4 +1,5 @@
 import type { Decider, PersonalFields } from '@custos/decider';
+import { assertReference } from './reference.invariants.js';
 
 /**
  * Reference data the rules need: who patients and staff are. Names and addresses are personal
@@ -51,6 +52,7 @@ export const referenceDecider: Decider<ReferenceEvent | null, { readonly type: '
   initialState: null,
   evolve: (_state, event) => event,
   decide(command, state) {
+    assertReference(command.event);
     if (state && sameRecord(state, command.event)) return [];
     return [command.event];
   },
