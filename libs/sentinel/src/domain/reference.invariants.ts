@@ -1,5 +1,4 @@
 import { ValidationError } from '@custos/errors';
-import type { ReferenceEvent } from './reference.events.js';
 
 const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const ACTOR = /^[\x21-\x7e]{1,200}$/;
@@ -12,9 +11,9 @@ const COUNTRY = /^[A-Z]{2}$/;
  * checked by the decider whatever transport sent the record. The refusal names the field,
  * never its value (names and addresses are personal).
  */
-export function assertReference(event: ReferenceEvent): void {
+export function assertReference(event: { readonly type: 'PatientProfileRecorded' | 'WorkforceMemberRecorded'; readonly data: unknown }): void {
   const bad = (field: string, why: string) => new ValidationError(`${field} ${why}`, { field }, 'bad-reference');
-  const d = event.data as unknown;
+  const d = event.data;
   if (typeof d !== 'object' || d === null || Array.isArray(d)) throw bad('record', 'must be an object');
   const r = d as Record<string, unknown>;
   const text = (field: string, max: number) => {
