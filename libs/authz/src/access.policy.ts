@@ -248,8 +248,8 @@ export function couldUseForPurpose(p: Principal, purpose: Purpose): boolean {
   );
 }
 
-/** Bump when `decideDataAccess` changes meaning without a change to the rules themselves. */
-export const DECISION_LOGIC_VERSION = 2;
+/** Bump when `decideDataAccess` changes meaning without a change to the rules themselves (3: a reason counts letter-or-digit graphemes). */
+export const DECISION_LOGIC_VERSION = 3;
 
 /**
  * A digest of the policy as data: every role's rules (for a placeholder identity), the

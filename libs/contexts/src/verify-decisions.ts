@@ -2,6 +2,7 @@ import { ANNOTATIONS_OF_IMAGE, type AccessDecidedData, accessCodec, decideAccess
 import { EMERGENCY_REASON_MIN, policyVersionOf, type Principal, RULES_DIGEST } from '@custos/authz';
 import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
 import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
+import { ValidationError } from '@custos/errors';
 import { imageCodec } from '@custos/imaging';
 import { PayloadCipher } from '@custos/keys';
 import { categoryOf } from '@custos/vocabulary';
@@ -124,7 +125,14 @@ export async function verifyDecisions(
           unknownPolicies[key] = (unknownPolicies[key] ?? 0) + 1;
           continue;
         }
-        const derived = rederive(event, recorded, rules, images, patientsWithImages, consents, annotations);
+        let derived: AccessDecidedData;
+        try {
+          derived = rederive(event, recorded, rules, images, patientsWithImages, consents, annotations);
+        } catch (e) {
+          // The decider refuses the request as recorded (a malformed event): that deviates too.
+          if (!(e instanceof ValidationError)) throw e;
+          return { ok: false, events, decisions, rederived, unknownPolicies, unreadableReasons, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field: 'request', recorded: e.code, derived: null } };
+        }
         for (const field of FIELDS) {
           if (JSON.stringify(recorded[field] ?? null) !== JSON.stringify(derived[field] ?? null)) {
             return { ok: false, events, decisions, rederived, unknownPolicies, unreadableReasons, firstDeviation: { globalSeq: event.globalSeq, eventId: event.eventId, field, recorded: recorded[field] ?? null, derived: derived[field] ?? null } };

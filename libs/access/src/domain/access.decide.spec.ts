@@ -45,6 +45,27 @@ describe('access decider: given / when / then', () => {
     expect(decideAccess(cmd({ consent: { granted: false, version: 1 }, emergencyReason: '\u200b'.repeat(25) })).data).toMatchObject({ decision: 'DENY', emergency: false });
   });
 
+  it('a reason that shows nothing (Hangul fillers, braille blanks, marks piled on one letter) breaks no glass', () => {
+    for (const reason of ['\u3164'.repeat(20), '\u2800'.repeat(20), '\uffa0'.repeat(20), '\u115f\u1160'.repeat(10), `a${'\u0301'.repeat(19)}`]) {
+      expect(decideAccess(cmd({ consent: { granted: false, version: 1 }, emergencyReason: reason })).data).toMatchObject({ decision: 'DENY', emergency: false });
+    }
+  });
+
+  it('refuses a request its readers could not take, whatever transport sent it (no event)', () => {
+    const broken: Array<Partial<Record<keyof DecideAccess, unknown>>> = [
+      { resourceType: undefined },
+      { resourceType: 'spaceship' },
+      { action: 'delete' },
+      { purpose: null },
+      { resourceId: '' },
+      { resourceId: [] },
+      { emergencyReason: ['now'] },
+      { principal: { roles: ['clinician'], credentials: [] } },
+      { resource: { datasetId: 'ds-1' } },
+    ];
+    for (const over of broken) given(accessDecider, []).when(cmd(over as Partial<DecideAccess>)).thenFails('bad-access-request');
+  });
+
   it('given an unknown resource, then DENY unknown-resource, patient unknown', () => {
     expect(decideAccess(cmd({ resource: null })).data).toMatchObject({ decision: 'DENY', rule: 'unknown-resource', patientId: null });
   });

@@ -1,7 +1,7 @@
 import { decideDataAccess, type Principal, ruleFor } from '@custos/authz';
 import type { Decider } from '@custos/decider';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '@custos/errors';
-import type { DataAction, Purpose, ResourceType } from '@custos/vocabulary';
+import { DATA_ACTIONS, type DataAction, PURPOSES, type Purpose, RESOURCE_TYPES, type ResourceType } from '@custos/vocabulary';
 import type { AccessDecided, AccessDecidedData, AccessEvent, AuditDataReadData, EmergencyAccessReviewed, PolicyActivated, PolicyActivatedData, RouteAccessDeniedData } from './access.events.js';
 
 /**
@@ -31,6 +31,7 @@ export type RecordAuditRead = { readonly type: 'RecordAuditRead'; readonly data:
 export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead;
 
 export function decideAccess(command: DecideAccess): AccessDecided {
+  assertRequest(command);
   const base = {
     resourceType: command.resourceType,
     resourceId: command.resourceId,
@@ -71,6 +72,22 @@ export function decideAccess(command: DecideAccess): AccessDecided {
  * Whether a refusal must look like "no such resource" to this caller: a patient asking for
  * something that is not theirs learns nothing about whether it exists.
  */
+/**
+ * What the access trail's NOT NULL columns and every reader of AccessDecided rely on, checked
+ * whatever transport sent the command: the resource type, action and purpose from the
+ * vocabulary, a resource id, an actor, a reason that is text if given.
+ */
+function assertRequest(command: DecideAccess): void {
+  const bad = (field: string, why: string) => new ValidationError(`${field} ${why}`, { field }, 'bad-access-request');
+  if (!(RESOURCE_TYPES as readonly unknown[]).includes(command.resourceType)) throw bad('resourceType', `must be one of ${RESOURCE_TYPES.join(', ')}`);
+  if (!(DATA_ACTIONS as readonly unknown[]).includes(command.action)) throw bad('action', `must be one of ${DATA_ACTIONS.join(', ')}`);
+  if (!(PURPOSES as readonly unknown[]).includes(command.purpose)) throw bad('purpose', `must be one of ${PURPOSES.join(', ')}`);
+  if (typeof command.resourceId !== 'string' || command.resourceId.length < 1 || command.resourceId.length > 200) throw bad('resourceId', 'must be text of 1-200 characters');
+  if (typeof command.principal?.sub !== 'string' || command.principal.sub.length < 1 || !Array.isArray(command.principal.roles)) throw bad('principal', 'must name an actor and roles');
+  if (command.emergencyReason !== undefined && typeof command.emergencyReason !== 'string') throw bad('emergencyReason', 'must be text');
+  if (command.resource !== null && (typeof command.resource !== 'object' || typeof command.resource.patientId !== 'string' || command.resource.patientId.length < 1)) throw bad('resource', 'must name its patient');
+}
+
 export function conceals(principal: Principal, decided: AccessDecidedData): boolean {
   if (decided.decision !== 'DENY') return false;
   if (decided.patientId === null) return true;
