@@ -78,6 +78,29 @@ describe('shapes: a nested object is an object, a field is given or left out, a 
     await expect400('put', `/v1/incidents/${id}/discovery`, t.sec, { discoveredAt: '2026-01-01', awareAt: null, note: 'n' });
   });
 
+  it('answers null in any optional body field without a 500 (400 for the dates, as if left out elsewhere)', async () => {
+    const admin = await devToken(app, { sub: 'admin-1', roles: ['admin'] });
+    const opened = await http().post('/v1/incidents').set(bearer(t.sec)).send({ title: 'tip', severity: 'low', subject: { kind: 'actor', id: 'someone-else' } }).expect(201);
+    const inc = `/v1/incidents/${opened.body.incidentId as string}`;
+    const cases: Array<['post' | 'put' | 'delete', string, string, Record<string, unknown>, string[]]> = [
+      ['put', '/v1/patients/p1/consents/RESEARCH', t.p1, { status: 'granted' }, ['categories', 'recipients', 'capturedBy', 'evidenceRef', 'expiresAt']],
+      ['delete', '/v1/patients/p1/consents/RESEARCH', t.p1, {}, ['capturedBy', 'evidenceRef']],
+      ['post', '/v1/incidents', t.sec, { title: 't', severity: 'low', subject: { kind: 'actor', id: 'someone-else' } }, ['patientIds', 'evidence', 'discoveredAt']],
+      ['post', `${inc}/holds`, t.sec, { kind: 'oral', agency: 'county police', from: '2026-01-01' }, ['until']],
+      ['put', `${inc}/discovery`, t.sec, { discoveredAt: '2026-01-01', note: 'n' }, ['awareAt']],
+      ['put', '/v1/workforce/nurse-7', admin, { familyName: 'Roe', address: '1 Main St', department: 'radiology', status: 'active', since: '2026-01-01' }, ['patientId']],
+      ['post', '/v1/access-requests', t.dr, { resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT' }, ['emergency']],
+    ];
+    const seen: string[] = [];
+    for (const [method, url, token, body, optional] of cases) {
+      for (const field of optional) {
+        const res = await http()[method](url).set(bearer(token)).send({ ...body, [field]: null });
+        if (res.status >= 500) seen.push(`${method} ${url} ${field}: ${res.status}`);
+      }
+    }
+    expect(seen).toEqual([]);
+  });
+
   it('does not let a reason that shows nothing break the glass', async () => {
     const ask = { resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'RESEARCH' };
     const blanks = ['\u3164'.repeat(20), '\u2800'.repeat(20), '\uffa0'.repeat(20), '\u115f\u1160'.repeat(10), `a${'\u0301'.repeat(19)}`, `${'\u115f'.repeat(15)}stroke`];
