@@ -21,9 +21,9 @@ import { describeFailure, type ProjectionFault, quarantinedEvents, recordFaults,
  * and one checkpoint update, whatever its size.
  *
  * A projection is a guest: an event one projection cannot apply (its SQL refuses it, its code
- * throws) is quarantined for that projection alone. The batch runs under a savepoint; if it
- * fails, each projection is retried under its own, and the one that fails again event by
- * event. What it refuses is recorded in `custos_projection_faults`, logged (type, sequence and
+ * throws) is quarantined for that projection alone. A batch that fails is applied again in a
+ * new transaction with each projection under a savepoint, and the one that fails again event
+ * by event under one each. What it refuses is recorded in `custos_projection_faults`, logged (type, sequence and
  * SQLSTATE, never the event's data) and counted; every other projection takes the event and
  * the checkpoint moves past it, so no view stops. A failure that says nothing about the event
  * (the store unreachable, a deadlock, a timeout) is not quarantined: the batch is retried.
@@ -43,6 +43,20 @@ export class ProjectionRunner {
   /** Applies what is new in `events`; returns how many were applied (duplicates are skipped). */
   async applyBatch(events: readonly StoredEvent[]): Promise<number> {
     if (events.length === 0) return 0;
+    try {
+      return await this.applyOnce(events, false);
+    } catch (e) {
+      // Something refused: again, with each projection (and then each event) under a savepoint.
+      if (transientFailure(e) || asUnavailable(e)) throw e;
+      return this.applyOnce(events, true);
+    }
+  }
+
+  /**
+   * One transaction over `events`. Unguarded (the common case: no savepoint at all), any
+   * failure rolls it all back; guarded, what a projection refuses is quarantined for it.
+   */
+  private async applyOnce(events: readonly StoredEvent[], guarded: boolean): Promise<number> {
     let faults: ProjectionFault[] = [];
     const applied = await this.db.transaction(async (sql) => {
       const position = await this.lockPosition(sql);
@@ -57,7 +71,8 @@ export class ProjectionRunner {
         ).map((r) => Number(r.global_seq)),
       );
       const toApply = candidates.filter((e) => !ledger.has(e.globalSeq));
-      faults = await this.applyGuarded(sql, toApply);
+      if (guarded) faults = await this.applyGuarded(sql, toApply);
+      else for (const projection of this.projections) await applyAll(sql, projection, toApply);
       // The new checkpoint: as far as applied sequences (old and new) run on without a gap.
       const done = new Set([...ledger, ...toApply.map((e) => e.globalSeq)]);
       let next = position;
@@ -121,8 +136,8 @@ export class ProjectionRunner {
 
   /**
    * Applies `events` to every projection; what one projection refuses is quarantined for it
-   * alone and returned (already recorded in this transaction). The common case, nothing
-   * refused, costs one savepoint.
+   * alone and returned (already recorded in this transaction). Nothing refused costs one
+   * savepoint (replay runs every page so: one transaction for the whole log).
    */
   private async applyGuarded(sql: Sql, events: readonly StoredEvent[]): Promise<ProjectionFault[]> {
     if (events.length === 0) return [];
