@@ -59,6 +59,9 @@ describe('annotation decider', () => {
     given(annotationDecider, [created, first]).when(review('rev-1', 'approved')).thenFails('already-reviewed');
     given(annotationDecider, [created, first]).when(review('rev-2', 'approved')).then((e) => expect((e[0]?.data as { status: string }).status).toBe('approved'));
     given(annotationDecider, [created]).when(review('rev-1', 'rejected')).thenFails('reason-required');
+    // Whatever transport sent it, a review its read model would store as nonsense is refused.
+    given(annotationDecider, [created]).when({ ...review('rev-1', 'approved'), verdict: 'maybe' } as unknown as AnnotationCommand).thenFails('bad-verdict');
+    given(annotationDecider, [created]).when({ ...review('rev-1', 'rejected'), reason: ['no'] } as unknown as AnnotationCommand).thenFails('bad-reason');
     given(annotationDecider, [created]).when(review('rev-1', 'rejected', 'box misses the lesion')).then((e) => expect((e[0]?.data as { status: string }).status).toBe('rejected'));
   });
 

@@ -147,6 +147,8 @@ export function decideAnnotation(command: AnnotationCommand, state: AnnotationSt
       if (!command.principal.roles.includes('reviewer')) throw new ForbiddenError('reviewing needs the reviewer role', undefined, 'not-a-reviewer');
       const credential = mayAnnotate({ ...command, consentGranted: true });
       if (state.authors.includes(by)) throw new ForbiddenError('nobody reviews an annotation they created or edited', { patientId: current.patientId }, 'own-annotation');
+      if (command.verdict !== 'approved' && command.verdict !== 'rejected') throw new ValidationError('verdict must be approved or rejected', { field: 'verdict' }, 'bad-verdict');
+      if (command.reason !== undefined && typeof command.reason !== 'string') throw new ValidationError('reason must be text', { field: 'reason' }, 'bad-reason');
       if (command.verdict === 'rejected' && !command.reason?.trim()) throw new ValidationError('a rejection needs a reason', { field: 'reason' }, 'reason-required');
       if (command.reason !== undefined && command.reason.length > 2000) throw new ValidationError('reason must be at most 2,000 characters', { field: 'reason' }, 'bad-reason');
       if (command.verdict === 'approved' && state.approvals.includes(by)) throw new ConflictError('this reviewer already approved this version', undefined, 'already-reviewed');
