@@ -17,7 +17,7 @@ describe('what a projection fault records', () => {
   });
 
   it('tells failures that say nothing about the event (retried) from those that do (quarantined)', () => {
-    for (const code of ['40001', '40P01', '57014', '08006', '53300']) expect(transientFailure({ code })).toBe(true);
+    for (const code of ['40001', '40P01', '57014', '08006', '53300', '42P01', '42501']) expect(transientFailure({ code })).toBe(true);
     for (const code of ['23502', '22P02', '23505']) expect(transientFailure({ code })).toBe(false);
     expect(transientFailure(new TypeError("Cannot read properties of undefined (reading 'kind')"))).toBe(false);
   });

@@ -66,11 +66,12 @@ export async function quarantineSummary(sql: Sql, projector = 'main'): Promise<s
 
 /**
  * SQLSTATE classes that say nothing about the event: connection (08), transaction rollback
- * such as a deadlock or serialization failure (40), resources (53), operator intervention
- * such as a statement timeout (57), system (58) and internal (XX) errors. The batch is
- * retried rather than an event quarantined.
+ * such as a deadlock or serialization failure (40), a missing table, column or privilege
+ * (42: the projection or the schema is wrong for every event alike), resources (53),
+ * operator intervention such as a statement timeout (57), system (58) and internal (XX)
+ * errors. The batch is retried rather than every event quarantined.
  */
-const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
+const TRANSIENT_CLASSES = new Set(['08', '40', '42', '53', '57', '58', 'XX']);
 
 export function transientFailure(e: unknown): boolean {
   const code = sqlState(e);
