@@ -17,6 +17,17 @@ class Strict implements Projection {
   }
 }
 
+/** Code that trusts the event's shape: throws a TypeError (no SQL involved) on an event without `n`. */
+class Fragile implements Projection {
+  readonly name = 'fragile';
+  readonly tables = [];
+  seen = 0;
+  apply(_sql: Sql, e: StoredEvent): Promise<void> {
+    this.seen += (e.data as { n?: number }).n!.toFixed(0).length > 0 ? 1 : 0;
+    return Promise.resolve();
+  }
+}
+
 /** Fails as the store going away would: never quarantined, the batch is retried. */
 class Unreachable implements Projection {
   readonly name = 'unreachable';
@@ -131,7 +142,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('ProjectionRunner on %s', (kind
       const events = await seedWithPoison();
       const lines: unknown[] = [];
       const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-      const runner = new ProjectionRunner(t.db, [catalogue, new Strict(), new ApplicationLog()], 'main', { logger });
+      const runner = new ProjectionRunner(t.db, [catalogue, new Strict(), new Fragile(), new ApplicationLog()], 'main', { logger });
       await runner.applyBatch(events.slice(0, 7));
       await runner.applyBatch(events.slice(7));
       expect(await runner.position()).toBe(9);
@@ -142,16 +153,24 @@ describe.each<StoreKind>(['pglite', 'postgres'])('ProjectionRunner on %s', (kind
       const [types] = await t.db.query<{ n: string | number }>('SELECT sum(event_count) AS n FROM custos_rm_event_types');
       expect(Number(types?.n)).toBe(10);
       const faults = await runner.faults();
-      expect(faults).toEqual([expect.objectContaining({ projection: 'strict', globalSeq: 4, eventId: events[4]?.eventId, eventType: 'ThingHappened', code: '23502' })]);
-      expect(faults[0]?.error).toMatch(/column "n"/);
-      expect(await quarantineSummary(t.db)).toMatch(/^events quarantined: strict \(1 event, first at global sequence 4\)/);
-      // One error line, naming the projection and the event, without the event's data.
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatchObject({ projection: 'strict', globalSeq: 4, eventType: 'ThingHappened', code: '23502' });
+      expect(faults).toEqual([
+        expect.objectContaining({ projection: 'fragile', globalSeq: 4, eventId: events[4]?.eventId, eventType: 'ThingHappened', code: 'TypeError' }),
+        expect.objectContaining({ projection: 'strict', globalSeq: 4, eventId: events[4]?.eventId, eventType: 'ThingHappened', code: '23502' }),
+      ]);
+      expect(faults[1]?.error).toMatch(/column "n"/);
+      expect(await quarantineSummary(t.db)).toMatch(/^events quarantined: fragile \(1 event, first at global sequence 4\), strict \(1 event, first at global sequence 4\)/);
+      // One error line per projection, naming it and the event, without the event's data.
+      expect(lines).toHaveLength(2);
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ projection: 'strict', globalSeq: 4, eventType: 'ThingHappened', code: '23502' }),
+          expect.objectContaining({ projection: 'fragile', globalSeq: 4, eventType: 'ThingHappened', code: 'TypeError' }),
+        ]),
+      );
       expect(JSON.stringify(lines)).not.toMatch(/Jane|1970/);
       // Redelivered, the poison event is not applied or recorded twice.
       await runner.applyBatch(events);
-      expect(await runner.faults()).toHaveLength(1);
+      expect(await runner.faults()).toHaveLength(2);
     });
 
     it('replay reports the quarantined event instead of failing, and clears what no longer fails', async () => {
@@ -167,6 +186,18 @@ describe.each<StoreKind>(['pglite', 'postgres'])('ProjectionRunner on %s', (kind
       expect(await runner.faults()).toEqual([]);
       expect(await quarantineSummary(t.db)).toBeUndefined();
       expect(await t.db.query('SELECT * FROM test_strict')).toHaveLength(10);
+    });
+
+    it('two projectors of one group at once, overlapping batches: every event once, the poison recorded once', async () => {
+      const events = await seedWithPoison();
+      const a = new ProjectionRunner(t.db, [catalogue, new Strict(), new ApplicationLog()]);
+      const b = new ProjectionRunner(t.db, [catalogue, new Strict(), new ApplicationLog()]);
+      await Promise.all([a.applyBatch(events.slice(0, 6)), b.applyBatch(events.slice(3)), a.applyBatch(events.slice(2, 8)), b.applyBatch(events)]);
+      expect(await a.position()).toBe(9);
+      const [applied] = await t.db.query<{ n: string | number; d: string | number }>('SELECT count(*) AS n, count(DISTINCT global_seq) AS d FROM test_applications');
+      expect([Number(applied?.n), Number(applied?.d)]).toEqual([10, 10]);
+      expect(await t.db.query('SELECT * FROM test_strict')).toHaveLength(9);
+      expect((await a.faults()).map((f) => [f.projection, f.globalSeq])).toEqual([['strict', 4]]);
     });
 
     it('never quarantines a failure that says nothing about the event: the batch is retried', async () => {
