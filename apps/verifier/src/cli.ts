@@ -3,7 +3,7 @@ import { verifyBundle, type VerifyOptions } from './verify-bundle.js';
 
 const USAGE =
   'usage: custos-verifier bundle.json (--jwks jwks.json | --jwks-url URL | --trust-bundle-keys) [--trusted checkpoint.jws] [--witness KEY]... [--min-cosignatures N]\n' +
-  '  KEY: a witness public key as the witness publishes it (its /.well-known/jwks.json, or one JWK), as a file or inline JSON\n';
+  '  KEY: a witness public key as the witness publishes it (its /.well-known/jwks.json, or one JWK): a file, inline JSON or an http(s) URL\n';
 
 /** A usage or read error: exit 1, no verdict. */
 class UsageError extends Error {}
@@ -59,8 +59,8 @@ async function main(argv: readonly string[], out: Output): Promise<number> {
     if (!/^\d+$/.test(minText) || minCosignatures < 1 || minCosignatures > witnessArgs.length) throw new UsageError(`--min-cosignatures must be from 1 to the number of --witness keys given (${witnessArgs.length})`);
   }
 
-  const jwks = jwksFile ? await readJson(jwksFile, '--jwks') : jwksUrl ? await fetchJson(jwksUrl) : undefined;
-  const witnesses = await Promise.all(witnessArgs.map((w) => (w.trimStart().startsWith('{') ? parseJson(w, '--witness') : readJson(w, '--witness'))));
+  const jwks = jwksFile ? await readJson(jwksFile, '--jwks') : jwksUrl ? await fetchJson(jwksUrl, '--jwks-url') : undefined;
+  const witnesses = await Promise.all(witnessArgs.map((w) => (w.trimStart().startsWith('{') ? parseJson(w, '--witness') : /^https?:\/\//.test(w) ? fetchJson(w, '--witness') : readJson(w, '--witness'))));
   const trusted = trustedFile ? (await readText(trustedFile, '--trusted')).trim() : undefined;
   if (trustBundleKeys) {
     out.stderr(
@@ -115,15 +115,15 @@ async function readJson(path: string, what: string): Promise<object> {
   return parseJson(await readText(path, `${what} ${path}`), `${what} ${path}`);
 }
 
-async function fetchJson(url: string): Promise<object> {
-  if (!/^https?:\/\//.test(url)) throw new UsageError('--jwks-url must be an http(s) URL');
+async function fetchJson(url: string, what: string): Promise<object> {
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`${what} must be an http(s) URL`);
   let text: string;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     text = await res.text();
   } catch (e) {
-    throw new UsageError(`--jwks-url ${url}: cannot fetch the keys (${(e as Error).message})`);
+    throw new UsageError(`${what} ${url}: cannot fetch the keys (${(e as Error).message})`);
   }
-  return parseJson(text, `--jwks-url ${url}`);
+  return parseJson(text, `${what} ${url}`);
 }

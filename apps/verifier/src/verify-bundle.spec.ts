@@ -271,15 +271,15 @@ describe('the offline verifier: keys and witnesses (defect 3)', () => {
     expect(await runVerifier(['/nonexistent/bundle.json', '--jwks', jwks], out)).toBe(1);
   });
 
-  it('--jwks-url reads the keys over HTTP', async () => {
+  it('--jwks-url and --witness URL read the keys over HTTP', async () => {
     const { createServer } = await import('node:http');
-    const server = createServer((_req, res) => res.end(JSON.stringify(f.jwks)));
+    const server = createServer((req, res) => res.end(JSON.stringify(req.url === '/witness/.well-known/jwks.json' ? f.witness : f.jwks)));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const { port } = server.address() as { port: number };
       const out = capture();
-      expect(await runVerifier([await file(f.bundle), '--jwks-url', `http://127.0.0.1:${port}/.well-known/jwks.json`], out)).toBe(0);
-      expect(JSON.parse(out.out)).toMatchObject({ ok: true });
+      expect(await runVerifier([await file(f.bundle), '--jwks-url', `http://127.0.0.1:${port}/.well-known/jwks.json`, '--witness', `http://127.0.0.1:${port}/witness/.well-known/jwks.json`], out)).toBe(0);
+      expect(JSON.parse(out.out)).toMatchObject({ ok: true, witnessed: 1 });
     } finally {
       server.close();
     }
