@@ -152,7 +152,8 @@ export async function logFigures(db: Database, store: EventStore, report: Report
   });
   const events = bundle?.events.length ?? 0;
   report(`export of one patient (${events} events)`, events, exportSeconds);
-  const verdict = await verifyBundle(JSON.parse(JSON.stringify(bundle)) as unknown);
-  const verifySeconds = await timed(async () => verifyBundle(JSON.parse(JSON.stringify(bundle)) as unknown));
+  const jwks = await keys.jwks();
+  const verdict = await verifyBundle(JSON.parse(JSON.stringify(bundle)) as unknown, { jwks });
+  const verifySeconds = await timed(async () => verifyBundle(JSON.parse(JSON.stringify(bundle)) as unknown, { jwks }));
   report(`offline verifier on that export (${verdict.ok ? 'ok' : 'FAILED'})`, events, verifySeconds);
 }

@@ -98,8 +98,30 @@ describe('the verifiable log over HTTP (embedded)', () => {
     expect(bundle.events.length).toBe(5); // the registration and four decisions
     expect(exported.headers['x-custos-export-events']).toBe('5'); // known before the first byte: a progress indication
     expect(bundle.total).toBe(5);
-    expect(await verifyBundle(bundle)).toMatchObject({ ok: true, events: 5 });
     const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
+    expect(await verifyBundle(bundle)).toMatchObject({ ok: false, failure: expect.stringMatching(/^no keys to verify with/) }); // never the bundle's own keys unasked
+    expect(await verifyBundle(bundle, { jwks })).toMatchObject({ ok: true, events: 5, streams: 2, links: 5 });
+
+    // A withheld PERMIT: dropped from events, its stream link given a made-up hash, the next link unchained.
+    type Link = { version: number; hash: string; streamPrevHash: string | null };
+    type Shown = { events: Array<{ event: { streamId: string; version: number; data: { decision?: string } } }>; streams: Array<{ streamId: string; versionAtCheckpoint: number; links: Link[] }>; total: number };
+    const withheld = structuredClone(bundle) as Shown;
+    const permit = withheld.events.findIndex((e) => e.event.streamId === 'access-xp1' && e.event.data.decision === 'PERMIT');
+    const { version } = withheld.events[permit]!.event;
+    withheld.events.splice(permit, 1);
+    const chain = withheld.streams.find((s) => s.streamId === 'access-xp1')!.links;
+    chain[version - 1]!.hash = 'ab'.repeat(32);
+    chain[version]!.streamPrevHash = null;
+    const refusedA = await verifyBundle(withheld, { jwks });
+    expect(refusedA.failure).toMatch(new RegExp(`^stream access-xp1: version ${version} \\(global sequence \\d+\\): not proven`));
+    // A dropped tail: the stream's last decision gone, its version at the checkpoint lowered.
+    const cut = structuredClone(bundle) as Shown;
+    const access = cut.streams.find((s) => s.streamId === 'access-xp1')!;
+    const head = access.links.pop()!;
+    access.versionAtCheckpoint = head.version - 1;
+    cut.events = cut.events.filter((e) => !(e.event.streamId === 'access-xp1' && e.event.version === head.version));
+    const refusedB = await verifyBundle(cut, { jwks, trusted: kept.jws });
+    expect(refusedB.failure).toMatch(new RegExp(`^stream access-xp1: the bundle shows it up to version ${head.version - 1}, but Custos signed its head at the checkpoint as version ${head.version}`));
     // Against a checkpoint kept earlier, the bundle must carry the proof that its tree extends it.
     const newer = await verifyBundle(bundle, { jwks, trusted: kept.jws });
     if (bundle.checkpoint.treeSize > kept.treeSize) expect(newer.failure).toMatch(/no consistency proof from the trusted size/);
@@ -109,7 +131,7 @@ describe('the verifiable log over HTTP (embedded)', () => {
     // Tampering with the bundle is caught.
     const edited = structuredClone(bundle) as { events: Array<{ event: { data: Record<string, unknown> } }> };
     edited.events[1]!.event.data.decision = 'DENY';
-    expect((await verifyBundle(edited)).failure).toMatch(/leaf is not the event's canonical JSON/);
+    expect((await verifyBundle(edited, { jwks })).failure).toMatch(/leaf is not the event's canonical JSON/);
 
     // The log grows; a later export carries a consistency proof from the kept checkpoint.
     await http().post('/v1/access-requests').set(bearer(clinician)).send({ resourceType: 'image', resourceId: 'img-x1', action: 'view', purpose: 'TREATMENT' }).expect(200);
@@ -134,7 +156,7 @@ describe('the verifiable log over HTTP (embedded)', () => {
     const rewritten = await checkpointAtLeast(regulator, kept.treeSize + 2);
     const after = (await http().post('/v1/exports').set(bearer(regulator)).send({ ...window, since: kept.treeSize }).expect(200)).body;
     expect(after.checkpoint.treeSize).toBe(rewritten.treeSize);
-    expect(await verifyBundle(after)).toMatchObject({ ok: true }); // on its own, a rewritten log is self-consistent
+    expect(await verifyBundle(after, { jwks })).toMatchObject({ ok: true }); // on its own, a rewritten log is self-consistent
     const report = await verifyBundle(after, { jwks, trusted: kept.jws });
     expect(report.ok).toBe(false);
     expect(report.failure).toMatch(/log was rewritten/);

@@ -8,6 +8,7 @@ import { rewriteAndRehash } from '@custos/testing';
 import jose from 'node-jose';
 import request from 'supertest';
 import { bootEmbedded, devToken, IMAGE } from '../../gateway/test/helpers.js';
+import { verifyBundle } from '../../verifier/src/verify-bundle.js';
 import { Witness, type WitnessState } from '../src/witness.js';
 
 function memory(): { load(): Promise<WitnessState>; save(s: WitnessState): Promise<void>; state: WitnessState } {
@@ -100,11 +101,21 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
       }
     };
     await waitFor(async () => (await db.query('SELECT 1 FROM custos_log_cosignatures')).length >= 2);
+    // Nothing is appended now: once the latest checkpoint is cosigned, the export carries that cosignature.
+    const latestCosigned = async () => {
+      const [row] = await db.query<{ ok: boolean }>('SELECT (SELECT max(tree_size) FROM custos_log_checkpoints) = (SELECT max(tree_size) FROM custos_log_cosignatures) AS ok');
+      return row?.ok === true;
+    };
+    await waitFor(latestCosigned);
+    const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
     const bundle = (await http().post('/v1/exports').set('authorization', `Bearer ${regulator}`).send({ patientId: 'wp1', from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }).expect(200)).body;
     // The export's checkpoint may be newer than the last cosigned one; a cosigned one is on record.
     const cosigned = await db.query<{ tree_size: string | number }>('SELECT tree_size FROM custos_log_cosignatures ORDER BY tree_size DESC LIMIT 1');
     expect(Number(cosigned[0]?.tree_size)).toBeGreaterThan(0);
     expect(Array.isArray(bundle.checkpoint.cosignatures)).toBe(true);
+    // The regulator's verifier, given the witness's published key, counts its cosignature.
+    const published = witness.publicJwk() as object;
+    expect(await verifyBundle(bundle, { jwks, witnesses: [{ keys: [published] }] })).toMatchObject({ ok: true, witnessed: 1 });
     expect((await http().get('/health')).status).toBe(200);
 
     // The careful attacker: rewrite, recompute every hash and link, rebuild the tree and its checkpoints.
@@ -120,6 +131,14 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     expect(health.status).toBe(503);
     expect(JSON.stringify(health.body)).toContain('log-integrity');
     await waitFor(async () => (await db.query("SELECT 1 FROM custos_events WHERE type = 'LogIntegrityAlarm'")).length > 0);
+    // An export of the rewritten log is self-consistent and signed by Custos: without witnesses a first
+    // visit cannot tell. With the witness's key it fails: the witness refused that checkpoint.
+    const refusedAt = Number((await db.query<{ n: string | number }>('SELECT max(tree_size) AS n FROM custos_log_checkpoints'))[0]?.n);
+    const rewritten = (await http().post('/v1/exports').set('authorization', `Bearer ${regulator}`).send({ patientId: 'wp1', from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }).expect(200)).body;
+    expect(rewritten.checkpoint.treeSize).toBeGreaterThanOrEqual(refusedAt);
+    expect(await verifyBundle(rewritten, { jwks })).toMatchObject({ ok: true });
+    const report = await verifyBundle(rewritten, { jwks, witnesses: [{ keys: [published] }] });
+    expect(report.failure).toMatch(/^the checkpoint \(\d+\) is not witnessed: 0 of the 1 required cosignatures verify/);
     const tree = new LogTree(db);
     expect((await tree.head()).size).toBeGreaterThan(0);
   });

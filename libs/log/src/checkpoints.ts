@@ -53,6 +53,15 @@ export class Checkpoints {
     return this.at(size);
   }
 
+  /**
+   * Another statement about the log signed with the same key, told apart by its `typ` (an
+   * export's stream heads): a verifier holding the log's keys checks it as it checks checkpoints.
+   */
+  signStatement(payload: string, typ: string): Promise<string> {
+    if (typ === 'tlog-checkpoint+jws') throw new Error('a statement is not a checkpoint');
+    return this.signer.sign(payload, { typ, cty: 'application/json' });
+  }
+
   async latest(): Promise<Checkpoint | null> {
     const [row] = await this.db.query<CheckpointRow>('SELECT * FROM custos_log_checkpoints ORDER BY tree_size DESC LIMIT 1');
     return row ? toCheckpoint(row) : null;

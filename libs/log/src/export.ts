@@ -3,7 +3,9 @@ import { ConflictError, NotFoundError } from '@custos/errors';
 import type { Checkpoints } from './checkpoints.js';
 import { leafInput, type LogTree } from './tree.js';
 
-export const EXPORT_FORMAT = 'custos-export/1';
+export const EXPORT_FORMAT = 'custos-export/2';
+/** The `typ` of the signed statement of stream heads (the offline verifier checks it). */
+export const HEADS_TYP = 'custos-export-heads+jws';
 
 export interface ExportBundle {
   format: typeof EXPORT_FORMAT;
@@ -17,12 +19,32 @@ export interface ExportBundle {
   checkpoint: { treeSize: number; body: string; jws: string; cosignatures: Array<{ witness: string; cosignature: string }> };
   /** The patient's events in the window (as stored: personal parts stay sealed), each with its leaf and inclusion proof (hex). */
   events: Array<{ event: StoredEvent; leaf: string; inclusionProof: string[] }>;
-  /** Every stream the events belong to, whole up to the checkpoint: (version, global sequence, hash, stream link) per event. */
-  streams: Array<{ streamId: string; versionAtCheckpoint: number; links: Array<{ version: number; globalSeq: number; hash: string; streamPrevHash: string | null }> }>;
+  /**
+   * Every stream the events belong to, whole up to the checkpoint: (version, global sequence,
+   * hash, stream link) per event, each link proven: its event's leaf and inclusion proof, or
+   * neither when that event is in `events` (proven there).
+   */
+  streams: Array<{ streamId: string; versionAtCheckpoint: number; links: ExportLink[] }>;
+  /**
+   * The export's statement (JSON), signed with the checkpoints key as a compact JWS (typ
+   * custos-export-heads+jws): format, patient, window, checkpoint size and root, the number of
+   * events, and each stream's head at the checkpoint (version, global sequence, hash). What
+   * makes a dropped tail or a dropped stream visible.
+   */
+  heads: { jws: string };
   /** With `since`: the proof that this checkpoint's tree extends the one of that size (hex). */
   consistency?: { fromSize: number; fromRoot: string; proof: string[] };
   jwks: { keys: object[] };
   encoding: string;
+}
+
+export interface ExportLink {
+  version: number;
+  globalSeq: number;
+  hash: string;
+  streamPrevHash: string | null;
+  leaf?: string;
+  inclusionProof?: string[];
 }
 
 const MAX_EVENTS = 100_000;
@@ -58,11 +80,38 @@ export async function prepareExport(
   if (request.since !== undefined && (request.since < 1 || request.since > size)) throw new NotFoundError(`since must be a tree size from 1 to ${size}`, { since: request.since }, 'bad-since');
   const cosignatures = await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]);
   const streamIds = [...new Set(rows.map((r) => r.streamId))].sort();
+  // The chains up front (a few numbers per link): their heads are signed before the first
+  // byte, and links count against the same bound as events. Events past the checkpoint are left out.
+  const chains = new Map<string, Awaited<ReturnType<typeof readStreamChain>>>();
+  let linkCount = 0;
+  for (const streamId of streamIds) {
+    const links = (await readStreamChain(db, streamId)).filter((l) => l.globalSeq < size);
+    linkCount += links.length;
+    if (linkCount > MAX_EVENTS) throw new ConflictError(`the streams of this window hold more than ${MAX_EVENTS} events: export a shorter window`, undefined, 'export-too-large');
+    chains.set(streamId, links);
+  }
+  const from = request.from.toISOString();
+  const to = request.to.toISOString();
+  const statement = {
+    format: EXPORT_FORMAT,
+    patientId: request.patientId,
+    from,
+    to,
+    treeSize: size,
+    root: Buffer.from(checkpoint.rootHash, 'base64').toString('hex'),
+    total: rows.length,
+    streams: streamIds.map((streamId) => {
+      const head = chains.get(streamId)!.at(-1)!;
+      return { streamId, version: head.version, globalSeq: head.globalSeq, hash: head.hash };
+    }),
+  };
+  const headsJws = await checkpoints.signStatement(JSON.stringify(statement), HEADS_TYP);
+  const inEvents = new Set(rows.map((r) => r.globalSeq));
   return {
     total: rows.length,
     treeSize: size,
     async *chunks() {
-      const head = { format: EXPORT_FORMAT, patientId: request.patientId, from: request.from.toISOString(), to: request.to.toISOString(), generatedAt: now.toISOString(), total: rows.length };
+      const head = { format: EXPORT_FORMAT, patientId: request.patientId, from, to, generatedAt: now.toISOString(), total: rows.length };
       yield `${JSON.stringify(head).slice(0, -1)},"checkpoint":${JSON.stringify({ treeSize: size, body: checkpoint.body, jws: checkpoint.jws, cosignatures })},"events":[`;
       // A page of events per read; one inclusion proof (O(log n) nodes) per event.
       for (let page = 0; page < rows.length; page += EXPORT_PAGE) {
@@ -74,12 +123,21 @@ export async function prepareExport(
       }
       yield '],"streams":[';
       for (const [i, streamId] of streamIds.entries()) {
-        // Events past the checkpoint are left out here.
-        const links = (await readStreamChain(db, streamId)).filter((l) => l.globalSeq < size);
-        const stream = { streamId, versionAtCheckpoint: links.at(-1)?.version ?? 0, links };
-        yield `${i ? ',' : ''}${JSON.stringify(stream)}`;
+        const chain = chains.get(streamId)!;
+        yield `${i ? ',' : ''}{"streamId":${JSON.stringify(streamId)},"versionAtCheckpoint":${chain.at(-1)?.version ?? 0},"links":[`;
+        // Each link proven: the events not already in `events` with their leaf and inclusion proof, a page per read.
+        for (let page = 0; page < chain.length; page += EXPORT_PAGE) {
+          const slice = chain.slice(page, page + EXPORT_PAGE);
+          const events = new Map((await readEventsAt(db, slice.filter((l) => !inEvents.has(l.globalSeq)).map((l) => l.globalSeq))).map((e) => [e.globalSeq, e]));
+          for (const [j, l] of slice.entries()) {
+            const event = events.get(l.globalSeq);
+            const link: ExportLink = event ? { ...l, leaf: leafInput(event).toString('utf8'), inclusionProof: (await tree.inclusion(l.globalSeq, size)).map((h) => h.toString('hex')) } : l;
+            yield `${page + j ? ',' : ''}${JSON.stringify(link)}`;
+          }
+        }
+        yield ']}';
       }
-      yield ']';
+      yield `],"heads":${JSON.stringify({ jws: headsJws })}`;
       if (request.since !== undefined) {
         const consistency = { fromSize: request.since, fromRoot: (await tree.root(request.since)).toString('hex'), proof: (await tree.consistency(request.since, size)).map((h) => h.toString('hex')) };
         yield `,"consistency":${JSON.stringify(consistency)}`;

@@ -151,7 +151,7 @@ export class ExportController {
   @Requires('create', 'Export')
   @ApiOperation({
     summary:
-      "A regulator's export of one patient's events in a window: the events as stored (personal parts sealed), one checkpoint, an inclusion proof per event, the stream-chain links of their streams, optionally a consistency proof from a checkpoint kept earlier, and the JWKS. Recorded.",
+      "A regulator's export of one patient's events in a window: the events as stored (personal parts sealed), one checkpoint, an inclusion proof per event, every link of their streams up to the checkpoint (each proven by an inclusion proof), the streams' heads signed with the checkpoints key, optionally a consistency proof from a checkpoint kept earlier, and the JWKS. Recorded.",
   })
   @ApiJson(200, 'the bundle', OBJECT_SCHEMA)
   @ApiProblems({ 400: ['bad-window'], 404: ['bad-since'], 409: ['no-checkpoint', 'export-too-large'] })
