@@ -121,6 +121,7 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
     this.witnesses = new WitnessClient(db, this.tree, config.log.witnessUrls, logger, (r) => this.alarm(r));
     probes.push({
       name: 'log-integrity',
+      kind: 'alarm',
       check: async () => {
         if (!this.integrity.ok) throw new Error(`failed: witness ${this.integrity.refusal.witnessUrl} refused the checkpoint of size ${this.integrity.refusal.treeSize} (${this.integrity.refusal.code})`);
       },

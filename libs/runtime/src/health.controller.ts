@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { HealthCheck, type HealthCheckResult, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { Database } from '@custos/event-store';
 import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
 import { Public } from './route-access.js';
@@ -18,9 +18,22 @@ export class HealthController {
 
   @Get()
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: the database and, in distributed mode, Kafka answer (503 otherwise)' })
-  ready() {
-    return this.health.check([() => this.check('database', () => this.db.ping()), ...this.probes.map((p) => () => this.check(p.name, () => p.check()))]);
+  @ApiOperation({
+    summary: 'Readiness: the database and, in distributed mode, Kafka answer (503 otherwise)',
+    description: 'While ready, alarms that need a person (quarantined events, witness refusal or lag, forged messages) answer 200 with `status: "degraded"` and each alarm named under `degraded`.',
+  })
+  async ready(): Promise<HealthCheckResult | (Omit<HealthCheckResult, 'status'> & { status: 'degraded'; degraded: Record<string, { message: string }> })> {
+    const ready = this.probes.filter((p) => p.kind !== 'alarm');
+    const result = await this.health.check([() => this.check('database', () => this.db.ping()), ...ready.map((p) => () => this.check(p.name, () => p.check()))]);
+    const degraded: Record<string, { message: string }> = {};
+    for (const alarm of this.probes.filter((p) => p.kind === 'alarm')) {
+      try {
+        await withTimeout(alarm.check(), 2000);
+      } catch (e) {
+        degraded[alarm.name] = { message: (e as Error).message };
+      }
+    }
+    return Object.keys(degraded).length === 0 ? result : { ...result, status: 'degraded', degraded };
   }
 
   @Get('live')

@@ -15,10 +15,11 @@ export function createProjectionRunner(db: Database, projections: readonly Proje
   return new ProjectionRunner(db, projections, 'main', logger ? { logger } : {});
 }
 
-/** /health names every projection that lacks a quarantined event (503 until a replay clears it). */
+/** /health names every projection that lacks a quarantined event (degraded until a replay clears it). */
 function quarantineProbe(db: Database, runner: ProjectionRunner): ReadinessProbe {
   return {
     name: 'projections',
+    kind: 'alarm',
     check: async () => {
       const summary = await quarantineSummary(db, runner.projector);
       if (summary) throw new Error(summary);
