@@ -3,10 +3,10 @@ import { createLogger, type KafkaConfig } from '@custos/platform';
 import { ProjectionRunner, StreamCatalogueProjection } from '@custos/projections';
 import { openTestStore, PrivateBroker, testEvent, testKafkaConfig } from '@custos/testing';
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, type Kafka, ResourcePatternTypes } from 'kafkajs';
-import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, StoreConfirmation, topicFor } from './index.js';
+import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka, StoreConfirmation, topicFor } from './index.js';
 
 const logger = createLogger('silent');
-const USERS = { admin: 'admin-secret', 'custos-relay': 'relay-secret', 'custos-projector': 'projector-secret' } as const;
+const USERS = { admin: 'admin-secret', 'custos-relay': 'relay-secret', 'custos-projector': 'projector-secret', 'custos-gateway': 'gateway-secret' } as const;
 type User = keyof typeof USERS;
 
 /**
@@ -58,6 +58,13 @@ describe('Kafka locked down: SASL/SCRAM principals and ACLs (real broker)', () =
     } finally {
       await projectorProducer.disconnect();
     }
+
+    // A gateway's principal, with no grant at all: its readiness probe still answers; it reads and writes nothing.
+    await pingKafka(client('custos-gateway'));
+    const gatewayProducer = client('custos-gateway').producer({ retry: { retries: 0 }, allowAutoTopicCreation: false });
+    await gatewayProducer.connect();
+    await expect(gatewayProducer.send(forged)).rejects.toThrow(/Not authorized to access topics|Topic authorization failed/);
+    await gatewayProducer.disconnect();
 
     const anonymous = createKafka({ ...base, clientId: 'anonymous' }, logger, 'anonymous').producer({ retry: { retries: 0 } });
     await expect(
