@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConcurrencyError } from '@custos/errors';
-import { type Database, eventCodec, type EventStore, handle, readEventsAt, type StoredEvent } from '@custos/event-store';
+import { type Database, eventCodec, type EventStore, handle, readEventsAt, readLog, type StoredEvent } from '@custos/event-store';
 import { registered } from '@custos/platform';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
@@ -65,27 +65,45 @@ export class StoreConfirmation {
 
   /** The store's events at the sequences the messages claim, oldest first; refusals go to `onRefused`. */
   async confirm(messages: readonly unknown[]): Promise<StoredEvent[]> {
-    const claims: Array<{ message: Claim; digest: string }> = [];
+    const claims: Claim[] = [];
     const refusals: Refusal[] = [];
     for (const message of messages) {
-      if (isClaim(message)) claims.push({ message, digest: digestOf(message) });
+      if (isClaim(message)) claims.push(message);
       else refusals.push({ reason: 'malformed', globalSeq: claimedSeq(message), claimedHash: claimedHash(message), storedHash: null, digest: digestOf(message) });
     }
     const stored = new Map<number, StoredEvent>();
-    let missing = [...new Set(claims.map((c) => c.message.globalSeq))];
+    let missing = [...new Set(claims.map((c) => c.globalSeq))];
     for (const deadline = Date.now() + this.waitMs; missing.length > 0; ) {
-      for (const e of await readEventsAt(this.db, missing)) stored.set(e.globalSeq, e);
+      for (const e of await this.read(missing)) stored.set(e.globalSeq, e);
       missing = missing.filter((seq) => !stored.has(seq));
       if (missing.length === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, this.pollMs));
     }
-    for (const { message, digest } of claims) {
-      const real = stored.get(message.globalSeq);
-      if (!real) refusals.push({ reason: 'not-in-store', globalSeq: message.globalSeq, claimedHash: message.hash, storedHash: null, digest });
-      else if (!matches(message, real)) refusals.push({ reason: 'mismatch', globalSeq: message.globalSeq, claimedHash: message.hash, storedHash: real.hash, digest });
+    for (const claim of claims) {
+      const real = stored.get(claim.globalSeq);
+      if (!real) refusals.push({ reason: 'not-in-store', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: null, digest: digestOf(claim) });
+      else if (!matches(claim, real)) refusals.push({ reason: 'mismatch', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: real.hash, digest: digestOf(claim) });
     }
     for (const refusal of refusals) await this.report(refusal);
     return [...stored.values()].sort((a, b) => a.globalSeq - b.globalSeq);
+  }
+
+  /**
+   * The store's events at these sequences, in one query: a range scan when they are mostly
+   * contiguous (a fetch across every partition usually is), else a lookup by list.
+   */
+  private async read(seqs: readonly number[]): Promise<StoredEvent[]> {
+    let min = Number.MAX_SAFE_INTEGER;
+    let max = -1;
+    for (const seq of seqs) {
+      if (seq < min) min = seq;
+      if (seq > max) max = seq;
+    }
+    if (max - min + 1 <= 2 * seqs.length) {
+      const wanted = new Set(seqs);
+      return (await readLog(this.db, min, max, max - min + 1)).filter((e) => wanted.has(e.globalSeq));
+    }
+    return readEventsAt(this.db, seqs);
   }
 
   private async report(refusal: Refusal): Promise<void> {
