@@ -121,6 +121,15 @@ describe('projector: a forged message on the topics (real Kafka, real PostgreSQL
       await settle(await head());
       expect(await db.query("SELECT 1 FROM custos_events WHERE type = 'ProjectionIntegrityAlarm'")).toHaveLength(1);
 
+      // Bytes that are not even JSON: refused as malformed, one more alarm.
+      await producer.send({ topic: topicFor('access-', prefix), acks: -1, messages: [{ key: 'x', value: 'not an envelope {' }] });
+      for (const deadline = Date.now() + 20_000; (await db.query("SELECT 1 FROM custos_events WHERE type = 'ProjectionIntegrityAlarm'")).length < 2; ) {
+        if (Date.now() > deadline) throw new Error('no alarm for a message that is not JSON');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const reasons = await db.query<{ reason: string }>("SELECT data->>'reason' AS reason FROM custos_events WHERE type = 'ProjectionIntegrityAlarm' ORDER BY global_seq");
+      expect(reasons[1]).toEqual({ reason: 'malformed' });
+
       // And the projector kept going: a later decision is projected too.
       const seventh = (await request(http).post('/v1/access-requests').set('authorization', `Bearer ${clinician}`).send(view).expect(200)).body as { eventId: string; sequence: number };
       await settle(seventh.sequence);

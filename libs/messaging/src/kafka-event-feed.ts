@@ -55,7 +55,8 @@ export class KafkaEventFeed {
           try {
             events.push(JSON.parse(message.value?.toString('utf8') ?? '') as unknown);
           } catch {
-            this.logger.error({ topic: batch.topic, partition: batch.partition, offset: message.offset }, 'projector: skipping a message that is not an event envelope');
+            // Handed on as what it is, so the consumer's confirmation refuses it and alarms (someone wrote to the topic).
+            events.push({ notJson: { topic: batch.topic, partition: batch.partition, offset: message.offset } });
           }
         }
         await joined.submit(events);
