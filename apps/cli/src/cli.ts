@@ -99,10 +99,9 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
         }
       });
       io.out(`${JSON.stringify({ ...chain, ...(decisions ? { decisions } : {}), ...(checkpoint ? { checkpoint } : {}), ...(projections ? { projections } : {}) })}\n`);
-      if (projections?.firstDifference) {
-        const d = projections.firstDifference;
+      for (const d of projections?.differences ?? []) {
         const what = d.kind === 'differs' ? 'differs from what the log gives' : d.kind === 'missing' ? 'is missing (the log gives it)' : 'is not given by the log';
-        io.err(`read model ${d.table}: the row ${JSON.stringify(d.key)} ${what} (projected up to ${projections.position})\n`);
+        io.err(`read model ${d.table}: the row ${JSON.stringify(d.key)} ${what} (projected up to ${projections?.position})\n`);
         exitCode = 2;
       }
       if (checkpoint && !checkpoint.ok) {

@@ -266,5 +266,41 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
     expect(r.code).toBe(2);
     expect(r.out.projections).toMatchObject({ firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: 9999 }, kind: 'extra' } });
     expect(r.err).toContain('is not given by the log');
+    await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
+  });
+
+  it('names the trail row a forged message took before the projector checked the store (what plain verify passed)', async () => {
+    const db = await open();
+    const store = new EventStore(db);
+    let target: number;
+    try {
+      // The projector as it was: it applied a message as the event at its sequence, unchecked.
+      const runner = createProjectionRunner(db, allProjections());
+      await runner.applyBatch(await store.readAll(0)); // up to the head, as the live one would be
+      const [template] = (await store.readAll(0)).filter((e) => e.type === 'AccessDecided');
+      target = (await store.head()).lastSeq + 1;
+      const forged = { ...template!, globalSeq: target, eventId: '00000000-0000-4000-8000-00000000000f', data: { ...(template!.data as object), patientId: 'p-invented' }, metadata: { ...template!.metadata, actor: { id: 'ghost-1', roles: ['clinician'] }, patientId: 'p-invented' }, hash: 'f'.repeat(64) };
+      await runner.applyBatch([forged]);
+      // The real event at that sequence, then skipped as already applied.
+      const [real] = (await store.append('access-p0', [testEvent('AccessDecided', { ...(template!.data as object), patientId: 'p0' }, 'p0')], { expectedVersion: 'any' })).events;
+      expect(real!.globalSeq).toBe(target);
+      expect(await runner.applyBatch([real!])).toBe(0);
+    } finally {
+      await db.close();
+    }
+    let out = '';
+    expect(await runCli(['verify'], env, { out: (t) => (out += t), err: () => undefined, tty: false })).toBe(0); // the log is intact
+    expect(JSON.parse(out)).toMatchObject({ ok: true });
+    const r = await verify();
+    expect(r.code).toBe(2);
+    expect(r.out.projections.ok).toBe(false);
+    // Every read model the forgery touched: the stream it named, and the trail row it took.
+    expect(r.out.projections.differences).toEqual(
+      expect.arrayContaining([
+        { table: 'custos_rm_streams', key: { stream_id: 'access-p0' }, kind: 'differs' },
+        { table: 'custos_rm_access_trail', key: { global_seq: target }, kind: 'differs' },
+      ]),
+    );
+    expect(r.err).toContain(`read model custos_rm_access_trail: the row {"global_seq":${target}} differs from what the log gives`);
   });
 });

@@ -20,7 +20,10 @@ export interface ProjectionsReport {
   readonly position: number;
   readonly events: number;
   readonly tables: number;
+  /** The first differing row of the first table (in projection order) that differs. */
   readonly firstDifference?: ProjectionDifference;
+  /** The first differing row of each table that differs. */
+  readonly differences: readonly ProjectionDifference[];
 }
 
 /** Rolls the scratch work back while carrying the report out of the transaction. */
@@ -84,12 +87,13 @@ export async function verifyProjections(db: Database, projections: readonly Proj
       }
       for (let i = 0; i < beyond.length; i += pageSize) await apply(await readEventsAt(sql, beyond.slice(i, i + pageSize)));
 
-      let firstDifference: ProjectionDifference | undefined;
+      const differences: ProjectionDifference[] = [];
       for (const table of tables) {
-        firstDifference = await firstDifferingRow(sql, table, `"${liveSchema}"`, scratch);
-        if (firstDifference) break;
+        const difference = await firstDifferingRow(sql, table, `"${liveSchema}"`, scratch);
+        if (difference) differences.push(difference);
       }
-      throw new Done({ ok: !firstDifference, position, events, tables: tables.length, ...(firstDifference ? { firstDifference } : {}) });
+      const [firstDifference] = differences;
+      throw new Done({ ok: !firstDifference, position, events, tables: tables.length, ...(firstDifference ? { firstDifference } : {}), differences });
     });
   } catch (e) {
     if (e instanceof Done) return e.report;
