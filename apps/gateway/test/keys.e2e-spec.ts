@@ -257,6 +257,15 @@ describe('key files from before the key service', () => {
       expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
       await jose.JWS.createVerify(await jose.JWK.asKeyStore(jwks)).verify(oldReceipt);
       await app.close();
+      // A private key others may read, outside DATA_DIR (whose files are closed to 0600 at open): refused, as ssh does.
+      const elsewhere = mkdtempSync(join(tmpdir(), 'custos-receipt-key-'));
+      try {
+        const shared = join(elsewhere, 'receipts.jwk.json');
+        writeFileSync(shared, JSON.stringify(legacy.toJSON(true)), { mode: 0o644 });
+        await expect(createGatewayApp(loadConfig({ DATA_DIR: dir, RECEIPT_KEY_FILE: shared, LOG_LEVEL: 'silent' }), createLogger('silent'))).rejects.toThrow(/RECEIPT_KEY_FILE names a key file that group or others may access \(mode 0644/);
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
       writeFileSync(join(dir, 'keys', 'receipts.jwk.json'), '{"kty": "EC", broken');
       app = await createGatewayApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }), createLogger('silent')).catch((e: unknown) => {
         expect(String(e)).toMatch(/RECEIPT_KEY_FILE names a key file that holds no valid JWK/);

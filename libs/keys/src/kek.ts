@@ -64,7 +64,7 @@ async function ringOf(json: unknown, variable: string, file?: string): Promise<K
  * every sealed field, whoever can write it can swap the key. Checked before the file is read.
  * POSIX permissions only (on Windows the mode bits say nothing about ACLs).
  */
-async function assertPrivate(path: string, variable: string): Promise<void> {
+export async function assertPrivate(path: string, variable: string): Promise<void> {
   if (process.platform === 'win32') return;
   let mode: number;
   try {
