@@ -54,6 +54,12 @@ export class StoreConfirmation {
   private readonly waitMs: number;
   private readonly pollMs: number;
   private readonly reported = new Set<string>();
+  /**
+   * Sequences refused as not in the store, looked up again with every later batch: when the
+   * store holds an event there, it is returned (projected) even if its own message never
+   * comes, e.g. a database replica that lagged more than the wait. Bounded (oldest dropped).
+   */
+  private readonly unconfirmed = new Set<number>();
 
   constructor(
     private readonly db: Database,
@@ -79,9 +85,16 @@ export class StoreConfirmation {
       if (missing.length === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, this.pollMs));
     }
+    const recheck = [...this.unconfirmed].filter((seq) => !stored.has(seq));
+    if (recheck.length > 0) for (const e of await readEventsAt(this.db, recheck)) stored.set(e.globalSeq, e);
+    for (const seq of this.unconfirmed) if (stored.has(seq)) this.unconfirmed.delete(seq);
     for (const claim of claims) {
       const real = stored.get(claim.globalSeq);
-      if (!real) refusals.push({ reason: 'not-in-store', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: null, digest: digestOf(claim) });
+      if (!real) {
+        refusals.push({ reason: 'not-in-store', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: null, digest: digestOf(claim) });
+        if (this.unconfirmed.size >= 1000) this.unconfirmed.delete(this.unconfirmed.values().next().value as number);
+        this.unconfirmed.add(claim.globalSeq);
+      }
       else if (!matches(claim, real)) refusals.push({ reason: 'mismatch', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: real.hash, digest: digestOf(claim) });
     }
     for (const refusal of refusals) await this.report(refusal);
