@@ -94,8 +94,7 @@ export class StoreConfirmation {
         refusals.push({ reason: 'not-in-store', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: null, digest: digestOf(claim) });
         if (this.unconfirmed.size >= 1000) this.unconfirmed.delete(this.unconfirmed.values().next().value as number);
         this.unconfirmed.add(claim.globalSeq);
-      }
-      else if (!matches(claim, real)) refusals.push({ reason: 'mismatch', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: real.hash, digest: digestOf(claim) });
+      } else if (!matches(claim, real)) refusals.push({ reason: 'mismatch', globalSeq: claim.globalSeq, claimedHash: claim.hash, storedHash: real.hash, digest: digestOf(claim) });
     }
     for (const refusal of refusals) await this.report(refusal);
     return [...stored.values()].sort((a, b) => a.globalSeq - b.globalSeq);
