@@ -1,7 +1,7 @@
 /**
  * Catch-up speed and trail reads at scale, for `npm run bench`:
  *
- *   - the projector (KafkaEventFeed → ProjectionRunner → every read model) consuming events
+ *   - the projector (KafkaEventFeed → StoreConfirmation → ProjectionRunner → every read model) consuming events
  *     already in Kafka, beside a raw kafkajs consumer reading the same topics in the same run;
  *   - one patient's trail page (the query behind GET /v1/patients/{id}/access-trail) among
  *     BENCH_TRAIL_ROWS rows (default 10^7) loaded by a bulk generator.
@@ -9,7 +9,7 @@
 import { readTrail } from '@custos/access';
 import { allProjections } from '@custos/contexts';
 import type { Database, EventStore } from '@custos/event-store';
-import { allTopics, KafkaEventFeed } from '@custos/messaging';
+import { allTopics, KafkaEventFeed, StoreConfirmation } from '@custos/messaging';
 import { projectedPosition } from '@custos/projections';
 import { createProjectionRunner } from '@custos/runtime';
 import type { Kafka } from 'kafkajs';
@@ -44,10 +44,11 @@ export async function projectorCatchUp(kafka: Kafka, logger: Logger, db: Databas
   await db.execute(`DELETE FROM custos_projection_ledger WHERE projector = 'main'`);
   const runner = createProjectionRunner(db, allProjections());
   const feed = new KafkaEventFeed(kafka, logger, { groupId: `${prefix}projector`, topicPrefix: prefix });
+  const confirmation = new StoreConfirmation(db);
   let first = 0n;
-  await feed.start(async (events) => {
+  await feed.start(async (messages) => {
     if (first === 0n) first = process.hrtime.bigint();
-    await runner.applyBatch(events);
+    await runner.applyBatch(await confirmation.confirm(messages));
   });
   while ((await projectedPosition(db)) < lastSeq) await sleep(20);
   const seconds = Number(process.hrtime.bigint() - first) / 1e9;

@@ -15,6 +15,10 @@
 #   KAFKA_PORT      client port on 127.0.0.1          (default 9092; controller uses PORT+1)
 #   CUSTOS_CACHE    cache root                        (default ~/.cache/custos)
 #   KAFKA_HEAP      JVM heap options                  (default "-Xms256m -Xmx768m")
+#   KAFKA_SCRAM_USERS  "name=password name=password ...": the client port then takes only
+#                   SASL/SCRAM-SHA-512, ACLs are enforced (StandardAuthorizer, nothing allowed
+#                   without an ACL) and the first user is the super user (docs/kafka.md). Set
+#                   it before the first start: users are written when the log dir is formatted.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,6 +32,8 @@ RUN="$CACHE/run-$KAFKA_PORT"
 DATA="$RUN/data"
 PIDFILE="$RUN/broker.pid"
 KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx768m}"
+KAFKA_SCRAM_USERS="${KAFKA_SCRAM_USERS:-}"
+SUPER_USER="${KAFKA_SCRAM_USERS%% *}"
 
 log() { echo "[kafka.sh] $*" >&2; }
 
@@ -42,7 +48,27 @@ resolve() {
 
 write_config() {
   mkdir -p "$RUN/logs" "$DATA"
-  cat >"$RUN/server.properties" <<EOF
+  if [[ -n "$KAFKA_SCRAM_USERS" ]]; then
+    # Clients authenticate (SCRAM-SHA-512) and are authorised by ACLs; the broker talks to
+    # itself as the super user. The controller listener stays on loopback, plaintext.
+    cat >"$RUN/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${SUPER_USER%%=*}" password="${SUPER_USER#*=}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:${SUPER_USER%%=*};User:ANONYMOUS
+EOF
+  else
+    cat >"$RUN/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
@@ -51,6 +77,9 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+  fi
+  cat >>"$RUN/server.properties" <<EOF
 log.dirs=$DATA
 num.partitions=6
 default.replication.factor=1
@@ -80,7 +109,9 @@ format() {
   local cluster_id
   cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
   log "formatting KRaft log dir $DATA (cluster $cluster_id)"
-  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN/server.properties" >"$RUN/logs/format.log" 2>&1
+  local scram=()
+  for user in $KAFKA_SCRAM_USERS; do scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]"); done
+  java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN/server.properties" ${scram[@]+"${scram[@]}"} >"$RUN/logs/format.log" 2>&1
 }
 
 # Alive, and really our broker (a stale pid file may name a pid reused by something else).
@@ -92,7 +123,7 @@ pid_alive() {
 
 metadata_ok() {
   # A real metadata request through kafkajs (the client Custos uses), not a port probe.
-  node "$ROOT/scripts/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1
+  KAFKA_READY_SASL="$SUPER_USER" node "$ROOT/scripts/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1
 }
 
 start() {

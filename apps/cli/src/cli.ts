@@ -5,6 +5,7 @@ import { ALL_MIGRATIONS, allProjections, PERSONAL_FIELDS, verifyDecisions } from
 import { KeyService, openKek, PayloadCipher, publishedJwks } from '@custos/keys';
 import { type CheckpointCheck, verifyAgainstCheckpoint } from '@custos/log';
 import jose from 'node-jose';
+import { verifyProjections } from '@custos/projections';
 import { createProjectionRunner } from '@custos/runtime';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
@@ -14,7 +15,9 @@ import { Command } from 'commander';
  * DATABASE_URL in distributed mode):
  *   custos verify   re-walk the hash chain, name the first broken sequence (exit 2 when broken);
  *                   with --decisions, also derive every access decision again from the policy
- *                   and the consent at its position, and name the first that does not follow
+ *                   and the consent at its position, and name the first that does not follow;
+ *                   with --projections, rebuild the read models from the log in a scratch schema
+ *                   and name the first row the live ones hold otherwise
  *   custos replay   rebuild every read model from the log (stop the projector first)
  *   custos migrate  run pending migrations
  *   custos head     print the chain head
@@ -78,9 +81,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     .option('--decisions', 'also re-derive every access decision and name the first that does not follow')
     .option('--against <checkpoint>', 'also check the log against a signed checkpoint kept earlier (a file with its compact JWS, or JSON with a "jws" field)')
     .option('--jwks <file>', 'the public keys to check the checkpoint with (default: the ones this database publishes)')
+    .option('--projections', 'also rebuild the read models from the log in a scratch schema (rolled back after) and name the first row the live ones hold otherwise')
     .option('--no-progress', 'no progress bar')
-    .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean; against?: string; jwks?: string }) => {
-      const { chain, decisions, checkpoint } = await withStore(async (db, _store, config) => {
+    .action(async (opts: { pageSize: number; progress: boolean; decisions?: boolean; against?: string; jwks?: string; projections?: boolean }) => {
+      const { chain, decisions, checkpoint, projections } = await withStore(async (db, _store, config) => {
         const bar = progressBar('verify', opts.progress && io.tty);
         try {
           const chain = await verifyChain(db, { pageSize: opts.pageSize, onProgress: (done, total) => bar.update(done, total) });
@@ -88,12 +92,18 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
           const cipher = opts.decisions && config.keys.kek.kind !== 'none' ? new PayloadCipher(new KeyService(db, await openKek(config.keys.kek, (m) => io.err(`${m}\n`))), PERSONAL_FIELDS) : undefined;
           const decisions = opts.decisions ? await verifyDecisions(db, { pageSize: opts.pageSize, ...(cipher ? { cipher } : {}) }) : undefined;
           const checkpoint = opts.against ? await checkAgainst(db, opts.against, opts.jwks, opts.pageSize) : undefined;
-          return { chain, decisions, checkpoint };
+          const projections = opts.projections ? await verifyProjections(db, allProjections(), ALL_MIGRATIONS, { pageSize: opts.pageSize }) : undefined;
+          return { chain, decisions, checkpoint, projections };
         } finally {
           bar.stop();
         }
       });
-      io.out(`${JSON.stringify({ ...chain, ...(decisions ? { decisions } : {}), ...(checkpoint ? { checkpoint } : {}) })}\n`);
+      io.out(`${JSON.stringify({ ...chain, ...(decisions ? { decisions } : {}), ...(checkpoint ? { checkpoint } : {}), ...(projections ? { projections } : {}) })}\n`);
+      for (const d of projections?.differences ?? []) {
+        const what = d.kind === 'differs' ? 'differs from what the log gives' : d.kind === 'missing' ? 'is missing (the log gives it)' : 'is not given by the log';
+        io.err(`read model ${d.table}: the row ${JSON.stringify(d.key)} ${what} (projected up to ${projections?.position})\n`);
+        exitCode = 2;
+      }
       if (checkpoint && !checkpoint.ok) {
         io.err(`log does not match the checkpoint of size ${checkpoint.treeSize}: ${checkpoint.reason}\n`);
         exitCode = 2;

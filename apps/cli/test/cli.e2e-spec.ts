@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accessCodec, accessDecider, policyDecider, policyCodec, policyStreamId } from '@custos/access';
 import { STANDARD_RULES } from '@custos/consent';
-import { ALL_MIGRATIONS, policyInForce } from '@custos/contexts';
+import { ALL_MIGRATIONS, allProjections, policyInForce } from '@custos/contexts';
 import { Database, EventStore, handle, hashEvent, readLog } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, LogTree } from '@custos/log';
-import { createTestDatabase, rewriteAndRehash, testEvent } from '@custos/testing';
+import { createProjectionRunner } from '@custos/runtime';
+import { asSuperuser, createTestDatabase, rewriteAndRehash, type TestDatabase, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
 /** The operator commands against a real PGlite data folder, as `npm run custos -- …` runs them. */
@@ -69,6 +70,12 @@ describe('custos CLI', () => {
       const [streams] = await again.query<{ n: number | string }>('SELECT sum(event_count) AS n FROM custos_rm_streams');
       expect(Number(streams?.n)).toBe(3); // the other read models took all three
       await again.close();
+      // verify --projections leaves the quarantined event out of that projection's rebuild too:
+      // the views are what the log gives, so no difference and exit 0.
+      let verified = '';
+      const verifyCode = await runCli(['verify', '--projections'], { DATA_DIR: dir, LOG_LEVEL: 'silent' }, { out: (t) => (verified += t), err: () => undefined, tty: false });
+      expect(JSON.parse(verified)).toMatchObject({ projections: { ok: true } });
+      expect(verifyCode).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -183,5 +190,149 @@ describe('custos CLI', () => {
     } finally {
       await pg.drop();
     }
+  });
+});
+
+/**
+ * `custos verify --projections`: the read models rebuilt from the log in a scratch schema and
+ * compared with the live ones, on both stores. A superuser's edit of a read-model row (what a
+ * forged Kafka message did to the projector, issue 18 defect 11) is named by table and key.
+ */
+describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %s', (kind) => {
+  let dir: string;
+  let pg: TestDatabase | undefined;
+  let env: Record<string, string>;
+  const open = () => Database.open(kind === 'pglite' ? { kind: 'pglite', dataDir: dir } : { kind: 'postgres', url: pg!.url, poolSize: 2 }, ALL_MIGRATIONS);
+  /** Runs statements as the database's owner would (PGlite) or as the server's superuser (PostgreSQL). */
+  async function superuser(statements: string[]): Promise<void> {
+    if (kind === 'postgres') {
+      await asSuperuser(pg!.url, async (c) => {
+        for (const s of statements) await c.query(s);
+      });
+      return;
+    }
+    const db = await open();
+    for (const s of statements) await db.execute(s);
+    await db.close();
+  }
+  async function verify(): Promise<{ code: number; out: Record<string, unknown> & { projections: Record<string, unknown> }; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(['verify', '--projections', '--page-size', '7'], env, { out: (t) => (out += t), err: (t) => (err += t), tty: false });
+    return { code, out: JSON.parse(out), err };
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'custos-cli-projections-'));
+    if (kind === 'postgres') pg = await createTestDatabase();
+    env = kind === 'pglite' ? { DATA_DIR: dir, LOG_LEVEL: 'silent' } : { DATABASE_URL: pg!.url, LOG_LEVEL: 'silent' };
+    const db = await open();
+    const store = new EventStore(db);
+    const policy = policyInForce(STANDARD_RULES);
+    const now = new Date('2026-06-01T00:00:00.000Z');
+    await handle(store, policyStreamId(policy.version), policyDecider, { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, { actor: { id: 'admin-1', roles: ['admin'] }, correlationId: 'c' }, { codec: policyCodec, now });
+    for (let i = 0; i < 20; i++) {
+      const patientId = `p${i % 3}`;
+      const principal = { sub: `dr-${i % 2}`, roles: ['clinician'], credentials: [] };
+      const command = { type: 'DecideAccess' as const, principal, resourceType: 'image' as const, resourceId: `img-${i}`, action: 'view' as const, purpose: 'TREATMENT' as const, resource: { patientId }, consent: { granted: i % 4 !== 0, version: 1 }, policyVersion: policy.version };
+      await handle(store, `access-${patientId}`, accessDecider, command, { actor: { id: principal.sub, roles: principal.roles }, correlationId: `c${i}` }, { codec: accessCodec, now, expectedVersion: 'any', patientId });
+    }
+    // Projected as the live projector would, then more recorded that is not projected yet.
+    const runner = createProjectionRunner(db, allProjections());
+    await runner.applyBatch(await store.readAll(0));
+    for (let i = 0; i < 3; i++) await store.append('access-p9', [testEvent('TestHappened', { i }, 'p9')], { expectedVersion: 'any' });
+    await db.close();
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await pg?.drop();
+  });
+
+  it('exit 0 when the live read models are what the log gives, up to their checkpoint; nothing left behind', async () => {
+    const r = await verify();
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatchObject({ ok: true, checked: 24, projections: { ok: true, position: 20, events: 21 } });
+    const db = await open();
+    try {
+      expect(await db.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'custos_verify_%'")).toEqual([]);
+      expect(await db.query<{ n: string | number }>('SELECT count(*) AS n FROM custos_rm_access_trail').then(([row]) => Number(row?.n))).toBe(20);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('names a trail row a superuser changed (table, key), exit 2; a deleted row and an invented one too', async () => {
+    const [row] = await (async () => {
+      const db = await open();
+      try {
+        return await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_rm_access_trail WHERE decision = 'PERMIT' ORDER BY global_seq LIMIT 1 OFFSET 3");
+      } finally {
+        await db.close();
+      }
+    })();
+    const seq = Number(row!.global_seq);
+
+    await superuser([`UPDATE custos_rm_access_trail SET patient_id = 'p-invented', actor_id = 'ghost-1' WHERE global_seq = ${seq}`]);
+    let r = await verify();
+    expect(r.code).toBe(2);
+    expect(r.out.ok).toBe(true); // the log itself is intact: only the read model lies
+    expect(r.out.projections).toMatchObject({ ok: false, firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: seq }, kind: 'differs' } });
+    expect(r.err).toContain(`read model custos_rm_access_trail: the row {"global_seq":${seq}} differs from what the log gives`);
+
+    await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
+    expect((await verify()).code).toBe(0);
+
+    await superuser([`DELETE FROM custos_rm_access_trail WHERE global_seq = ${seq}`]);
+    r = await verify();
+    expect(r.code).toBe(2);
+    expect(r.out.projections).toMatchObject({ firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: seq }, kind: 'missing' } });
+
+    await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
+    await superuser([
+      `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned)
+       SELECT 9999, '00000000-0000-4000-8000-000000000009', 'p-invented', occurred_at, 'ghost-1', actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned
+         FROM custos_rm_access_trail WHERE global_seq = ${seq}`,
+    ]);
+    r = await verify();
+    expect(r.code).toBe(2);
+    expect(r.out.projections).toMatchObject({ firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: 9999 }, kind: 'extra' } });
+    expect(r.err).toContain('is not given by the log');
+    await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
+  });
+
+  it('names the trail row a forged message took before the projector checked the store (what plain verify passed)', async () => {
+    const db = await open();
+    const store = new EventStore(db);
+    let target: number;
+    try {
+      // The projector as it was: it applied a message as the event at its sequence, unchecked.
+      const runner = createProjectionRunner(db, allProjections());
+      await runner.applyBatch(await store.readAll(0)); // up to the head, as the live one would be
+      const [template] = (await store.readAll(0)).filter((e) => e.type === 'AccessDecided');
+      target = (await store.head()).lastSeq + 1;
+      const forged = { ...template!, globalSeq: target, eventId: '00000000-0000-4000-8000-00000000000f', data: { ...(template!.data as object), patientId: 'p-invented' }, metadata: { ...template!.metadata, actor: { id: 'ghost-1', roles: ['clinician'] }, patientId: 'p-invented' }, hash: 'f'.repeat(64) };
+      await runner.applyBatch([forged]);
+      // The real event at that sequence, then skipped as already applied.
+      const [real] = (await store.append('access-p0', [testEvent('AccessDecided', { ...(template!.data as object), patientId: 'p0' }, 'p0')], { expectedVersion: 'any' })).events;
+      expect(real!.globalSeq).toBe(target);
+      expect(await runner.applyBatch([real!])).toBe(0);
+    } finally {
+      await db.close();
+    }
+    let out = '';
+    expect(await runCli(['verify'], env, { out: (t) => (out += t), err: () => undefined, tty: false })).toBe(0); // the log is intact
+    expect(JSON.parse(out)).toMatchObject({ ok: true });
+    const r = await verify();
+    expect(r.code).toBe(2);
+    expect(r.out.projections.ok).toBe(false);
+    // Every read model the forgery touched: the stream it named, and the trail row it took.
+    expect(r.out.projections.differences).toEqual(
+      expect.arrayContaining([
+        { table: 'custos_rm_streams', key: { stream_id: 'access-p0' }, kind: 'differs' },
+        { table: 'custos_rm_access_trail', key: { global_seq: target }, kind: 'differs' },
+      ]),
+    );
+    expect(r.err).toContain(`read model custos_rm_access_trail: the row {"global_seq":${target}} differs from what the log gives`);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -257,6 +257,15 @@ describe('key files from before the key service', () => {
       expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
       await jose.JWS.createVerify(await jose.JWK.asKeyStore(jwks)).verify(oldReceipt);
       await app.close();
+      // A private key others may read, outside DATA_DIR (whose files are closed to 0600 at open): refused, as ssh does.
+      const elsewhere = mkdtempSync(join(tmpdir(), 'custos-receipt-key-'));
+      try {
+        const shared = join(elsewhere, 'receipts.jwk.json');
+        writeFileSync(shared, JSON.stringify(legacy.toJSON(true)), { mode: 0o644 });
+        await expect(createGatewayApp(loadConfig({ DATA_DIR: dir, RECEIPT_KEY_FILE: shared, LOG_LEVEL: 'silent' }), createLogger('silent'))).rejects.toThrow(/RECEIPT_KEY_FILE names a key file that group or others may access \(mode 0644/);
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
       writeFileSync(join(dir, 'keys', 'receipts.jwk.json'), '{"kty": "EC", broken');
       app = await createGatewayApp(loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent' }), createLogger('silent')).catch((e: unknown) => {
         expect(String(e)).toMatch(/RECEIPT_KEY_FILE names a key file that holds no valid JWK/);
@@ -334,5 +343,20 @@ describe('personal fields sealed (distributed: PostgreSQL, Kafka)', () => {
   it('refuses to start in distributed mode without a KEK, naming the variable', async () => {
     const config = loadConfig({ DATABASE_URL: pg.url, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', LOG_LEVEL: 'silent' });
     await expect(boot(config)).rejects.toThrow(/KEK_FILE or KEK is required in distributed mode/);
+  });
+
+  it('refuses to start with a KEK_FILE group or others may read, naming the variable; starts once it is 0600', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'custos-kek-'));
+    try {
+      const path = join(dir, 'kek.jwk.json');
+      writeFileSync(path, JSON.stringify({ kty: 'oct', k: TEST_KEK }), { mode: 0o644 });
+      const config = loadConfig({ DATABASE_URL: pg.url, KEK_FILE: path, KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', LOG_LEVEL: 'silent' });
+      await expect(boot(config)).rejects.toThrow(/KEK_FILE names a key file that group or others may access \(mode 0644/);
+      chmodSync(path, 0o600);
+      const app = await boot(config);
+      await app.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KekConfig } from '@custos/platform';
 import jose from 'node-jose';
@@ -59,9 +59,32 @@ async function ringOf(json: unknown, variable: string, file?: string): Promise<K
 }
 
 /**
+ * Refuses a key file that anyone but its owner may read or write (any of the group's or
+ * others' permission bits set), as ssh does with private keys: whoever can read it can open
+ * every sealed field, whoever can write it can swap the key. Checked before the file is read.
+ * POSIX permissions only (on Windows the mode bits say nothing about ACLs).
+ */
+export async function assertPrivate(path: string, variable: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch {
+    return; // the read that follows names what is wrong (ENOENT, EACCES)
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new KeyConfigError(
+      variable,
+      `names a key file that group or others may access (mode ${(mode & 0o777).toString(8).padStart(4, '0')}: ${path}); it must be readable by its owner only: chmod 600 it (Kubernetes: defaultMode 0400 on the secret volume)`,
+    );
+  }
+}
+
+/**
  * Opens the KEK ring, or stops the process with a message naming the variable: distributed
  * mode needs KEK_FILE or KEK; embedded mode makes one in its data folder on first start
- * (0600) and says once that this is for development.
+ * (0600) and says once that this is for development. A key file group or others may access
+ * is refused.
  */
 export async function openKek(source: KekSource, warn: (message: string) => void): Promise<KekRing> {
   switch (source.kind) {
@@ -76,6 +99,7 @@ export async function openKek(source: KekSource, warn: (message: string) => void
       return { active: key, all: store };
     }
     case 'file': {
+      await assertPrivate(source.path, 'KEK_FILE');
       let text: string;
       try {
         text = await readFile(source.path, 'utf8');
@@ -91,6 +115,7 @@ export async function openKek(source: KekSource, warn: (message: string) => void
       return ringOf(json, 'KEK_FILE');
     }
     case 'generated': {
+      await assertPrivate(source.path, 'DATA_DIR');
       let text: string | undefined;
       try {
         text = await readFile(source.path, 'utf8');

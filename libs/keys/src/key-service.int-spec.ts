@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyChain } from '@custos/event-store';
@@ -29,10 +29,32 @@ describe('openKek (the key-encryption key, at boot)', () => {
   it('refuses a KEK that is not 32 bytes, an unreadable or malformed KEK_FILE', async () => {
     await expect(openKek({ kind: 'inline', base64url: 'c2hvcnQ' }, () => undefined)).rejects.toThrow(KeyConfigError);
     await expect(openKek({ kind: 'file', path: join(dir, 'missing.json') }, () => undefined)).rejects.toThrow(/KEK_FILE cannot be read \(ENOENT/);
-    writeFileSync(join(dir, 'bad.json'), 'not json');
+    writeFileSync(join(dir, 'bad.json'), 'not json', { mode: 0o600 });
     await expect(openKek({ kind: 'file', path: join(dir, 'bad.json') }, () => undefined)).rejects.toThrow(/KEK_FILE is not JSON/);
-    writeFileSync(join(dir, 'rsa.json'), JSON.stringify({ kty: 'RSA', n: 'x', e: 'AQAB' }));
+    writeFileSync(join(dir, 'rsa.json'), JSON.stringify({ kty: 'RSA', n: 'x', e: 'AQAB' }), { mode: 0o600 });
     await expect(openKek({ kind: 'file', path: join(dir, 'rsa.json') }, () => undefined)).rejects.toThrow(/256-bit symmetric/);
+  });
+
+  it('refuses a KEK_FILE that group or others may read or write, naming the variable and the mode, as ssh does (through a symlink too)', async () => {
+    const path = join(dir, 'kek.jwk.json');
+    writeFileSync(path, JSON.stringify({ kty: 'oct', k: Buffer.alloc(32, 7).toString('base64url') }), { mode: 0o600 });
+    const opened = await openKek({ kind: 'file', path }, () => undefined);
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602, 0o660, 0o666]) {
+      chmodSync(path, mode);
+      await expect(openKek({ kind: 'file', path }, () => undefined)).rejects.toThrow(new RegExp(`^Key configuration: KEK_FILE names a key file that group or others may access \\(mode 0${mode.toString(8)}: `));
+    }
+    chmodSync(path, 0o644);
+    symlinkSync(path, join(dir, 'link.json')); // a Kubernetes secret volume mounts symlinks: the target's mode counts
+    await expect(openKek({ kind: 'file', path: join(dir, 'link.json') }, () => undefined)).rejects.toThrow(/KEK_FILE names a key file that group or others may access \(mode 0644/);
+    chmodSync(path, 0o400);
+    expect((await openKek({ kind: 'file', path: join(dir, 'link.json') }, () => undefined)).active.kid).toBe(opened.active.kid);
+  });
+
+  it('refuses an embedded KEK file opened up to group or others, naming DATA_DIR', async () => {
+    const path = join(dir, 'keys', 'kek.jwk.json');
+    await openKek({ kind: 'generated', path }, () => undefined);
+    chmodSync(path, 0o640);
+    await expect(openKek({ kind: 'generated', path }, () => undefined)).rejects.toThrow(/^Key configuration: DATA_DIR names a key file that group or others may access \(mode 0640/);
   });
 
   it('embedded mode makes one on first start (0600, one warning) and opens the same one after', async () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import jose from 'node-jose';
-import { KeyConfigError } from './kek.js';
+import { assertPrivate, KeyConfigError } from './kek.js';
 import type { KeyService, SigningPurpose } from './key-service.js';
 
 /**
@@ -25,6 +25,7 @@ export class KeySigner {
    */
   async adoptKeyFile(path: string | undefined, variable: string): Promise<void> {
     if (!path) return;
+    await assertPrivate(path, variable); // a private key: as with the KEK, nobody but its owner may read it
     let text: string;
     try {
       text = await readFile(path, 'utf8');

@@ -1,14 +1,19 @@
-import type { StoredEvent } from '@custos/event-store';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allTopics } from './topics.js';
 
-export type EventBatchHandler = (events: StoredEvent[]) => Promise<void>;
+/**
+ * A batch of parsed messages. They are claims, not events: anyone who can produce to the
+ * topics can write one, so they are `unknown` until the store confirms them
+ * (StoreConfirmation returns the store's own copies, which are what a projection may apply).
+ */
+export type EventBatchHandler = (messages: unknown[]) => Promise<void>;
 
 /**
- * A Kafka consumer group that hands batches of event envelopes to a handler (the projection
- * runner) and commits offsets only after the handler committed its own transaction. The
- * handler is idempotent by global sequence, so a redelivery after a crash is harmless.
+ * A Kafka consumer group that hands batches of messages to a handler (the projector confirms
+ * them against the store, then runs the projection runner) and commits offsets only after the
+ * handler committed its own transaction. The runner is idempotent by global sequence, so a
+ * redelivery after a crash is harmless.
  *
  * kafkajs calls `eachBatch` once per partition. The partitions of one fetch are consumed
  * concurrently and their batches joined into one handler call (up to `maxEvents`), so the
@@ -45,12 +50,13 @@ export class KafkaEventFeed {
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
-        const events: StoredEvent[] = [];
+        const events: unknown[] = [];
         for (const message of batch.messages) {
           try {
-            events.push(JSON.parse(message.value?.toString('utf8') ?? '') as StoredEvent);
+            events.push(JSON.parse(message.value?.toString('utf8') ?? '') as unknown);
           } catch {
-            this.logger.error({ topic: batch.topic, partition: batch.partition, offset: message.offset }, 'projector: skipping a message that is not an event envelope');
+            // Handed on as what it is, so the consumer's confirmation refuses it and alarms (someone wrote to the topic).
+            events.push({ notJson: { topic: batch.topic, partition: batch.partition, offset: message.offset } });
           }
         }
         await joined.submit(events);

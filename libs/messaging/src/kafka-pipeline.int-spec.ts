@@ -3,7 +3,7 @@ import { createLogger, type KafkaConfig } from '@custos/platform';
 import { type Projection, ProjectionRunner, StreamCatalogueProjection } from '@custos/projections';
 import { deleteTopicsWithPrefix, openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, type TestStore } from '@custos/testing';
 import type { Kafka } from 'kafkajs';
-import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, topicFor } from './index.js';
+import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, StoreConfirmation, topicFor } from './index.js';
 
 const logger = createLogger('silent');
 
@@ -30,6 +30,8 @@ interface Pipeline {
   relay: OutboxRelay;
   feed: KafkaEventFeed;
   runner: ProjectionRunner;
+  /** What the projector does with a batch: the store's copies of what it confirms, applied. */
+  project(messages: unknown[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,12 +43,16 @@ async function pipeline(config: KafkaConfig): Promise<Pipeline> {
   const relay = new OutboxRelay(t.db, kafka, logger, { batchSize: 200, pollIntervalMs: 20, topicPrefix: config.topicPrefix, maxBackoffMs: 500 });
   const runner = new ProjectionRunner(t.db, [new StreamCatalogueProjection(), new ApplicationLog()]);
   const feed = new KafkaEventFeed(kafka, logger, { groupId: `${config.topicPrefix}projector`, topicPrefix: config.topicPrefix });
+  const confirmation = new StoreConfirmation(t.db);
   return {
     t,
     kafka,
     relay,
     feed,
     runner,
+    project: async (messages) => {
+      await runner.applyBatch(await confirmation.confirm(messages));
+    },
     stop: async () => {
       await relay.stop();
       await feed.stop();
@@ -92,7 +98,7 @@ describe('outbox relay → Kafka → projector (real broker, real PostgreSQL)', 
       expect(await p.relay.pending()).toBe(0);
 
       // The projector's consumer group projects everything; a replay then changes nothing.
-      await p.feed.start((events) => p.runner.applyBatch(events).then(() => undefined));
+      await p.feed.start((messages) => p.project(messages));
       await waitFor('projection to reach 40', async () => (await p.runner.position()) === 40, 60_000);
       const tables = ['custos_rm_streams', 'custos_rm_event_types'];
       const live = await snapshotTables(p.t.db, tables);
@@ -113,7 +119,7 @@ describe('outbox relay → Kafka → projector (real broker, real PostgreSQL)', 
     const p = await pipeline(config);
     try {
       p.relay.start();
-      await p.feed.start((events) => p.runner.applyBatch(events).then(() => undefined));
+      await p.feed.start((messages) => p.project(messages));
 
       let appended = 0;
       let stopped: Promise<void> | undefined;

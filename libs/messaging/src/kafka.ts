@@ -1,13 +1,19 @@
+import { readFileSync } from 'node:fs';
 import type { KafkaConfig } from '@custos/platform';
-import { Kafka, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { allTopics } from './topics.js';
 
-/** A kafkajs client whose own log lines go to pino (as JSON, at warn and above). */
+/**
+ * A kafkajs client whose own log lines go to pino (as JSON, at warn and above), authenticated
+ * as this process's principal where SASL is configured (docs/kafka.md).
+ */
 export function createKafka(config: KafkaConfig, logger: Logger, role: string): Kafka {
   return new Kafka({
     clientId: `${config.clientId}-${role}`,
     brokers: config.brokers,
+    ...(config.sasl ? { sasl: saslOf(config.sasl) } : {}),
+    ...(config.ssl ? { ssl: config.ssl.caFile ? { ca: [readFileSync(config.ssl.caFile, 'utf8')] } : true } : {}),
     connectionTimeout: 3000,
     requestTimeout: 10000,
     retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 5 },
@@ -21,6 +27,19 @@ export function createKafka(config: KafkaConfig, logger: Logger, role: string): 
         else logger.debug(fields, `kafka: ${message}`);
       },
   });
+}
+
+function saslOf(sasl: NonNullable<KafkaConfig['sasl']>): SASLOptions {
+  const { username, password } = sasl;
+  // kafkajs types each mechanism as its own literal; the config holds one of the three.
+  switch (sasl.mechanism) {
+    case 'plain':
+      return { mechanism: 'plain', username, password };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username, password };
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username, password };
+  }
 }
 
 /** Creates the topics Custos publishes to, if they do not exist yet. */

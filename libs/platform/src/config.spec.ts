@@ -12,6 +12,12 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ mode: 'distributed', database: { kind: 'postgres', url: 'postgres://u@h:5432/d', poolSize: 10 }, kafka: { brokers: ['a:9092', 'b:9093'], topicPrefix: 'x.' } });
   });
 
+  it('reads the Kafka principal (SASL) and TLS each process authenticates with', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d', KAFKA_BROKERS: 'a:9092', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'custos-relay', KAFKA_SASL_PASSWORD: 's3cret', KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: '/etc/ca.pem' });
+    expect(config.kafka).toMatchObject({ sasl: { mechanism: 'scram-sha-512', username: 'custos-relay', password: 's3cret' }, ssl: { caFile: '/etc/ca.pem' } });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d', KAFKA_BROKERS: 'a:9092' }).kafka).not.toHaveProperty('sasl');
+  });
+
   it.each([
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -22,6 +28,12 @@ describe('loadConfig', () => {
     [{ KAFKA_BROKERS: 'no-port' }, 'KAFKA_BROKERS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ RELAY_BATCH_SIZE: '0' }, 'RELAY_BATCH_SIZE'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_MECHANISM'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_USERNAME'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u' }, 'KAFKA_SASL_PASSWORD'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_MECHANISM'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SSL: 'yes' }, 'KAFKA_SSL'],
+    [{ KAFKA_BROKERS: 'a:1', KAFKA_SSL_CA_FILE: '/ca.pem' }, 'KAFKA_SSL_CA_FILE'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     try {
       loadConfig(env);

@@ -15,6 +15,10 @@ export interface KafkaConfig {
   topicPartitions: number;
   /** Prefix for every topic name (empty in production; tests isolate runs with it). */
   topicPrefix: string;
+  /** This process's Kafka principal (SASL), where the brokers require one (docs/kafka.md: only the relay's may produce). */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** TLS to the brokers; `caFile`: a PEM bundle to trust instead of the system's. */
+  ssl?: { caFile?: string };
 }
 
 export interface AuthConfig {
@@ -91,6 +95,11 @@ export const CONFIG_VARIABLES = {
   KAFKA_CLIENT_ID: 'Kafka client id prefix (default custos)',
   KAFKA_TOPIC_PARTITIONS: 'partitions per topic when Custos creates topics (default 6)',
   KAFKA_TOPIC_PREFIX: 'prefix for every topic name (default none: custos.access, custos.consent, …)',
+  KAFKA_SASL_MECHANISM: 'scram-sha-512 | scram-sha-256 | plain: authenticate to the brokers as KAFKA_SASL_USERNAME (default none)',
+  KAFKA_SASL_USERNAME: 'this process\'s Kafka principal (each process its own: docs/kafka.md)',
+  KAFKA_SASL_PASSWORD: 'its password',
+  KAFKA_SSL: 'true | false: TLS to the brokers (default false)',
+  KAFKA_SSL_CA_FILE: 'PEM file of the CA the brokers\' certificates chain to (default: the system\'s)',
   LOG_LEVEL: 'fatal | error | warn | info | debug | trace | silent (default info)',
   RELAY_BATCH_SIZE: 'outbox rows the relay publishes per round (default 500)',
   RELAY_POLL_MS: 'relay idle poll interval in ms (default 50)',
@@ -142,6 +151,29 @@ function text(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: string, p
   return raw;
 }
 
+/** SASL and TLS to the brokers: a mechanism needs a username and a password, each named when missing. */
+function kafkaSecurity(env: Env): Pick<KafkaConfig, 'sasl' | 'ssl'> {
+  const mechanism = env.KAFKA_SASL_MECHANISM?.trim().toLowerCase();
+  let sasl: KafkaConfig['sasl'];
+  if (mechanism) {
+    if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+      throw new ConfigError('KAFKA_SASL_MECHANISM', `must be scram-sha-512, scram-sha-256 or plain (got ${JSON.stringify(env.KAFKA_SASL_MECHANISM)})`);
+    }
+    const username = env.KAFKA_SASL_USERNAME ?? '';
+    const password = env.KAFKA_SASL_PASSWORD ?? '';
+    if (!username) throw new ConfigError('KAFKA_SASL_USERNAME', 'is required with KAFKA_SASL_MECHANISM');
+    if (!password) throw new ConfigError('KAFKA_SASL_PASSWORD', 'is required with KAFKA_SASL_MECHANISM');
+    sasl = { mechanism, username, password };
+  } else if (env.KAFKA_SASL_USERNAME || env.KAFKA_SASL_PASSWORD) {
+    throw new ConfigError('KAFKA_SASL_MECHANISM', 'is required with KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD');
+  }
+  const tls = (env.KAFKA_SSL ?? '').trim().toLowerCase();
+  if (tls !== '' && tls !== 'true' && tls !== 'false') throw new ConfigError('KAFKA_SSL', `must be true or false (got ${JSON.stringify(env.KAFKA_SSL)})`);
+  const caFile = env.KAFKA_SSL_CA_FILE?.trim();
+  if (caFile && tls !== 'true') throw new ConfigError('KAFKA_SSL_CA_FILE', 'needs KAFKA_SSL=true');
+  return { ...(sasl ? { sasl } : {}), ...(tls === 'true' ? { ssl: caFile ? { caFile } : {} } : {}) };
+}
+
 export interface LoadOptions {
   /** Whether distributed mode must name Kafka brokers (the CLI does not use Kafka). Default true. */
   requireKafka?: boolean;
@@ -183,6 +215,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       clientId: text(env, 'KAFKA_CLIENT_ID', 'custos', /^[A-Za-z0-9._-]{1,100}$/),
       topicPartitions: int(env, 'KAFKA_TOPIC_PARTITIONS', 6, 1, 1000),
       topicPrefix: text(env, 'KAFKA_TOPIC_PREFIX', '', /^[A-Za-z0-9._-]{0,100}$/),
+      ...kafkaSecurity(env),
     };
   } else if (mode === 'distributed' && options.requireKafka !== false) {
     throw new ConfigError('KAFKA_BROKERS', 'is required in distributed mode');

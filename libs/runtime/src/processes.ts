@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
-import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka } from '@custos/messaging';
+import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka, ProjectionIntegrity, StoreConfirmation } from '@custos/messaging';
 import type { CustosConfig, KafkaConfig } from '@custos/platform';
 import { type Projection, ProjectionRunner, quarantineSummary, StoreEventFeed } from '@custos/projections';
 import type { Kafka } from 'kafkajs';
@@ -86,15 +86,22 @@ export class RelayProcess implements OnApplicationBootstrap, OnApplicationShutdo
   }
 }
 
-/** Distributed mode: the projector process, one member of the projector consumer group. */
+/**
+ * Distributed mode: the projector process, one member of the projector consumer group. What
+ * it projects is the store's copy of each event the topics announce (StoreConfirmation); a
+ * message the store does not confirm is refused and raises the projection-integrity alarm.
+ */
 @Injectable()
 export class ProjectorProcess implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly feed: KafkaEventFeed;
   private readonly kafka: Kafka;
+  private readonly confirmation: StoreConfirmation;
+  readonly integrity: ProjectionIntegrity;
   readonly runner: ProjectionRunner;
 
   constructor(
     @Inject(Database) db: Database,
+    @Inject(EventStore) store: EventStore,
     @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(PROJECTIONS) projections: readonly Projection[],
@@ -104,6 +111,9 @@ export class ProjectorProcess implements OnApplicationBootstrap, OnApplicationSh
     this.kafka = createKafka(kafkaConfig, logger, 'projector');
     this.runner = createProjectionRunner(db, projections, logger);
     probes.push(quarantineProbe(db, this.runner));
+    this.integrity = new ProjectionIntegrity(store, logger, 'projector');
+    this.confirmation = new StoreConfirmation(db, { onRefused: (r) => this.integrity.raise(r) });
+    probes.push({ name: 'projection-integrity', kind: 'alarm', check: async () => this.integrity.check() });
     this.feed = new KafkaEventFeed(this.kafka, logger, { groupId: config.projector.groupId, topicPrefix: kafkaConfig.topicPrefix });
   }
 
@@ -120,7 +130,9 @@ export class ProjectorProcess implements OnApplicationBootstrap, OnApplicationSh
     for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 5000)) {
       try {
         await ensureTopics(this.kafka, kafkaConfig, kafkaConfig.topicPrefix);
-        await this.feed.start((events) => this.runner.applyBatch(events).then(() => undefined));
+        await this.feed.start(async (messages) => {
+          await this.runner.applyBatch(await this.confirmation.confirm(messages));
+        });
         this.logger.info({ groupId: this.config.projector.groupId }, 'projector: consuming');
         return;
       } catch (e) {

@@ -20,7 +20,11 @@ export function uniquePrefix(): string {
  * that stop and restart Kafka without disturbing the shared one.
  */
 export class PrivateBroker {
-  constructor(readonly port: number) {}
+  /** `env`: more of scripts/kafka.sh's settings (KAFKA_SCRAM_USERS: a broker that takes only SASL and enforces ACLs). */
+  constructor(
+    readonly port: number,
+    private readonly env: Readonly<Record<string, string>> = {},
+  ) {}
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
@@ -40,7 +44,7 @@ export class PrivateBroker {
 
   private async script(command: string): Promise<void> {
     const script = resolve(import.meta.dirname, '../../../scripts/kafka.sh');
-    await promisify(execFile)('bash', [script, command], { env: { ...process.env, KAFKA_PORT: String(this.port), KAFKA_HEAP: '-Xms128m -Xmx512m' } });
+    await promisify(execFile)('bash', [script, command], { env: { ...process.env, KAFKA_PORT: String(this.port), KAFKA_HEAP: '-Xms128m -Xmx512m', ...this.env } });
   }
 }
 
