@@ -12,6 +12,11 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ mode: 'distributed', database: { kind: 'postgres', url: 'postgres://u@h:5432/d', poolSize: 10 }, kafka: { brokers: ['a:9092', 'b:9093'], topicPrefix: 'x.' } });
   });
 
+  it('waits five minutes for a witness by default, and takes a shorter bound with faster checkpoints', () => {
+    expect(loadConfig({}).log.witnessMaxLagMs).toBe(300_000);
+    expect(loadConfig({ WITNESS_MAX_LAG_MS: '400', LOG_CHECKPOINT_MS: '50', LOG_INTEGRATE_MS: '20' }).log.witnessMaxLagMs).toBe(400);
+  });
+
   it.each([
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -22,6 +27,9 @@ describe('loadConfig', () => {
     [{ KAFKA_BROKERS: 'no-port' }, 'KAFKA_BROKERS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ RELAY_BATCH_SIZE: '0' }, 'RELAY_BATCH_SIZE'],
+    [{ WITNESS_MAX_LAG_MS: 'soon' }, 'WITNESS_MAX_LAG_MS'],
+    [{ WITNESS_MAX_LAG_MS: '1000' }, 'WITNESS_MAX_LAG_MS'], // not more than a checkpoint interval plus integration: a healthy log would alarm
+    [{ WITNESS_MAX_LAG_MS: '1000000000000' }, 'WITNESS_MAX_LAG_MS'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     try {
       loadConfig(env);
