@@ -290,7 +290,7 @@ export class LogIntegrator implements OnApplicationBootstrap, OnApplicationShutd
   async tick(now = Date.now()): Promise<void> {
     let signed: Checkpoint | null = null;
     try {
-      await this.alarms.load();
+      await this.alarms.load(5000);
       let size = (await this.tree.head()).size;
       for (;;) {
         const next = await this.tree.integrate();

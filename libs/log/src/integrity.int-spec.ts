@@ -82,6 +82,37 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the log integrity alarms (%s)'
     expect(raised.map((a) => a.data.cause)).toEqual(['bad-checkpoint']);
   });
 
+  it('serves no row it did not sign of its tree below the head either, and a copied genuine signature proves nothing', async () => {
+    const log = integrator();
+    await append(3);
+    await log.tick();
+    await append(4);
+    await log.tick(); // signed at 3 and 7; nothing at 4, 5, 6
+    const genuine = (await log.checkpoints.at(3))!;
+    await t.db.execute('INSERT INTO custos_log_checkpoints (tree_size, root, body, jws) VALUES (5, $1, $2, $3)', [Buffer.from(genuine.rootHash, 'base64'), genuine.body, genuine.jws]);
+    await t.db.execute('UPDATE custos_log_checkpoints SET root = $1 WHERE tree_size = 7', [Buffer.alloc(32, 1)]);
+    expect(await log.checkpoints.at(5)).toBeNull();
+    expect(await log.checkpoints.at(7)).toBeNull();
+    expect((await log.checkpoints.latest())?.treeSize).toBe(3);
+    expect(await health('log-integrity')).toContain('a checkpoint row was ignored');
+    expect((await alarms()).map((a) => a.data.cause)).toEqual(['bad-checkpoint']);
+  });
+
+  it('reads alarms recorded before causes (v1) as open: a refusal already on record is not raised again', async () => {
+    const witness = await refusingWitness();
+    try {
+      await t.store.append('log-integrity', [testEvent('LogIntegrityAlarm', { witnessUrl: witness.url, treeSize: 2, code: 'inconsistent', detail: 'old' })], { expectedVersion: 'any' });
+      const log = integrator({ WITNESS_URLS: witness.url });
+      await append(2);
+      await log.tick();
+      expect(witness.calls()).toBe(1);
+      expect(await alarms()).toHaveLength(1);
+      expect(await health('log-integrity')).toContain(`witness ${witness.url}`);
+    } finally {
+      await witness.close();
+    }
+  });
+
   it('a witness refusing every checkpoint is one alarm event over many rounds, and /health says so', async () => {
     const witness = await refusingWitness();
     try {

@@ -24,6 +24,7 @@ const ACTOR = { id: 'custos-log', roles: ['system'] };
 export class LogAlarms {
   private open: OpenAlarms = new Map();
   private loaded: Promise<void> | undefined;
+  private loadedAt = 0;
   private readonly raised = registered(
     'custos_log_integrity_alarms_total',
     () => new Counter({ name: 'custos_log_integrity_alarms_total', help: 'Log-integrity alarms raised (one per distinct cause until it ends), by kind', labelNames: ['kind'] }),
@@ -34,8 +35,13 @@ export class LogAlarms {
     private readonly logger: Logger,
   ) {}
 
-  /** Reads what is open from the stream (once). */
-  load(): Promise<void> {
+  /**
+   * Reads what is open from the stream: once, and again when `maxAgeMs` has passed since (so a
+   * gateway learns of alarms another one raised or ended, and its /health says the same).
+   */
+  load(maxAgeMs = Infinity): Promise<void> {
+    if (this.loaded && Date.now() - this.loadedAt >= maxAgeMs) this.loaded = undefined;
+    this.loadedAt = this.loaded ? this.loadedAt : Date.now();
     this.loaded ??= this.store.readStream(STREAM).then(
       (events) => void (this.open = events.reduce((s, e) => logIntegrityDecider.evolve(s, logIntegrityCodec.decode(e)), logIntegrityDecider.initialState)),
       (e: unknown) => {

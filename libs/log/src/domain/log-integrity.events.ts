@@ -33,5 +33,10 @@ export type LogIntegrityEvent = LogIntegrityAlarm | LogIntegrityAlarmCleared;
 
 /** v1 of LogIntegrityAlarm was a witness's refusal alone; its cause is the witness and the code. */
 export function alarmFromV1(data: { witnessUrl: string; treeSize: number; code: string; detail: string }): LogIntegrityAlarmData {
-  return { cause: `witness-refused:${data.witnessUrl}:${data.code}`, kind: 'witness-refused', ...data };
+  return {
+    ...data,
+    cause: `witness-refused:${data.witnessUrl}:${data.code}`,
+    kind: 'witness-refused',
+    detail: `witness ${data.witnessUrl} refused the checkpoint of size ${data.treeSize} (${data.code}: ${data.detail})`,
+  };
 }
