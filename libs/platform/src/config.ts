@@ -111,7 +111,7 @@ export const CONFIG_VARIABLES = {
   LOG_INTEGRATE_MS: 'how often new events are added to the Merkle tree, ms (default 200)',
   WITNESS_URLS: 'comma-separated base URLs of witnesses each checkpoint is submitted to (default none)',
   LOG_CHECKPOINT_MS: 'at most one signed checkpoint per this many ms while the log grows (default 1000)',
-  WITNESS_MAX_LAG_MS: 'how long the log may grow without a new cosignature from each witness before the witness-lag alarm, ms (default 300000; more than LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS)',
+  WITNESS_MAX_LAG_MS: 'how long the log may grow without a new cosignature from each witness before the witness-lag alarm, ms (default 300000, or twice LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS if that is more; must be more than LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS)',
   SENTINEL_POLL_MS: 'how often the sentinel looks for new events when nothing wakes it, ms (default 500)',
   SENTINEL_GROUP_ID: 'distributed mode: the sentinel\'s Kafka consumer group (default custos-sentinel)',
   SENTINEL_RULES: 'JSON object of rule parameter overrides, e.g. {"manyPatients":{"perHour":40}} (default none: the documented defaults)',
@@ -284,7 +284,8 @@ function kekConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfi
 function logConfig(env: Env): CustosConfig['log'] {
   const integrateMs = int(env, 'LOG_INTEGRATE_MS', 200, 10, 60_000);
   const checkpointMs = int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000);
-  const witnessMaxLagMs = int(env, 'WITNESS_MAX_LAG_MS', 300_000, 100, 7 * 86_400_000);
+  // Five minutes, or two checkpoint intervals when checkpoints are rarer than that.
+  const witnessMaxLagMs = int(env, 'WITNESS_MAX_LAG_MS', Math.max(300_000, 2 * (checkpointMs + integrateMs)), 100, 7 * 86_400_000);
   // A witness cannot cosign faster than checkpoints are made: a shorter bound would alarm on a healthy log.
   if (witnessMaxLagMs <= checkpointMs + integrateMs) throw new ConfigError('WITNESS_MAX_LAG_MS', `must be more than LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS (${checkpointMs + integrateMs} ms)`);
   return { origin: text(env, 'LOG_ORIGIN', 'custos.local/log', /^[\x21-\x7e]{1,200}$/), integrateMs, checkpointMs, witnessUrls: witnessUrls(env.WITNESS_URLS), witnessMaxLagMs };
