@@ -111,7 +111,7 @@ describe('projector: a forged message on the topics (real Kafka, real PostgreSQL
       expect(JSON.stringify(alarms[0])).not.toMatch(/p-invented|ghost-1/);
       const health = await request(projector.getHttpServer()).get('/health').expect(200);
       expect(health.body.status).toBe('degraded');
-      expect(JSON.stringify(health.body.degraded['projection-integrity'])).toContain(`sequence ${target}`);
+      expect(JSON.stringify(health.body.alarms['projection-integrity'])).toContain(`sequence ${target}`);
       const metrics = await request(projector.getHttpServer()).get('/metrics').expect(200);
       expect(metrics.text).toMatch(/custos_projection_integrity_refusals_total\{consumer="projector",reason="(mismatch|not-in-store)"\} 1\n/);
 

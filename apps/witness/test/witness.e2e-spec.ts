@@ -1,14 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
 import { Database } from '@custos/event-store';
-import { LogIntegrator, LogTree } from '@custos/log';
+import { checkpointBody, LogIntegrator, LogTree, openCheckpoint } from '@custos/log';
 import { consistencyProof, leafHash, rootOf } from '@custos/merkle';
 import { rewriteAndRehash } from '@custos/testing';
 import jose from 'node-jose';
 import request from 'supertest';
 import { bootEmbedded, devToken, IMAGE } from '../../gateway/test/helpers.js';
 import { verifyBundle } from '../../verifier/src/verify-bundle.js';
+import { witnessServer } from '../src/server.js';
 import { Witness, type WitnessState } from '../src/witness.js';
 
 function memory(): { load(): Promise<WitnessState>; save(s: WitnessState): Promise<void>; state: WitnessState } {
@@ -56,36 +57,72 @@ describe('the witness', () => {
   });
 });
 
+/**
+ * A witness served over HTTP as `npm run witness` serves it, checking the gateway's checkpoints
+ * with the gateway's published keys; `silent` makes it answer 503 (down, or cut off).
+ */
+async function servedWitness(name: string): Promise<{ url: string; witness: Witness; silent: boolean; useGateway(app: INestApplication): void; close(): Promise<void> }> {
+  const own = await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
+  let gatewayKeys: () => Promise<jose.JWK.KeyStore> = async () => jose.JWK.createKeyStore();
+  const witness = new Witness(name, own, () => gatewayKeys(), memory());
+  const state = { silent: false };
+  const inner = witnessServer(witness);
+  const server: Server = inner;
+  const handler = inner.listeners('request')[0] as (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  inner.removeAllListeners('request');
+  server.on('request', (req, res) => {
+    if (!state.silent) return handler(req, res);
+    req.resume();
+    res.writeHead(503, { 'content-type': 'application/problem+json' });
+    res.end('{"status":503,"code":"unavailable"}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    witness,
+    get silent() {
+      return state.silent;
+    },
+    set silent(v: boolean) {
+      state.silent = v;
+    },
+    useGateway(app) {
+      gatewayKeys = async () => jose.JWK.asKeyStore((await request(app.getHttpServer()).get('/.well-known/jwks.json')).body as object);
+    },
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+const waitFor = async (check: () => Promise<boolean>, timeoutMs = 15_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function alarmsOf(db: Database): Promise<Array<{ type: string; cause: string }>> {
+  const rows = await db.query<{ type: string; data: { cause?: string; witnessUrl?: string; code?: string } }>("SELECT type, data FROM custos_events WHERE stream_id = 'log-integrity' ORDER BY global_seq");
+  // v1 alarms (before causes) counted by the cause the codec gives them when upcasting.
+  return rows.map((r) => ({ type: r.type, cause: r.data.cause ?? `witness-refused:${r.data.witnessUrl}:${r.data.code}` }));
+}
+
 describe('Custos with a witness (embedded gateway, the witness over HTTP)', () => {
   let app: INestApplication;
-  let server: Server;
-  let witness: Witness;
+  let w: Awaited<ReturnType<typeof servedWitness>>;
 
   beforeAll(async () => {
-    const own = await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
-    let gatewayKeys: () => Promise<jose.JWK.KeyStore> = async () => jose.JWK.createKeyStore();
-    witness = new Witness('w-test', own, () => gatewayKeys(), memory());
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void witness.add(JSON.parse(Buffer.concat(chunks).toString('utf8'))).then((a) => {
-          res.writeHead(a.status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(a.body));
-        });
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    app = await bootEmbedded({ LOG_INTEGRATE_MS: '20', LOG_CHECKPOINT_MS: '50', WITNESS_URLS: url });
-    gatewayKeys = async () => jose.JWK.asKeyStore((await request(app.getHttpServer()).get('/.well-known/jwks.json')).body as object);
+    w = await servedWitness('w-test');
+    app = await bootEmbedded({ LOG_INTEGRATE_MS: '20', LOG_CHECKPOINT_MS: '50', WITNESS_URLS: w.url });
+    w.useGateway(app);
   });
   afterAll(async () => {
     await app.close();
-    await new Promise((r) => server.close(r));
+    await w.close();
   });
 
-  it('gets checkpoints cosigned and exported with them; after a careful rewrite the witness refuses, and the alarm is an event, a log line and /health', async () => {
+  it('gets checkpoints cosigned and exported with them; after a careful rewrite the witness refuses, and the alarm is one event, a log line and /health', async () => {
     const http = () => request(app.getHttpServer());
     const steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
     const regulator = await devToken(app, { sub: 'reg-1', roles: ['regulator'] });
@@ -93,13 +130,6 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     await http().post('/v1/images').set('authorization', `Bearer ${steward}`).send(IMAGE('img-w1', 'wp1')).expect(201);
     await http().post('/v1/access-requests').set('authorization', `Bearer ${clinician}`).send({ resourceType: 'image', resourceId: 'img-w1', action: 'view', purpose: 'TREATMENT' }).expect(200);
     const db = app.get(Database) as Database;
-    const waitFor = async (check: () => Promise<boolean>) => {
-      const deadline = Date.now() + 15_000;
-      while (!(await check())) {
-        if (Date.now() > deadline) throw new Error('timed out');
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
     await waitFor(async () => (await db.query('SELECT 1 FROM custos_log_cosignatures')).length >= 2);
     // Nothing is appended now: once the latest checkpoint is cosigned, the export carries that cosignature.
     const latestCosigned = async () => {
@@ -114,7 +144,7 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     expect(Number(cosigned[0]?.tree_size)).toBeGreaterThan(0);
     expect(Array.isArray(bundle.checkpoint.cosignatures)).toBe(true);
     // The regulator's verifier, given the witness's published key, counts its cosignature.
-    const published = witness.publicJwk() as object;
+    const published = w.witness.publicJwk() as object;
     expect(await verifyBundle(bundle, { jwks, witnesses: [{ keys: [published] }] })).toMatchObject({ ok: true, witnessed: 1 });
     expect((await http().get('/health')).status).toBe(200);
 
@@ -142,5 +172,100 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     expect(report.failure).toMatch(/^the checkpoint \(\d+\) is not witnessed: 0 of the 1 required cosignatures verify/);
     const tree = new LogTree(db);
     expect((await tree.head()).size).toBeGreaterThan(0);
+    // The alarm does not feed itself: many checkpoint intervals and more decisions later, still one event for the refusal.
+    for (let i = 0; i < 3; i++) {
+      await http().post('/v1/access-requests').set('authorization', `Bearer ${clinician}`).send({ resourceType: 'image', resourceId: 'img-w1', action: 'view', purpose: 'TREATMENT' }).expect(200);
+      await sleep(300);
+    }
+    const refusals = (await alarmsOf(db)).filter((a) => a.cause.startsWith(`witness-refused:${w.url}`));
+    expect(refusals).toHaveLength(1);
+  });
+});
+
+describe('a witness that stops cosigning, and a superuser in the checkpoint table (embedded gateway, the witness over HTTP)', () => {
+  let app: INestApplication;
+  let w: Awaited<ReturnType<typeof servedWitness>>;
+  let db: Database;
+  let clinician: string;
+  const http = () => request(app.getHttpServer());
+  const decide = () => http().post('/v1/access-requests').set('authorization', `Bearer ${clinician}`).send({ resourceType: 'image', resourceId: 'img-w2', action: 'view', purpose: 'TREATMENT' }).expect(200);
+  const lastCosigned = async () => Number((await db.query<{ s: string | number | null }>('SELECT max(tree_size) AS s FROM custos_log_cosignatures WHERE witness_url = $1', [w.url]))[0]?.s ?? 0);
+
+  beforeAll(async () => {
+    w = await servedWitness('w-lag');
+    app = await bootEmbedded({ LOG_INTEGRATE_MS: '20', LOG_CHECKPOINT_MS: '50', WITNESS_URLS: w.url, WITNESS_MAX_LAG_MS: '2000' });
+    w.useGateway(app);
+    db = app.get(Database) as Database;
+    const steward = await devToken(app, { sub: 'stew-2', roles: ['data-steward'] });
+    clinician = await devToken(app, { sub: 'dr-2', roles: ['clinician'] });
+    await http().post('/v1/images').set('authorization', `Bearer ${steward}`).send(IMAGE('img-w2', 'wp2')).expect(201);
+    await decide();
+    await waitFor(async () => (await lastCosigned()) > 0);
+  });
+  afterAll(async () => {
+    await app.close();
+    await w.close();
+  });
+
+  it('keeps signing, and the witness keeps cosigning, past checkpoint rows planted for future sizes; none is served', async () => {
+    const jwks = await jose.JWK.asKeyStore((await http().get('/.well-known/jwks.json')).body as object);
+    const head = (await new LogTree(db).head()).size;
+    const genuine = (await http().get('/v1/log/checkpoint').set('authorization', `Bearer ${await devToken(app, { sub: 'so-1', roles: ['security-officer'] })}`).expect(200)).body as { jws: string };
+    // The superuser fills the next 2,000 sizes: a genuine signature copied onto each, and one row signed with a key of their own.
+    const own = await jose.JWK.createKey('EC', 'P-256', { alg: 'ES256', use: 'sig' });
+    const fake = Buffer.alloc(32, 9);
+    const forged = (await jose.JWS.createSign({ format: 'compact', fields: { alg: 'ES256', kid: own.kid, typ: 'tlog-checkpoint+jws' } }, own).update(checkpointBody('custos.local/log', head + 3, fake)).final()) as unknown as string;
+    await db.execute("INSERT INTO custos_log_checkpoints (tree_size, root, body, jws) SELECT s, $1, 'custos.local/log\n' || s || E'\n\n', $2 FROM generate_series($3::bigint, $3::bigint + 2000) AS s ON CONFLICT DO NOTHING", [fake, genuine.jws, head + 1]);
+    await db.execute('UPDATE custos_log_checkpoints SET body = $1, jws = $2 WHERE tree_size = $3', [checkpointBody('custos.local/log', head + 3, fake), forged, head + 3]);
+    for (let i = 0; i < 5; i++) await decide();
+    await waitFor(async () => (await lastCosigned()) > head + 3);
+    const officer = await devToken(app, { sub: 'so-2', roles: ['security-officer'] });
+    const latest = (await http().get('/v1/log/checkpoint').set('authorization', `Bearer ${officer}`).expect(200)).body as { treeSize: number; jws: string };
+    const opened = await openCheckpoint(latest.jws, jwks);
+    expect(opened.size).toBe(latest.treeSize);
+    expect(latest.treeSize).toBeGreaterThan(head + 3);
+    const at = await http().get(`/v1/log/checkpoints/${head + 3}`).set('authorization', `Bearer ${officer}`);
+    if (at.status === 200) expect((at.body as { jws: string }).jws).not.toBe(forged);
+    else expect(at.status).toBe(404);
+    expect((await alarmsOf(db)).filter((a) => a.cause === 'bad-checkpoint').length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('raises witness-lag once the log has grown WITNESS_MAX_LAG_MS without its cosignature (forged cosignature rows do not hide it), and ends it when it cosigns again', async () => {
+    await waitFor(async () => (await http().get('/health')).body.status === 'ok');
+    w.silent = true;
+    const silentFrom = await lastCosigned();
+    await decide();
+    // /health lists the witness-lag alarm and says why when it is raised (200 either way: the gateway still serves).
+    const lagStatus = async () => {
+      const res = await http().get('/health').expect(200);
+      const alarm = (res.body as { alarms: Record<string, { status: string; message?: string }> }).alarms['witness-lag'];
+      expect(alarm).toBeDefined();
+      return alarm?.status === 'raised' && alarm.message?.includes(`witness ${w.url} has not cosigned`) ? 'down' : 'up';
+    };
+    expect(await lagStatus()).toBe('up'); // not yet
+    // The superuser copies the last real cosignature onto newer sizes.
+    const [real] = await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE witness_url = $1 AND tree_size = $2', [w.url, silentFrom]);
+    const head = (await new LogTree(db).head()).size;
+    await db.execute('INSERT INTO custos_log_cosignatures (tree_size, witness_url, witness, cosignature) SELECT s, $1, $2, $3 FROM generate_series($4::bigint, $5::bigint) AS s ON CONFLICT DO NOTHING', [w.url, real!.witness, real!.cosignature, silentFrom + 1, head + 50]);
+    await decide();
+    await waitFor(async () => (await lagStatus()) === 'down', 10_000);
+    const health = await http().get('/health');
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('degraded');
+    expect(JSON.stringify(health.body)).toContain('witness-lag');
+    expect(JSON.stringify(health.body)).toContain(`witness ${w.url} has not cosigned`);
+    const metrics = (await http().get('/metrics').expect(200)).text;
+    const lag = metrics.split('\n').find((l) => l.startsWith(`custos_witness_lag_seconds{witness="${w.url}"}`));
+    expect(Number(lag?.split(' ')[1])).toBeGreaterThan(2);
+    for (let i = 0; i < 3; i++) {
+      await decide();
+      await sleep(200);
+    }
+    expect((await alarmsOf(db)).filter((a) => a.cause === `witness-lag:${w.url}`)).toEqual([{ type: 'LogIntegrityAlarm', cause: `witness-lag:${w.url}` }]);
+
+    w.silent = false; // the forged rows stay: the witness's real cosignatures still count
+    await decide();
+    await waitFor(async () => (await lagStatus()) === 'up', 10_000);
+    expect((await alarmsOf(db)).filter((a) => a.cause === `witness-lag:${w.url}`).map((a) => a.type)).toEqual(['LogIntegrityAlarm', 'LogIntegrityAlarmCleared']);
   });
 });

@@ -6,3 +6,6 @@ export * from './export.js';
 export * from './witnesses.js';
 export { Cosignatures1764000012000 } from './migrations/1764000012000-cosignatures.js';
 export { LogTiles1764000013000 } from './migrations/1764000013000-log-tiles.js';
+export * from './log-alarms.js';
+export * from './domain/log-integrity.events.js';
+export * from './domain/log-integrity.decide.js';

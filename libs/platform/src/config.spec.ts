@@ -18,6 +18,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d', KAFKA_BROKERS: 'a:9092' }).kafka).not.toHaveProperty('sasl');
   });
 
+  it('waits five minutes for a witness by default, and takes a shorter bound with faster checkpoints', () => {
+    expect(loadConfig({}).log.witnessMaxLagMs).toBe(300_000);
+    expect(loadConfig({ WITNESS_MAX_LAG_MS: '400', LOG_CHECKPOINT_MS: '50', LOG_INTEGRATE_MS: '20' }).log.witnessMaxLagMs).toBe(400);
+    // Rare checkpoints without a bound given: the default grows with them instead of refusing to start.
+    expect(loadConfig({ LOG_CHECKPOINT_MS: '600000' }).log.witnessMaxLagMs).toBe(1_200_400);
+  });
+
   it.each([
     [{ PORT: 'abc' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -34,6 +41,9 @@ describe('loadConfig', () => {
     [{ KAFKA_BROKERS: 'a:1', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_MECHANISM'],
     [{ KAFKA_BROKERS: 'a:1', KAFKA_SSL: 'yes' }, 'KAFKA_SSL'],
     [{ KAFKA_BROKERS: 'a:1', KAFKA_SSL_CA_FILE: '/ca.pem' }, 'KAFKA_SSL_CA_FILE'],
+    [{ WITNESS_MAX_LAG_MS: 'soon' }, 'WITNESS_MAX_LAG_MS'],
+    [{ WITNESS_MAX_LAG_MS: '1000' }, 'WITNESS_MAX_LAG_MS'], // not more than a checkpoint interval plus integration: a healthy log would alarm
+    [{ WITNESS_MAX_LAG_MS: '1000000000000' }, 'WITNESS_MAX_LAG_MS'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     try {
       loadConfig(env);

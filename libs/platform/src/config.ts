@@ -66,7 +66,7 @@ export interface CustosConfig {
   auth: AuthConfig;
   consent: ConsentConfig;
   keys: { kek: KekConfig };
-  log: { origin: string; integrateMs: number; checkpointMs: number; witnessUrls: string[] };
+  log: { origin: string; integrateMs: number; checkpointMs: number; witnessUrls: string[]; witnessMaxLagMs: number };
   /** `rules`: parameter overrides by rule (merged with the defaults and validated by the sentinel at start). */
   sentinel: { pollMs: number; groupId: string; rules: Record<string, unknown> };
 }
@@ -120,6 +120,7 @@ export const CONFIG_VARIABLES = {
   LOG_INTEGRATE_MS: 'how often new events are added to the Merkle tree, ms (default 200)',
   WITNESS_URLS: 'comma-separated base URLs of witnesses each checkpoint is submitted to (default none)',
   LOG_CHECKPOINT_MS: 'at most one signed checkpoint per this many ms while the log grows (default 1000)',
+  WITNESS_MAX_LAG_MS: 'how long the log may grow without a new cosignature from each witness before the witness-lag alarm, ms (default 300000, or twice LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS if that is more; must be more than LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS)',
   SENTINEL_POLL_MS: 'how often the sentinel looks for new events when nothing wakes it, ms (default 500)',
   SENTINEL_GROUP_ID: 'distributed mode: the sentinel\'s Kafka consumer group (default custos-sentinel)',
   SENTINEL_RULES: 'JSON object of rule parameter overrides, e.g. {"manyPatients":{"perHour":40}} (default none: the documented defaults)',
@@ -239,12 +240,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
     auth: authConfig(env, mode, database, http.host),
     consent: consentConfig(env, database),
     keys: { kek: kekConfig(env, mode, database) },
-    log: {
-      origin: text(env, 'LOG_ORIGIN', 'custos.local/log', /^[\x21-\x7e]{1,200}$/),
-      integrateMs: int(env, 'LOG_INTEGRATE_MS', 200, 10, 60_000),
-      checkpointMs: int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000),
-      witnessUrls: witnessUrls(env.WITNESS_URLS),
-    },
+    log: logConfig(env),
     sentinel: {
       pollMs: int(env, 'SENTINEL_POLL_MS', 500, 10, 600_000),
       groupId: text(env, 'SENTINEL_GROUP_ID', 'custos-sentinel', /^[A-Za-z0-9._-]{1,200}$/),
@@ -316,6 +312,16 @@ function kekConfig(env: Env, mode: CustosConfig['mode'], database: DatabaseConfi
     return database.dataDir.startsWith('memory://') ? { kind: 'memory' } : { kind: 'generated', path: `${database.dataDir}/keys/kek.jwk.json` };
   }
   return { kind: 'none' };
+}
+
+function logConfig(env: Env): CustosConfig['log'] {
+  const integrateMs = int(env, 'LOG_INTEGRATE_MS', 200, 10, 60_000);
+  const checkpointMs = int(env, 'LOG_CHECKPOINT_MS', 1000, 0, 86_400_000);
+  // Five minutes, or two checkpoint intervals when checkpoints are rarer than that.
+  const witnessMaxLagMs = int(env, 'WITNESS_MAX_LAG_MS', Math.max(300_000, 2 * (checkpointMs + integrateMs)), 100, 7 * 86_400_000);
+  // A witness cannot cosign faster than checkpoints are made: a shorter bound would alarm on a healthy log.
+  if (witnessMaxLagMs <= checkpointMs + integrateMs) throw new ConfigError('WITNESS_MAX_LAG_MS', `must be more than LOG_CHECKPOINT_MS + LOG_INTEGRATE_MS (${checkpointMs + integrateMs} ms)`);
+  return { origin: text(env, 'LOG_ORIGIN', 'custos.local/log', /^[\x21-\x7e]{1,200}$/), integrateMs, checkpointMs, witnessUrls: witnessUrls(env.WITNESS_URLS), witnessMaxLagMs };
 }
 
 function witnessUrls(raw: string | undefined): string[] {

@@ -20,20 +20,21 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({
     summary: 'Readiness: the database and, in distributed mode, Kafka answer (503 otherwise)',
-    description: 'While ready, alarms that need a person (quarantined events, witness refusal or lag, forged messages) answer 200 with `status: "degraded"` and each alarm named under `degraded`.',
+    description: 'While ready, alarms that need a person (quarantined events, witness refusal or lag, forged messages) answer 200 with `status: "degraded"`; `alarms` lists each alarm of the process, `ok` or `raised` with its message.',
   })
-  async ready(): Promise<HealthCheckResult | (Omit<HealthCheckResult, 'status'> & { status: 'degraded'; degraded: Record<string, { message: string }> })> {
-    const ready = this.probes.filter((p) => p.kind !== 'alarm');
-    const result = await this.health.check([() => this.check('database', () => this.db.ping()), ...ready.map((p) => () => this.check(p.name, () => p.check()))]);
-    const degraded: Record<string, { message: string }> = {};
+  async ready(): Promise<Omit<HealthCheckResult, 'status'> & { status: HealthCheckResult['status'] | 'degraded'; alarms: Record<string, { status: 'ok' } | { status: 'raised'; message: string }> }> {
+    const result = await this.health.check([() => this.check('database', () => this.db.ping()), ...this.probes.filter((p) => p.kind !== 'alarm').map((p) => () => this.check(p.name, () => p.check()))]);
+    const alarms: Record<string, { status: 'ok' } | { status: 'raised'; message: string }> = {};
     for (const alarm of this.probes.filter((p) => p.kind === 'alarm')) {
       try {
         await withTimeout(alarm.check(), 2000);
+        alarms[alarm.name] = { status: 'ok' };
       } catch (e) {
-        degraded[alarm.name] = { message: (e as Error).message };
+        alarms[alarm.name] = { status: 'raised', message: (e as Error).message };
       }
     }
-    return Object.keys(degraded).length === 0 ? result : { ...result, status: 'degraded', degraded };
+    const raised = Object.values(alarms).some((a) => a.status === 'raised');
+    return { ...result, status: raised ? 'degraded' : result.status, alarms };
   }
 
   @Get('live')

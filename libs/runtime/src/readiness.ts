@@ -4,7 +4,7 @@
  *   mode); failing, /health answers 503 and a load balancer takes the process out.
  * - `alarm`: something a person must look at while the process keeps serving (a quarantined
  *   event, a witness refusal or lag, a forged message refused); failing, /health still answers
- *   200 but with `status: "degraded"` and the alarm named under `degraded`. Taking a gateway out
+ *   200 but with `status: "degraded"` and the alarm raised under `alarms`. Taking a gateway out
  *   of rotation over one of these would let whoever can plant one bad event stop the service.
  */
 export interface ReadinessProbe {
