@@ -38,7 +38,7 @@ import {
   evidenceFor,
 } from '@custos/sentinel';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { ID, PatientParams } from '../access/access.dto.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
@@ -123,12 +123,18 @@ export class NotificationDto {
 export class HoldDto {
   @ApiProperty({ enum: ['written', 'oral'] }) @IsIn(['written', 'oral']) kind!: 'written' | 'oral';
   @ApiProperty() @IsString() @Length(1, 200) agency!: string;
+  @ApiPropertyOptional({ description: "the written statement's reference (required for a written hold)" }) @IsOptional() @IsString() @Length(1, 200) reference?: string;
   @ApiProperty() @IsString() @Length(1, 40) from!: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 40) until?: string;
 }
 
 export class VerdictDto {
   @ApiProperty({ enum: ['true-positive', 'false-positive', 'duplicate'] }) @IsIn(['true-positive', 'false-positive', 'duplicate']) verdict!: 'true-positive' | 'false-positive' | 'duplicate';
+  @ApiProperty() @IsString() @Length(...NOTE_LENGTH) note!: string;
+}
+
+export class AddPatientsDto {
+  @ApiProperty({ type: [String] }) @IsArray() @ArrayMinSize(1) @ArrayMaxSize(10_000) @Matches(ID, { each: true }) patientIds!: string[];
   @ApiProperty() @IsString() @Length(...NOTE_LENGTH) note!: string;
 }
 
@@ -278,7 +284,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Move an incident to its next state with a note (409 illegal-transition: the allowed ones are named). Recorded.' })
   @ApiJson(200, 'moved', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition', 'verdict-required'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'verdict-required', 'incident-ended'] })
   transition(@Param() p: IncidentParams, @Body() body: TransitionDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'TransitionIncident', to: body.to, note: body.note, by, at }));
   }
@@ -288,7 +294,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Attach events of the log as evidence (their sequence and hash are recorded with them). Recorded.' })
   @ApiJson(200, 'attached', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 422: ['unknown-event'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'], 422: ['unknown-event'] })
   async evidence(@Param() p: IncidentParams, @Body() body: EvidenceDto, @Caller() caller: CallerContext) {
     const refs = await evidenceFor(this.store, body.eventIds);
     return this.act(p, caller, (at, by) => ({ type: 'AttachEvidence', evidence: refs, note: body.note, by, at }));
@@ -299,7 +305,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The breach assessment of 45 CFR 164.402(2) (the four factors, decision, rationale, affected counts by region and EU residency), once CONTAINED. Starts the clocks. Recorded.' })
   @ApiJson(200, 'assessed', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
   assess(@Param() p: IncidentParams, @Body() body: AssessmentDto, @Caller() caller: CallerContext) {
     const byRegion: Record<string, number> = {};
     for (const [k, v] of Object.entries(body.affected.byRegion ?? {})) {
@@ -315,7 +321,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Record a notification made (recipient class, channel, date, hash of the content); nothing is sent. Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['not-a-breach'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['not-a-breach', 'incident-ended'] })
   notify(@Param() p: IncidentParams, @Body() body: NotificationDto, @Caller() caller: CallerContext) {
     const date = parseInstant('date', body.date).toISOString();
     return this.act(p, caller, (_at, by) => ({ type: 'RecordNotification', recipientClass: body.recipientClass, channel: body.channel, date, contentHash: body.contentHash, by }));
@@ -324,13 +330,16 @@ export class IncidentController {
   @Post(':incidentId/holds')
   @HttpCode(200)
   @Requires('update', 'Incident')
-  @ApiOperation({ summary: 'A law-enforcement hold (164.412): written with an end date, or oral for at most 30 days. Recorded.' })
+  @ApiOperation({
+    summary:
+      "A law-enforcement hold (164.412): written, with the agency, the statement's reference and an end at most 365 days after its start (longer: a new written statement); or oral, at most 30 days in all per incident. No start in the future. Recorded; shown in the clocks' history.",
+  })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 400: ['hold-needs-end', 'bad-date'], 404: ['incident-not-found'] })
+  @ApiProblems({ 400: ['hold-needs-end', 'hold-needs-reference', 'hold-too-long', 'bad-date'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['oral-hold-exhausted', 'incident-ended'] })
   hold(@Param() p: IncidentParams, @Body() body: HoldDto, @Caller() caller: CallerContext) {
     const from = parseInstant('from', body.from).toISOString();
     const until = body.until !== undefined ? parseInstant('until', body.until).toISOString() : undefined;
-    return this.act(p, caller, (_at, by) => ({ type: 'PlaceHold', kind: body.kind, agency: body.agency, from, ...(until ? { until } : {}), by }));
+    return this.act(p, caller, (at, by) => ({ type: 'PlaceHold', kind: body.kind, agency: body.agency, ...(body.reference !== undefined ? { reference: body.reference } : {}), from, ...(until ? { until } : {}), by, at }));
   }
 
   @Post(':incidentId/verdict')
@@ -338,9 +347,19 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The verdict: true or false positive, or duplicate (a true positive makes later detections on the actor one step more severe). Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   verdict(@Param() p: IncidentParams, @Body() body: VerdictDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'RecordVerdict', verdict: body.verdict, note: body.note, by, at }));
+  }
+
+  @Post(':incidentId/patients')
+  @HttpCode(200)
+  @Requires('update', 'Incident')
+  @ApiOperation({ summary: 'Add patients the trail does not tie to the subject (a shared login, paper records), with a note. They join the affected list, the drafts and the clocks. Recorded.' })
+  @ApiJson(200, 'added', CHANGE)
+  @ApiProblems({ 400: ['note-required', 'bad-patients'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
+  addPatients(@Param() p: IncidentParams, @Body() body: AddPatientsDto, @Caller() caller: CallerContext) {
+    return this.act(p, caller, (at, by) => ({ type: 'AddPatients', patientIds: body.patientIds, note: body.note, by, at }));
   }
 
   @Post(':incidentId/reopen')
@@ -348,7 +367,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Reopen an ended incident (back to INVESTIGATING), with a note. Recorded.' })
   @ApiJson(200, 'reopened', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition'] })
   reopen(@Param() p: IncidentParams, @Body() body: NoteDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'ReopenIncident', note: body.note, by, at }));
   }
@@ -357,7 +376,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Change the severity, with a reason. Recorded.' })
   @ApiJson(200, 'changed', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   severity(@Param() p: IncidentParams, @Body() body: SeverityDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'ChangeSeverity', to: body.severity, reason: body.reason, by, at }));
   }
@@ -366,16 +385,16 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Assign the incident to an officer. Recorded.' })
   @ApiJson(200, 'assigned', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   assign(@Param() p: IncidentParams, @Body() body: AssigneeDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'AssignIncident', assignee: body.assignee, by, at }));
   }
 
   @Put(':incidentId/discovery')
   @Requires('update', 'Incident')
-  @ApiOperation({ summary: 'Date the discovery (164.404(a)(2)) and awareness (GDPR Art. 33) differently from the first detection, with a note. Recorded.' })
+  @ApiOperation({ summary: "Date the discovery (164.404(a)(2)) and awareness (GDPR Art. 33) earlier than the first detection, with a note; never later (400 discovery-too-late) nor in the future. Recorded; shown in the clocks' history." })
   @ApiJson(200, 'dated', CHANGE)
-  @ApiProblems({ 400: ['bad-date', 'note-required'], 404: ['incident-not-found'] })
+  @ApiProblems({ 400: ['bad-date', 'note-required', 'discovery-too-late'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   discovery(@Param() p: IncidentParams, @Body() body: DiscoveryDto, @Caller() caller: CallerContext) {
     const discoveredAt = parseInstant('discoveredAt', body.discoveredAt).toISOString();
     const awareAt = body.awareAt !== undefined ? parseInstant('awareAt', body.awareAt).toISOString() : undefined;
@@ -391,7 +410,7 @@ export class IncidentController {
   async clocks(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
     const now = this.clock.now();
-    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, clocks: incidentClocks(view, now) };
+    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, clocks: incidentClocks(view, now), history: view.clockHistory };
   }
 
   @Get(':incidentId/blast-radius')
