@@ -7,6 +7,7 @@ import { Clock } from '@custos/platform';
 import { fold } from '@custos/decider';
 import { type IncidentCommand, incidentDecider, type IncidentView } from './domain/incident.decide.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
+import { LOOK_BACK_MS } from './incident.queries.js';
 import { incidentCodec } from './sentinel-runner.js';
 
 /** An officer opens a case by hand (evidence named by event id; the store gives sequence and hash). */
@@ -78,9 +79,6 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand,
     return { incidentId, version: handled.version, state: 'OPEN', recorded: handled.events.length };
   }
 }
-
-/** How far before discovery a case's window reaches by default (the blast radius, who is involved, the affected patients). */
-export const LOOK_BACK_MS = 30 * 86_400_000;
 
 /**
  * Whether `actor` accessed the patient a case is about within its window (30 days before

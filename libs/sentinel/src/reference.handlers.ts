@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { fold } from '@custos/decider';
 import { KeyService } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
@@ -57,7 +58,14 @@ async function record(
   patientId?: string,
 ): Promise<RecordedReference> {
   const indexes = { familyNameIndex: await blindIndex(deps.keys, 'family-name', person.familyName), addressIndex: await blindIndex(deps.keys, 'address', person.address) };
-  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes) }, context, { codec: referenceCodec, now: deps.clock.now(), ...(patientId ? { patientId } : {}) });
+  // The recorder's own workforce record: whether they are related to the patient (separation of duties, decided by the decider).
+  const own = fold(referenceDecider, (await deps.store.readStream(workforceStreamId(context.actor.id))).map((e) => referenceCodec.decode(e)));
+  const recorder = own?.type === 'WorkforceMemberRecorded' ? own.data : null;
+  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes), recordedBy: context.actor.id, recorder }, context, {
+    codec: referenceCodec,
+    now: deps.clock.now(),
+    ...(patientId ? { patientId } : {}),
+  });
   return { version: handled.version, changed: handled.events.length > 0 };
 }
 

@@ -12,6 +12,8 @@ import {
   ActOnIncidentCommand,
   affectedPatients,
   blastRadius,
+  caseWindow,
+  countAffected,
   INCIDENT_STATES,
   incidentClocks,
   incidentCodec,
@@ -410,7 +412,8 @@ export class IncidentController {
   async clocks(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
     const now = this.clock.now();
-    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, clocks: incidentClocks(view, now), history: view.clockHistory };
+    const affected = countAffected(await affectedPatients(this.db, view, now));
+    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, affected, clocks: incidentClocks(view, now, affected), history: view.clockHistory };
   }
 
   @Get(':incidentId/blast-radius')
@@ -422,7 +425,7 @@ export class IncidentController {
   async blast(@Param() p: IncidentParams, @Query() q: WindowQuery) {
     const { view } = await this.incident(p.incidentId);
     const to = parseOptionalInstant('to', q.to) ?? this.clock.now();
-    const from = parseOptionalInstant('from', q.from) ?? new Date(Date.parse(view.discoveredAt) - 30 * 86_400_000);
+    const from = parseOptionalInstant('from', q.from) ?? caseWindow(view, to).from;
     if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
     return blastRadius(this.db, view, from, to);
   }
@@ -435,7 +438,7 @@ export class IncidentController {
   @ApiProblems({ 404: ['incident-not-found'] })
   async affected(@Param() p: IncidentParams, @Query('format') format: unknown, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const { view } = await this.incident(p.incidentId);
-    const items = await affectedPatients(this.db, view);
+    const items = await affectedPatients(this.db, view, this.clock.now());
     if (wantsCsv(accept, format)) {
       res.header('content-type', 'text/csv; charset=utf-8');
       return toCsv(
@@ -454,8 +457,9 @@ export class IncidentController {
   @ApiProblems({ 404: ['incident-not-found'] })
   async draft(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
-    const patients = await affectedPatients(this.db, view);
+    const patients = await affectedPatients(this.db, view, this.clock.now());
     const drafts = notificationDrafts(view, {
+      affected: countAffected(patients),
       breachStart: await firstEvidenceAccess(this.db, view),
       dataCategories: [...new Set(patients.flatMap((x) => x.dataCategories))].sort(),
       records: patients.reduce((n, x) => n + x.accesses.length, 0),
