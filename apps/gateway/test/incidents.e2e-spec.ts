@@ -356,4 +356,32 @@ describe('incidents over HTTP (embedded)', () => {
     // An unrelated steward records it.
     await http().put('/v1/patients/sp7/profile').set(bearer(steward)).send({ ...profile, vip: true }).expect(200);
   });
+
+  it('titles, hold agencies and references, notice channels and departments are sealed at rest, opened for officers, and never reach the SIEM feed', async () => {
+    const head = (await app.get(EventStore).head()).lastSeq;
+    const id = (await http().post('/v1/incidents').set(bearer(security)).send({ title: 'Complaint by Ms Quigley-Marsh about Dr Oyelaran', severity: 'medium', subject: { kind: 'actor', id: 'dr-oy' } }).expect(201)).body.incidentId as string;
+    await http().post(`/v1/incidents/${id}/holds`).set(bearer(security)).send({ kind: 'written', agency: 'Ravensworth County Sheriff', reference: 'RCS-CASE-7731', from: new Date(Date.now() - 86_400_000).toISOString(), until: new Date(Date.now() + 30 * 86_400_000).toISOString() }).expect(200);
+    for (const to of ['TRIAGED', 'INVESTIGATING', 'CONTAINED']) await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to, note: to }).expect(200);
+    await http()
+      .post(`/v1/incidents/${id}/assessment`)
+      .set(bearer(security))
+      .send({ factors: { natureAndExtent: 'a', unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' }, decision: 'breach', rationale: 'r', affected: { total: 1, byRegion: {}, euResidents: 0 } })
+      .expect(200);
+    await http().post(`/v1/incidents/${id}/notifications`).set(bearer(security)).send({ recipientClass: 'individuals', channel: 'letter to 12 Thornfield Lane', date: new Date().toISOString(), contentHash: 'b'.repeat(64) }).expect(200);
+    await http().put('/v1/workforce/dr-oy').set(bearer(admin)).send({ familyName: 'Oyelaran', address: '3 Birch Way', department: 'Paediatric Oncology Ward 7', status: 'active', since: '2020-01-01' }).expect(200);
+    const same = await http().put('/v1/workforce/dr-oy').set(bearer(admin)).send({ familyName: 'Oyelaran', address: '3 Birch Way', department: 'Paediatric Oncology Ward 7', status: 'active', since: '2020-01-01' }).expect(200);
+    expect(same.body).toMatchObject({ changed: false });
+    expect((await http().put('/v1/workforce/dr-oy').set(bearer(admin)).send({ familyName: 'Oyelaran', address: '3 Birch Way', department: 'Radiology', status: 'active', since: '2020-01-01' }).expect(200)).body).toMatchObject({ changed: true });
+
+    const secrets = ['Quigley-Marsh', 'Ravensworth', 'RCS-CASE-7731', 'Thornfield', 'Paediatric Oncology'];
+    const stored = JSON.stringify(await app.get(EventStore).readAll(head + 1, 100_000));
+    for (const secret of secrets) expect([secret, stored.includes(secret)]).toEqual([secret, false]);
+    const siem = (await http().get(`/v1/siem/events?after=${head}&limit=5000`).set(bearer(security)).expect(200)).text;
+    for (const secret of secrets) expect([secret, siem.includes(secret)]).toEqual([secret, false]);
+    for (const line of siem.split('\n').filter(Boolean)) expect(ocsfProblems(JSON.parse(line) as Record<string, unknown>)).toEqual([]);
+    // The officer reads them: the title on the case, agency and channel in the timeline.
+    expect((await http().get(`/v1/incidents/${id}`).set(bearer(security)).expect(200)).body.title).toBe('Complaint by Ms Quigley-Marsh about Dr Oyelaran');
+    const timeline = JSON.stringify((await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).expect(200)).body);
+    for (const secret of ['Ravensworth County Sheriff', 'RCS-CASE-7731', 'letter to 12 Thornfield Lane']) expect(timeline).toContain(secret);
+  });
 });

@@ -17,7 +17,7 @@ const BLIND_INDEX_OWNER = 'custos:blind-index';
  * (Unicode NFKC, case-folded, letters and digits only), first 32 hex digits. Equal names give
  * equal indexes; the index says nothing of the name without the key.
  */
-export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address', text: string): Promise<string> {
+export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address' | 'department', text: string): Promise<string> {
   const { key } = await keys.dataKeyFor(BLIND_INDEX_OWNER);
   const normalised = text.normalize('NFKC').toLocaleLowerCase('en').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
   const raw = Buffer.from((key.toJSON(true) as { k: string }).k, 'base64url');
@@ -25,7 +25,7 @@ export async function blindIndex(keys: KeyService, kind: 'family-name' | 'addres
 }
 
 export type PatientProfileInput = Omit<PatientProfileRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>;
-export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex'>;
+export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex' | 'departmentIndex'>;
 
 export class RecordPatientProfileCommand {
   constructor(
@@ -90,8 +90,9 @@ export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkf
     @Inject(KeyService) private readonly keys: KeyService,
   ) {}
 
-  execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
-    return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes } }), context);
+  async execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+    const departmentIndex = await blindIndex(this.keys, 'department', member.department);
+    return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes, departmentIndex } }), context);
   }
 }
 

@@ -272,9 +272,11 @@ export class IncidentController {
   @ApiOperation({ summary: 'One incident as its events make it: state, severity, subject, rules, patients, evidence, assessment, notifications, holds, verdict. The read is recorded.' })
   @ApiJson(200, 'the incident', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['incident-not-found'] })
-  async get(@Param() p: IncidentParams) {
+  async get(@Param() p: IncidentParams, @Caller() caller: CallerContext) {
     const { view, events } = await this.incident(p.incidentId);
-    return { ...view, version: events.length };
+    // The title is sealed at rest: opened here for the officer (the case's view never holds it).
+    const opened = events[0] ? await this.cipher.reveal(events[0], (field) => canReadPersonal(caller.principal, null, field)) : null;
+    return { ...view, title: (opened?.data as { title?: unknown } | undefined)?.title ?? null, version: events.length };
   }
 
   private act(p: IncidentParams, caller: CallerContext, command: (now: string, by: string) => IncidentCommand) {

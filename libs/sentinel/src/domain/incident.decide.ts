@@ -49,7 +49,6 @@ export interface IncidentView {
   readonly state: IncidentState;
   readonly severity: Severity;
   readonly subject: IncidentOpenedData['subject'];
-  readonly title: string;
   readonly source: IncidentOpenedData['source'];
   readonly detectionIds: readonly string[];
   readonly rules: readonly string[];
@@ -67,8 +66,9 @@ export interface IncidentView {
   readonly openedAt: string;
   readonly assignee: string | null;
   readonly assessment: Omit<BreachAssessedData, 'incidentId' | 'factors' | 'rationale'> | null;
-  readonly notifications: readonly Omit<NotificationRecordedData, 'incidentId'>[];
-  readonly holds: readonly Omit<LawEnforcementHoldData, 'incidentId'>[];
+  /** Without their sealed parts (channel; agency and reference): the timeline opens those for officers. */
+  readonly notifications: readonly Omit<NotificationRecordedData, 'incidentId' | 'channel'>[];
+  readonly holds: readonly Omit<LawEnforcementHoldData, 'incidentId' | 'agency' | 'reference'>[];
   readonly verdict: 'true-positive' | 'false-positive' | 'duplicate' | null;
   readonly lastActivityAt: string;
 }
@@ -183,7 +183,6 @@ export const incidentDecider: Decider<IncidentDeciderState, IncidentCommand, Inc
         state: 'OPEN',
         severity: d.severity,
         subject: d.subject,
-        title: d.title,
         source: d.source,
         detectionIds: d.detectionIds,
         rules: d.rules,
@@ -239,11 +238,12 @@ export const incidentDecider: Decider<IncidentDeciderState, IncidentCommand, Inc
         return { ...state, state: 'BREACH_ASSESSED', assessment, lastActivityAt: event.data.at };
       }
       case 'NotificationRecorded': {
-        const { incidentId: _i, ...n } = event.data;
-        return { ...state, notifications: [...state.notifications, n] };
+        const { recipientClass, date, contentHash, by } = event.data;
+        return { ...state, notifications: [...state.notifications, { recipientClass, date, contentHash, by }] };
       }
       case 'LawEnforcementHold': {
-        const { incidentId: _i, ...h } = event.data;
+        const { kind, from, until, by, at } = event.data;
+        const h = { kind, from, until, by, ...(at ? { at } : {}) };
         const change: ClockChange = { change: 'hold', at: h.at ?? null, by: h.by, kind: h.kind, from: h.from, until: h.until };
         return { ...state, holds: [...state.holds, h], clockHistory: [...state.clockHistory, change] };
       }

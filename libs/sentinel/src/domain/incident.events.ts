@@ -187,8 +187,16 @@ export function incidentStreamId(incidentId: string): string {
   return `incident-${incidentId}`;
 }
 
-/** Officers' free text can name a patient's condition: sealed like every personal field. */
+/**
+ * Officers' free text can name a patient's condition, and a case's title, the agency that asked
+ * for a hold (with its reference) or the channel a notice went by can name a person or an
+ * investigation: sealed like every personal field, never read by `evolve`, never in the SIEM feed.
+ */
 export const INCIDENT_PERSONAL: PersonalFields<IncidentEvent> = {
+  IncidentOpened: ['title'],
+  NotificationRecorded: ['channel'],
+  LawEnforcementHold: ['agency', 'reference'],
+  PatientsAdded: ['note'],
   IncidentTransitioned: ['note'],
   EvidenceAttached: ['note'],
   SeverityChanged: ['reason'],

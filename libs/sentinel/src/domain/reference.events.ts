@@ -25,6 +25,7 @@ export interface WorkforceMemberRecordedData {
   readonly actorId: string;
   readonly familyName: string;
   readonly address: string;
+  /** Sealed (with the name it can single a person out); compared by its blind index. */
   readonly department: string;
   readonly status: 'active' | 'terminated';
   /** Since when the status holds (ISO date-time). */
@@ -33,6 +34,8 @@ export interface WorkforceMemberRecordedData {
   readonly patientId: string | null;
   readonly familyNameIndex: string;
   readonly addressIndex: string;
+  /** Absent on records made before departments were sealed. */
+  readonly departmentIndex?: string;
 }
 
 export type PatientProfileRecorded = { readonly type: 'PatientProfileRecorded'; readonly data: PatientProfileRecordedData };
@@ -41,7 +44,7 @@ export type ReferenceEvent = PatientProfileRecorded | WorkforceMemberRecorded;
 
 export const REFERENCE_PERSONAL: PersonalFields<ReferenceEvent> = {
   PatientProfileRecorded: ['familyName', 'address'],
-  WorkforceMemberRecorded: ['familyName', 'address'],
+  WorkforceMemberRecorded: ['familyName', 'address', 'department'],
 };
 
 export const profileStreamId = (patientId: string) => `patient-profile-${patientId}`;
@@ -96,7 +99,7 @@ export const referenceDecider: Decider<ReferenceEvent | null, RecordReference, R
 
 function sameRecord(a: ReferenceEvent, b: ReferenceEvent): boolean {
   const strip = (e: ReferenceEvent) => {
-    const { familyName: _f, address: _a, sealed: _s, ...rest } = e.data as unknown as Record<string, unknown>;
+    const { familyName: _f, address: _a, department: _d, sealed: _s, ...rest } = e.data as unknown as Record<string, unknown>;
     return JSON.stringify(Object.entries(rest).sort(([x], [y]) => x.localeCompare(y)));
   };
   return a.type === b.type && strip(a) === strip(b);
