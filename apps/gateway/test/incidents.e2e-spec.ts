@@ -384,4 +384,17 @@ describe('incidents over HTTP (embedded)', () => {
     const timeline = JSON.stringify((await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).expect(200)).body);
     for (const secret of ['Ravensworth County Sheriff', 'RCS-CASE-7731', 'letter to 12 Thornfield Lane']) expect(timeline).toContain(secret);
   });
+
+  it("erasing a patient named in a case keeps the case's notes under the legal-claims exception (GDPR Art. 17(3)(e)), and the erasure answer says so", async () => {
+    for (const p of ['er1', 'er2']) await http().post('/v1/images').set(bearer(steward)).send(IMAGE(`img-${p}`, p)).expect(201);
+    const id = (await http().post('/v1/incidents').set(bearer(security)).send({ title: 'chart of er1 read', severity: 'medium', subject: { kind: 'actor', id: 'dr-q9' }, patientIds: ['er1'] }).expect(201)).body.incidentId as string;
+    await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to: 'TRIAGED', note: 'patient er1 called about her scan' }).expect(200);
+    await settle();
+    const erased = (await http().post('/v1/patients/er1/erasure').set(bearer(steward)).send({ reference: 'ticket-er1' }).expect(200)).body;
+    expect(erased.retained).toMatchObject({ basis: 'GDPR Art. 17(3)(e)', incidents: [id] });
+    const timeline = (await http().get(`/v1/incidents/${id}/timeline`).set(bearer(security)).expect(200)).body.items as Array<{ data: { note?: unknown } }>;
+    expect(timeline[1]?.data.note).toBe('patient er1 called about her scan');
+    // A patient named in no case: nothing retained.
+    expect((await http().post('/v1/patients/er2/erasure').set(bearer(steward)).send({ reference: 'ticket-er2' }).expect(200)).body.retained.incidents).toEqual([]);
+  });
 });

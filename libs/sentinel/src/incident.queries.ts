@@ -209,6 +209,31 @@ export async function affectedPatients(sql: Sql, incident: IncidentView, now: Da
   }));
 }
 
+/** What an erasure leaves readable, and why: the answer given to the steward who erases. */
+export interface RetainedForLegalClaims {
+  readonly basis: 'GDPR Art. 17(3)(e)';
+  readonly what: string;
+  readonly incidents: string[];
+}
+
+/**
+ * Incident records are sealed under the incidents' key, not the patient's: erasing a patient
+ * leaves officers' notes and titles that name them readable to security officers, kept for the
+ * establishment, exercise or defence of legal claims (GDPR Art. 17(3)(e)). This names the cases
+ * that concern the patient (as their subject or among their patients), so the erasure can say so.
+ */
+export async function retainedForLegalClaims(sql: Sql, patientId: string): Promise<RetainedForLegalClaims> {
+  const rows = await sql.query<{ incident_id: string }>(
+    `SELECT incident_id FROM custos_rm_incidents WHERE patient_ids @> ARRAY[$1::text] OR (subject_kind = 'patient' AND subject_id = $1) ORDER BY opened_at, incident_id LIMIT 1000`,
+    [patientId],
+  );
+  return {
+    basis: 'GDPR Art. 17(3)(e)',
+    what: 'security incident records (officers\' notes, titles, assessments) stay readable to security officers for the establishment, exercise or defence of legal claims; they are not erased with the patient\'s key',
+    incidents: rows.map((r) => r.incident_id),
+  };
+}
+
 /** RFC 4180 CSV of flat rows (a leading quote defuses spreadsheet formulas). */
 export function toCsv(columns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>): string {
   const cell = (v: unknown) => {
