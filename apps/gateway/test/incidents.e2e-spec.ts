@@ -159,6 +159,9 @@ describe('incidents over HTTP (embedded)', () => {
       ['post', '/v1/incidents', { title: 't', severity: 'low', subject: { kind: 'alien', id: 'x' } }, 400],
       ['post', '/v1/incidents', { title: 't', severity: 'low', subject: { kind: 'actor', id: 'x' }, discoveredAt: '2999-01-01' }, 400],
       ['post', '/v1/incidents', { title: '\ud800', severity: 'low', subject: { kind: 'actor', id: 'x' }, nested: JSON.parse('['.repeat(500) + ']'.repeat(500)) }, 400],
+      // An array where the subject object belongs: the decider refuses a case without a subject, whatever the DTO let through.
+      ['post', '/v1/incidents', { title: 't', severity: 'low', subject: [] }, 400],
+      ['post', '/v1/incidents', { title: 't', severity: 'low', subject: [{ kind: 'actor', id: 'x' }] }, 400],
     ];
     for (const [method, url, body, status] of cases) {
       const req = method === 'get' ? http().get(url) : http().post(url).send(body as object);
@@ -172,6 +175,10 @@ describe('incidents over HTTP (embedded)', () => {
     await http().post(`/v1/incidents/${id}/holds`).set(bearer(security)).send({ kind: 'written', agency: 'FBI', from: '2026-01-01' }).expect(400);
     await http().post(`/v1/incidents/${id}/notifications`).set(bearer(security)).send({ recipientClass: 'hhs', channel: 'portal', date: '2026-01-01', contentHash: 'a'.repeat(64) }).expect(409);
     await http().put(`/v1/incidents/${id}/discovery`).set(bearer(security)).send({ discoveredAt: '2999-01-01', note: 'later' }).expect(400);
+    await http().post(`/v1/incidents/${id}/holds`).set(bearer(security)).send({ kind: 'written', agency: 'FBI', reference: null, from: '2026-01-01', until: '2026-02-01' }).expect(400);
+    await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: [], note: 'n' }).expect(400);
+    await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: [{}], note: 'n' }).expect(400);
+    await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: 'p1', note: 'n' }).expect(400);
     // Two officers at once: whatever the order, the recorded transitions form one chain (no step is decided on a stale state).
     const results = await Promise.all(
       ['TRIAGED', 'DISMISSED', 'TRIAGED'].map((to, i) => http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to, note: `officer ${i}` })),
