@@ -100,6 +100,9 @@ describe('the incident (event-sourced case)', () => {
     });
     it('given a case about actor u1, when another officer assigns it to u1, then it is refused; to anyone else it is recorded', () => {
       given(incidentDecider, history()).when({ type: 'AssignIncident', assignee: 'u1', by: 'so-1', at }).thenFails('separation-of-duties');
+      // Ids folded as an identity provider might: 'U1' is the subject too.
+      given(incidentDecider, history()).when({ type: 'AssignIncident', assignee: 'U1', by: 'so-1', at }).thenFails('separation-of-duties');
+      given(incidentDecider, history()).when({ ...move('DISMISSED'), by: 'U1' }).thenFails('separation-of-duties');
       given(incidentDecider, history()).when({ type: 'AssignIncident', assignee: 'so-2', by: 'so-1', at }).then([{ type: 'IncidentAssigned', data: { incidentId: 'inc-1', assignee: 'so-2', by: 'so-1', at } }]);
     });
     it("given a patient's case, when an officer the trail shows on that patient acts, then it is refused; one not involved may act", () => {

@@ -12,6 +12,7 @@ import type {
   Severity,
 } from './incident.events.js';
 import { SEVERITIES } from './incident.events.js';
+import { sameActor } from './reference.events.js';
 
 /** Which state may follow which by an ordinary transition (reopening is its own command). */
 export const TRANSITIONS: Readonly<Record<IncidentState, readonly IncidentState[]>> = {
@@ -153,11 +154,11 @@ function checkAssessment(a: AssessBreach['assessment']): void {
  * its window), is refused; so is assigning the case to its subject.
  */
 function checkNotInvolved(state: IncidentView, command: Exclude<IncidentCommand, OpenIncident | LinkDetection>): void {
-  const self = state.subject.kind === 'actor' ? state.subject.id === command.by : command.involved === true || state.subject.id === command.by;
+  const self = sameActor(state.subject.id, command.by) || (state.subject.kind === 'patient' && command.involved === true);
   if (self || (state.subject.kind === 'actor' && command.involved === true)) {
     throw new ForbiddenError('you are part of what this incident is about: another officer works it', { incidentId: state.incidentId }, 'separation-of-duties');
   }
-  if (command.type === 'AssignIncident' && state.subject.kind === 'actor' && command.assignee === state.subject.id) {
+  if (command.type === 'AssignIncident' && state.subject.kind === 'actor' && sameActor(command.assignee, state.subject.id)) {
     throw new ForbiddenError('an incident cannot be assigned to the officer it is about', { incidentId: state.incidentId }, 'separation-of-duties');
   }
 }

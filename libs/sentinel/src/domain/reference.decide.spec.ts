@@ -32,6 +32,7 @@ describe('reference data: nobody edits what is about themselves (403 separation-
     given(referenceDecider, [{ type: 'WorkforceMemberRecorded', data: member() }])
       .when({ type: 'Record', event: { type: 'WorkforceMemberRecorded', data: member({ patientId: null, status: 'active' }) }, recordedBy: 'adm-1' })
       .thenFails('separation-of-duties');
+    given(referenceDecider, []).when({ type: 'Record', event: { type: 'WorkforceMemberRecorded', data: member({ actorId: 'ADM-1' }) }, recordedBy: 'adm-1' }).thenFails('separation-of-duties');
     given(referenceDecider, []).when({ type: 'Record', event: { type: 'WorkforceMemberRecorded', data: member() }, recordedBy: 'adm-2' }).then([{ type: 'WorkforceMemberRecorded', data: member() }]);
   });
 

@@ -61,6 +61,9 @@ export interface RecordReference {
   readonly recorder?: WorkforceMemberRecordedData | null;
 }
 
+/** Ids compared as an identity provider might (case and compatibility forms folded): 'SO-1' is 'so-1' for separation of duties. */
+export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();
+
 /**
  * Whether a member of staff is related to a patient the way the sentinel's `relationship` rule
  * sees it: the patient is the member (their own patient id), or shares their family name or
@@ -82,7 +85,7 @@ export const referenceDecider: Decider<ReferenceEvent | null, RecordReference, R
   evolve: (_state, event) => event,
   decide(command, state) {
     const e = command.event;
-    if (e.type === 'WorkforceMemberRecorded' && command.recordedBy !== undefined && e.data.actorId === command.recordedBy) {
+    if (e.type === 'WorkforceMemberRecorded' && command.recordedBy !== undefined && sameActor(e.data.actorId, command.recordedBy)) {
       throw new ForbiddenError('nobody records their own workforce record: another admin does', undefined, 'separation-of-duties');
     }
     if (e.type === 'PatientProfileRecorded' && command.recorder) {
