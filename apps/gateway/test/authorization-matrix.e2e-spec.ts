@@ -165,6 +165,22 @@ const ROUTES: Route[] = [
     send: (app, t) => request(app.getHttpServer()).put('/v1/workforce/dr-1').set('authorization', `Bearer ${t}`).send({ familyName: 'Roe', address: '2 Main St', department: 'Radiology', status: 'active', since: '2020-01-01' }),
     expect: all(403, { admin: 200 }),
   },
+  {
+    // Nobody edits reference data about themselves: the admin's own record is refused too (separation-of-duties, recorded).
+    name: 'PUT /v1/workforce/adm-1 (the admin itself)',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/workforce/adm-1').set('authorization', `Bearer ${t}`).send({ familyName: 'Roe', address: '2 Main St', department: 'IT', status: 'active', since: '2020-01-01' }),
+    expect: all(403),
+  },
+  {
+    name: 'POST /v1/incidents/{unknown}/patients',
+    send: (app, t) => request(app.getHttpServer()).post('/v1/incidents/inc-unknown/patients').set('authorization', `Bearer ${t}`).send({ patientIds: ['p1'], note: 'n' }),
+    expect: all(403, { 'security-officer': 404 }),
+  },
+  {
+    name: 'PUT /v1/incidents/{unknown}/discovery',
+    send: (app, t) => request(app.getHttpServer()).put('/v1/incidents/inc-unknown/discovery').set('authorization', `Bearer ${t}`).send({ discoveredAt: '2026-01-01', note: 'n' }),
+    expect: all(403, { 'security-officer': 404 }),
+  },
 ];
 
 describe('authorization matrix over HTTP (embedded)', () => {

@@ -130,7 +130,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'LogProof', reason: 'security-log-proofs' });
     // Incident response: the cases, their evidence and clocks, and the officers' own notes.
     rules.push({ action: ['read', 'create', 'update'], subject: 'Incident', reason: 'security-incidents' });
-    rules.push({ action: 'read', subject: 'PersonalField', fields: ['reason', 'factors', 'rationale'], reason: 'security-incident-notes' });
+    rules.push({ action: 'read', subject: 'PersonalField', fields: ['reason', 'factors', 'rationale', 'title', 'agency', 'reference', 'channel'], reason: 'security-incident-notes' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });

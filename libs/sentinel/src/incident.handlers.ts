@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, Database, EventStore, handle, type StoredEvent } from '@custos/event-store';
 import { NotFoundError, UnprocessableError } from '@custos/errors';
 import { Clock } from '@custos/platform';
 import { fold } from '@custos/decider';
 import { type IncidentCommand, incidentDecider, type IncidentView } from './domain/incident.decide.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
+import { LOOK_BACK_MS } from './incident.queries.js';
 import { incidentCodec } from './sentinel-runner.js';
 
 /** An officer opens a case by hand (evidence named by event id; the store gives sequence and hash). */
@@ -79,15 +80,35 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand,
   }
 }
 
+/**
+ * Whether `actor` accessed the patient a case is about within its window (30 days before
+ * discovery to now), as the trail shows: such an officer is involved and may not work the case.
+ */
+export async function accessedPatientInWindow(db: Database, patientId: string, actor: string, view: Pick<IncidentView, 'discoveredAt'>, now: Date): Promise<boolean> {
+  const [row] = await db.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM (SELECT 1 FROM custos_rm_access_trail WHERE patient_id = $1 AND actor_id = $2 AND occurred_at >= $3 AND occurred_at <= $4 LIMIT 1) t`,
+    [patientId, actor, new Date(Date.parse(view.discoveredAt) - LOOK_BACK_MS), now],
+  );
+  return Number(row?.n ?? 0) > 0;
+}
+
 @CommandHandler(ActOnIncidentCommand)
 export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand, IncidentChange> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(Database) private readonly db: Database,
   ) {}
 
   async execute({ incidentId, command, context }: ActOnIncidentCommand): Promise<IncidentChange> {
-    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, command(this.clock.now().toISOString()), context, { codec: incidentCodec, now: this.clock.now() });
+    const now = this.clock.now();
+    let decided = command(now.toISOString());
+    if (decided.type !== 'OpenIncident' && decided.type !== 'LinkDetection') {
+      // For a patient's case, whoever accessed that patient in the window is involved (separation of duties, decided by the decider).
+      const current = await readIncident(this.store, incidentId);
+      if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
+    }
+    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, decided, context, { codec: incidentCodec, now });
     if (!handled.state) throw new NotFoundError('no such incident', { incidentId }, 'incident-not-found');
     return { incidentId, version: handled.version, state: handled.state.state, recorded: handled.events.length };
   }

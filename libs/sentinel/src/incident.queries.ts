@@ -153,6 +153,18 @@ export async function firstEvidenceAccess(sql: Sql, incident: Pick<IncidentView,
   return row?.first ? iso(row.first) : null;
 }
 
+/** How far before discovery a case's window reaches by default (the blast radius, who is involved, the affected patients). */
+export const LOOK_BACK_MS = 30 * 86_400_000;
+
+/**
+ * A case's window: from 30 days before discovery; to now while it is open, to its last step once
+ * it has ended (CLOSED, DISMISSED, MERGED).
+ */
+export function caseWindow(incident: Pick<IncidentView, 'discoveredAt' | 'state' | 'lastActivityAt'>, now: Date): { from: Date; to: Date } {
+  const ended = incident.state === 'CLOSED' || incident.state === 'DISMISSED' || incident.state === 'MERGED';
+  return { from: new Date(Date.parse(incident.discoveredAt) - LOOK_BACK_MS), to: ended ? new Date(incident.lastActivityAt) : now };
+}
+
 export interface AffectedPatient {
   patientId: string;
   region: string | null;
@@ -162,14 +174,30 @@ export interface AffectedPatient {
   accesses: Array<{ sequence: number; at: string; consentVersion: number | null }>;
 }
 
-/** The incident's patients: what of theirs was touched by the subject, where they live, and the consent version each access cited. */
-export async function affectedPatients(sql: Sql, incident: IncidentView): Promise<AffectedPatient[]> {
+/**
+ * The incident's patients: for a case about an actor, every patient the actor was permitted in
+ * the case's window (the blast radius: detections fire once per cool-down, the trail does not),
+ * with those its detections named and those officers added; for a patient's case, that patient.
+ * Per patient: what of theirs the subject touched in the window, where they live, and the
+ * consent version each access cited.
+ */
+export async function affectedPatients(sql: Sql, incident: IncidentView, now: Date): Promise<AffectedPatient[]> {
+  const { from, to } = caseWindow(incident, now);
+  const actor = incident.subject.kind === 'actor' ? incident.subject.id : null;
   const rows = await sql.query<{ patient_id: string; region: string | null; country: string | null; eu_data_subject: boolean | null; categories: string[] | null; accesses: Array<{ s: number; a: string; c: number | null }> | null }>(
-    `SELECT p.id AS patient_id, pr.region, pr.country, pr.eu_data_subject,
-            (SELECT array_agg(DISTINCT t.resource_type ORDER BY t.resource_type) FROM custos_rm_access_trail t WHERE t.patient_id = p.id AND t.decision = 'PERMIT' AND ($2::text IS NULL OR t.actor_id = $2)) AS categories,
-            (SELECT json_agg(json_build_object('s', t.global_seq, 'a', t.occurred_at, 'c', t.consent_version) ORDER BY t.global_seq) FROM custos_rm_access_trail t WHERE t.patient_id = p.id AND t.decision = 'PERMIT' AND ($2::text IS NULL OR t.actor_id = $2)) AS accesses
-       FROM unnest($1::text[]) AS p(id) LEFT JOIN custos_rm_patient_profiles pr ON pr.patient_id = p.id ORDER BY p.id`,
-    [incident.patientIds, incident.subject.kind === 'actor' ? incident.subject.id : null],
+    `WITH named AS (
+       SELECT unnest($1::text[]) AS id
+       UNION SELECT DISTINCT t.patient_id FROM custos_rm_access_trail t
+        WHERE $2::text IS NOT NULL AND t.actor_id = $2 AND t.decision = 'PERMIT' AND t.patient_id IS NOT NULL AND t.occurred_at >= $3 AND t.occurred_at < $4
+     ), hits AS (
+       SELECT t.patient_id, t.resource_type, t.global_seq, t.occurred_at, t.consent_version FROM custos_rm_access_trail t
+        WHERE t.patient_id IN (SELECT id FROM named) AND t.decision = 'PERMIT' AND ($2::text IS NULL OR t.actor_id = $2) AND t.occurred_at >= $3 AND t.occurred_at < $4
+     )
+     SELECT p.id AS patient_id, pr.region, pr.country, pr.eu_data_subject,
+            (SELECT array_agg(DISTINCT h.resource_type ORDER BY h.resource_type) FROM hits h WHERE h.patient_id = p.id) AS categories,
+            (SELECT json_agg(json_build_object('s', h.global_seq, 'a', h.occurred_at, 'c', h.consent_version) ORDER BY h.global_seq) FROM hits h WHERE h.patient_id = p.id) AS accesses
+       FROM named AS p LEFT JOIN custos_rm_patient_profiles pr ON pr.patient_id = p.id ORDER BY p.id`,
+    [incident.patientIds, actor, from, to],
   );
   return rows.map((r) => ({
     patientId: r.patient_id,
@@ -179,6 +207,31 @@ export async function affectedPatients(sql: Sql, incident: IncidentView): Promis
     dataCategories: r.categories ?? [],
     accesses: (r.accesses ?? []).map((a) => ({ sequence: Number(a.s), at: iso(a.a), consentVersion: a.c })),
   }));
+}
+
+/** What an erasure leaves readable, and why: the answer given to the steward who erases. */
+export interface RetainedForLegalClaims {
+  readonly basis: 'GDPR Art. 17(3)(e)';
+  readonly what: string;
+  readonly incidents: string[];
+}
+
+/**
+ * Incident records are sealed under the incidents' key, not the patient's: erasing a patient
+ * leaves officers' notes and titles that name them readable to security officers, kept for the
+ * establishment, exercise or defence of legal claims (GDPR Art. 17(3)(e)). This names the cases
+ * that concern the patient (as their subject or among their patients), so the erasure can say so.
+ */
+export async function retainedForLegalClaims(sql: Sql, patientId: string): Promise<RetainedForLegalClaims> {
+  const rows = await sql.query<{ incident_id: string }>(
+    `SELECT incident_id FROM custos_rm_incidents WHERE patient_ids @> ARRAY[$1::text] OR (subject_kind = 'patient' AND subject_id = $1) ORDER BY opened_at, incident_id LIMIT 1000`,
+    [patientId],
+  );
+  return {
+    basis: 'GDPR Art. 17(3)(e)',
+    what: 'security incident records (officers\' notes, titles, assessments) stay readable to security officers for the establishment, exercise or defence of legal claims; they are not erased with the patient\'s key',
+    incidents: rows.map((r) => r.incident_id),
+  };
 }
 
 /** RFC 4180 CSV of flat rows (a leading quote defuses spreadsheet formulas). */

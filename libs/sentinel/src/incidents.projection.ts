@@ -44,6 +44,9 @@ export class IncidentsProjection implements Projection {
         await sql.execute('UPDATE custos_rm_incidents SET state = $2, updated_at = GREATEST(updated_at, $3) WHERE incident_id = $1', [id, state, e.occurredAt]);
         return;
       }
+      case 'PatientsAdded':
+        await sql.execute('UPDATE custos_rm_incidents SET patient_ids = ARRAY(SELECT DISTINCT unnest(patient_ids || $2::text[]) ORDER BY 1), updated_at = GREATEST(updated_at, $3) WHERE incident_id = $1', [id, d.patientIds, e.occurredAt]);
+        return;
       case 'SeverityChanged':
         await sql.execute('UPDATE custos_rm_incidents SET severity = $2, updated_at = GREATEST(updated_at, $3) WHERE incident_id = $1', [id, d.to, e.occurredAt]);
         return;

@@ -98,6 +98,8 @@ const VERDICT_ID: Readonly<Record<string, number>> = { 'true-positive': 2, 'fals
 
 /** An incident (as its events make it, up to `e`) as Incident Finding. */
 export function incidentToOcsf(e: StoredEvent, view: IncidentView): OcsfEvent {
+  // The officer's title is sealed (it can name a person): a SIEM gets one made of clear facts.
+  const title = `Incident ${view.incidentId}: ${view.rules.length > 0 ? view.rules.join(', ') : 'opened by an officer'} (${view.subject.kind} ${view.subject.id})`;
   const activity = e.type === 'IncidentOpened' ? 1 : ['CLOSED', 'DISMISSED', 'MERGED'].includes(view.state) ? 3 : 2;
   return {
     class_uid: 2005,
@@ -112,10 +114,10 @@ export function incidentToOcsf(e: StoredEvent, view: IncidentView): OcsfEvent {
     status_id: STATUS_ID[view.state] ?? 99,
     status: view.state,
     ...(view.verdict ? { verdict_id: VERDICT_ID[view.verdict] ?? 99, verdict: view.verdict } : {}),
-    desc: view.title,
+    desc: title,
     metadata: metadata(e, { uid: `${view.incidentId}:${e.globalSeq}` }),
     finding_info_list: [
-      { uid: view.incidentId, title: view.title, created_time: Date.parse(view.openedAt), related_events: view.evidence.slice(0, 100).map((r) => ({ uid: r.eventId })), related_events_count: view.evidence.length },
+      { uid: view.incidentId, title, created_time: Date.parse(view.openedAt), related_events: view.evidence.slice(0, 100).map((r) => ({ uid: r.eventId })), related_events_count: view.evidence.length },
       ...view.detectionIds.slice(0, 100).map((id) => ({ uid: id })),
     ],
     // Incident Finding needs an assignee or a group: the officer it is assigned to, else the security officers.

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { fold } from '@custos/decider';
 import { KeyService } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
@@ -16,7 +17,7 @@ const BLIND_INDEX_OWNER = 'custos:blind-index';
  * (Unicode NFKC, case-folded, letters and digits only), first 32 hex digits. Equal names give
  * equal indexes; the index says nothing of the name without the key.
  */
-export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address', text: string): Promise<string> {
+export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address' | 'department', text: string): Promise<string> {
   const { key } = await keys.dataKeyFor(BLIND_INDEX_OWNER);
   const normalised = text.normalize('NFKC').toLocaleLowerCase('en').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
   const raw = Buffer.from((key.toJSON(true) as { k: string }).k, 'base64url');
@@ -24,7 +25,7 @@ export async function blindIndex(keys: KeyService, kind: 'family-name' | 'addres
 }
 
 export type PatientProfileInput = Omit<PatientProfileRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>;
-export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex'>;
+export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex' | 'departmentIndex'>;
 
 export class RecordPatientProfileCommand {
   constructor(
@@ -57,7 +58,14 @@ async function record(
   patientId?: string,
 ): Promise<RecordedReference> {
   const indexes = { familyNameIndex: await blindIndex(deps.keys, 'family-name', person.familyName), addressIndex: await blindIndex(deps.keys, 'address', person.address) };
-  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes) }, context, { codec: referenceCodec, now: deps.clock.now(), ...(patientId ? { patientId } : {}) });
+  // The recorder's own workforce record: whether they are related to the patient (separation of duties, decided by the decider).
+  const own = fold(referenceDecider, (await deps.store.readStream(workforceStreamId(context.actor.id))).map((e) => referenceCodec.decode(e)));
+  const recorder = own?.type === 'WorkforceMemberRecorded' ? own.data : null;
+  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes), recordedBy: context.actor.id, recorder }, context, {
+    codec: referenceCodec,
+    now: deps.clock.now(),
+    ...(patientId ? { patientId } : {}),
+  });
   return { version: handled.version, changed: handled.events.length > 0 };
 }
 
@@ -82,8 +90,9 @@ export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkf
     @Inject(KeyService) private readonly keys: KeyService,
   ) {}
 
-  execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
-    return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes } }), context);
+  async execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+    const departmentIndex = await blindIndex(this.keys, 'department', member.department);
+    return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes, departmentIndex } }), context);
   }
 }
 

@@ -19,6 +19,7 @@ export const incidentCodec = eventCodec<IncidentEvent>({
   LawEnforcementHold: { version: 1 },
   VerdictRecorded: { version: 1 },
   IncidentReopened: { version: 1 },
+  PatientsAdded: { version: 1 },
 });
 
 const SENTINEL_ACTOR = { id: 'custos-sentinel', roles: ['system'] };

@@ -2,7 +2,9 @@ import { Body, Controller, HttpCode, Inject, Param, Post, Put } from '@nestjs/co
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { ErasePatientDataCommand, RotateKeysCommand, SetLegalHoldCommand } from '@custos/consent';
+import { Database } from '@custos/event-store';
 import { Requires } from '@custos/runtime';
+import { retainedForLegalClaims } from '@custos/sentinel';
 import { IsBoolean, IsIn, IsString, Matches } from 'class-validator';
 import { PatientParams } from '../access/access.dto.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
@@ -30,19 +32,30 @@ const CHANGE = { type: 'object', properties: { version: SCHEMA.int, eventId: { t
 @ApiBearerAuth()
 @Controller('v1')
 export class DataProtectionController {
-  constructor(@Inject(CommandBus) private readonly commands: CommandBus) {}
+  constructor(
+    @Inject(CommandBus) private readonly commands: CommandBus,
+    @Inject(Database) private readonly db: Database,
+  ) {}
 
   @Post('patients/:patientId/erasure')
   @HttpCode(200)
   @Requires('create', 'Erasure')
   @ApiOperation({
     summary:
-      "Erase a patient's personal data (GDPR Art. 17) by destroying their data key: every event stays and the chain verifies, the trail keeps its clear metadata, personal fields read {\"erased\": true}. 409 legal-hold while a hold is set. Recorded.",
+      "Erase a patient's personal data (GDPR Art. 17) by destroying their data key: every event stays and the chain verifies, the trail keeps its clear metadata, personal fields read {\"erased\": true}. Security incident records are kept under the legal-claims exception (GDPR Art. 17(3)(e)): the answer's `retained` names the cases. 409 legal-hold while a hold is set. Recorded.",
   })
-  @ApiJson(200, 'erased', { type: 'object', properties: { ...CHANGE.properties, keysDestroyed: { type: 'array', items: SCHEMA.str } } })
+  @ApiJson(200, 'erased', {
+    type: 'object',
+    properties: {
+      ...CHANGE.properties,
+      keysDestroyed: { type: 'array', items: SCHEMA.str },
+      retained: { type: 'object', properties: { basis: SCHEMA.str, what: SCHEMA.str, incidents: { type: 'array', items: SCHEMA.str } } },
+    },
+  })
   @ApiProblems({ 409: ['legal-hold'] })
-  erase(@Param() p: PatientParams, @Body() body: ErasureDto, @Caller() caller: CallerContext) {
-    return this.commands.execute(new ErasePatientDataCommand(p.patientId, body.reference, caller.context));
+  async erase(@Param() p: PatientParams, @Body() body: ErasureDto, @Caller() caller: CallerContext) {
+    const erased: object = await this.commands.execute(new ErasePatientDataCommand(p.patientId, body.reference, caller.context));
+    return { ...erased, retained: await retainedForLegalClaims(this.db, p.patientId) };
   }
 
   @Put('patients/:patientId/legal-hold')

@@ -12,6 +12,8 @@ import {
   ActOnIncidentCommand,
   affectedPatients,
   blastRadius,
+  caseWindow,
+  countAffected,
   INCIDENT_STATES,
   incidentClocks,
   incidentCodec,
@@ -38,7 +40,7 @@ import {
   evidenceFor,
 } from '@custos/sentinel';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { ID, PatientParams } from '../access/access.dto.js';
 import { NestedObject, Omittable } from '../dto-rules.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
@@ -124,12 +126,18 @@ export class NotificationDto {
 export class HoldDto {
   @ApiProperty({ enum: ['written', 'oral'] }) @IsIn(['written', 'oral']) kind!: 'written' | 'oral';
   @ApiProperty() @IsString() @Length(1, 200) agency!: string;
+  @ApiPropertyOptional({ description: "the written statement's reference (required for a written hold)" }) @IsOptional() @IsString() @Length(1, 200) reference?: string;
   @ApiProperty() @IsString() @Length(1, 40) from!: string;
   @ApiPropertyOptional() @Omittable() @IsString() @Length(1, 40) until?: string;
 }
 
 export class VerdictDto {
   @ApiProperty({ enum: ['true-positive', 'false-positive', 'duplicate'] }) @IsIn(['true-positive', 'false-positive', 'duplicate']) verdict!: 'true-positive' | 'false-positive' | 'duplicate';
+  @ApiProperty() @IsString() @Length(...NOTE_LENGTH) note!: string;
+}
+
+export class AddPatientsDto {
+  @ApiProperty({ type: [String] }) @IsArray() @ArrayMinSize(1) @ArrayMaxSize(10_000) @Matches(ID, { each: true }) patientIds!: string[];
   @ApiProperty() @IsString() @Length(...NOTE_LENGTH) note!: string;
 }
 
@@ -265,9 +273,11 @@ export class IncidentController {
   @ApiOperation({ summary: 'One incident as its events make it: state, severity, subject, rules, patients, evidence, assessment, notifications, holds, verdict. The read is recorded.' })
   @ApiJson(200, 'the incident', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['incident-not-found'] })
-  async get(@Param() p: IncidentParams) {
+  async get(@Param() p: IncidentParams, @Caller() caller: CallerContext) {
     const { view, events } = await this.incident(p.incidentId);
-    return { ...view, version: events.length };
+    // The title is sealed at rest: opened here for the officer (the case's view never holds it).
+    const opened = events[0] ? await this.cipher.reveal(events[0], (field) => canReadPersonal(caller.principal, null, field)) : null;
+    return { ...view, title: (opened?.data as { title?: unknown } | undefined)?.title ?? null, version: events.length };
   }
 
   private act(p: IncidentParams, caller: CallerContext, command: (now: string, by: string) => IncidentCommand) {
@@ -279,7 +289,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Move an incident to its next state with a note (409 illegal-transition: the allowed ones are named). Recorded.' })
   @ApiJson(200, 'moved', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition', 'verdict-required'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'verdict-required', 'incident-ended'] })
   transition(@Param() p: IncidentParams, @Body() body: TransitionDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'TransitionIncident', to: body.to, note: body.note, by, at }));
   }
@@ -289,7 +299,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Attach events of the log as evidence (their sequence and hash are recorded with them). Recorded.' })
   @ApiJson(200, 'attached', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 422: ['unknown-event'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'], 422: ['unknown-event'] })
   async evidence(@Param() p: IncidentParams, @Body() body: EvidenceDto, @Caller() caller: CallerContext) {
     const refs = await evidenceFor(this.store, body.eventIds);
     return this.act(p, caller, (at, by) => ({ type: 'AttachEvidence', evidence: refs, note: body.note, by, at }));
@@ -300,7 +310,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The breach assessment of 45 CFR 164.402(2) (the four factors, decision, rationale, affected counts by region and EU residency), once CONTAINED. Starts the clocks. Recorded.' })
   @ApiJson(200, 'assessed', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
   assess(@Param() p: IncidentParams, @Body() body: AssessmentDto, @Caller() caller: CallerContext) {
     const byRegion: Record<string, number> = {};
     for (const [k, v] of Object.entries(body.affected.byRegion ?? {})) {
@@ -316,7 +326,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Record a notification made (recipient class, channel, date, hash of the content); nothing is sent. Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['not-a-breach'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['not-a-breach', 'incident-ended'] })
   notify(@Param() p: IncidentParams, @Body() body: NotificationDto, @Caller() caller: CallerContext) {
     const date = parseInstant('date', body.date).toISOString();
     return this.act(p, caller, (_at, by) => ({ type: 'RecordNotification', recipientClass: body.recipientClass, channel: body.channel, date, contentHash: body.contentHash, by }));
@@ -325,13 +335,16 @@ export class IncidentController {
   @Post(':incidentId/holds')
   @HttpCode(200)
   @Requires('update', 'Incident')
-  @ApiOperation({ summary: 'A law-enforcement hold (164.412): written with an end date, or oral for at most 30 days. Recorded.' })
+  @ApiOperation({
+    summary:
+      "A law-enforcement hold (164.412): written, with the agency, the statement's reference and an end at most 365 days after its start (longer: a new written statement); or oral, at most 30 days in all per incident. No start in the future. Recorded; shown in the clocks' history.",
+  })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 400: ['hold-needs-end', 'bad-date'], 404: ['incident-not-found'] })
+  @ApiProblems({ 400: ['hold-needs-end', 'hold-needs-reference', 'hold-too-long', 'bad-date'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['oral-hold-exhausted', 'incident-ended'] })
   hold(@Param() p: IncidentParams, @Body() body: HoldDto, @Caller() caller: CallerContext) {
     const from = parseInstant('from', body.from).toISOString();
     const until = body.until !== undefined ? parseInstant('until', body.until).toISOString() : undefined;
-    return this.act(p, caller, (_at, by) => ({ type: 'PlaceHold', kind: body.kind, agency: body.agency, from, ...(until ? { until } : {}), by }));
+    return this.act(p, caller, (at, by) => ({ type: 'PlaceHold', kind: body.kind, agency: body.agency, ...(body.reference !== undefined ? { reference: body.reference } : {}), from, ...(until ? { until } : {}), by, at }));
   }
 
   @Post(':incidentId/verdict')
@@ -339,9 +352,19 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The verdict: true or false positive, or duplicate (a true positive makes later detections on the actor one step more severe). Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   verdict(@Param() p: IncidentParams, @Body() body: VerdictDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'RecordVerdict', verdict: body.verdict, note: body.note, by, at }));
+  }
+
+  @Post(':incidentId/patients')
+  @HttpCode(200)
+  @Requires('update', 'Incident')
+  @ApiOperation({ summary: 'Add patients the trail does not tie to the subject (a shared login, paper records), with a note. They join the affected list, the drafts and the clocks. Recorded.' })
+  @ApiJson(200, 'added', CHANGE)
+  @ApiProblems({ 400: ['note-required', 'bad-patients'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
+  addPatients(@Param() p: IncidentParams, @Body() body: AddPatientsDto, @Caller() caller: CallerContext) {
+    return this.act(p, caller, (at, by) => ({ type: 'AddPatients', patientIds: body.patientIds, note: body.note, by, at }));
   }
 
   @Post(':incidentId/reopen')
@@ -349,7 +372,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Reopen an ended incident (back to INVESTIGATING), with a note. Recorded.' })
   @ApiJson(200, 'reopened', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 409: ['illegal-transition'] })
+  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition'] })
   reopen(@Param() p: IncidentParams, @Body() body: NoteDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'ReopenIncident', note: body.note, by, at }));
   }
@@ -358,7 +381,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Change the severity, with a reason. Recorded.' })
   @ApiJson(200, 'changed', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   severity(@Param() p: IncidentParams, @Body() body: SeverityDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'ChangeSeverity', to: body.severity, reason: body.reason, by, at }));
   }
@@ -367,16 +390,16 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Assign the incident to an officer. Recorded.' })
   @ApiJson(200, 'assigned', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   assign(@Param() p: IncidentParams, @Body() body: AssigneeDto, @Caller() caller: CallerContext) {
     return this.act(p, caller, (at, by) => ({ type: 'AssignIncident', assignee: body.assignee, by, at }));
   }
 
   @Put(':incidentId/discovery')
   @Requires('update', 'Incident')
-  @ApiOperation({ summary: 'Date the discovery (164.404(a)(2)) and awareness (GDPR Art. 33) differently from the first detection, with a note. Recorded.' })
+  @ApiOperation({ summary: "Date the discovery (164.404(a)(2)) and awareness (GDPR Art. 33) earlier than the first detection, with a note; never later (400 discovery-too-late) nor in the future. Recorded; shown in the clocks' history." })
   @ApiJson(200, 'dated', CHANGE)
-  @ApiProblems({ 400: ['bad-date', 'note-required'], 404: ['incident-not-found'] })
+  @ApiProblems({ 400: ['bad-date', 'note-required', 'discovery-too-late'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   discovery(@Param() p: IncidentParams, @Body() body: DiscoveryDto, @Caller() caller: CallerContext) {
     const discoveredAt = parseInstant('discoveredAt', body.discoveredAt).toISOString();
     const awareAt = body.awareAt !== undefined ? parseInstant('awareAt', body.awareAt).toISOString() : undefined;
@@ -392,7 +415,8 @@ export class IncidentController {
   async clocks(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
     const now = this.clock.now();
-    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, clocks: incidentClocks(view, now) };
+    const affected = countAffected(await affectedPatients(this.db, view, now));
+    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, affected, clocks: incidentClocks(view, now, affected), history: view.clockHistory };
   }
 
   @Get(':incidentId/blast-radius')
@@ -404,7 +428,7 @@ export class IncidentController {
   async blast(@Param() p: IncidentParams, @Query() q: WindowQuery) {
     const { view } = await this.incident(p.incidentId);
     const to = parseOptionalInstant('to', q.to) ?? this.clock.now();
-    const from = parseOptionalInstant('from', q.from) ?? new Date(Date.parse(view.discoveredAt) - 30 * 86_400_000);
+    const from = parseOptionalInstant('from', q.from) ?? caseWindow(view, to).from;
     if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
     return blastRadius(this.db, view, from, to);
   }
@@ -417,7 +441,7 @@ export class IncidentController {
   @ApiProblems({ 404: ['incident-not-found'] })
   async affected(@Param() p: IncidentParams, @Query('format') format: unknown, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
     const { view } = await this.incident(p.incidentId);
-    const items = await affectedPatients(this.db, view);
+    const items = await affectedPatients(this.db, view, this.clock.now());
     if (wantsCsv(accept, format)) {
       res.header('content-type', 'text/csv; charset=utf-8');
       return toCsv(
@@ -436,8 +460,9 @@ export class IncidentController {
   @ApiProblems({ 404: ['incident-not-found'] })
   async draft(@Param() p: IncidentParams) {
     const { view } = await this.incident(p.incidentId);
-    const patients = await affectedPatients(this.db, view);
+    const patients = await affectedPatients(this.db, view, this.clock.now());
     const drafts = notificationDrafts(view, {
+      affected: countAffected(patients),
       breachStart: await firstEvidenceAccess(this.db, view),
       dataCategories: [...new Set(patients.flatMap((x) => x.dataCategories))].sort(),
       records: patients.reduce((n, x) => n + x.accesses.length, 0),

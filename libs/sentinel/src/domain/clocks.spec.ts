@@ -1,4 +1,4 @@
-import { annualLogDue, incidentClocks } from './clocks.js';
+import { annualLogDue, countAffected, incidentClocks } from './clocks.js';
 import type { IncidentView } from './incident.decide.js';
 
 type Facts = Pick<IncidentView, 'assessment' | 'discoveredAt' | 'awareAt' | 'notifications' | 'holds'>;
@@ -58,5 +58,18 @@ describe('incident clocks (HIPAA 164.404-412, GDPR Art. 33)', () => {
 
   it('overdue once the deadline has passed without the notice', () => {
     expect(byName(incidentClocks(facts({ assessment: assessed(10) }), new Date('2027-02-19T00:00:00Z')))['hipaa-individuals']?.status).toBe('overdue');
+  });
+
+  it('counts from the affected list when the assessment undercounts it: 80 patients read, 50 assessed → 80, and the media clock for a state above 500', () => {
+    const list = Array.from({ length: 80 }, (_, i) => ({ region: i < 70 ? 'CA' : null, euDataSubject: i === 0 }));
+    const observed = countAffected(list);
+    expect(observed).toEqual({ total: 80, byRegion: { CA: 70 }, euResidents: 1 });
+    const c = byName(incidentClocks(facts({ assessment: assessed(50, { CA: 50 }) }), new Date('2026-12-21T00:00:00Z'), observed));
+    expect(c['hipaa-individuals']?.basis).toContain('breach of 80 individuals');
+    expect(c['gdpr-art33']?.status).toBe('running');
+    const big = countAffected(Array.from({ length: 501 }, () => ({ region: 'TX', euDataSubject: false })));
+    expect(byName(incidentClocks(facts({ assessment: assessed(10, { TX: 10 }) }), new Date('2026-12-21T00:00:00Z'), big))['hipaa-media']?.status).toBe('running');
+    // The assessment's wider finding stands when the list is smaller.
+    expect(byName(incidentClocks(facts({ assessment: assessed(600, { TX: 600 }) }), new Date('2026-12-21T00:00:00Z'), observed))['hipaa-hhs']?.basis).toContain('600 affected');
   });
 });

@@ -18,6 +18,33 @@ export interface Clock {
 
 const DAY = 86_400_000;
 
+/** Who is affected: how many, per state or jurisdiction of residence, and how many EU data subjects. */
+export interface AffectedCounts {
+  readonly total: number;
+  readonly byRegion: Readonly<Record<string, number>>;
+  readonly euResidents: number;
+}
+
+/** The counts of an affected-patients list (patients without a recorded region count in the total only). */
+export function countAffected(patients: ReadonlyArray<{ readonly region: string | null; readonly euDataSubject: boolean | null }>): AffectedCounts {
+  const byRegion: Record<string, number> = {};
+  for (const p of patients) if (p.region) byRegion[p.region] = (byRegion[p.region] ?? 0) + 1;
+  return { total: patients.length, byRegion, euResidents: patients.filter((p) => p.euDataSubject === true).length };
+}
+
+/**
+ * The counts the clocks and drafts use: the larger of what the assessment states and what the
+ * record shows (the affected-patients list), per figure, so an assessment cannot undercount the
+ * record nor the record an officer's wider finding.
+ */
+export function mergeAffected(assessed: AffectedCounts | undefined, observed: AffectedCounts | undefined): AffectedCounts {
+  if (!observed) return assessed ?? { total: 0, byRegion: {}, euResidents: 0 };
+  if (!assessed) return observed;
+  const byRegion: Record<string, number> = { ...assessed.byRegion };
+  for (const [r, n] of Object.entries(observed.byRegion)) byRegion[r] = Math.max(byRegion[r] ?? 0, n);
+  return { total: Math.max(assessed.total, observed.total), byRegion, euResidents: Math.max(assessed.euResidents, observed.euResidents) };
+}
+
 /** 60 days after the end of the calendar year (UTC) of `at`: the HHS annual log's due date for breaches under 500. */
 export function annualLogDue(at: Date): Date {
   const yearEnd = Date.UTC(at.getUTCFullYear(), 11, 31);
@@ -31,9 +58,10 @@ export function annualLogDue(at: Date): Date {
  * affected, else in the annual log due 60 days after the end of the calendar year of
  * discovery. A law-enforcement hold (164.412) moves a deadline that falls within it to its
  * end. GDPR Art. 33: the supervisory authority within 72 hours of becoming aware, when EU
- * residents are affected. Only an assessed breach starts any of them.
+ * residents are affected. Only an assessed breach starts any of them. `observed`: the counts of
+ * the affected-patients list; each figure is the larger of it and the assessment's.
  */
-export function incidentClocks(incident: Pick<IncidentView, 'assessment' | 'discoveredAt' | 'awareAt' | 'notifications' | 'holds'>, now: Date): Clock[] {
+export function incidentClocks(incident: Pick<IncidentView, 'assessment' | 'discoveredAt' | 'awareAt' | 'notifications' | 'holds'>, now: Date, observed?: AffectedCounts): Clock[] {
   const a = incident.assessment;
   const discovered = new Date(incident.discoveredAt);
   const breach = a?.decision === 'breach';
@@ -62,8 +90,9 @@ export function incidentClocks(incident: Pick<IncidentView, 'assessment' | 'disc
     const why = 'no breach assessment recorded yet';
     return (['hipaa-individuals', 'hipaa-media', 'hipaa-hhs', 'gdpr-art33'] as const).map((c) => ({ clock: c, status: 'not-applicable', deadline: null, basis: why, hold: null, metAt: null }));
   }
-  const total = a.affected.total;
-  const largestRegion = Object.entries(a.affected.byRegion).sort((x, y) => y[1] - x[1])[0];
+  const affected = mergeAffected(a.affected, observed);
+  const total = affected.total;
+  const largestRegion = Object.entries(affected.byRegion).sort((x, y) => y[1] - x[1])[0];
   const sixty = new Date(discovered.getTime() + 60 * DAY);
   return [
     clock('hipaa-individuals', breach, breach ? `breach of ${total} individuals' PHI: notice within 60 days of discovery` : 'assessed: low probability of compromise', sixty, 'individuals', true),
@@ -85,8 +114,8 @@ export function incidentClocks(incident: Pick<IncidentView, 'assessment' | 'disc
     ),
     clock(
       'gdpr-art33',
-      breach && a.affected.euResidents > 0,
-      breach && a.affected.euResidents > 0 ? `${a.affected.euResidents} EU data subjects: the supervisory authority within 72 hours of awareness` : 'no EU data subjects affected',
+      breach && affected.euResidents > 0,
+      breach && affected.euResidents > 0 ? `${affected.euResidents} EU data subjects: the supervisory authority within 72 hours of awareness` : 'no EU data subjects affected',
       new Date(Date.parse(incident.awareAt) + 72 * 3_600_000),
       'supervisory-authority',
       false,

@@ -119,10 +119,23 @@ export interface LawEnforcementHoldData {
   readonly incidentId: string;
   readonly kind: 'written' | 'oral';
   readonly agency: string;
+  /** The written statement's reference (its number, letter or case id); required for a written hold. */
+  readonly reference?: string;
   readonly from: string;
-  /** Written: as stated. Oral: at most 30 days after `from`. */
+  /** Written: as stated, at most WRITTEN_HOLD_MAX_DAYS after `from`. Oral: what remains of the incident's 30 days. */
   readonly until: string;
   readonly by: string;
+  /** When it was recorded (absent on holds recorded before this was kept). */
+  readonly at?: string;
+}
+
+/** An officer adds patients the trail does not tie to the subject (a shared login, paper records), with a note. */
+export interface PatientsAddedData {
+  readonly incidentId: string;
+  readonly patientIds: readonly string[];
+  readonly by: string;
+  readonly at: string;
+  readonly note: string;
 }
 
 export interface VerdictRecordedData {
@@ -153,6 +166,7 @@ export type NotificationRecorded = { readonly type: 'NotificationRecorded'; read
 export type LawEnforcementHold = { readonly type: 'LawEnforcementHold'; readonly data: LawEnforcementHoldData };
 export type VerdictRecorded = { readonly type: 'VerdictRecorded'; readonly data: VerdictRecordedData };
 export type IncidentReopened = { readonly type: 'IncidentReopened'; readonly data: IncidentReopenedData };
+export type PatientsAdded = { readonly type: 'PatientsAdded'; readonly data: PatientsAddedData };
 
 export type IncidentEvent =
   | IncidentOpened
@@ -166,14 +180,23 @@ export type IncidentEvent =
   | NotificationRecorded
   | LawEnforcementHold
   | VerdictRecorded
-  | IncidentReopened;
+  | IncidentReopened
+  | PatientsAdded;
 
 export function incidentStreamId(incidentId: string): string {
   return `incident-${incidentId}`;
 }
 
-/** Officers' free text can name a patient's condition: sealed like every personal field. */
+/**
+ * Officers' free text can name a patient's condition, and a case's title, the agency that asked
+ * for a hold (with its reference) or the channel a notice went by can name a person or an
+ * investigation: sealed like every personal field, never read by `evolve`, never in the SIEM feed.
+ */
 export const INCIDENT_PERSONAL: PersonalFields<IncidentEvent> = {
+  IncidentOpened: ['title'],
+  NotificationRecorded: ['channel'],
+  LawEnforcementHold: ['agency', 'reference'],
+  PatientsAdded: ['note'],
   IncidentTransitioned: ['note'],
   EvidenceAttached: ['note'],
   SeverityChanged: ['reason'],

@@ -1,3 +1,4 @@
+import { type AffectedCounts, mergeAffected } from './clocks.js';
 import type { IncidentView } from './incident.decide.js';
 
 /** One part of a notice: the text drafted from the record, and whether a person must write or check it. */
@@ -23,6 +24,8 @@ export interface DraftFacts {
   /** Resource types touched (image, annotation, patient-record, ...). */
   readonly dataCategories: readonly string[];
   readonly records: number;
+  /** The counts of the affected-patients list (the subject's accesses in the window, and patients officers added). */
+  readonly affected?: AffectedCounts;
 }
 
 const CATEGORY_WORDS: Readonly<Record<string, string>> = {
@@ -44,7 +47,8 @@ export function notificationDrafts(incident: Pick<IncidentView, 'incidentId' | '
   const a = incident.assessment;
   const breach = a?.decision === 'breach';
   const categories = facts.dataCategories.length > 0 ? facts.dataCategories.map((c) => CATEGORY_WORDS[c] ?? c).join('; ') : TODO('the kinds of information involved');
-  const affected = a?.affected.total ?? incident.patientIds.length;
+  const counts = mergeAffected(a?.affected, facts.affected ?? { total: incident.patientIds.length, byRegion: {}, euResidents: 0 });
+  const affected = counts.total;
   const why = !a ? 'no breach assessment is recorded yet: the drafts show what the record holds so far' : breach ? 'the assessment concluded a breach' : 'the assessment concluded a low probability of compromise: no notice is required';
   const hipaa: NotificationDraft = {
     regulation: 'HIPAA 45 CFR 164.404(c)',
@@ -76,14 +80,14 @@ export function notificationDrafts(incident: Pick<IncidentView, 'incidentId' | '
   };
   const gdpr: NotificationDraft = {
     regulation: 'GDPR Art. 33(3)',
-    applicable: breach && (a?.affected.euResidents ?? 0) > 0,
-    why: breach ? ((a?.affected.euResidents ?? 0) > 0 ? `${a?.affected.euResidents} EU data subjects are affected` : 'no EU data subjects are affected') : why,
+    applicable: breach && counts.euResidents > 0,
+    why: breach ? (counts.euResidents > 0 ? `${counts.euResidents} EU data subjects are affected` : 'no EU data subjects are affected') : why,
     sent: false,
     sections: [
       {
         element: 'Art. 33(3)(a)',
         heading: 'Nature of the breach',
-        text: `Unauthorised access to health data (Art. 9) by a member of staff. Categories: ${categories}. Approximate number of data subjects: ${affected}${a ? ` (of whom ${a.affected.euResidents} EU residents)` : ''}; approximate number of records: ${facts.records}. Became aware: ${incident.awareAt}.`,
+        text: `Unauthorised access to health data (Art. 9) by a member of staff. Categories: ${categories}. Approximate number of data subjects: ${affected}${a ? ` (of whom ${counts.euResidents} EU residents)` : ''}; approximate number of records: ${facts.records}. Became aware: ${incident.awareAt}.`,
         needsHuman: false,
       },
       { element: 'Art. 33(3)(b)', heading: 'Contact point', text: TODO('name and contact details of the data protection officer or other contact point'), needsHuman: true },

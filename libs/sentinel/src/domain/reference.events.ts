@@ -1,5 +1,6 @@
 import type { Decider, PersonalFields } from '@custos/decider';
 import { assertReference } from './reference.invariants.js';
+import { ForbiddenError } from '@custos/errors';
 
 /**
  * Reference data the rules need: who patients and staff are. Names and addresses are personal
@@ -25,6 +26,7 @@ export interface WorkforceMemberRecordedData {
   readonly actorId: string;
   readonly familyName: string;
   readonly address: string;
+  /** Sealed (with the name it can single a person out); compared by its blind index. */
   readonly department: string;
   readonly status: 'active' | 'terminated';
   /** Since when the status holds (ISO date-time). */
@@ -33,6 +35,8 @@ export interface WorkforceMemberRecordedData {
   readonly patientId: string | null;
   readonly familyNameIndex: string;
   readonly addressIndex: string;
+  /** Absent on records made before departments were sealed. */
+  readonly departmentIndex?: string;
 }
 
 export type PatientProfileRecorded = { readonly type: 'PatientProfileRecorded'; readonly data: PatientProfileRecordedData };
@@ -41,26 +45,66 @@ export type ReferenceEvent = PatientProfileRecorded | WorkforceMemberRecorded;
 
 export const REFERENCE_PERSONAL: PersonalFields<ReferenceEvent> = {
   PatientProfileRecorded: ['familyName', 'address'],
-  WorkforceMemberRecorded: ['familyName', 'address'],
+  WorkforceMemberRecorded: ['familyName', 'address', 'department'],
 };
 
 export const profileStreamId = (patientId: string) => `patient-profile-${patientId}`;
 export const workforceStreamId = (actorId: string) => `workforce-${actorId}`;
 
-/** Recording what is already recorded records nothing (an idempotent PUT); the blind indexes stand for the sealed parts. */
-export const referenceDecider: Decider<ReferenceEvent | null, { readonly type: 'Record'; readonly event: ReferenceEvent }, ReferenceEvent> = {
+/**
+ * Record a profile or a workforce member. `recordedBy`: who records it; `recorder`: their own
+ * workforce record, if any (the handler reads it), to tell whether they are related to the patient.
+ */
+export interface RecordReference {
+  readonly type: 'Record';
+  readonly event: ReferenceEvent;
+  readonly recordedBy?: string;
+  readonly recorder?: WorkforceMemberRecordedData | null;
+}
+
+/** Ids compared as an identity provider might (case and compatibility forms folded): 'SO-1' is 'so-1' for separation of duties. */
+export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();
+
+/**
+ * Whether a member of staff is related to a patient the way the sentinel's `relationship` rule
+ * sees it: the patient is the member (their own patient id), or shares their family name or
+ * address (blind indexes, of the profile being recorded or of the one recorded before).
+ */
+export function relatedTo(member: Pick<WorkforceMemberRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>, profiles: ReadonlyArray<Pick<PatientProfileRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>>): boolean {
+  return profiles.some((p) => member.patientId === p.patientId || member.familyNameIndex === p.familyNameIndex || member.addressIndex === p.addressIndex);
+}
+
+/**
+ * Recording what is already recorded records nothing (an idempotent PUT); the blind indexes
+ * stand for the sealed parts. Nobody edits reference data about themselves (403
+ * separation-of-duties): not their own workforce record, and not the VIP or employee flags of a
+ * patient they are related to (a first profile sets them too). The rules read these records: an
+ * edit of one's own would blind them.
+ */
+export const referenceDecider: Decider<ReferenceEvent | null, RecordReference, ReferenceEvent> = {
   initialState: null,
   evolve: (_state, event) => event,
   decide(command, state) {
-    assertReference(command.event);
-    if (state && sameRecord(state, command.event)) return [];
-    return [command.event];
+    const e = command.event;
+    assertReference(e);
+    if (e.type === 'WorkforceMemberRecorded' && command.recordedBy !== undefined && sameActor(e.data.actorId, command.recordedBy)) {
+      throw new ForbiddenError('nobody records their own workforce record: another admin does', undefined, 'separation-of-duties');
+    }
+    if (e.type === 'PatientProfileRecorded' && command.recorder) {
+      const before = state?.type === 'PatientProfileRecorded' ? state.data : null;
+      const flagsChange = !before || before.vip !== e.data.vip || before.employee !== e.data.employee;
+      if (flagsChange && relatedTo(command.recorder, before ? [e.data, before] : [e.data])) {
+        throw new ForbiddenError("nobody sets the VIP or employee flags of a patient they are related to: another steward does", { patientId: e.data.patientId }, 'separation-of-duties');
+      }
+    }
+    if (state && sameRecord(state, e)) return [];
+    return [e];
   },
 };
 
 function sameRecord(a: ReferenceEvent, b: ReferenceEvent): boolean {
   const strip = (e: ReferenceEvent) => {
-    const { familyName: _f, address: _a, sealed: _s, ...rest } = e.data as unknown as Record<string, unknown>;
+    const { familyName: _f, address: _a, department: _d, sealed: _s, ...rest } = e.data as unknown as Record<string, unknown>;
     return JSON.stringify(Object.entries(rest).sort(([x], [y]) => x.localeCompare(y)));
   };
   return a.type === b.type && strip(a) === strip(b);
