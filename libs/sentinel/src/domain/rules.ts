@@ -18,6 +18,7 @@ export const RULE_IDS = [
   'bulk-export',
   'dormant-account',
   'repeat-offender',
+  'oversight-reads',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
@@ -33,6 +34,7 @@ export const RULE_VERSIONS: Readonly<Record<RuleId, number>> = {
   'bulk-export': 1,
   'dormant-account': 1,
   'repeat-offender': 1,
+  'oversight-reads': 1,
 };
 
 export interface SentinelParameters {
@@ -45,6 +47,8 @@ export interface SentinelParameters {
   readonly btgOveruse: { readonly perWeek: number; readonly reviewHours: number };
   readonly bulkExport: { readonly perExport: number; readonly perDay: number };
   readonly dormantAccount: { readonly idleDays: number };
+  /** Reads of audit data (trails, disclosures) about this many distinct patients by one actor within the window. */
+  readonly oversightReads: { readonly patients: number; readonly windowMinutes: number };
   /** One case per rule, actor and patient within this many hours. */
   readonly coolDownHours: number;
   /** Detections of one subject within this many hours of the last go into one incident. */
@@ -61,6 +65,7 @@ export const DEFAULT_PARAMETERS: SentinelParameters = {
   btgOveruse: { perWeek: 3, reviewHours: 72 },
   bulkExport: { perExport: 50, perDay: 200 },
   dormantAccount: { idleDays: 90 },
+  oversightReads: { patients: 20, windowMinutes: 60 },
   coolDownHours: 24,
   aggregateHours: 24,
 };
@@ -86,6 +91,8 @@ export function validateParameters(p: SentinelParameters): string[] {
   positive('bulkExport.perExport', p.bulkExport.perExport);
   positive('bulkExport.perDay', p.bulkExport.perDay);
   positive('dormantAccount.idleDays', p.dormantAccount.idleDays);
+  positive('oversightReads.patients', p.oversightReads.patients);
+  positive('oversightReads.windowMinutes', p.oversightReads.windowMinutes);
   positive('coolDownHours', p.coolDownHours);
   positive('aggregateHours', p.aggregateHours);
   for (const [name, h] of [
@@ -114,6 +121,8 @@ export type Observation =
   | { readonly kind: 'consent'; readonly at: number; readonly patientId: string; readonly version: number }
   | { readonly kind: 'emergency-reviewed'; readonly at: number; readonly accessEventId: string }
   | { readonly kind: 'export'; readonly ref: EvidenceRef; readonly at: number; readonly actorId: string; readonly patientIds: readonly string[] }
+  /** A read of one patient's audit data (their trail, disclosures) other than a regulator's export. */
+  | { readonly kind: 'audit-read'; readonly ref: EvidenceRef; readonly at: number; readonly actorId: string; readonly patientId: string; readonly route: string }
   | { readonly kind: 'patient-profile'; readonly at: number; readonly patientId: string; readonly vip: boolean; readonly employee: boolean; readonly familyNameIndex: string; readonly addressIndex: string }
   | {
       readonly kind: 'workforce';
@@ -150,22 +159,184 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const MAX_EVIDENCE = 200;
 
-interface AccessSeen {
-  readonly ref: EvidenceRef;
-  readonly at: number;
-  readonly patientId: string | null;
-  readonly decision: 'PERMIT' | 'DENY';
+/** The newest refs a window holds, oldest first, for a detection's evidence (a detection keeps at most MAX_EVIDENCE). */
+class RecentRefs {
+  private items: Array<{ at: number; ref: EvidenceRef }> = [];
+
+  add(at: number, ref: EvidenceRef): void {
+    // Events arrive in global order; a late one (an earlier time than the newest) goes in its place.
+    let i = this.items.length;
+    while (i > 0 && (this.items[i - 1] as { at: number }).at > at) i--;
+    if (i === this.items.length) this.items.push({ at, ref });
+    else this.items.splice(i, 0, { at, ref });
+    // Trimmed in steps of MAX_EVIDENCE: O(1) amortised, never more than twice that held.
+    if (this.items.length >= 2 * MAX_EVIDENCE) this.items = this.items.slice(-MAX_EVIDENCE);
+  }
+
+  /** The newest refs with a time after `after`. */
+  since(after: number): EvidenceRef[] {
+    const out: EvidenceRef[] = [];
+    for (const s of this.items.slice(-MAX_EVIDENCE)) if (s.at > after) out.push(s.ref);
+    return out;
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+}
+
+/**
+ * One actor's events of the last `width` milliseconds kept as an aggregate: the count, a count
+ * per key (distinct patients) and the newest refs. Entries are held in time order in flat
+ * arrays; each is added once and expired once from the front, so an event costs O(1)
+ * amortised whatever the actor's volume (no filter over the day, no `shift()`). The window
+ * holds the entries with a time after `now - width`, `now` being the newest time seen.
+ */
+export class SlidingWindow {
+  private times: number[] = [];
+  private keys: Array<string | null> = [];
+  private head = 0;
+  private readonly counts = new Map<string, number>();
+  private readonly refs = new RecentRefs();
+  private newest = Number.NEGATIVE_INFINITY;
+
+  constructor(readonly width: number) {}
+
+  /** Entries in the window. */
+  get size(): number {
+    return this.times.length - this.head;
+  }
+
+  /** Distinct keys in the window. */
+  get distinct(): number {
+    return this.counts.size;
+  }
+
+  get distinctKeys(): string[] {
+    return [...this.counts.keys()];
+  }
+
+  /** The newest refs in the window (at most MAX_EVIDENCE), oldest first. */
+  get evidence(): EvidenceRef[] {
+    return this.refs.since(this.newest - this.width);
+  }
+
+  add(at: number, key: string | null, ref: EvidenceRef): void {
+    this.expire(at);
+    if (at <= this.newest - this.width) return; // older than the window already is
+    let i = this.times.length;
+    while (i > this.head && (this.times[i - 1] as number) > at) i--;
+    if (i === this.times.length) {
+      this.times.push(at);
+      this.keys.push(key);
+    } else {
+      this.times.splice(i, 0, at);
+      this.keys.splice(i, 0, key);
+    }
+    if (key !== null) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    this.refs.add(at, ref);
+  }
+
+  /** Moves the window to `now` (never back): entries at or before `now - width` leave it. */
+  expire(now: number): void {
+    if (now <= this.newest) return;
+    this.newest = now;
+    const cutoff = now - this.width;
+    while (this.head < this.times.length && (this.times[this.head] as number) <= cutoff) {
+      const key = this.keys[this.head] as string | null;
+      if (key !== null) {
+        const n = (this.counts.get(key) as number) - 1;
+        if (n === 0) this.counts.delete(key);
+        else this.counts.set(key, n);
+      }
+      this.head++;
+    }
+    // Drop the expired front in one copy once it is half the arrays: O(1) amortised.
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.keys = this.keys.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** One actor's permitted reads in the current UTC hour: the patients and the newest refs (volume-spike's evidence). */
+class HourBucket {
+  hour = Number.NEGATIVE_INFINITY;
+  readonly patients = new Set<string>();
+  readonly refs = new RecentRefs();
+
+  add(at: number, patientId: string | null, ref: EvidenceRef): void {
+    const hour = bucketHour(at);
+    if (hour > this.hour) {
+      this.hour = hour;
+      this.patients.clear();
+      this.refs.clear();
+    }
+    if (patientId) this.patients.add(patientId);
+    this.refs.add(at, ref);
+  }
+}
+
+/** A binary min-heap on time, for emergency accesses awaiting review. */
+class ReviewHeap {
+  private readonly items: Array<{ at: number; seq: number; id: string }> = [];
+
+  get top(): { at: number; seq: number; id: string } | undefined {
+    return this.items[0];
+  }
+
+  push(item: { at: number; seq: number; id: string }): void {
+    const h = this.items;
+    h.push(item);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((h[parent] as { at: number }).at <= item.at) break;
+      h[i] = h[parent] as typeof item;
+      i = parent;
+    }
+    h[i] = item;
+  }
+
+  pop(): { at: number; seq: number; id: string } | undefined {
+    const h = this.items;
+    const first = h[0];
+    const last = h.pop();
+    if (first === undefined || last === undefined || h.length === 0) return first;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && (h[r] as typeof last).at < (h[l] as typeof last).at ? r : l;
+      if ((h[c] as typeof last).at >= last.at) break;
+      h[i] = h[c] as typeof last;
+      i = c;
+    }
+    h[i] = last;
+    return first;
+  }
 }
 
 interface ActorState {
   firstAt: number;
   lastAt: number;
-  /** Accesses of the last 24 hours (PERMIT and DENY), oldest first. */
-  recent: AccessSeen[];
+  /** Denied accesses in deniedBurst's window. */
+  denials: SlidingWindow;
+  /** Permitted reads naming a patient, in the last hour and the last 24 hours. */
+  permitsHour: SlidingWindow;
+  permitsDay: SlidingWindow;
+  /** Permitted reads of the current UTC hour. */
+  currentHour: HourBucket;
   /** Permitted reads per UTC hour bucket (hour number since the epoch), for baselines. */
   hourly: Map<number, number>;
+  /** The hour `hourly` was last pruned in. */
+  prunedHour: number;
   /** Emergency accesses of the last 7 days. */
-  emergencies: Array<{ ref: EvidenceRef; at: number }>;
+  emergencies: SlidingWindow;
+  /** Patients whose audit data the actor read, in oversightReads' window. */
+  oversight: SlidingWindow;
   /** Patients exported per UTC day. */
   exports: Map<number, Set<string>>;
   confirmedIncident: boolean;
@@ -188,7 +359,10 @@ export class SentinelEngine {
   private readonly consentVersions = new Map<string, number>();
   /** VIP patient → actor → last permitted access. */
   private readonly vipActors = new Map<string, Map<string, { at: number; ref: EvidenceRef }>>();
-  private readonly pendingReviews = new Map<string, { actorId: string; ref: EvidenceRef; at: number }>();
+  private readonly pendingReviews = new Map<string, { actorId: string; ref: EvidenceRef; at: number; seq: number }>();
+  /** The pending reviews by time, so an event looks only at those due (entries of reviewed accesses are skipped when they surface). */
+  private readonly reviewsDue = new ReviewHeap();
+  private reviewSeq = 0;
   private readonly lastRaised = new Map<string, number>();
 
   constructor(readonly parameters: SentinelParameters = DEFAULT_PARAMETERS) {
@@ -208,6 +382,8 @@ export class SentinelEngine {
         return [];
       case 'export':
         return this.exportSeen(o);
+      case 'audit-read':
+        return this.oversightRead(o);
       case 'patient-profile': {
         const before = this.profiles.get(o.patientId);
         if (before) this.familyNames.set(before.familyNameIndex, (this.familyNames.get(before.familyNameIndex) ?? 1) - 1);
@@ -227,7 +403,22 @@ export class SentinelEngine {
   private actor(actorId: string, at: number): ActorState {
     let a = this.actors.get(actorId);
     if (!a) {
-      a = { firstAt: at, lastAt: at, recent: [], hourly: new Map(), emergencies: [], exports: new Map(), confirmedIncident: false };
+      const p = this.parameters;
+      a = {
+        firstAt: at,
+        lastAt: at,
+        // The day bounds every window, as it did when the day's accesses were one list.
+        denials: new SlidingWindow(Math.min(DAY, p.deniedBurst.windowMinutes * 60_000)),
+        permitsHour: new SlidingWindow(HOUR),
+        permitsDay: new SlidingWindow(DAY),
+        currentHour: new HourBucket(),
+        hourly: new Map(),
+        prunedHour: bucketHour(at),
+        emergencies: new SlidingWindow(7 * DAY),
+        oversight: new SlidingWindow(p.oversightReads.windowMinutes * 60_000),
+        exports: new Map(),
+        confirmedIncident: false,
+      };
       this.actors.set(actorId, a);
     }
     return a;
@@ -281,9 +472,16 @@ export class SentinelEngine {
     const out: Detection[] = this.overdueReviews(o.at);
     const a = this.actor(o.actorId, o.at);
     const idleBefore = o.at - a.lastAt;
-    const seen: AccessSeen = { ref: o.ref, at: o.at, patientId: o.patientId, decision: o.decision };
-    a.recent.push(seen);
-    while (a.recent.length > 0 && (a.recent[0] as AccessSeen).at <= o.at - DAY) a.recent.shift();
+    if (o.decision === 'DENY') {
+      a.denials.add(o.at, o.patientId, o.ref);
+    } else {
+      if (o.patientId) {
+        a.permitsHour.add(o.at, o.patientId, o.ref);
+        a.permitsDay.add(o.at, o.patientId, o.ref);
+      }
+      a.currentHour.add(o.at, o.patientId, o.ref);
+    }
+    for (const w of [a.denials, a.permitsHour, a.permitsDay, a.emergencies]) w.expire(o.at);
     const subject = { kind: 'actor' as const, id: o.actorId };
 
     // dormant-account: activity by a terminated account, or after a long silence.
@@ -300,8 +498,10 @@ export class SentinelEngine {
       const hour = bucketHour(o.at);
       a.hourly.set(hour, (a.hourly.get(hour) ?? 0) + 1);
       if (o.emergency) {
-        a.emergencies.push({ ref: o.ref, at: o.at });
-        this.pendingReviews.set(o.ref.eventId, { actorId: o.actorId, ref: o.ref, at: o.at });
+        a.emergencies.add(o.at, null, o.ref);
+        const seq = this.pendingReviews.get(o.ref.eventId)?.seq ?? this.reviewSeq++;
+        this.pendingReviews.set(o.ref.eventId, { actorId: o.actorId, ref: o.ref, at: o.at, seq });
+        this.reviewsDue.push({ at: o.at, seq, id: o.ref.eventId });
       }
       out.push(...this.manyPatients(o, a), ...this.volumeSpike(o, a), ...this.afterHours(o, a), ...this.btgOveruse(o, a));
       if (o.patientId) out.push(...this.vip(o, o.patientId), ...this.relationship(o, o.patientId), ...this.postWithdrawal(o, o.patientId));
@@ -314,19 +514,18 @@ export class SentinelEngine {
   private deniedBurst(o: Extract<Observation, { kind: 'access' }>, a: ActorState): Detection[] {
     const p = this.parameters.deniedBurst;
     const from = o.at - p.windowMinutes * 60_000;
-    const denied = a.recent.filter((s) => s.decision === 'DENY' && s.at > from);
-    const patients = new Set(denied.flatMap((s) => (s.patientId ? [s.patientId] : [])));
-    if (denied.length < p.denials && patients.size < p.patients) return [];
+    const denied = a.denials;
+    if (denied.size < p.denials && denied.distinct < p.patients) return [];
     if (!this.due(`denied-burst:${o.actorId}`, o.at)) return [];
     return [
       this.detection(
         'denied-burst',
         { kind: 'actor', id: o.actorId },
         { from, to: o.at },
-        patients.size >= p.patients ? 'high' : 'medium',
-        [...patients],
-        denied.map((s) => s.ref),
-        { denials: denied.length, distinctPatients: patients.size },
+        denied.distinct >= p.patients ? 'high' : 'medium',
+        denied.distinctKeys,
+        denied.evidence,
+        { denials: denied.size, distinctPatients: denied.distinct },
         p,
         o.at,
       ),
@@ -336,15 +535,13 @@ export class SentinelEngine {
   private manyPatients(o: Extract<Observation, { kind: 'access' }>, a: ActorState): Detection[] {
     const p = this.parameters.manyPatients;
     if (o.roles.some((r) => p.exemptRoles.includes(r))) return [];
-    const permits = a.recent.filter((s) => s.decision === 'PERMIT' && s.patientId);
-    const lastHour = permits.filter((s) => s.at > o.at - HOUR);
-    const hourPatients = new Set(lastHour.map((s) => s.patientId as string));
-    const dayPatients = new Set(permits.map((s) => s.patientId as string));
+    const hour = a.permitsHour;
+    const day = a.permitsDay;
     const out: Detection[] = [];
-    if (hourPatients.size >= p.perHour && this.due(`many-patients:${o.actorId}`, o.at)) {
-      out.push(this.detection('many-patients', { kind: 'actor', id: o.actorId }, { from: o.at - HOUR, to: o.at }, 'high', [...hourPatients], lastHour.map((s) => s.ref), { distinctPatients: hourPatients.size, window: '60 min' }, p, o.at));
-    } else if (dayPatients.size >= p.perDay && this.due(`many-patients:${o.actorId}`, o.at)) {
-      out.push(this.detection('many-patients', { kind: 'actor', id: o.actorId }, { from: o.at - DAY, to: o.at }, 'medium', [...dayPatients], permits.map((s) => s.ref), { distinctPatients: dayPatients.size, window: '24 h' }, p, o.at));
+    if (hour.distinct >= p.perHour && this.due(`many-patients:${o.actorId}`, o.at)) {
+      out.push(this.detection('many-patients', { kind: 'actor', id: o.actorId }, { from: o.at - HOUR, to: o.at }, 'high', hour.distinctKeys, hour.evidence, { distinctPatients: hour.distinct, window: '60 min' }, p, o.at));
+    } else if (day.distinct >= p.perDay && this.due(`many-patients:${o.actorId}`, o.at)) {
+      out.push(this.detection('many-patients', { kind: 'actor', id: o.actorId }, { from: o.at - DAY, to: o.at }, 'medium', day.distinctKeys, day.evidence, { distinctPatients: day.distinct, window: '24 h' }, p, o.at));
     }
     return out;
   }
@@ -375,15 +572,15 @@ export class SentinelEngine {
     if (count < threshold) return [];
     const from = bucketHour(o.at) * HOUR;
     if (!this.due(`volume-spike:${o.actorId}`, o.at)) return [];
-    const inHour = a.recent.filter((s) => s.decision === 'PERMIT' && s.at >= from);
+    const inHour = a.currentHour;
     return [
       this.detection(
         'volume-spike',
         { kind: 'actor', id: o.actorId },
         { from, to: o.at },
         'medium',
-        inHour.flatMap((s) => (s.patientId ? [s.patientId] : [])),
-        inHour.map((s) => s.ref),
+        [...inHour.patients],
+        inHour.refs.since(Number.NEGATIVE_INFINITY),
         { reads: count, baselineMean: mean, baselineSd: sd, warmedUp: warm },
         p,
         o.at,
@@ -409,17 +606,26 @@ export class SentinelEngine {
   private btgOveruse(o: Extract<Observation, { kind: 'access' }>, a: ActorState): Detection[] {
     const p = this.parameters.btgOveruse;
     if (!o.emergency) return [];
-    const week = a.emergencies.filter((e) => e.at > o.at - 7 * DAY);
-    if (week.length <= p.perWeek || !this.due(`btg-overuse:${o.actorId}`, o.at)) return [];
-    return [this.detection('btg-overuse', { kind: 'actor', id: o.actorId }, { from: o.at - 7 * DAY, to: o.at }, 'medium', o.patientId ? [o.patientId] : [], week.map((e) => e.ref), { emergencies: week.length, reason: 'frequency' }, p, o.at)];
+    const week = a.emergencies;
+    if (week.size <= p.perWeek || !this.due(`btg-overuse:${o.actorId}`, o.at)) return [];
+    return [this.detection('btg-overuse', { kind: 'actor', id: o.actorId }, { from: o.at - 7 * DAY, to: o.at }, 'medium', o.patientId ? [o.patientId] : [], week.evidence, { emergencies: week.size, reason: 'frequency' }, p, o.at)];
   }
 
   /** Emergency accesses still unreviewed `reviewHours` after they happened, as of `now` (the newest event's time). */
   private overdueReviews(now: number): Detection[] {
     const p = this.parameters.btgOveruse;
+    const cutoff = now - p.reviewHours * HOUR;
+    // Only the reviews due surface; reviewed or superseded entries are dropped as they do.
+    const due: Array<{ id: string; r: { actorId: string; ref: EvidenceRef; at: number; seq: number } }> = [];
+    for (let top = this.reviewsDue.top; top !== undefined && top.at <= cutoff; top = this.reviewsDue.top) {
+      this.reviewsDue.pop();
+      const r = this.pendingReviews.get(top.id);
+      if (r && r.seq === top.seq && r.at === top.at) due.push({ id: top.id, r });
+    }
+    // In the order the accesses were first seen, as the list of pending reviews has it.
+    due.sort((x, y) => x.r.seq - y.r.seq);
     const out: Detection[] = [];
-    for (const [id, r] of this.pendingReviews) {
-      if (now - r.at < p.reviewHours * HOUR) continue;
+    for (const { id, r } of due) {
       this.pendingReviews.delete(id);
       out.push(this.detection('btg-overuse', { kind: 'actor', id: r.actorId }, { from: r.at, to: r.at + p.reviewHours * HOUR }, 'low', [], [r.ref], { reason: 'unreviewed', accessEventId: id }, p, now));
     }
@@ -494,10 +700,37 @@ export class SentinelEngine {
     return [];
   }
 
+  /** Reads of patients' audit data: one actor reading many patients' trails in the window is flagged. */
+  private oversightRead(o: Extract<Observation, { kind: 'audit-read' }>): Detection[] {
+    const p = this.parameters.oversightReads;
+    const a = this.actor(o.actorId, o.at);
+    a.oversight.add(o.at, o.patientId, o.ref);
+    a.lastAt = Math.max(a.lastAt, o.at);
+    const read = a.oversight;
+    if (read.distinct < p.patients || !this.due(`oversight-reads:${o.actorId}`, o.at)) return [];
+    return [
+      this.detection(
+        'oversight-reads',
+        { kind: 'actor', id: o.actorId },
+        { from: o.at - p.windowMinutes * 60_000, to: o.at },
+        'medium',
+        read.distinctKeys,
+        read.evidence,
+        { distinctPatients: read.distinct, reads: read.size, window: `${p.windowMinutes} min` },
+        p,
+        o.at,
+      ),
+    ];
+  }
+
   private prune(a: ActorState, now: number): void {
-    const keepHours = Math.max(this.parameters.volumeSpike.baselineDays, this.parameters.afterHours.baselineDays) * 24 + 24;
-    if (a.hourly.size > keepHours) for (const h of a.hourly.keys()) if (h < bucketHour(now) - keepHours) a.hourly.delete(h);
-    while (a.emergencies.length > 0 && (a.emergencies[0] as { at: number }).at <= now - 7 * DAY) a.emergencies.shift();
+    // Once per hour: the baselines read at most baselineDays back, and the hours before that go.
+    const hour = bucketHour(now);
+    if (hour > a.prunedHour) {
+      a.prunedHour = hour;
+      const keepHours = Math.max(this.parameters.volumeSpike.baselineDays, this.parameters.afterHours.baselineDays) * 24 + 24;
+      if (a.hourly.size > keepHours) for (const h of a.hourly.keys()) if (h < hour - keepHours) a.hourly.delete(h);
+    }
     if (a.exports.size > 2) for (const d of a.exports.keys()) if (d < bucketDay(now) - 1) a.exports.delete(d);
   }
 }
