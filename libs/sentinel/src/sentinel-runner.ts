@@ -62,6 +62,8 @@ export function observationsOf(e: StoredEvent): Observation[] {
     case 'AuditDataRead':
       // A regulator's export (one patient per export today).
       if (d.route === '/v1/exports' && typeof d.patientId === 'string') return [{ kind: 'export', ref, at, actorId: actor.id, patientIds: [d.patientId] }];
+      // Any other read of one patient's audit data (their trail, disclosures): oversight reads.
+      if (typeof d.patientId === 'string') return [{ kind: 'audit-read', ref, at, actorId: actor.id, patientId: d.patientId, route: str(d.route) ?? 'unknown' }];
       return [];
     case 'PatientProfileRecorded':
       return [{ kind: 'patient-profile', at, patientId: String(d.patientId), vip: d.vip === true, employee: d.employee === true, familyNameIndex: String(d.familyNameIndex), addressIndex: String(d.addressIndex) }];
