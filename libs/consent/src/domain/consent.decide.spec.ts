@@ -84,6 +84,11 @@ describe('consent decider: given / when / then', () => {
     it('refuses capturedBy equal to the caller', () => {
       given(consentDecider, []).when(change('RESEARCH', { ...paper, capturedBy: 'steward-1', recordedBy: steward })).thenFails('separation-of-duties');
     });
+    it('refuses capturedBy naming the caller in another case, with spaces around, an invisible character or full-width letters', () => {
+      for (const capturedBy of ['Steward-1', 'STEWARD-1', ' steward-1 ', 'steward\u200B-1', 'ｓｔｅｗａｒｄ－１']) {
+        given(consentDecider, []).when(change('RESEARCH', { ...paper, capturedBy, recordedBy: steward })).thenFails('separation-of-duties');
+      }
+    });
     it('lets a plain steward record RESEARCH captured by someone else, and the patient their own choice', () => {
       given(consentDecider, []).when(change('RESEARCH', { ...paper, recordedBy: steward })).then((events) => expect(events).toHaveLength(1));
       given(consentDecider, []).when(change('AI_TRAINING')).then((events) => expect(events).toHaveLength(1));

@@ -120,6 +120,16 @@ export interface WithdrawConsent extends Capture {
 
 export type ConsentCommand = ChangeConsent | WithdrawConsent;
 
+/**
+ * Whether two written identities name the same person: compared after Unicode NFKC, case
+ * folding, dropping invisible (default-ignorable) characters and trimming, so `Steward-1`,
+ * ` steward-1 `, `steward\u200B-1` and full-width letters are one person.
+ */
+function sameIdentity(a: string, b: string): boolean {
+  const norm = (s: string) => s.normalize('NFKC').toLocaleLowerCase('en').replace(/\p{Default_Ignorable_Code_Point}/gu, '').trim();
+  return norm(a) === norm(b);
+}
+
 function checkCommon(command: ConsentCommand): void {
   if (!isPurpose(command.purpose)) throw new ValidationError(`unknown purpose ${String(command.purpose)}`, undefined, 'unknown-purpose');
   if (!command.rules.restrictable.includes(command.purpose)) {
@@ -129,7 +139,7 @@ function checkCommon(command: ConsentCommand): void {
   if (!command.capturedBy || !command.evidenceRef) throw new ValidationError('a consent captured on paper needs capturedBy and evidenceRef', undefined, 'paper-consent-needs-evidence');
   // Separation of duties: whoever records a paper consent neither captured it themselves nor
   // could use the data for that purpose once it is granted.
-  if (command.capturedBy === command.recordedBy.sub) {
+  if (sameIdentity(command.capturedBy, command.recordedBy.sub)) {
     throw new ForbiddenError('capturedBy must be someone other than the person recording the consent', undefined, 'separation-of-duties');
   }
   if (couldUseForPurpose(command.recordedBy, command.purpose)) {
