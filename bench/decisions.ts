@@ -7,9 +7,15 @@
  *   baseline            node:http + group commit to PostgreSQL + Kafka publish after commit
  *   baseline-no-kafka   the same without Kafka
  *   baseline-pglite     the same on PGlite, in process (what embedded mode compares with)
- *   embedded            the Custos gateway on PGlite
- *   distributed         gateway + relay + projector + Kafka + PostgreSQL
- *   gateway-only        the distributed gateway with relay and projector stopped
+ *   embedded            the Custos gateway on PGlite (its sentinel inside, as always)
+ *   distributed         gateway + relay + projector + sentinel + Kafka + PostgreSQL
+ *   gateway-only        the distributed gateway with relay, projector and sentinel stopped
+ *
+ * Custos's load comes from 51 clinicians: half the requests from one busy actor (a
+ * pipeline's service account), half spread over 50 others, so the sentinel's windows see
+ * both. During the highest level, snoopers each read 30 patients and the time from the
+ * answer to the 30th read to the incident showing in `GET /v1/incidents?actor=` is measured
+ * (event to detection, while the gateway takes its full load).
  */
 import { randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -48,6 +54,8 @@ export interface DecisionRun {
   readonly errors: number;
   /** Answers other than 200 and 403 (both are decisions). */
   readonly unexpected: number;
+  /** Event to detection during this run (the highest level only): answer to the case's last read → incident listed. */
+  readonly detection?: { readonly cases: number; readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
 }
 
 function cpuTicks(pid: number): number {
@@ -124,6 +132,8 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
   const runs: DecisionRun[] = [];
   try {
     let token: string;
+    const tokens: string[] = [];
+    let officer: string | undefined;
     if (server.startsWith('baseline')) {
       token = 'bench-clinician-token';
       const db = server === 'baseline-pglite' ? `pglite:${env.dataDir}` : env.databaseUrl;
@@ -135,10 +145,13 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
       if (server === 'distributed') {
         procs.push(start('dist/apps/relay/src/main.js', { ...custos, PORT: String(port + 1) }));
         procs.push(start('dist/apps/projector/src/main.js', { ...custos, PORT: String(port + 2) }));
+        procs.push(start('dist/apps/sentinel/src/main.js', { ...custos, PORT: String(port + 3), SENTINEL_GROUP_ID: `${env.topicPrefix}sentinel` }));
       }
       await waitHealthy(port);
       const steward = (await post(port, '/v1/dev/tokens', { sub: 'bench-steward', roles: ['data-steward'] })).token as string;
       token = (await post(port, '/v1/dev/tokens', { sub: 'bench-dr', roles: ['clinician'] })).token as string;
+      for (let k = 0; k < ACTORS; k++) tokens.push((await post(port, '/v1/dev/tokens', { sub: `bench-dr-${k}`, roles: ['clinician'] })).token as string);
+      officer = (await post(port, '/v1/dev/tokens', { sub: 'bench-officer', roles: ['security-officer'] })).token as string;
       for (let i = 0; i < IMAGES; i++) {
         await post(port, '/v1/images', { imageId: `bench-img-${i}`, patientId: `bench-p${i}`, modality: 'CT', bodySite: 'chest', datasetId: 'bench', demographics: { sex: 'F', birthYear: 1970, ethnicity: 'x' } }, steward);
         if (server === 'embedded-sealed') {
@@ -148,17 +161,19 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
         }
       }
     }
-    const requests = Array.from({ length: IMAGES }, (_, i) => ({
+    // Custos: every other request by the busy actor (bench-dr), the rest by the 50 others in turn.
+    const requests = Array.from({ length: tokens.length > 0 ? 2 * ACTORS : IMAGES }, (_, j) => ({
       method: 'POST' as const,
       path: server.startsWith('baseline') ? '/decisions' : '/v1/access-requests',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: body(i, server === 'embedded-sealed'),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${j % 2 === 1 && tokens.length > 0 ? tokens[(j >> 1) % tokens.length] : token}` },
+      body: body(tokens.length > 0 ? (j * 7) % IMAGES : j, server === 'embedded-sealed'),
     }));
     for (const connections of levels) {
       await autocannon({ url: `http://127.0.0.1:${port}`, connections, duration: 1, requests }); // warm-up
       const serverBefore = cpuTicks(procs[0]!.pid!);
       const allBefore = procs.reduce((s, p) => s + cpuTicks(p.pid!), 0);
       const pgBefore = postgresTicks();
+      const probe = officer && connections === Math.max(...levels) ? snoopers(port, officer, connections, seconds) : undefined;
       const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections, duration: seconds, requests });
       const answered = result['2xx'] + result.non2xx;
       const decisions = Math.max(1, answered - countUnexpected(result));
@@ -175,6 +190,7 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
         pgCpuMsPerDecision: ms(postgresTicks() - pgBefore),
         errors: result.errors,
         unexpected: countUnexpected(result),
+        ...(probe ? { detection: await probe.stop() } : {}),
       });
     }
     return runs;
@@ -182,6 +198,43 @@ export async function benchServer(server: ServerKind, env: ServerEnv, levels: re
     for (const p of procs) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 1500));
   }
+}
+
+const ACTORS = 50;
+
+/**
+ * Snoopers while the load runs: each a new clinician reading 30 patients (30 of the bench's
+ * images) one after another; from the answer to the 30th read, the security officer's
+ * incident list is polled every 10 ms until the snooper's incident shows.
+ */
+function snoopers(port: number, officer: string, level: number, seconds: number): { stop: () => Promise<{ cases: number; p50Ms: number; p99Ms: number; maxMs: number }> } {
+  const latencies: number[] = [];
+  const until = Date.now() + seconds * 1000;
+  const call = (path: string, token: string, init: RequestInit = {}) => fetch(`http://127.0.0.1:${port}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+  const run = (async () => {
+    await new Promise((r) => setTimeout(r, 500)); // into the measured run
+    for (let k = 0; Date.now() < until; k++) {
+      const sub = `bench-snoop-${level}-${k}-${Date.now().toString(36)}`;
+      const token = (await post(port, '/v1/dev/tokens', { sub, roles: ['clinician'] })).token as string;
+      for (let i = 0; i < 30; i++) await (await call('/v1/access-requests', token, { method: 'POST', body: body(i, false).replace('RESEARCH', 'TREATMENT') })).arrayBuffer();
+      const t0 = performance.now();
+      for (;;) {
+        const page = (await (await call(`/v1/incidents?actor=${encodeURIComponent(sub)}`, officer)).json()) as { items?: unknown[] };
+        if ((page.items ?? []).length > 0) break;
+        if (performance.now() - t0 > 60_000) throw new Error(`no incident for ${sub} within 60 s`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      latencies.push(performance.now() - t0);
+    }
+  })();
+  return {
+    stop: async () => {
+      await run;
+      latencies.sort((a, b) => a - b);
+      const q = (f: number) => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? Number.NaN;
+      return { cases: latencies.length, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: latencies.at(-1) ?? Number.NaN };
+    },
+  };
 }
 
 /** 4xx other than 403 and every 5xx: answers that are not decisions. */

@@ -111,32 +111,23 @@ async function postgresVersion(): Promise<string> {
   }
 }
 
-async function main(): Promise<void> {
+/** Every figure before the HTTP rounds; true when BENCH_ONLY asked for one section only. */
+async function figures(): Promise<boolean> {
   const SINGLE = Number(process.env.BENCH_SINGLE ?? 3000);
   const BATCHED = Number(process.env.BENCH_BATCHED ?? 20000);
   const RELAY = Number(process.env.BENCH_RELAY ?? 20000);
-  console.log(`Custos bench — node ${process.version}, ${new Date().toISOString()}\n`);
-
-  // Raw crypto: SHA-256 over the canonical JSON of a stored event.
-  const sample = { ...payload(1), occurredAt: new Date().toISOString(), prevHash: '0'.repeat(64), globalSeq: 1, eventId: 'x', streamId: 'access-1', version: 1 } as unknown as Json;
-  const hashes = 50000;
-  const hashSeconds = await timed(async () => {
-    for (let i = 0; i < hashes; i++) createHash('sha256').update(canonicalJson(sample)).digest('hex');
-  });
-  report('raw SHA-256 over canonical JSON (hash chain cost)', hashes, hashSeconds);
-
-  const target = await freshDatabase();
+    const target = await freshDatabase();
   const db = await Database.open({ kind: 'postgres', url: target.url, poolSize: 10 }, ALL_MIGRATIONS);
   try {
     // BENCH_ONLY=log: the verifiable log's figures alone (a few minutes instead of the hour).
     if (process.env.BENCH_ONLY === 'log') {
       await logFigures(db, new EventStore(db), report, results);
-      return;
+      return true;
     }
     // BENCH_ONLY=sentinel: the sentinel's figures alone.
     if (process.env.BENCH_ONLY === 'sentinel') {
       await sentinelFigures(db, new EventStore(db), report, results);
-      return;
+      return true;
     }
     // Raw INSERTs of rows shaped like the log (no chain, no checks, no triggers).
     await db.execute(`CREATE TABLE raw_events (LIKE custos_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`);
@@ -317,6 +308,22 @@ async function main(): Promise<void> {
     await db.close();
     await target.drop();
   }
+  return false;
+}
+
+async function main(): Promise<void> {
+  console.log(`Custos bench — node ${process.version}, ${new Date().toISOString()}\n`);
+
+  // Raw crypto: SHA-256 over the canonical JSON of a stored event.
+  const sample = { ...payload(1), occurredAt: new Date().toISOString(), prevHash: '0'.repeat(64), globalSeq: 1, eventId: 'x', streamId: 'access-1', version: 1 } as unknown as Json;
+  const hashes = 50000;
+  const hashSeconds = await timed(async () => {
+    for (let i = 0; i < hashes; i++) createHash('sha256').update(canonicalJson(sample)).digest('hex');
+  });
+  report('raw SHA-256 over canonical JSON (hash chain cost)', hashes, hashSeconds);
+
+  // BENCH_ONLY=decisions: the HTTP rounds alone (BENCH_SERVERS picks the servers).
+  if (process.env.BENCH_ONLY !== 'decisions' && (await figures())) return;
   // Decisions over HTTP: Custos beside the raw baseline, same load, same body, same run.
   const levels = (process.env.BENCH_CONNECTIONS ?? '1,8,32,64,128').split(',').map(Number);
   const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -347,6 +354,10 @@ async function main(): Promise<void> {
     console.log(
       `${r.server.padEnd(18)} ${String(r.connections).padStart(5)} ${r.perSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(1).padStart(6)} ${r.p99Ms.toFixed(1).padStart(6)} ${r.p999Ms.toFixed(1).padStart(6)} ${r.serverCpuMsPerDecision.toFixed(3).padStart(8)} ${r.allProcessesCpuMsPerDecision.toFixed(3).padStart(8)} ${r.pgCpuMsPerDecision.toFixed(3).padStart(7)}  ${ratio}${r.unexpected || r.errors ? `  (unexpected ${r.unexpected}, errors ${r.errors})` : ''}`,
     );
+  }
+  for (const r of runs.filter((x) => x.detection)) {
+    const d = r.detection as NonNullable<DecisionRun['detection']>;
+    console.log(`event to detection under ${r.server} at ${r.connections} connections: ${d.cases} cases, p50 ${d.p50Ms.toFixed(0)} ms, p99 ${d.p99Ms.toFixed(0)} ms, max ${d.maxMs.toFixed(0)} ms (answer to the 30th read → incident listed)`);
   }
   const at = new Date();
   const stamp = at.toISOString().slice(0, 16).replace(':', '');

@@ -136,6 +136,7 @@ export class SentinelRunner {
   private started = false;
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
   readonly counts = { recorded: 0, alreadyRecorded: 0 };
+  private readonly listeners = new Set<(d: Detection) => void>();
 
   constructor(
     private readonly db: Database,
@@ -145,6 +146,12 @@ export class SentinelRunner {
     private readonly batchSize = 2000,
   ) {
     this.core = new SentinelCore(parameters);
+  }
+
+  /** Calls `listener` with each detection this runner records (not those found already recorded); returns the detach. */
+  onRecorded(listener: (d: Detection) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The last global sequence evaluated. */
@@ -212,6 +219,7 @@ export class SentinelRunner {
     try {
       await this.store.appendBatch(requests);
       this.counts.recorded += 1;
+      for (const listener of this.listeners) listener(d);
     } catch (e) {
       if (e instanceof ConcurrencyError && e.streamId === detectionStreamId(d.detectionId)) {
         this.counts.alreadyRecorded += 1;
