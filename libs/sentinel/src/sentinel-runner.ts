@@ -23,6 +23,8 @@ export const incidentCodec = eventCodec<IncidentEvent>({
 });
 
 const SENTINEL_ACTOR = { id: 'custos-sentinel', roles: ['system'] };
+/** How often, at most, a round that recorded nothing saves the sentinel's position. */
+const POSITION_EVERY_MS = 1000;
 const ENDED = new Set(['CLOSED', 'DISMISSED', 'MERGED']);
 
 type Data = Record<string, unknown>;
@@ -133,6 +135,8 @@ export class SentinelCore {
 export class SentinelRunner {
   readonly core: SentinelCore;
   private position = -1;
+  private savedPosition = -1;
+  private savedAt = 0;
   private started = false;
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
   readonly counts = { recorded: 0, alreadyRecorded: 0 };
@@ -163,6 +167,7 @@ export class SentinelRunner {
     if (this.started) return;
     const [row] = await this.db.query<{ position: string | number }>("SELECT position FROM custos_sentinel_position WHERE name = 'sentinel'");
     const saved = row ? Number(row.position) : -1;
+    this.savedPosition = saved;
     // Rebuild the rules' state: the same events give the same state, and nothing is recorded.
     while (this.position < saved) {
       const events = await this.store.readAll(this.position + 1, Math.min(this.batchSize, saved - this.position));
@@ -173,22 +178,34 @@ export class SentinelRunner {
     this.started = true;
   }
 
-  /** Evaluates what is new in the log; returns the position reached. */
+  /**
+   * Evaluates what is new in the log; returns the position reached. The position is saved
+   * after a round that recorded something, and otherwise at most every `POSITION_EVERY_MS`:
+   * under load a round per commit would spend as much on saving as on evaluating, and what
+   * a lost position costs is re-evaluating those events (recording is idempotent).
+   */
   async catchUp(): Promise<number> {
     await this.start();
+    const recordedBefore = this.counts.recorded;
     for (;;) {
       const events = await this.store.readAll(this.position + 1, this.batchSize);
-      if (events.length === 0) return this.position;
       for (const e of events) {
         const raised = this.core.evaluate(e);
         for (const r of raised) await this.record(r.detection, r.incidentId, r.opens);
       }
-      this.position = (events[events.length - 1] as StoredEvent).globalSeq;
+      if (events.length > 0) this.position = (events[events.length - 1] as StoredEvent).globalSeq;
+      // A short page is the head: no second read to learn that nothing follows.
+      if (events.length < this.batchSize) break;
+    }
+    if (this.position > this.savedPosition && (this.counts.recorded > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {
       await this.db.execute(
         "INSERT INTO custos_sentinel_position (name, position) VALUES ('sentinel', $1) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
         [this.position],
       );
+      this.savedPosition = this.position;
+      this.savedAt = Date.now();
     }
+    return this.position;
   }
 
   private async record(d: Detection, incidentId: string, opens: boolean): Promise<void> {

@@ -7,6 +7,9 @@ import type { Logger } from 'pino';
 import { sentinelParameters } from './domain/rules.js';
 import { SentinelRunner } from './sentinel-runner.js';
 
+/** The least time between the end of a round and the start of the next one that commits asked for. */
+const ROUND_GAP_MS = 50;
+
 /**
  * Runs the sentinel: a round whenever it is woken and at least every `SENTINEL_POLL_MS`. In
  * embedded mode the gateway hosts it (woken by its own appends' commits); in distributed mode
@@ -42,18 +45,26 @@ export class SentinelHost implements OnApplicationBootstrap, OnApplicationShutdo
     this.wake();
   }
 
-  /** Runs a round now, or right after the one running. */
+  /**
+   * Runs a round now, or `ROUND_GAP_MS` after the one running: under load commits come faster
+   * than rounds, and a round per commit would spend the store's connection (PGlite has one) on
+   * reads of a few events each; spaced, each round takes what came meanwhile in one read.
+   */
   wake(): void {
     if (this.running) {
       this.again = true;
       return;
     }
     this.running = this.round().finally(() => {
-      this.running = undefined;
       if (this.again && !this.stopping) {
         this.again = false;
-        this.wake();
+        setTimeout(() => {
+          this.running = undefined;
+          if (!this.stopping) this.wake();
+        }, ROUND_GAP_MS).unref();
+        return;
       }
+      this.running = undefined;
     });
   }
 
