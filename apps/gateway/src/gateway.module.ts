@@ -18,6 +18,7 @@ import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit
 import { AuthGuard } from './auth/auth.guard.js';
 import { DevTokensController, JwksController } from './auth/auth.controller.js';
 import { ConsentController } from './consent/consent.controller.js';
+import { GATEWAY_OPENAPI } from './openapi.js';
 import { DataProtectionController } from './consent/data-protection.controller.js';
 
 /**
@@ -59,5 +60,5 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
   }
   // Embedded mode hosts the projections and the sentinel in process; distributed mode runs apps/projector and apps/sentinel.
   if (config.mode === 'embedded') providers.push(EmbeddedProjections, SentinelHost);
-  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()] };
+  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()], openapi: GATEWAY_OPENAPI };
 }

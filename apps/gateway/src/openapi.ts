@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiExtraModels, ApiProperty, ApiPropertyOptional, ApiResponse, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, ApiResponse, getSchemaPath, type OpenAPIObject } from '@nestjs/swagger';
+import type { OpenApiSpec, RouteInfo, Schema } from '@custos/runtime';
 
 /** RFC 9457 problem details as Custos answers them (every 4xx and 5xx). */
 export class ProblemDto {
@@ -14,16 +15,17 @@ export class ProblemDto {
 
 /** The codes each status can carry, across routes (a route lists its own). */
 const COMMON: Record<number, string[]> = {
-  400: ['validation-failed', 'ill-formed-text', 'too-deeply-nested', 'bad-instant', 'bad-cursor'],
+  400: ['validation-failed', 'ill-formed-text', 'too-deeply-nested', 'forbidden-key', 'bad-instant', 'bad-cursor'],
   401: ['token-missing', 'token-malformed', 'token-algorithm-rejected', 'token-unknown-key', 'token-bad-signature', 'token-wrong-issuer', 'token-wrong-audience', 'token-expired', 'token-not-yet-valid', 'token-bad-claims'],
   403: ['not-entitled'],
   503: ['store-unavailable'],
 };
 
 /**
- * Documents the problem+json answers of a route: each status with its codes and the Problem
- * schema, so a client can be generated from the document. 401 and 503 apply to every
- * authenticated route and are always listed.
+ * Documents the problem+json answers of a route: each status with the Problem schema and its
+ * codes as an enum, so a client can switch on them and the e2e suite's contract check fails on
+ * a code a route answers without listing it. 401 and 503 apply to every authenticated route
+ * and are always listed; what every route with a body can answer is added by `finishDocument`.
  */
 export function ApiProblems(extra: Record<number, string[]> = {}, options: { authenticated?: boolean } = {}) {
   const statuses: Record<number, string[]> = { 400: COMMON[400]!, 503: COMMON[503]! };
@@ -32,7 +34,7 @@ export function ApiProblems(extra: Record<number, string[]> = {}, options: { aut
   return applyDecorators(
     ApiExtraModels(ProblemDto),
     ...Object.entries(statuses).map(([status, codes]) =>
-      ApiResponse({ status: Number(status), description: `problem+json; code one of: ${codes.join(', ')}`, content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDto) } } } }),
+      ApiResponse({ status: Number(status), description: `problem+json; code one of: ${codes.join(', ')}`, content: { 'application/problem+json': { schema: problemSchema(codes) } } }),
     ),
   );
 }
@@ -78,3 +80,149 @@ export const FHIR_BUNDLE_SCHEMA = { type: 'object', description: 'FHIR R4 Bundle
 export const EVENT_REF_SCHEMA = { type: 'object', properties: { eventId: str, sequence: int } };
 export const OBJECT_SCHEMA = { type: 'object' };
 export const SCHEMA = { str, int, bool, nullable };
+
+function problemSchema(codes: readonly string[]): Schema {
+  return { allOf: [{ $ref: getSchemaPath(ProblemDto) }, { type: 'object', properties: { code: { type: 'string', enum: [...new Set(codes)] } } }] };
+}
+
+/**
+ * The gateway's operationIds: readable, stable names for generated clients (a class or method
+ * rename must not rename the client's calls). A route missing here gets a name from its path
+ * and the contract test fails until it is named.
+ */
+export const OPERATION_IDS: Readonly<Record<string, string>> = {
+  'GET /health': 'getReadiness',
+  'GET /health/live': 'getLiveness',
+  'GET /.well-known/jwks.json': 'getJwks',
+  'POST /v1/dev/tokens': 'issueDevToken',
+  'POST /v1/access-requests': 'requestAccess',
+  'POST /v1/images': 'registerImage',
+  'GET /v1/images/{imageId}': 'readImage',
+  'GET /v1/patients/{patientId}/access-trail': 'getAccessTrail',
+  'GET /v1/patients/{patientId}/disclosures': 'getDisclosures',
+  'GET /v1/audit/events': 'searchAuditEvents',
+  'GET /v1/reviews/emergency-access': 'listEmergencyAccessReviews',
+  'POST /v1/reviews/emergency-access/{eventId}': 'reviewEmergencyAccess',
+  'PUT /v1/patients/{patientId}/consents/{purpose}': 'changeConsent',
+  'DELETE /v1/patients/{patientId}/consents/{purpose}': 'withdrawConsent',
+  'GET /v1/patients/{patientId}/consents': 'getConsents',
+  'GET /v1/patients/{patientId}/consents/history': 'getConsentHistory',
+  'GET /v1/patients/{patientId}/consents/receipts/{version}': 'getConsentReceipt',
+  'GET /v1/datasets/{datasetId}/consent-withdrawals': 'getDatasetConsentWithdrawals',
+  'POST /v1/patients/{patientId}/erasure': 'erasePatientData',
+  'PUT /v1/patients/{patientId}/legal-hold': 'setLegalHold',
+  'POST /v1/admin/keys/rotate': 'rotateKeys',
+  'PUT /v1/datasets/{datasetId}': 'configureDataset',
+  'GET /v1/datasets/{datasetId}': 'getDataset',
+  'POST /v1/datasets/{datasetId}/snapshots': 'createSnapshot',
+  'GET /v1/datasets/{datasetId}/snapshots/{snapshotId}': 'getSnapshot',
+  'GET /v1/datasets/{datasetId}/snapshots/{snapshotId}/proof': 'getSnapshotProof',
+  'GET /v1/datasets/{datasetId}/quality': 'getDatasetQuality',
+  'POST /v1/images/{imageId}/annotations': 'createAnnotation',
+  'GET /v1/images/{imageId}/annotations': 'listImageAnnotations',
+  'PUT /v1/annotations/{annotationId}': 'editAnnotation',
+  'DELETE /v1/annotations/{annotationId}': 'deleteAnnotation',
+  'GET /v1/annotations/{annotationId}': 'getAnnotation',
+  'POST /v1/annotations/{annotationId}/reviews': 'reviewAnnotation',
+  'GET /v1/annotations/{annotationId}/history': 'getAnnotationHistory',
+  'GET /v1/log/checkpoint': 'getLatestCheckpoint',
+  'GET /v1/log/checkpoints/{treeSize}': 'getCheckpoint',
+  'GET /v1/log/proofs/inclusion': 'getInclusionProof',
+  'GET /v1/log/proofs/consistency': 'getConsistencyProof',
+  'POST /v1/exports': 'exportPatientBundle',
+  'PUT /v1/patients/{patientId}/profile': 'setPatientProfile',
+  'PUT /v1/workforce/{actorId}': 'setWorkforceRecord',
+  'GET /v1/incidents': 'listIncidents',
+  'POST /v1/incidents': 'openIncident',
+  'GET /v1/incidents/{incidentId}': 'getIncident',
+  'POST /v1/incidents/{incidentId}/transitions': 'transitionIncident',
+  'POST /v1/incidents/{incidentId}/evidence': 'attachIncidentEvidence',
+  'POST /v1/incidents/{incidentId}/assessment': 'assessIncident',
+  'POST /v1/incidents/{incidentId}/notifications': 'recordIncidentNotification',
+  'POST /v1/incidents/{incidentId}/holds': 'recordIncidentHold',
+  'POST /v1/incidents/{incidentId}/verdict': 'recordIncidentVerdict',
+  'POST /v1/incidents/{incidentId}/reopen': 'reopenIncident',
+  'PUT /v1/incidents/{incidentId}/severity': 'setIncidentSeverity',
+  'PUT /v1/incidents/{incidentId}/assignee': 'assignIncident',
+  'PUT /v1/incidents/{incidentId}/discovery': 'setIncidentDiscovery',
+  'GET /v1/incidents/{incidentId}/clocks': 'getIncidentClocks',
+  'GET /v1/incidents/{incidentId}/blast-radius': 'getIncidentBlastRadius',
+  'GET /v1/incidents/{incidentId}/affected-patients': 'getIncidentAffectedPatients',
+  'GET /v1/incidents/{incidentId}/notification-draft': 'getIncidentNotificationDraft',
+  'GET /v1/incidents/{incidentId}/export': 'exportIncident',
+  'GET /v1/incidents/{incidentId}/timeline': 'getIncidentTimeline',
+  'GET /v1/siem/events': 'getSiemEvents',
+};
+
+const header = (description: string, schema: Schema = { type: 'string' }) => ({ description, schema });
+
+/** Response headers the gateway's handlers set, per operation (checked against every e2e answer). */
+const RESPONSE_HEADERS: Readonly<Record<string, Record<string, ReturnType<typeof header>>>> = {
+  etag: { ETag: header('the stream version this answer reflects, quoted ("3"): send it back as If-Match', { type: 'string', pattern: '^"[0-9]+"$' }) },
+  projected: { 'x-custos-projected-seq': header('how far the read models have applied the log (a global sequence): an answer reflects every event up to it', { type: 'string', pattern: '^[0-9]+$' }) },
+  nextAfter: { 'x-custos-next-after': header('the sequence to resume after (?after=)', { type: 'string', pattern: '^[0-9]+$' }) },
+  exportEvents: { 'x-custos-export-events': header('how many events the bundle holds', { type: 'string', pattern: '^[0-9]+$' }) },
+};
+const HEADERS_OF: Readonly<Record<string, ReadonlyArray<keyof typeof RESPONSE_HEADERS>>> = {
+  changeConsent: ['etag'],
+  withdrawConsent: ['etag'],
+  getConsents: ['etag'],
+  configureDataset: ['etag'],
+  getDataset: ['etag'],
+  editAnnotation: ['etag'],
+  getAccessTrail: ['projected'],
+  getDisclosures: ['projected'],
+  searchAuditEvents: ['projected'],
+  listEmergencyAccessReviews: ['projected'],
+  getSiemEvents: ['nextAfter'],
+  exportPatientBundle: ['exportEvents'],
+};
+
+/** Routes answering NDJSON (one JSON object a line) rather than one JSON document. */
+const NDJSON = new Set(['exportIncident', 'getSiemEvents']);
+
+/** What the input guard answers for a query string or body it refuses. */
+const INPUT_PROBLEMS = ['ill-formed-text', 'too-deeply-nested', 'forbidden-key'];
+
+/** What Fastify and the input guard answer for any route that takes a body, before the handler. */
+const BODY_PROBLEMS: Record<number, string[]> = { 400: ['bad-request', 'body-not-object'], 413: ['payload-too-large'], 415: ['unsupported-media-type'] };
+
+/**
+ * The gateway's last touches on its document: response headers its handlers set, NDJSON
+ * answers, and the problems every route with a body can get before its handler runs.
+ */
+export function finishDocument(document: OpenAPIObject, routes: readonly RouteInfo[]): void {
+  document.info.license = { name: 'UNLICENSED (proprietary)' };
+  for (const route of routes) {
+    const operation = (document.paths[route.path] as Record<string, Schema> | undefined)?.[route.method];
+    if (!operation) continue;
+    const responses = operation.responses as Record<string, Schema>;
+    // The input guard reads every query string, on every route.
+    responses['400'] ??= { description: `problem+json; code one of: ${INPUT_PROBLEMS.join(', ')}`, content: { 'application/problem+json': { schema: problemSchema(INPUT_PROBLEMS) } } };
+    const success = Object.entries(responses).filter(([status]) => status.startsWith('2'));
+    for (const kind of HEADERS_OF[operation.operationId as string] ?? []) {
+      for (const [, r] of success) r.headers = { ...((r.headers as Schema | undefined) ?? {}), ...RESPONSE_HEADERS[kind] };
+    }
+    if (NDJSON.has(operation.operationId as string)) {
+      for (const [, r] of success) r.content = { 'application/x-ndjson': { schema: { type: 'string', description: 'one JSON object a line' } } };
+    }
+    if (route.headers.includes('if-match')) addCodes(responses, 400, ['bad-if-match']);
+    if (['post', 'put', 'patch', 'delete'].includes(route.method)) {
+      for (const [status, codes] of Object.entries(BODY_PROBLEMS)) addCodes(responses, Number(status), codes);
+    }
+  }
+}
+
+function addCodes(responses: Record<string, Schema>, status: number, codes: readonly string[]): void {
+  const existing = responses[String(status)];
+  const all = [...new Set([...(existing ? codesOf(existing) : []), ...codes])];
+  responses[String(status)] = { description: `problem+json; code one of: ${all.join(', ')}`, content: { 'application/problem+json': { schema: problemSchema(all) } } };
+}
+
+function codesOf(response: Schema): string[] {
+  const schema = ((response.content as Record<string, Schema> | undefined)?.['application/problem+json']?.schema ?? {}) as Schema;
+  const part = ((schema.allOf as Schema[] | undefined) ?? [])[1] as { properties?: { code?: { enum?: string[] } } } | undefined;
+  return part?.properties?.code?.enum ?? [];
+}
+
+export const GATEWAY_OPENAPI: OpenApiSpec = { operationIds: OPERATION_IDS, finish: finishDocument };

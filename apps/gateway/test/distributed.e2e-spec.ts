@@ -2,7 +2,7 @@ import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import { createTestDatabase, type TestDatabase, TEST_KEK } from '@custos/testing';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
+import { createGatewayApp } from './helpers.js';
 
 describe('distributed mode: PostgreSQL and Kafka', () => {
   let pg: TestDatabase;

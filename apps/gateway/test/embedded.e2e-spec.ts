@@ -7,7 +7,7 @@ import { createLogger, loadConfig } from '@custos/platform';
 import { EmbeddedProjections } from '@custos/runtime';
 import { testEvent } from '@custos/testing';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
+import { createGatewayApp } from './helpers.js';
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

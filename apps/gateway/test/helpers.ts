@@ -1,7 +1,35 @@
 import type { INestApplication } from '@nestjs/common';
 import { createLogger, type CustosConfig, loadConfig } from '@custos/platform';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
+import type { Logger } from 'pino';
+import { createGatewayApp as createUncheckedGatewayApp } from '../src/app.js';
+import { contractChecker } from './contract.js';
+
+const checkers = new WeakMap<INestApplication, ReturnType<typeof contractChecker>>();
+
+/** The answers of an app from `createGatewayApp` that broke the contract so far. */
+export function contractViolations(app: INestApplication): string[] {
+  return checkers.get(app)?.violations ?? [];
+}
+
+/**
+ * The gateway as `main` builds it, with every answer it gives checked against its own
+ * /docs/openapi.json (status, content type, body schema, documented headers): `close()`
+ * fails the spec that drove it if any answer broke the contract. Specs use this, never the
+ * unchecked app, so the document cannot drift from what the server does.
+ */
+export async function createGatewayApp(config: CustosConfig, logger: Logger): Promise<INestApplication> {
+  const unchecked = await createUncheckedGatewayApp(config, logger);
+  const checker = contractChecker(unchecked);
+  const close = async () => {
+    await unchecked.close();
+    checker.assertClean();
+  };
+  // Nest's app is a proxy that ignores assignments: wrap it to check at close.
+  const app = new Proxy(unchecked, { get: (target, prop) => (prop === 'close' ? close : Reflect.get(target, prop)) });
+  checkers.set(app, checker);
+  return app;
+}
 
 /** The gateway on an in-memory PGlite, dev issuer on: the embedded default, in a test. */
 export async function bootEmbedded(env: Record<string, string> = {}): Promise<INestApplication> {

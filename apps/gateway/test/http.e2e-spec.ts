@@ -1,7 +1,7 @@
 import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
+import { createGatewayApp } from './helpers.js';
 
 describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
   let app: INestApplication;
@@ -52,7 +52,7 @@ describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
   });
 
   it('answers malformed JSON with 400 problem+json, not a 500', async () => {
-    const res = await request(app.getHttpServer()).post('/health').set('content-type', 'application/json').send('{"broken": ').expect(400);
+    const res = await request(app.getHttpServer()).post('/v1/dev/tokens').set('content-type', 'application/json').send('{"broken": ').expect(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 400, code: 'bad-request' });
   });
@@ -69,6 +69,38 @@ describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
       const r = await post().set('content-type', 'application/json').send(body).expect(400);
       expect(r.body).toMatchObject({ status: 400 });
     }
+  });
+
+  it('answers a method a known path does not take with 405 and Allow, an unknown path still with 404', async () => {
+    const server = app.getHttpServer();
+    const post = await request(server).post('/health').set('content-type', 'application/json').send('{}').expect(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    expect(post.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(post.body).toMatchObject({ status: 405, code: 'method-not-allowed' });
+    const del = await request(server).delete('/v1/images/img-1').expect(405);
+    expect(del.headers.allow).toBe('GET, HEAD');
+    const patch = await request(server).patch('/v1/patients/p-1/consents/RESEARCH').send({}).expect(405);
+    expect(patch.headers.allow).toBe('DELETE, PUT');
+    const get = await request(server).get('/v1/dev/tokens').expect(405);
+    expect(get.headers.allow).toBe('POST');
+    await request(server).get('/v1/images/img-1/nothing').expect(404);
+    await request(server).post('/v1/images/').expect(404); // a trailing slash is another path, as Fastify routes it
+  });
+
+  it('refuses a __proto__ or constructor key anywhere in a body or query with 400 forbidden-key, not "not valid JSON"', async () => {
+    const post = (body: string) => request(app.getHttpServer()).post('/v1/dev/tokens').set('content-type', 'application/json').send(body);
+    for (const body of ['{"__proto__": {"admin": true}, "sub": "x", "roles": ["admin"]}', '{"sub": "x", "roles": ["admin"], "ttlSeconds": 60, "credentials": [{"__proto__": {}}]}', '{"constructor": {"prototype": {"admin": true}}, "sub": "x", "roles": ["admin"]}']) {
+      const res = await post(body).expect(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 400, code: 'forbidden-key' });
+      expect(res.body.detail).not.toMatch(/JSON/);
+    }
+    const query = await request(app.getHttpServer()).get('/health/live?__proto__=1').expect(400);
+    expect(query.body).toMatchObject({ code: 'forbidden-key' });
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    // "constructor" as plain data got past the DTO whitelist (201) before this rule
+    const plain = await post('{"sub": "x", "roles": ["admin"], "constructor": "a"}').expect(400);
+    expect(plain.body).toMatchObject({ code: 'forbidden-key', key: 'constructor' });
   });
 
   it('does not advertise its framework', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createLogger, loadConfig } from '@custos/platform';
 import jose from 'node-jose';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
+import { createGatewayApp } from './helpers.js';
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 

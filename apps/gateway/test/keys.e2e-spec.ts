@@ -13,8 +13,7 @@ import { asSuperuser, createTestDatabase, deleteTopicsWithPrefix, TEST_KEK, type
 import jose from 'node-jose';
 import pino from 'pino';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
-import { boot, devToken, IMAGE, waitForProjection } from './helpers.js';
+import { boot, createGatewayApp, devToken, IMAGE, waitForProjection } from './helpers.js';
 
 /** Put in every personal field of every event kind that has one; must never be found at rest, in a topic or a log. */
 const MARKER = 'QUAGGA9x7PERSONAL';

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import request from 'supertest';
-import { createGatewayApp } from '../src/app.js';
-import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+import { bootEmbedded, createGatewayApp, devToken, IMAGE, waitForProjection } from './helpers.js';
 
 /** The defects of the trust issue, each tried from outside as a hostile user would. */
 describe('a record nobody can fault (embedded, over HTTP)', () => {

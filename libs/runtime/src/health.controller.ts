@@ -1,9 +1,25 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, type HealthCheckResult, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { Database } from '@custos/event-store';
 import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
 import { Public } from './route-access.js';
+
+const CHECKS = { type: 'object', additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['up', 'down'] }, message: { type: 'string' } } } };
+const ALARMS = {
+  type: 'object',
+  additionalProperties: {
+    type: 'object',
+    required: ['status'],
+    properties: { status: { type: 'string', enum: ['ok', 'raised'] }, message: { type: 'string' } },
+  },
+};
+const HEALTH = { type: 'object', required: ['status', 'alarms'], properties: { status: { type: 'string', enum: ['ok', 'degraded'] }, info: CHECKS, error: CHECKS, details: CHECKS, alarms: ALARMS } };
+const NOT_READY = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail', 'code', 'correlationId'],
+  properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer', enum: [503] }, detail: { type: 'string' }, code: { type: 'string', enum: ['not-ready'] }, correlationId: { type: 'string' }, instance: { type: 'string' }, checks: CHECKS },
+};
 
 @ApiTags('operations')
 @Public()
@@ -22,6 +38,8 @@ export class HealthController {
     summary: 'Readiness: the database and, in distributed mode, Kafka answer (503 otherwise)',
     description: 'While ready, alarms that need a person (quarantined events, witness refusal or lag, forged messages) answer 200 with `status: "degraded"`; `alarms` lists each alarm of the process, `ok` or `raised` with its message.',
   })
+  @ApiResponse({ status: 200, description: 'ready (status up) or ready with an alarm raised (status degraded)', content: { 'application/json': { schema: HEALTH } } })
+  @ApiResponse({ status: 503, description: 'problem+json, code not-ready, with each dependency under checks', content: { 'application/problem+json': { schema: NOT_READY } } })
   async ready(): Promise<Omit<HealthCheckResult, 'status'> & { status: HealthCheckResult['status'] | 'degraded'; alarms: Record<string, { status: 'ok' } | { status: 'raised'; message: string }> }> {
     const result = await this.health.check([() => this.check('database', () => this.db.ping()), ...this.probes.filter((p) => p.kind !== 'alarm').map((p) => () => this.check(p.name, () => p.check()))]);
     const alarms: Record<string, { status: 'ok' } | { status: 'raised'; message: string }> = {};
@@ -39,6 +57,7 @@ export class HealthController {
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process is up' })
+  @ApiResponse({ status: 200, description: 'up', content: { 'application/json': { schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } } })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }

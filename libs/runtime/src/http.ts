@@ -1,6 +1,6 @@
-import { NotFoundException, ValidationPipe } from '@nestjs/common';
+import { MethodNotAllowedException, NotFoundException, ValidationPipe } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { ValidationError } from '@custos/errors';
 import { ProblemFilter, registered } from '@custos/platform';
 import { randomUUID } from 'node:crypto';
@@ -39,15 +39,27 @@ export function routeOf(req: FastifyRequest): string {
  * response; one JSON access-log line per request with the route template, never the path or
  * the query; JSON bodies only, 1 MB at most, checked by the input guard before any
  * transformation; DTO validation; RFC 9457 problem+json for every error, including those
- * Fastify raises itself (unparsable or oversized bodies, unsupported media types); OpenAPI at /docs.
+ * Fastify raises itself (unparsable or oversized bodies, unsupported media types); a method a
+ * known path does not take is a 405 with `Allow`; OpenAPI at /docs.
  */
-export function configureHttp(app: NestFastifyApplication, logger: Logger): void {
+export function configureHttp(app: NestFastifyApplication, logger: Logger, documentOf: (app: NestFastifyApplication) => OpenAPIObject): void {
   const fastify = app.getHttpAdapter().getInstance();
   const requests = httpMetrics();
   const accessLog = logger.isLevelEnabled('info') || logger.isLevelEnabled('error');
+  const methods = methodsByPath();
   fastify.removeContentTypeParser(['text/plain']); // JSON only: anything else is a 415
+  fastify.addHook('onRoute', (route) => methods.add(route.url, route.method));
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-correlation-id', req.id);
+    if (req.routeOptions.url === undefined) {
+      // No route for this method and path: if the path exists under other methods, say which (RFC 9110 §15.5.6).
+      const allowed = methods.of((req.url ?? '').split('?')[0] ?? '');
+      if (allowed.length > 0) {
+        void reply.header('allow', allowed.join(', '));
+        done(new MethodNotAllowedException(`${req.method} is not allowed here; allowed: ${allowed.join(', ')}`));
+        return;
+      }
+    }
     done();
   });
   fastify.addHook('preValidation', (req, _reply, done) => {
@@ -78,15 +90,8 @@ export function configureHttp(app: NestFastifyApplication, logger: Logger): void
   // Fastify error handler, which hands them to the same ProblemFilter.
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useGlobalFilters(new ProblemFilter(logger));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Custos')
-      .setDescription('Governance and audit backend for medical-imaging AI data. Errors are RFC 9457 application/problem+json.')
-      .setVersion('0.1.0')
-      .addBearerAuth()
-      .build(),
-  );
+  const document = documentOf(app);
+  documents.set(app, document);
   // The document from Nest; the UI's three files straight from swagger-ui-dist (Nest's own UI
   // serving needs @fastify/static, whose current major cannot load under Jest: see docs/architecture.md).
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json', swaggerUiEnabled: false });
@@ -109,6 +114,33 @@ const DOCS_PAGE = `<!doctype html>
 <script>window.ui = SwaggerUIBundle({ url: '/docs/openapi.json', dom_id: '#swagger-ui', presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });</script>
 </body></html>
 `;
+
+const documents = new WeakMap<object, OpenAPIObject>();
+
+/** The OpenAPI document an app serves at /docs/openapi.json (for tools and tests that check answers against it). */
+export function servedDocument(app: object): OpenAPIObject | undefined {
+  return documents.get(app);
+}
+
+/** The methods each registered path pattern takes, to answer 405 with `Allow` where a path exists. */
+function methodsByPath(): { add(url: string, method: string | string[]): void; of(path: string): string[] } {
+  const patterns = new Map<string, { re: RegExp; methods: Set<string> }>();
+  return {
+    add(url, method) {
+      let entry = patterns.get(url);
+      if (!entry) {
+        const re = new RegExp(`^${url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+        patterns.set(url, (entry = { re, methods: new Set() }));
+      }
+      for (const m of [method].flat()) entry.methods.add(m.toUpperCase());
+    },
+    of(path) {
+      const allowed = new Set<string>();
+      for (const { re, methods } of patterns.values()) if (re.test(path)) for (const m of methods) allowed.add(m);
+      return [...allowed].sort();
+    },
+  };
+}
 
 function httpMetrics(): { total: Counter; duration: Histogram } {
   return {

@@ -9,3 +9,4 @@ export * from './processes.js';
 export * from './process-app.js';
 export * from './route-access.js';
 export * from './input-guard.js';
+export * from './openapi.js';

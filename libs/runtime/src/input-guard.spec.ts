@@ -29,6 +29,15 @@ describe('checkInput', () => {
     expect(() => checkInput(value, 'body')).toThrow(expect.objectContaining({ code: 'ill-formed-text' }));
   });
 
+  it.each([
+    ['__proto__ at the top', JSON.parse('{"__proto__": {"admin": true}}') as unknown],
+    ['__proto__ deep in an array', JSON.parse('{"a": [{"b": {"__proto__": 1}}]}') as unknown],
+    ['constructor.prototype', JSON.parse('{"constructor": {"prototype": {"admin": true}}}') as unknown],
+    ['constructor as plain data', { constructor: 'a' }],
+  ])('refuses %s as a forbidden key', (_name, value) => {
+    expect(() => checkInput(value, 'body')).toThrow(expect.objectContaining({ code: 'forbidden-key' }));
+  });
+
   it('accepts well-formed text outside the BMP', () => {
     expect(() => checkInput({ s: 'smile 😀 and ünïcödé' }, 'body')).not.toThrow();
   });

@@ -9,6 +9,7 @@ import { type CustosContext, migrationsOf, projectionsOf } from './context.js';
 import { HealthController } from './health.controller.js';
 import { BODY_LIMIT_BYTES, configureHttp, correlationIdOf } from './http.js';
 import { MetricsController } from './metrics.controller.js';
+import { contractDocument, type OpenApiSpec } from './openapi.js';
 import { kafkaReadiness, PROJECTIONS } from './processes.js';
 import { READINESS_PROBES } from './readiness.js';
 
@@ -47,6 +48,8 @@ export interface ProcessSpec {
   imports?: DynamicModule['imports'];
   /** Personal fields of the events this process writes or reads: it then holds the key service. */
   personal?: Readonly<Record<string, readonly string[]>>;
+  /** How the process completes its OpenAPI document (operationIds, headers it sets). */
+  openapi?: OpenApiSpec;
 }
 
 /**
@@ -65,11 +68,13 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   };
   // Fastify: its JSON parser, its body limit, its request id as the correlation id; Nest's own
   // body parsing (which would add url-encoded forms) stays off.
-  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: correlationIdOf, return503OnClosing: true });
+  // A `__proto__` or `constructor.prototype` key is refused by the input guard with its own code
+  // (forbidden-key), not by the JSON parser as if the body were not JSON.
+  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: correlationIdOf, return503OnClosing: true, onProtoPoisoning: 'ignore', onConstructorPoisoning: 'ignore' });
   // abortOnError off: a boot failure (a missing KEK) is thrown to runProcess, which logs it and exits 1.
   const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
   app.enableShutdownHooks();
-  configureHttp(app, logger);
+  configureHttp(app, logger, (a) => contractDocument(a, [HealthController, MetricsController, ...(spec.controllers ?? [])], spec.openapi));
   return app;
 }
 

@@ -78,6 +78,9 @@ export class AnnotationReviewDto {
   @ApiPropertyOptional({ maxLength: 2000, description: 'required for a rejection' }) @IsOptional() @IsString() @Length(0, 2000) reason?: string;
 }
 
+/** What the annotation decider refuses in an annotation's fields. */
+const FIELD_PROBLEMS = ['unknown-label', 'bad-geometry', 'bad-confidence', 'bad-note'];
+
 const WRITTEN = { type: 'object', properties: { annotationId: SCHEMA.str, version: SCHEMA.int, status: SCHEMA.str } };
 
 @ApiTags('annotations')
@@ -97,7 +100,7 @@ export class AnnotationController {
   @Requires('update', 'Dataset')
   @ApiOperation({ summary: "A dataset's settings: purpose, label vocabulary, accepted credentials, reviewers needed. An event, versioned; If-Match makes it conditional (412 when stale)" })
   @ApiJson(200, 'recorded', { type: 'object', properties: { datasetId: SCHEMA.str, version: SCHEMA.int } })
-  @ApiProblems({ 412: ['stale-version'] })
+  @ApiProblems({ 400: ['bad-labels', 'bad-credentials', 'bad-purpose', 'bad-minReviewers'], 409: ['concurrency-conflict'], 412: ['stale-version'] })
   async configure(@Param() p: DatasetParams, @Body() body: DatasetDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const r: { datasetId: string; version: number } = await this.commands.execute(
       new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers }, ifMatchVersion(ifMatch), caller.context),
@@ -187,7 +190,7 @@ export class AnnotationController {
   @Requires('create', 'Annotation')
   @ApiOperation({ summary: "Annotate an image: a credential accepted for the image's dataset, a label from its vocabulary, and the patient's consent for the dataset's purpose (403 consent-not-granted, recorded)" })
   @ApiJson(201, 'created', WRITTEN)
-  @ApiProblems({ 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['unknown-image'], 409: ['dataset-not-configured'] })
+  @ApiProblems({ 400: FIELD_PROBLEMS, 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['unknown-image'], 409: ['dataset-not-configured', 'annotation-exists'] })
   create(@Param() p: ImageParams, @Body() body: AnnotationDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new CreateAnnotationCommand(p.imageId, { label: body.label, geometry: body.geometry, confidence: body.confidence, ...(body.note !== undefined ? { note: body.note } : {}) }, caller.principal, caller.context));
   }
@@ -196,7 +199,7 @@ export class AnnotationController {
   @Requires('update', 'Annotation')
   @ApiOperation({ summary: 'Edit an annotation: If-Match required (428 without, 412 with the current version when stale); an edit sends it back to review' })
   @ApiJson(200, 'edited', WRITTEN)
-  @ApiProblems({ 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
+  @ApiProblems({ 400: [...FIELD_PROBLEMS, 'nothing-to-change'], 403: ['credential-not-accepted', 'consent-not-granted'], 404: ['not-found'], 409: ['annotation-deleted', 'concurrency-conflict'], 412: ['stale-version'], 428: ['if-match-required'] })
   async edit(@Param() p: AnnotationParams, @Body() body: AnnotationEditDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const changes = { ...(body.label !== undefined ? { label: body.label } : {}), ...(body.geometry !== undefined ? { geometry: body.geometry } : {}), ...(body.confidence !== undefined ? { confidence: body.confidence } : {}), ...(body.note !== undefined ? { note: body.note } : {}) };
     const r: { version: number } = await this.commands.execute(new EditAnnotationCommand(p.annotationId, changes, ifMatchVersion(ifMatch), caller.principal, caller.context));
@@ -208,7 +211,7 @@ export class AnnotationController {
   @Requires('update', 'Annotation')
   @ApiOperation({ summary: 'Delete an annotation (a tombstone: nothing is removed); If-Match as for an edit' })
   @ApiJson(200, 'deleted', WRITTEN)
-  @ApiProblems({ 403: ['credential-not-accepted'], 404: ['not-found'], 409: ['annotation-deleted'], 412: ['stale-version'], 428: ['if-match-required'] })
+  @ApiProblems({ 403: ['credential-not-accepted'], 404: ['not-found'], 409: ['annotation-deleted', 'concurrency-conflict'], 412: ['stale-version'], 428: ['if-match-required'] })
   remove(@Param() p: AnnotationParams, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext) {
     return this.commands.execute(new DeleteAnnotationCommand(p.annotationId, ifMatchVersion(ifMatch), caller.principal, caller.context));
   }
@@ -218,7 +221,7 @@ export class AnnotationController {
   @Requires('create', 'AnnotationReview')
   @ApiOperation({ summary: 'Approve or reject (with a reason) an annotation: a reviewer with an accepted credential who did not create or edit it' })
   @ApiJson(200, 'reviewed', WRITTEN)
-  @ApiProblems({ 400: ['reason-required'], 403: ['own-annotation', 'credential-not-accepted'], 404: ['not-found'], 409: ['already-reviewed', 'annotation-deleted'] })
+  @ApiProblems({ 400: ['reason-required', 'bad-reason'], 403: ['own-annotation', 'credential-not-accepted', 'not-a-reviewer'], 404: ['not-found'], 409: ['already-reviewed', 'annotation-deleted', 'concurrency-conflict'] })
   review(@Param() p: AnnotationParams, @Body() body: AnnotationReviewDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ReviewAnnotationCommand(p.annotationId, body.verdict, body.reason, caller.principal, caller.context));
   }
