@@ -18,7 +18,7 @@ const COMMON: Record<number, string[]> = {
   400: ['validation-failed', 'ill-formed-text', 'too-deeply-nested', 'forbidden-key', 'bad-instant', 'bad-cursor'],
   401: ['token-missing', 'token-malformed', 'token-algorithm-rejected', 'token-unknown-key', 'token-bad-signature', 'token-wrong-issuer', 'token-wrong-audience', 'token-expired', 'token-not-yet-valid', 'token-bad-claims'],
   403: ['not-entitled'],
-  503: ['store-unavailable'],
+  503: ['store-unavailable', 'key-unavailable'],
 };
 
 /**
