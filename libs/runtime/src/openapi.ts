@@ -2,6 +2,7 @@ import { type INestApplication, RequestMethod, type Type } from '@nestjs/common'
 import { METHOD_METADATA, PATH_METADATA, ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { getMetadataStorage, ValidationTypes } from 'class-validator';
+import { createRequire } from 'node:module';
 
 type ValidationMetadata = ReturnType<ReturnType<typeof getMetadataStorage>['getTargetValidationMetadatas']>[number];
 import { PUBLIC_ROUTE } from './route-access.js';
@@ -192,7 +193,10 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
       if (m.type === ValidationTypes.CONDITIONAL_VALIDATION && m.name === 'isOptional') optional = true;
       else if (m.type === ValidationTypes.NESTED_VALIDATION) {
         const nested = nestedClass(cls, prop);
-        if (!nested) continue;
+        if (!nested) {
+          Object.assign(m.each ? item : own, { type: 'object' }); // its class unknown: at least an object
+          continue;
+        }
         if (!seen.has(nested.name)) {
           seen.set(nested.name, nested);
           schemas[nested.name] = { ...(schemas[nested.name] ?? {}), ...validatorSchema(nested, schemas, seen) };
@@ -209,8 +213,13 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
   return { type: 'object', properties, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
 }
 
-/** The class a @ValidateNested property holds: from @ApiProperty({ type }) or the property's design type. */
+/** class-transformer's own record of @Type(() => X) (the package has no typed export of it). */
+const transformerTypes = (createRequire(import.meta.url)('class-transformer/cjs/storage.js') as { defaultMetadataStorage: { findTypeMetadata(target: object, prop: string): { typeFunction(): unknown } | undefined } }).defaultMetadataStorage;
+
+/** The class a @ValidateNested property holds: from @Type(() => X), @ApiProperty({ type }) or the property's design type. */
 function nestedClass(cls: Type, prop: string): Type | undefined {
+  const transformed = transformerTypes.findTypeMetadata(cls, prop)?.typeFunction();
+  if (typeof transformed === 'function' && transformed !== Array && transformed !== Object) return transformed as Type;
   const api = Reflect.getMetadata('swagger/apiModelProperties', cls.prototype as object, prop) as { type?: unknown } | undefined;
   let t = api?.type;
   if (Array.isArray(t)) t = t[0];
