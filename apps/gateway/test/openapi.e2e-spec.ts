@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { readdirSync, readFileSync } from 'node:fs';
 import request from 'supertest';
 import { OPERATION_IDS } from '../src/openapi.js';
 import { bootEmbedded } from './helpers.js';
@@ -120,5 +121,11 @@ describe('the OpenAPI document (/docs/openapi.json)', () => {
       expect([o.operationId, codes(o, '415')]).toEqual([o.operationId, ['unsupported-media-type']]);
       expect([o.operationId, codes(o, '413')]).toEqual([o.operationId, ['payload-too-large']]);
     }
+  });
+
+  it('is checked against every answer of every gateway e2e spec: none builds the app without the check', () => {
+    const dir = new URL('.', import.meta.url);
+    const unchecked = readdirSync(dir).filter((f) => f.endsWith('.e2e-spec.ts') && /from '\.\.\/src\/app\.js'/.test(readFileSync(new URL(f, dir), 'utf8')));
+    expect(unchecked).toEqual([]);
   });
 });
