@@ -190,7 +190,8 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
     const item: Schema = {};
     let optional = false;
     for (const m of metas) {
-      if (m.type === ValidationTypes.CONDITIONAL_VALIDATION && m.name === 'isOptional') optional = true;
+      // IsOptional, or a ValidateIf (Omittable: validated only when given): not required
+      if (m.type === ValidationTypes.CONDITIONAL_VALIDATION) optional = true;
       else if (m.type === ValidationTypes.NESTED_VALIDATION) {
         const nested = nestedClass(cls, prop);
         if (!nested) {
@@ -204,10 +205,10 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
         Object.assign(m.each ? item : own, { $ref: `#/components/schemas/${nested.name}` });
       } else constrain(m.each ? item : own, m, own);
     }
-    if (Object.keys(item).length > 0) Object.assign(own, { type: 'array', items: item });
+    if (Object.keys(item).length > 0) Object.assign(own, { type: 'array', items: '$ref' in item ? { $ref: item.$ref } : item }); // nothing beside a $ref
     const doc = existing[prop] ?? {};
     const keep = Object.fromEntries(Object.entries(doc).filter(([k]) => ['description', 'example', 'format'].includes(k)));
-    properties[prop] = '$ref' in own ? (keep.description ? { allOf: [{ $ref: own.$ref }], description: keep.description } : own) : mergeSchema(keep, own);
+    properties[prop] = '$ref' in own ? (keep.description ? { allOf: [{ $ref: own.$ref }], description: keep.description } : { $ref: own.$ref }) : mergeSchema(keep, own);
     if (!optional) required.push(prop);
   }
   return { type: 'object', properties, ...(required.length > 0 ? { required } : {}), additionalProperties: false };
