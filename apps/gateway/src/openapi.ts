@@ -145,6 +145,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'PUT /v1/incidents/{incidentId}/severity': 'setIncidentSeverity',
   'PUT /v1/incidents/{incidentId}/assignee': 'assignIncident',
   'PUT /v1/incidents/{incidentId}/discovery': 'setIncidentDiscovery',
+  'POST /v1/incidents/{incidentId}/patients': 'addIncidentPatients',
   'GET /v1/incidents/{incidentId}/clocks': 'getIncidentClocks',
   'GET /v1/incidents/{incidentId}/blast-radius': 'getIncidentBlastRadius',
   'GET /v1/incidents/{incidentId}/affected-patients': 'getIncidentAffectedPatients',

@@ -200,7 +200,7 @@ export class ReferenceController {
   @Requires('update', 'PatientProfile')
   @ApiOperation({ summary: "Who a patient is, for the sentinel's rules and the breach clocks (data steward): family name and address (sealed; the rules compare keyed hashes of them), region and country of residence, EU data subject, VIP and employee flags. Recorded; the same again records nothing." })
   @ApiJson(200, 'recorded', OBJECT_SCHEMA)
-  @ApiProblems()
+  @ApiProblems({ 403: ['separation-of-duties'] })
   profile(@Param() p: PatientParams, @Body() body: ProfileDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new RecordPatientProfileCommand(p.patientId, { ...body }, caller.context));
   }
@@ -209,7 +209,7 @@ export class ReferenceController {
   @Requires('update', 'Workforce')
   @ApiOperation({ summary: 'A member of the workforce (admin): family name and address (sealed), department, status (active / terminated since), their own patient record if any. Rules that need it skip what is missing. Recorded.' })
   @ApiJson(200, 'recorded', OBJECT_SCHEMA)
-  @ApiProblems()
+  @ApiProblems({ 403: ['separation-of-duties'] })
   workforce(@Param() p: ActorParams, @Body() body: WorkforceDto, @Caller() caller: CallerContext) {
     const since = parseInstant('since', body.since);
     if (since.getTime() > this.clock.now().getTime() + 86_400_000) throw new ValidationError('since lies in the future', undefined, 'bad-date');
