@@ -57,6 +57,29 @@ module.exports = {
       to: { path: '^apps/' },
     },
     {
+      name: 'contexts-sit-below-runtime',
+      comment:
+        'The bounded contexts and the libs below them take the context type and the DI tokens from libs/kernel; ' +
+        'they never reach libs/runtime (which builds processes out of contexts) nor libs/contexts (which lists them).',
+      severity: 'error',
+      from: { path: '^libs/(?!runtime/|contexts/|testing/)[^/]+/src/', pathNot: '\\.(spec|int-spec|e2e-spec)\\.ts$' },
+      to: { path: '^libs/(runtime|contexts)/' },
+    },
+    {
+      name: 'kernel-is-below-everything-it-names',
+      comment: 'libs/kernel is what contexts and processes share: it reaches no context, no process builder.',
+      severity: 'error',
+      from: { path: '^libs/kernel/' },
+      to: { path: '^libs/(access|annotation|consent|imaging|sentinel|log|keys|contexts|runtime|messaging|identity|testing)/' },
+    },
+    {
+      name: 'testing-knows-no-context',
+      comment: 'libs/testing takes migrations as a parameter: it imports neither the list of contexts nor any context, so a context\'s tests can use it without a cycle.',
+      severity: 'error',
+      from: { path: '^libs/testing/' },
+      to: { path: '^libs/(contexts|access|annotation|consent|imaging|sentinel|log|runtime)/' },
+    },
+    {
       name: 'production-code-never-imports-testing',
       severity: 'error',
       from: { path: '^(apps|libs)/', pathNot: '\\.(spec|int-spec|e2e-spec)\\.ts$|^libs/testing/|^apps/[^/]+/test/' },

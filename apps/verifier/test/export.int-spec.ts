@@ -2,6 +2,7 @@ import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, exportBundle, LogTree } from '@custos/log';
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { verifyBundle } from '../src/verify-bundle.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 /**
  * The export as `libs/log` writes it, from a real store, read by the offline verifier: a
@@ -11,7 +12,7 @@ import { verifyBundle } from '../src/verify-bundle.js';
 describe.each<StoreKind>(['pglite', 'postgres'])('a patient export on %s, checked offline', (kind) => {
   let t: TestStore;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

@@ -1,5 +1,5 @@
 import { ACCESS_PERSONAL } from './domain/access.events.js';
-import type { CustosContext } from '@custos/runtime';
+import type { CustosContext } from '@custos/kernel';
 import { ACCESS_COMMAND_HANDLERS, AccessDecisions, AccessRecorder } from './access.handlers.js';
 import { ACCESS_QUERY_HANDLERS } from './access.queries.js';
 import { AccessTrailProjection } from './access-trail.repository.js';

@@ -1,6 +1,6 @@
 import { AnnotationOwners } from '@custos/access';
 import { EventStore } from '@custos/event-store';
-import type { CustosContext } from '@custos/runtime';
+import type { CustosContext } from '@custos/kernel';
 import { ANNOTATION_HANDLERS } from './annotation.handlers.js';
 import { AnnotationDirectory } from './annotation-directory.js';
 import { AnnotationsProjection, SnapshotImagesProjection } from './annotations.projection.js';

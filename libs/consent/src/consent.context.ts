@@ -1,7 +1,7 @@
 import { CONSENT_PERSONAL } from './domain/consent.events.js';
 import { Database, EventStore } from '@custos/event-store';
 import { KeyService, PayloadCipher } from '@custos/keys';
-import type { CustosContext } from '@custos/runtime';
+import type { CustosContext } from '@custos/kernel';
 import { isPurpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
 import { CONSENT_COMMAND_HANDLERS, CONSENT_RULES } from './consent.handlers.js';

@@ -6,6 +6,7 @@ import { imageCodec, imageDecider, imageStreamId, StoreImageDirectory } from '@c
 import { SystemClock } from '@custos/platform';
 import { openTestStore, type StoreKind, type TestStore } from '@custos/testing';
 import { consentPortFrom, policyInForce } from './wiring.js';
+import { ALL_MIGRATIONS } from './index.js';
 
 /**
  * Decisions read consent from a per-patient cache that the append's condition validates: a
@@ -15,7 +16,7 @@ import { consentPortFrom, policyInForce } from './wiring.js';
 describe.each<StoreKind>(['pglite', 'postgres'])('consent cache, validated by the append condition (%s)', (kind) => {
   let t: TestStore;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

@@ -7,7 +7,7 @@ import { sentinelContext } from '@custos/sentinel';
 import { ProjectionFaults1764000015100, Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
 import { Keys1764000005000 } from '@custos/keys';
 import { Cosignatures1764000012000, Log1764000009000, LogTiles1764000013000 } from '@custos/log';
-import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } from '@custos/runtime';
+import { type CustosContext, migrationsOf, personalFieldsOf, projectionsOf } from '@custos/kernel';
 
 /**
  * Every context of Custos, listed once: apps, the CLI and the tests take their migrations,

@@ -10,6 +10,7 @@ import { openTestStore, rewriteAndRehash, type StoreKind, type TestStore } from 
 import { DATA_CATEGORIES, type DataAction, type DataCategory, PURPOSES, type Purpose } from '@custos/vocabulary';
 import { consentPortFrom, policyInForce } from './wiring.js';
 import { verifyDecisions } from './verify-decisions.js';
+import { ALL_MIGRATIONS } from './index.js';
 
 class ManualClock extends Clock {
   private t = Date.parse('2026-06-01T08:00:00.000Z');
@@ -101,7 +102,7 @@ const principals = (patient: string): Principal[] => [
 describe('custos verify --decisions: every decision re-derived from the log', () => {
   let t: TestStore;
   beforeAll(async () => {
-    t = await openTestStore('pglite');
+    t = await openTestStore('pglite', ALL_MIGRATIONS);
   });
   afterAll(async () => {
     await t.close();
@@ -157,7 +158,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('custos verify --decisions agai
   const clinician: Principal = { sub: 'dr-1', roles: ['clinician'], credentials: [] };
   const patient: Principal = { sub: 'pat-1', roles: ['patient'], credentials: [], patientId: 'p1' };
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     w = await world(t);
     await w.register('img-1', 'p1', 'ds-1');
     await w.ask(clinician, { resourceType: 'image', resourceId: 'img-1', action: 'view', purpose: 'TREATMENT' }, false); // PERMIT

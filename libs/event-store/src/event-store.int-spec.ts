@@ -2,11 +2,16 @@ import { ConcurrencyError, ValidationError } from '@custos/errors';
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { Database, EventStore, GENESIS_HASH, hashEvent, verifyChain } from './index.js';
 import { ALL_MIGRATIONS } from '@custos/contexts';
+import { EventStore1764000000000 } from './migrations/1764000000000-event-store.js';
+import { StreamChain1764000010000 } from './migrations/1764000010000-stream-chain.js';
+
+/** The event store's own tables: these tests need no context. */
+const STORE_MIGRATIONS = [EventStore1764000000000, StreamChain1764000010000];
 
 describe.each<StoreKind>(['pglite', 'postgres'])('EventStore on %s', (kind) => {
   let t: TestStore;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, STORE_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

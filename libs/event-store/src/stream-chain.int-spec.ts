@@ -1,10 +1,15 @@
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { GENESIS_HASH, hashEvent, readLog, verifyChain } from './index.js';
+import { EventStore1764000000000 } from './migrations/1764000000000-event-store.js';
+import { StreamChain1764000010000 } from './migrations/1764000010000-stream-chain.js';
+
+/** The event store's own tables: these tests need no context. */
+const STORE_MIGRATIONS = [EventStore1764000000000, StreamChain1764000010000];
 
 describe.each<StoreKind>(['pglite', 'postgres'])('stream chains on %s', (kind) => {
   let t: TestStore;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, STORE_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

@@ -1,5 +1,10 @@
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { hashEvent, type StoredEvent, verifyChain } from './index.js';
+import { EventStore1764000000000 } from './migrations/1764000000000-event-store.js';
+import { StreamChain1764000010000 } from './migrations/1764000010000-stream-chain.js';
+
+/** The event store's own tables: these tests need no context. */
+const STORE_MIGRATIONS = [EventStore1764000000000, StreamChain1764000010000];
 
 /**
  * Tampering as a superuser would: triggers disabled, rows rewritten behind the store's back.
@@ -10,7 +15,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('verifyChain on %s', (kind) => 
   let events: StoredEvent[];
 
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, STORE_MIGRATIONS);
     for (let i = 0; i < 10; i++) await t.store.append(`access-${i % 3}`, [testEvent('Seen', { i })], { expectedVersion: 'any' });
     events = await t.store.readAll(0);
   });

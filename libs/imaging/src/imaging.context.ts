@@ -1,7 +1,7 @@
 import { IMAGE_PERSONAL } from './domain/image.events.js';
 import { EventStore } from '@custos/event-store';
 import { PayloadCipher } from '@custos/keys';
-import type { CustosContext } from '@custos/runtime';
+import type { CustosContext } from '@custos/kernel';
 import { ImageDirectory, StoreImageDirectory } from './image-directory.js';
 import { RegisterImageHandler } from './register-image.handler.js';
 

@@ -9,6 +9,7 @@ import jose from 'node-jose';
 import { KeyConfigError, type KekRing, octKek, openKek } from './kek.js';
 import { KeyService } from './key-service.js';
 import { ERASED, PayloadCipher, REDACTED, SEALED } from './payloads.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 const MARKER = 'ZEBRA-7f3a-personal';
 const SCHEMA = { TestHappened: ['secret', 'other'] };
@@ -77,7 +78,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('KeyService and PayloadCipher o
   let keys: KeyService;
   let kek: KekRing;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     kek = await ring();
     keys = new KeyService(t.db, kek);
   });

@@ -5,6 +5,7 @@ import jose from 'node-jose';
 import { Checkpoints } from './checkpoints.js';
 import { LogTree } from './tree.js';
 import { verifyAgainstCheckpoint } from './verify-checkpoint.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 /** The careful attacker of the issue: one decision flipped, every hash and stream link and the head recomputed. */
 const rewrite = (db: Database, globalSeq: number) => rewriteAndRehash(db, globalSeq, (data) => ({ ...data, decision: 'DENY' }));
@@ -32,7 +33,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('a careful rewrite of the log, 
   };
 
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     const keys = new KeyService(t.db, await openKek({ kind: 'memory' }, () => undefined));
     tree = new LogTree(t.db);
     checkpoints = new Checkpoints(t.db, keys, 'custos.test/log');

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Database, EventStore } from '@custos/event-store';
 import { KeyService, KeySigner } from '@custos/keys';
-import { CUSTOS_CONFIG, LOGGER, READINESS_PROBES, type ReadinessProbe } from '@custos/runtime';
+import { CUSTOS_CONFIG, LOGGER, READINESS_PROBES, type ReadinessProbe } from '@custos/kernel';
 import { type CustosConfig, registered } from '@custos/platform';
 import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';

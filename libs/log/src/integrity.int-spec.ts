@@ -2,11 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KeyService, openKek } from '@custos/keys';
 import { createLogger, loadConfig } from '@custos/platform';
-import type { ReadinessProbe } from '@custos/runtime';
+import type { ReadinessProbe } from '@custos/kernel';
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import jose from 'node-jose';
 import { checkpointBody, LogIntegrator } from './checkpoints.js';
 import { openCheckpoint } from './verify-checkpoint.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 /** A witness over HTTP that refuses every checkpoint, as one does once the log was rewritten. */
 async function refusingWitness(): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
@@ -46,7 +47,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the log integrity alarms (%s)'
     );
 
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     keys = new KeyService(t.db, await openKek({ kind: 'memory' }, () => undefined));
   });
   afterEach(async () => {

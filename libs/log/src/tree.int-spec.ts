@@ -4,11 +4,12 @@ import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custo
 import jose from 'node-jose';
 import { Checkpoints } from './checkpoints.js';
 import { LeafFeed, leafInput, LogTree } from './tree.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 describe.each<StoreKind>(['pglite', 'postgres'])('the log tree on %s', (kind) => {
   let t: TestStore;
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

@@ -4,6 +4,7 @@ import { ProjectionRunner, StreamCatalogueProjection } from '@custos/projections
 import { openTestStore, PrivateBroker, testEvent, testKafkaConfig } from '@custos/testing';
 import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, type Kafka, ResourcePatternTypes } from 'kafkajs';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, pingKafka, StoreConfirmation, topicFor } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 const logger = createLogger('silent');
 const USERS = { admin: 'admin-secret', 'custos-relay': 'relay-secret', 'custos-projector': 'projector-secret', 'custos-gateway': 'gateway-secret' } as const;
@@ -80,7 +81,7 @@ describe('Kafka locked down: SASL/SCRAM principals and ACLs (real broker)', () =
   });
 
   it('the relay publishes and the projector projects under exactly these grants', async () => {
-    const t = await openTestStore('postgres');
+    const t = await openTestStore('postgres', ALL_MIGRATIONS);
     const relay = new OutboxRelay(t.db, client('custos-relay'), logger, { batchSize: 100, pollIntervalMs: 20, topicPrefix: base.topicPrefix, maxBackoffMs: 500 });
     const feed = new KafkaEventFeed(client('custos-projector'), logger, { groupId: `${base.topicPrefix}projector`, topicPrefix: base.topicPrefix });
     const runner = new ProjectionRunner(t.db, [new StreamCatalogueProjection()]);

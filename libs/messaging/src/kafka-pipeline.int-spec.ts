@@ -4,6 +4,7 @@ import { type Projection, ProjectionRunner, StreamCatalogueProjection } from '@c
 import { deleteTopicsWithPrefix, openTestStore, PrivateBroker, snapshotTables, testEvent, testKafkaConfig, type TestStore } from '@custos/testing';
 import type { Kafka } from 'kafkajs';
 import { createKafka, ensureTopics, KafkaEventFeed, OutboxRelay, StoreConfirmation, topicFor } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 const logger = createLogger('silent');
 
@@ -36,7 +37,7 @@ interface Pipeline {
 }
 
 async function pipeline(config: KafkaConfig): Promise<Pipeline> {
-  const t = await openTestStore('postgres');
+  const t = await openTestStore('postgres', ALL_MIGRATIONS);
   await t.db.execute('CREATE TABLE test_applications (global_seq bigint NOT NULL)');
   const kafka = createKafka(config, logger, 'test');
   await ensureTopics(kafka, config, config.topicPrefix);

@@ -3,6 +3,7 @@ import { createLogger } from '@custos/platform';
 import { openTestStore, testEvent, type TestStore } from '@custos/testing';
 import { register } from 'prom-client';
 import { ProjectionIntegrity, type Refusal, StoreConfirmation } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 const logger = createLogger('silent');
 
@@ -10,7 +11,7 @@ describe.each(['pglite', 'postgres'] as const)('StoreConfirmation on %s: the top
   let t: TestStore;
   let real: StoredEvent[];
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     await t.store.append('access-a1', [testEvent('AccessDecided', { patientId: 'p1' }, 'p1'), testEvent('AccessDecided', { patientId: 'p1' }, 'p1')], { expectedVersion: 'no-stream' });
     await t.store.append('consent-p2', [testEvent('ConsentGranted', { patientId: 'p2' }, 'p2')], { expectedVersion: 'no-stream' });
     real = await t.store.readAll(0);

@@ -3,6 +3,7 @@ import { createLogger } from '@custos/platform';
 import { pino } from 'pino';
 import { openTestStore, snapshotTables, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { type Projection, ProjectionRunner, quarantineSummary, StoreEventFeed, StreamCatalogueProjection } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 /** A read model with a NOT NULL column fed from the event: an event without `n` is refused by its SQL. */
 class Strict implements Projection {
@@ -52,7 +53,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('ProjectionRunner on %s', (kind
   let t: TestStore;
   const catalogue = new StreamCatalogueProjection();
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
     await t.db.execute('CREATE TABLE test_applications (global_seq bigint NOT NULL)');
   });
   afterEach(async () => {

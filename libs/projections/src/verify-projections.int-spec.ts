@@ -1,6 +1,7 @@
 import type { StoredEvent } from '@custos/event-store';
 import { openTestStore, type StoreKind, testEvent, type TestStore } from '@custos/testing';
 import { ProjectionRunner, Projections1764000001000, StreamCatalogueProjection, verifyProjections } from './index.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 /** The projector's state as Kafka leaves it (out of order, a ledger beyond the checkpoint) and while it runs. */
 describe.each<StoreKind>(['pglite', 'postgres'])('verifyProjections on %s', (kind) => {
@@ -8,7 +9,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('verifyProjections on %s', (kin
   const projections = [new StreamCatalogueProjection()];
   const migrations = [Projections1764000001000];
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

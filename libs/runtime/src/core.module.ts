@@ -3,8 +3,8 @@ import { Database, EventStore } from '@custos/event-store';
 import { KeyService, openKek, PayloadCipher } from '@custos/keys';
 import { Clock, type CustosConfig, Ids, RandomIds, SystemClock } from '@custos/platform';
 import type { Logger } from 'pino';
-import type { MigrationClass } from './context.js';
-import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
+import type { MigrationClass } from '@custos/kernel';
+import { CUSTOS_CONFIG, LOGGER } from '@custos/kernel';
 
 /**
  * What every Custos process shares: the validated config, the logger, the Clock and Ids

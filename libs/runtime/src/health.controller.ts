@@ -2,7 +2,7 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, type HealthCheckResult, HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { Database } from '@custos/event-store';
-import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
+import { READINESS_PROBES, type ReadinessProbe } from '@custos/kernel';
 import { Public } from './route-access.js';
 
 const CHECKS = { type: 'object', additionalProperties: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['up', 'down'] }, message: { type: 'string' } } } };

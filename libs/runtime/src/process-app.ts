@@ -5,13 +5,13 @@ import { TerminusModule } from '@nestjs/terminus';
 import { ConfigError, createLogger, type CustosConfig, loadConfig, PinoNestLogger } from '@custos/platform';
 import type { Logger } from 'pino';
 import { CoreModule } from './core.module.js';
-import { type CustosContext, migrationsOf, projectionsOf } from './context.js';
+import { type CustosContext, migrationsOf, projectionsOf } from '@custos/kernel';
 import { HealthController } from './health.controller.js';
 import { BODY_LIMIT_BYTES, configureHttp, correlationIdOf } from './http.js';
 import { MetricsController } from './metrics.controller.js';
 import { contractDocument, type OpenApiSpec } from './openapi.js';
 import { kafkaReadiness, PROJECTIONS } from './processes.js';
-import { READINESS_PROBES } from './readiness.js';
+import { READINESS_PROBES } from '@custos/kernel';
 
 /**
  * Makes Fastify ready once Nest has registered the routes (`app.init()`), so an app driven

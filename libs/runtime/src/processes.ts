@@ -5,8 +5,8 @@ import type { CustosConfig, KafkaConfig } from '@custos/platform';
 import { type Projection, ProjectionRunner, quarantineSummary, StoreEventFeed } from '@custos/projections';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { READINESS_PROBES, type ReadinessProbe } from './readiness.js';
-import { CUSTOS_CONFIG, LOGGER } from './tokens.js';
+import { READINESS_PROBES, type ReadinessProbe } from '@custos/kernel';
+import { CUSTOS_CONFIG, LOGGER } from '@custos/kernel';
 
 /** The read models of this process (from the contexts it runs), for live projection and replay. */
 export const PROJECTIONS = Symbol('PROJECTIONS');

@@ -4,6 +4,7 @@ import { openTestStore, snapshotTables, type StoreKind, type TestStore } from '@
 import pino from 'pino';
 import { IncidentsProjection, PatientProfilesProjection } from './incidents.projection.js';
 import { SentinelRunner } from './sentinel-runner.js';
+import { ALL_MIGRATIONS } from '@custos/contexts';
 
 const T0 = Date.parse('2026-11-02T19:00:00Z');
 const access = (actor: string, patientId: string, at: number, decision: 'PERMIT' | 'DENY' = 'PERMIT'): NewEvent => ({
@@ -18,7 +19,7 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the sentinel runner on %s', (k
   let t: TestStore;
   const logger = pino({ level: 'silent' });
   beforeEach(async () => {
-    t = await openTestStore(kind);
+    t = await openTestStore(kind, ALL_MIGRATIONS);
   });
   afterEach(async () => {
     await t.close();

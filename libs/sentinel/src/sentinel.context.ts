@@ -1,4 +1,4 @@
-import type { CustosContext } from '@custos/runtime';
+import type { CustosContext } from '@custos/kernel';
 import { INCIDENT_PERSONAL } from './domain/incident.events.js';
 import { REFERENCE_PERSONAL } from './domain/reference.events.js';
 import { IncidentsProjection, PatientProfilesProjection } from './incidents.projection.js';

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, TOPICS } from '@custos/messaging';
 import type { CustosConfig } from '@custos/platform';
-import { CUSTOS_CONFIG, LOGGER } from '@custos/runtime';
+import { CUSTOS_CONFIG, LOGGER } from '@custos/kernel';
 import type { Logger } from 'pino';
 import { sentinelParameters } from './domain/rules.js';
 import { SentinelRunner } from './sentinel-runner.js';

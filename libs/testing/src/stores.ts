@@ -1,7 +1,7 @@
 import { Database, EventStore, type NewEvent } from '@custos/event-store';
 import { SequentialIds } from '@custos/platform';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
-import { ALL_MIGRATIONS } from '@custos/contexts';
+import type { MigrationClass } from '@custos/kernel';
 
 export type StoreKind = 'pglite' | 'postgres';
 
@@ -14,14 +14,18 @@ export interface TestStore {
   close(): Promise<void>;
 }
 
-/** An empty, migrated event store on PGlite (in memory) or on a fresh PostgreSQL database. */
-export async function openTestStore(kind: StoreKind): Promise<TestStore> {
+/**
+ * An empty event store on PGlite (in memory) or on a fresh PostgreSQL database, migrated with
+ * `migrations`: the caller says which contexts it needs (`ALL_MIGRATIONS` of `@custos/contexts`
+ * for the whole product), so this lib sits below the contexts and knows none of them.
+ */
+export async function openTestStore(kind: StoreKind, migrations: readonly MigrationClass[]): Promise<TestStore> {
   if (kind === 'pglite') {
-    const db = await Database.open({ kind: 'pglite', dataDir: 'memory://' }, ALL_MIGRATIONS);
+    const db = await Database.open({ kind: 'pglite', dataDir: 'memory://' }, [...migrations]);
     return { kind, db, store: new EventStore(db, { ids: new SequentialIds() }), close: () => db.close() };
   }
   const pg = await createTestDatabase();
-  const db = await Database.open({ kind: 'postgres', url: pg.url, poolSize: 8 }, ALL_MIGRATIONS);
+  const db = await Database.open({ kind: 'postgres', url: pg.url, poolSize: 8 }, [...migrations]);
   return {
     kind,
     db,

@@ -4,7 +4,8 @@ import { AccessRecorder } from '@custos/access';
 import { defineAbilityFor, subjectOf } from '@custos/authz';
 import { ForbiddenError, UnauthenticatedError } from '@custos/errors';
 import { JwtVerifier } from '@custos/identity';
-import { LOGGER, PUBLIC_ROUTE, ROUTE_REQUIREMENT, type RouteRequirement, routeOf } from '@custos/runtime';
+import { PUBLIC_ROUTE, ROUTE_REQUIREMENT, type RouteRequirement, routeOf } from '@custos/runtime';
+import { LOGGER } from '@custos/kernel';
 import type { Logger } from 'pino';
 import { type AuthenticatedRequest, callerOf } from './identity.decorator.js';
 
