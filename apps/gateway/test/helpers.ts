@@ -47,15 +47,23 @@ export async function devToken(app: INestApplication, claims: { sub: string; rol
   return (res.body as { token: string }).token;
 }
 
-/** Waits until the read models have caught up with `sequence` (the API says how far they are). */
-export async function waitForProjection(app: INestApplication, token: string, patientId: string, sequence: number, timeoutMs = 30_000): Promise<void> {
+/**
+ * GETs `path` until its `x-custos-projected-seq` reaches `sequence` (the API says how far its
+ * read model is), then returns that answer; fails after `timeoutMs`.
+ */
+export async function getProjected(app: INestApplication, token: string, path: string, sequence: number, timeoutMs = 30_000): Promise<request.Response> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await request(app.getHttpServer()).get(`/v1/patients/${patientId}/access-trail?limit=1`).set('authorization', `Bearer ${token}`);
-    if (Number(res.headers['x-custos-projected-seq']) >= sequence) return;
-    if (Date.now() > deadline) throw new Error(`projection did not reach ${sequence}`);
+    const res = await request(app.getHttpServer()).get(path).set('authorization', `Bearer ${token}`).expect(200);
+    if (Number(res.headers['x-custos-projected-seq']) >= sequence) return res;
+    if (Date.now() > deadline) throw new Error(`${path}: projection did not reach ${sequence} (at ${String(res.headers['x-custos-projected-seq'])})`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Waits until the read models have caught up with `sequence` (read through a patient's trail). */
+export async function waitForProjection(app: INestApplication, token: string, patientId: string, sequence: number, timeoutMs = 30_000): Promise<void> {
+  await getProjected(app, token, `/v1/patients/${patientId}/access-trail?limit=1`, sequence, timeoutMs);
 }
 
 export const IMAGE = (imageId: string, patientId: string) => ({

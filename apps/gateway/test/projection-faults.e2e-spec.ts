@@ -4,7 +4,7 @@ import { createLogger, loadConfig } from '@custos/platform';
 import { createProcessApp, ProjectorProcess, RelayProcess } from '@custos/runtime';
 import { createTestDatabase, deleteTopicsWithPrefix, TEST_KEK, testEvent, uniquePrefix } from '@custos/testing';
 import request from 'supertest';
-import { boot, bootEmbedded, devToken, IMAGE } from './helpers.js';
+import { boot, bootEmbedded, devToken, getProjected, IMAGE } from './helpers.js';
 
 /** An incident without a subject: custos_rm_incidents.subject_kind is NOT NULL. */
 const POISON = testEvent('IncidentOpened', { incidentId: 'inc-poison', severity: 'low', subject: {}, rules: [], patientIds: [], detectionIds: [], openedAt: '2026-01-01T00:00:00.000Z', discoveredAt: '2026-01-01T00:00:00.000Z' });
@@ -50,13 +50,7 @@ describe('one poison event never stops the views', () => {
       expect(lastSeq).toBeGreaterThan(poisonSeq);
 
       // The trail's projected sequence moves past the poison event and shows the later accesses.
-      const deadline = Date.now() + 20_000;
-      let trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
-      while (Number(trail.headers['x-custos-projected-seq']) < lastSeq && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
-      }
-      expect(Number(trail.headers['x-custos-projected-seq'])).toBeGreaterThanOrEqual(lastSeq);
+      const trail = await getProjected(app, sec, '/v1/patients/p1/access-trail', lastSeq, 20_000);
       const trailIds = JSON.stringify(trail.body);
       for (const id of later) expect(trailIds).toContain(id);
       const queue = await http().get('/v1/reviews/emergency-access').set('authorization', `Bearer ${sec}`).expect(200);
@@ -75,12 +69,8 @@ describe('one poison event never stops the views', () => {
       // Incidents opened afterwards are still listed.
       const opened = await http().post('/v1/incidents').set('authorization', `Bearer ${sec}`).send({ title: 'after the poison', severity: 'low', subject: { kind: 'actor', id: 'dr-1' } }).expect(201);
       const { lastSeq: after } = await store.head();
-      const listDeadline = Date.now() + 20_000;
-      let list = await http().get('/v1/incidents').set('authorization', `Bearer ${sec}`).expect(200);
-      while (Number(list.headers['x-custos-projected-seq']) < after && Date.now() < listDeadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        list = await http().get('/v1/incidents').set('authorization', `Bearer ${sec}`).expect(200);
-      }
+      await getProjected(app, sec, '/v1/patients/p1/access-trail?limit=1', after, 20_000); // one runner moves every read model
+      const list = await http().get('/v1/incidents').set('authorization', `Bearer ${sec}`).expect(200);
       expect(JSON.stringify(list.body)).toContain((opened.body as { incidentId: string }).incidentId);
       expect(JSON.stringify(list.body)).not.toContain('inc-poison');
     } finally {
@@ -114,13 +104,7 @@ describe('one poison event never stops the views', () => {
         later.push((r.body as { eventId: string }).eventId);
       }
       const { lastSeq } = await store.head();
-      const deadline = Date.now() + 60_000;
-      let trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
-      while (Number(trail.headers['x-custos-projected-seq']) < lastSeq && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-        trail = await http().get('/v1/patients/p1/access-trail').set('authorization', `Bearer ${sec}`).expect(200);
-      }
-      expect(Number(trail.headers['x-custos-projected-seq'])).toBeGreaterThanOrEqual(lastSeq);
+      const trail = await getProjected(gateway, sec, '/v1/patients/p1/access-trail', lastSeq, 60_000);
       for (const id of later) expect(JSON.stringify(trail.body)).toContain(id);
       const faults = await gateway.get(Database).query<{ projection: string; global_seq: number | string }>('SELECT projection, global_seq FROM custos_projection_faults');
       expect(faults.map((f) => [f.projection, Number(f.global_seq)])).toEqual([['incidents', poison!.globalSeq]]);

@@ -155,6 +155,16 @@ describe('Custos with a witness (embedded gateway, the witness over HTTP)', () =
     expect(await verifyBundle(witnessedBundle, { jwks, witnesses: [{ keys: [published] }] })).toMatchObject({ ok: true, witnessed: 1 });
     expect((await http().get('/health')).status).toBe(200);
 
+    // Cosignature rows planted by hand (an unknown witness, and junk) for every size: never exported.
+    await db.execute(
+      "INSERT INTO custos_log_cosignatures (tree_size, witness_url, witness, cosignature) SELECT s, 'http://forged.invalid', 'forged-witness', 'eyJhbGciOiJFUzI1NiJ9.e30.AAAA' FROM generate_series(1::bigint, $1::bigint) AS s ON CONFLICT DO NOTHING",
+      [witnessedBundle.checkpoint.treeSize + 500],
+    );
+    const planted = (await http().post('/v1/exports').set('authorization', `Bearer ${regulator}`).send({ patientId: 'wp1', from: '2020-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' }).expect(200)).body;
+    expect(planted.checkpoint.treeSize).toBeLessThanOrEqual(witnessedBundle.checkpoint.treeSize + 500);
+    expect(JSON.stringify(planted.checkpoint.cosignatures)).not.toContain('forged');
+    await db.execute("DELETE FROM custos_log_cosignatures WHERE witness_url = 'http://forged.invalid'");
+
     // The careful attacker: rewrite, recompute every hash and link, rebuild the tree and its checkpoints.
     const integrator = app.get(LogIntegrator) as LogIntegrator;
     const [target] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_events WHERE type = 'AccessDecided' ORDER BY global_seq LIMIT 1");

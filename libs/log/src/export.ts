@@ -71,6 +71,8 @@ export async function prepareExport(
   jwks: { keys: object[] },
   request: { patientId: string; from: Date; to: Date; since?: number },
   now: Date,
+  /** The checkpoint's cosignatures: only those that verify (`WitnessClient.cosignatures`). */
+  cosignaturesOf: (treeSize: number) => Promise<Array<{ witness: string; cosignature: string }>>,
 ): Promise<PreparedExport> {
   const checkpoint = await checkpoints.latest();
   if (!checkpoint) throw new ConflictError('no checkpoint yet: try again in a moment', undefined, 'no-checkpoint');
@@ -78,7 +80,7 @@ export async function prepareExport(
   const rows = await patientEventIndex(db, request.patientId, request.from, request.to, size, MAX_EVENTS + 1);
   if (rows.length > MAX_EVENTS) throw new ConflictError(`more than ${MAX_EVENTS} events in the window: export a shorter one`, undefined, 'export-too-large');
   if (request.since !== undefined && (request.since < 1 || request.since > size)) throw new NotFoundError(`since must be a tree size from 1 to ${size}`, { since: request.since }, 'bad-since');
-  const cosignatures = await db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [size]);
+  const cosignatures = await cosignaturesOf(size);
   const streamIds = [...new Set(rows.map((r) => r.streamId))].sort();
   // The chains up front (a few numbers per link): their heads are signed before the first
   // byte, and links count against the same bound as events. Events past the checkpoint are left out.
@@ -149,7 +151,7 @@ export async function prepareExport(
 
 const ENCODING = 'hashes hex; leaf = the stored event as canonical JSON (RFC 8785 key order); RFC 9162 section 2.1 tree; checkpoint = C2SP tlog-checkpoint note body in a compact JWS (ES256)';
 
-/** The whole bundle in memory (tests, the bench): the streamed text, parsed. */
+/** The whole bundle in memory (tests, the bench): the streamed text, parsed; without witnesses configured, no cosignatures. */
 export async function exportBundle(
   db: Database,
   tree: LogTree,
@@ -157,8 +159,9 @@ export async function exportBundle(
   jwks: { keys: object[] },
   request: { patientId: string; from: Date; to: Date; since?: number },
   now: Date,
+  cosignaturesOf: (treeSize: number) => Promise<Array<{ witness: string; cosignature: string }>> = () => Promise.resolve([]),
 ): Promise<ExportBundle> {
-  const prepared = await prepareExport(db, tree, checkpoints, jwks, request, now);
+  const prepared = await prepareExport(db, tree, checkpoints, jwks, request, now, cosignaturesOf);
   let text = '';
   for await (const chunk of prepared.chunks()) text += chunk;
   return JSON.parse(text) as ExportBundle;

@@ -81,8 +81,19 @@ export class WitnessClient {
     }
   }
 
+  /**
+   * The cosignatures of the checkpoint of `treeSize` that verify: from a configured witness, by
+   * its key, over that checkpoint's body. Rows written into the table by hand (or left by a
+   * witness no longer configured) are left out of what is served and exported, with a warning.
+   */
   async cosignatures(treeSize: number): Promise<Array<{ witness: string; cosignature: string }>> {
-    return this.db.query<{ witness: string; cosignature: string }>('SELECT witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [treeSize]);
+    const rows = await this.db.query<{ witness_url: string; witness: string; cosignature: string }>('SELECT witness_url, witness, cosignature FROM custos_log_cosignatures WHERE tree_size = $1 ORDER BY witness_url', [treeSize]);
+    const out: Array<{ witness: string; cosignature: string }> = [];
+    for (const row of rows) {
+      if (this.urls.includes(row.witness_url) && (await this.cosignatureHolds(row.witness_url, treeSize, row.cosignature))) out.push({ witness: row.witness, cosignature: row.cosignature });
+      else this.logger.warn({ witness: row.witness_url, treeSize }, 'log: a stored cosignature does not verify (or its witness is not configured): left out');
+    }
+    return out;
   }
 
   /**

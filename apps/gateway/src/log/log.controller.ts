@@ -159,7 +159,7 @@ export class ExportController {
     const from = parseInstant('from', body.from);
     const to = parseInstant('to', body.to);
     if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
-    const prepared = await prepareExport(this.db, this.log.tree, this.log.checkpoints, await this.keys.jwks(), { patientId: body.patientId, from, to, ...(body.since !== undefined ? { since: body.since } : {}) }, this.clock.now());
+    const prepared = await prepareExport(this.db, this.log.tree, this.log.checkpoints, await this.keys.jwks(), { patientId: body.patientId, from, to, ...(body.since !== undefined ? { since: body.since } : {}) }, this.clock.now(), (size) => this.log.witnesses.cosignatures(size));
     // Recorded before the first byte goes out.
     await this.recorder.auditRead(caller.context, {
       route: '/v1/exports',
