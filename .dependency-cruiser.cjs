@@ -17,7 +17,7 @@ module.exports = {
         'Deciders, events and policies (each context\'s domain/ folder, and the pure libs authz, vocabulary, decider, errors) ' +
         'reach no framework or driver, not even through another module: no Nest, TypeORM, pg, PGlite, Kafka, JOSE, logging or I/O.',
       severity: 'error',
-      from: { path: '^libs/([^/]+/src/domain/|(authz|vocabulary|decider|errors|merkle)/)', pathNot: '\\.spec\\.ts$' },
+      from: { path: '^libs/([^/]+/src/domain/|(authz|vocabulary|decider|errors|merkle|export-format)/)', pathNot: '\\.spec\\.ts$' },
       to: {
         reachable: true,
         path: 'node_modules/(@nestjs|typeorm|typeorm-pglite|@electric-sql|kafkajs|pg|pg-[a-z-]+|node-jose|pino|prom-client|express|fastify|@fastify)/|^(node:)?(fs|fs/promises|net|http|https|child_process)$',

@@ -4,7 +4,9 @@
  * down meets a wrong type, a missing field, a number past 2^53 or nesting deep enough to
  * overflow the stack.
  */
-export const BUNDLE_FORMAT = 'custos-export/2';
+import { BUNDLE_FORMAT, type BundleOf } from '@custos/export-format';
+
+export { BUNDLE_FORMAT, type BundleLink } from '@custos/export-format';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -20,27 +22,8 @@ export interface BundleEvent {
   metadata: { [key: string]: Json };
 }
 
-export interface BundleLink {
-  version: number;
-  globalSeq: number;
-  hash: string;
-  streamPrevHash: string | null;
-  /** The link's event as canonical JSON and its inclusion proof, unless the event is in `events`. */
-  leaf?: string;
-  inclusionProof?: string[];
-}
-
-export interface Bundle {
-  format: typeof BUNDLE_FORMAT;
-  patientId: string;
-  from: string;
-  to: string;
-  total: number;
-  checkpoint: { treeSize: number; body: string; jws: string; cosignatures: Array<{ witness: string; cosignature: string }> };
-  events: Array<{ event: BundleEvent; leaf: string; inclusionProof: string[] }>;
-  streams: Array<{ streamId: string; versionAtCheckpoint: number; links: BundleLink[] }>;
-  heads: { jws: string };
-  consistency?: { fromSize: number; fromRoot: string; proof: string[] };
+/** A bundle as read: plain JSON events, and the JWKS the bundle may carry (used only when told). */
+export interface Bundle extends BundleOf<BundleEvent> {
   jwks?: { keys: Json[] };
 }
 

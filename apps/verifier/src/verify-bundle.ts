@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { leafHash, verifyConsistency, verifyInclusion } from '@custos/merkle';
 import jose from 'node-jose';
+import { HEADS_TYP, type HeadsStatement } from '@custos/export-format';
 import { type Bundle, type BundleEvent, bundleShape, BUNDLE_FORMAT, type Json, ShapeError, storedEvent } from './bundle-shape.js';
+
+export { HEADS_TYP, type HeadsStatement } from '@custos/export-format';
 
 /**
  * The offline check of a Custos export, for a regulator: it trusts nothing but the public
@@ -38,8 +41,6 @@ export interface VerifyOptions {
   minCosignatures?: number;
 }
 
-/** The `typ` of the statement of stream heads an export carries, signed with the checkpoints key. */
-export const HEADS_TYP = 'custos-export-heads+jws';
 const GENESIS = '0'.repeat(64);
 
 /** RFC 8785 order: keys sorted by UTF-16 code units, no whitespace, JSON.stringify's numbers and strings. */
@@ -63,18 +64,6 @@ async function openCheckpoint(jws: string, keystore: jose.JWK.KeyStore): Promise
   const rootBytes = Buffer.from(root ?? '', 'base64');
   if (!origin || !/^(0|[1-9]\d{0,15})$/.test(size ?? '') || rootBytes.length !== 32 || end !== '') throw new Error('the checkpoint body is not origin, size, base64 root');
   return { size: Number(size), root: rootBytes, body };
-}
-
-/** What Custos signs about an export: its checkpoint, its window, how many events, and each stream's head at the checkpoint. */
-export interface HeadsStatement {
-  format: string;
-  patientId: string;
-  from: string;
-  to: string;
-  treeSize: number;
-  root: string;
-  total: number;
-  streams: Array<{ streamId: string; version: number; globalSeq: number; hash: string }>;
 }
 
 async function openHeads(jws: string, keystore: jose.JWK.KeyStore): Promise<HeadsStatement> {

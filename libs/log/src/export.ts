@@ -1,51 +1,21 @@
 import { type Database, patientEventIndex, readEventsAt, readStreamChain, type StoredEvent } from '@custos/event-store';
 import { ConflictError, NotFoundError } from '@custos/errors';
+import { BUNDLE_FORMAT, type BundleLink, type BundleOf, HEADS_TYP, type HeadsStatement } from '@custos/export-format';
 import type { Checkpoints } from './checkpoints.js';
 import { leafInput, type LogTree } from './tree.js';
 
-export const EXPORT_FORMAT = 'custos-export/2';
-/** The `typ` of the signed statement of stream heads (the offline verifier checks it). */
-export const HEADS_TYP = 'custos-export-heads+jws';
+/** The format this writes; its types are in `@custos/export-format`, which the offline verifier reads with. */
+export const EXPORT_FORMAT = BUNDLE_FORMAT;
+export { HEADS_TYP };
 
-export interface ExportBundle {
-  format: typeof EXPORT_FORMAT;
-  patientId: string;
-  from: string;
-  to: string;
+/** A bundle as written: the events as stored, the JWKS, when and how it was encoded. */
+export interface ExportBundle extends BundleOf<StoredEvent> {
   generatedAt: string;
-  /** How many events follow (known before the first byte of a streamed export). */
-  total: number;
-  /** The checkpoint every proof is against. */
-  checkpoint: { treeSize: number; body: string; jws: string; cosignatures: Array<{ witness: string; cosignature: string }> };
-  /** The patient's events in the window (as stored: personal parts stay sealed), each with its leaf and inclusion proof (hex). */
-  events: Array<{ event: StoredEvent; leaf: string; inclusionProof: string[] }>;
-  /**
-   * Every stream the events belong to, whole up to the checkpoint: (version, global sequence,
-   * hash, stream link) per event, each link proven: its event's leaf and inclusion proof, or
-   * neither when that event is in `events` (proven there).
-   */
-  streams: Array<{ streamId: string; versionAtCheckpoint: number; links: ExportLink[] }>;
-  /**
-   * The export's statement (JSON), signed with the checkpoints key as a compact JWS (typ
-   * custos-export-heads+jws): format, patient, window, checkpoint size and root, the number of
-   * events, and each stream's head at the checkpoint (version, global sequence, hash). What
-   * makes a dropped tail or a dropped stream visible.
-   */
-  heads: { jws: string };
-  /** With `since`: the proof that this checkpoint's tree extends the one of that size (hex). */
-  consistency?: { fromSize: number; fromRoot: string; proof: string[] };
   jwks: { keys: object[] };
   encoding: string;
 }
 
-export interface ExportLink {
-  version: number;
-  globalSeq: number;
-  hash: string;
-  streamPrevHash: string | null;
-  leaf?: string;
-  inclusionProof?: string[];
-}
+export type ExportLink = BundleLink;
 
 const MAX_EVENTS = 100_000;
 const EXPORT_PAGE = 500;
@@ -94,7 +64,7 @@ export async function prepareExport(
   }
   const from = request.from.toISOString();
   const to = request.to.toISOString();
-  const statement = {
+  const statement: HeadsStatement = {
     format: EXPORT_FORMAT,
     patientId: request.patientId,
     from,
