@@ -21,7 +21,14 @@ port=$((4000 + RANDOM % 1000))
 DATA_DIR=memory:// PORT=$port HOST=127.0.0.1 LOG_LEVEL=warn node dist/apps/gateway/src/main.js &
 gateway=$!
 trap 'kill $gateway 2>/dev/null' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.2; done
+# A loaded 2-core machine may take a while to boot it (PGlite's WASM, the migrations): up to 3 minutes.
+up=""
+for _ in $(seq 1 900); do
+  kill -0 $gateway 2>/dev/null || { echo "[contract] the gateway exited before answering" >&2; exit 1; }
+  curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && { up=1; break; }
+  sleep 0.2
+done
+[ -n "$up" ] || { echo "[contract] the gateway did not answer on port $port within 3 minutes" >&2; exit 1; }
 curl -sf "http://127.0.0.1:$port/docs/openapi.json" -o "$work/openapi.json"
 $redocly lint "$work/openapi.json" --format=summary
 $generator validate -i "$work/openapi.json"

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 /**
  * The contract as client generators see it (scripts/contract/check.sh): the built gateway's
@@ -10,10 +9,19 @@ import { promisify } from 'node:util';
  */
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
+function run(): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', ['scripts/contract/check.sh'], { cwd: root, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: `${stdout}\n--- stderr ---\n${stderr}` });
+    });
+  });
+}
+
 it('generates a strict TypeScript client that calls the running gateway', async () => {
-  const { stdout } = await promisify(execFile)('bash', ['scripts/contract/check.sh'], { cwd: root, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1' } });
-  // redocly lint exits non-zero on any error (set -e); its verdict goes to stderr
-  expect(stdout).toMatch(/No validation issues detected/);
-  expect(stdout).toMatch(/\[contract\] generated client: image registered, access PERMIT, trail of 2/);
-  expect(stdout).toMatch(/\[contract\] OK/);
+  const { code, out } = await run();
+  // redocly lint and the generator exit non-zero on any error (set -e); on failure, show why
+  if (code !== 0) throw new Error(`scripts/contract/check.sh exited ${code}:\n${out.slice(-6000)}`);
+  expect(out).toMatch(/No validation issues detected/);
+  expect(out).toMatch(/\[contract\] generated client: image registered, access PERMIT, trail of 2/);
+  expect(out).toMatch(/\[contract\] OK/);
 }, 600_000);
