@@ -141,6 +141,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /v1/incidents/{incidentId}/notifications': 'recordIncidentNotification',
   'POST /v1/incidents/{incidentId}/holds': 'recordIncidentHold',
   'POST /v1/incidents/{incidentId}/verdict': 'recordIncidentVerdict',
+  'POST /v1/incidents/{incidentId}/patients': 'addIncidentPatients',
   'POST /v1/incidents/{incidentId}/reopen': 'reopenIncident',
   'PUT /v1/incidents/{incidentId}/severity': 'setIncidentSeverity',
   'PUT /v1/incidents/{incidentId}/assignee': 'assignIncident',

@@ -67,7 +67,7 @@ export class ReferenceController {
   @Requires('update', 'PatientProfile')
   @ApiOperation({ summary: "Who a patient is, for the sentinel's rules and the breach clocks (data steward): family name and address (sealed; the rules compare keyed hashes of them), region and country of residence, EU data subject, VIP and employee flags. Recorded; the same again records nothing." })
   @ApiJson(200, 'recorded', OBJECT_SCHEMA)
-  @ApiProblems()
+  @ApiProblems({ 403: ['separation-of-duties'] })
   profile(@Param() p: PatientParams, @Body() body: ProfileDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new RecordPatientProfileCommand(p.patientId, body, caller.context));
   }
@@ -76,7 +76,7 @@ export class ReferenceController {
   @Requires('update', 'Workforce')
   @ApiOperation({ summary: 'A member of the workforce (admin): family name and address (sealed), department, status (active / terminated since), their own patient record if any. Rules that need it skip what is missing. Recorded.' })
   @ApiJson(200, 'recorded', OBJECT_SCHEMA)
-  @ApiProblems()
+  @ApiProblems({ 400: ['bad-date'], 403: ['separation-of-duties'] })
   workforce(@Param() p: ActorParams, @Body() body: WorkforceDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new RecordWorkforceMemberCommand(p.actorId, body, caller.context));
   }
@@ -145,7 +145,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The breach assessment of 45 CFR 164.402(2) (the four factors, decision, rationale, affected counts by region and EU residency), once CONTAINED. Starts the clocks. Recorded.' })
   @ApiJson(200, 'assessed', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
+  @ApiProblems({ 400: ['bad-counts'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
   assess(@Param() p: IncidentParams, @Body() body: AssessmentDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'AssessBreach', assessment: body }, caller.context));
   }
