@@ -1,30 +1,79 @@
 import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
-import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandContext, Database, EventStore, handle, type StoredEvent } from '@custos/event-store';
-import { NotFoundError, UnprocessableError } from '@custos/errors';
-import { Clock } from '@custos/platform';
+import { NotFoundError, UnprocessableError, ValidationError } from '@custos/errors';
+import { Clock, parseInstant, parseOptionalInstant } from '@custos/platform';
 import { fold } from '@custos/decider';
-import { type IncidentCommand, incidentDecider, type IncidentView } from './domain/incident.decide.js';
+import {
+  type AddPatients,
+  type AssessBreach,
+  type AssignIncident,
+  type ChangeSeverity,
+  type DateDiscovery,
+  type IncidentCommand,
+  incidentDecider,
+  type IncidentView,
+  type PlaceHold,
+  type RecordNotification,
+  type RecordVerdict,
+  type ReopenIncident,
+  type TransitionIncident,
+} from './domain/incident.decide.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
 import { LOOK_BACK_MS } from './incident.queries.js';
 import { incidentCodec } from './sentinel-runner.js';
 
-/** An officer opens a case by hand (evidence named by event id; the store gives sequence and hash). */
-export class OpenIncidentCommand {
-  constructor(
-    readonly input: { title: string; severity: IncidentOpenedData['severity']; subject: IncidentOpenedData['subject']; patientIds: readonly string[]; evidenceEventIds: readonly string[]; discoveredAt?: string },
-    readonly context: CommandContext,
-  ) {}
+/** A case opened by hand, as the officer asked: dates as written, evidence by event id. */
+export interface OpenIncidentInput {
+  readonly title: string;
+  readonly severity: IncidentOpenedData['severity'];
+  readonly subject: IncidentOpenedData['subject'];
+  readonly patientIds?: readonly string[];
+  /** Event ids in the log: the store gives each one's sequence and hash. */
+  readonly evidence?: readonly string[];
+  readonly discoveredAt?: string;
 }
 
-/** Any other step on a case: the decider says whether it may be taken. Commands carry `by` and `at` from the caller and the clock. */
-export class ActOnIncidentCommand {
+/** An officer opens a case by hand. */
+export class OpenIncidentCommand extends Command<IncidentChange> {
+  constructor(
+    readonly input: OpenIncidentInput,
+    readonly context: CommandContext,
+  ) {
+    super();
+  }
+}
+
+/** Who acts (`by`) and when (`at`) are the handler's: the caller's id and the clock. */
+type Asked<C> = C extends unknown ? Omit<C, 'by' | 'at' | 'involved'> : never;
+
+/**
+ * A step on a case as an officer asks for it: dates as written (the handler parses them),
+ * evidence by event id (resolved against the store), the rest as the decider takes it.
+ */
+export type IncidentStep =
+  | Asked<TransitionIncident>
+  | { readonly type: 'AttachEvidence'; readonly eventIds: readonly string[]; readonly note: string }
+  | Asked<AssessBreach>
+  | Asked<RecordNotification>
+  | Asked<PlaceHold>
+  | Asked<RecordVerdict>
+  | Asked<AddPatients>
+  | Asked<ReopenIncident>
+  | Asked<ChangeSeverity>
+  | Asked<AssignIncident>
+  | Asked<DateDiscovery>;
+
+/** Any other step on a case: the decider says whether it may be taken, by the caller, now. */
+export class ActOnIncidentCommand extends Command<IncidentChange> {
   constructor(
     readonly incidentId: string,
-    readonly command: (now: string) => IncidentCommand,
+    readonly step: IncidentStep,
     readonly context: CommandContext,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 export interface IncidentChange {
@@ -53,13 +102,16 @@ export async function readIncident(store: EventStore, incidentId: string): Promi
 }
 
 @CommandHandler(OpenIncidentCommand)
-export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand, IncidentChange> {
+export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
   async execute({ input, context }: OpenIncidentCommand): Promise<IncidentChange> {
+    const discovered = parseOptionalInstant('discoveredAt', input.discoveredAt);
+    // As when it is moved later (DateDiscovery): a discovery cannot lie in the future.
+    if (discovered && discovered.getTime() > this.clock.now().getTime()) throw new ValidationError('discovery cannot lie in the future', undefined, 'bad-date');
     const now = this.clock.now().toISOString();
     const incidentId = `inc-${randomUUID()}`;
     const opened: IncidentOpenedData = {
@@ -67,13 +119,13 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand,
       source: 'officer',
       title: input.title,
       severity: input.severity,
-      subject: input.subject,
+      subject: { kind: input.subject.kind, id: input.subject.id },
       detectionIds: [],
       rules: [],
-      patientIds: [...new Set(input.patientIds)],
-      discoveredAt: input.discoveredAt ?? now,
+      patientIds: [...new Set(input.patientIds ?? [])],
+      discoveredAt: discovered?.toISOString() ?? now,
       openedAt: now,
-      evidence: await evidenceFor(this.store, input.evidenceEventIds),
+      evidence: await evidenceFor(this.store, input.evidence ?? []),
     };
     const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, { type: 'OpenIncident', opened }, context, { codec: incidentCodec, now: this.clock.now(), expectedVersion: 'no-stream' });
     return { incidentId, version: handled.version, state: 'OPEN', recorded: handled.events.length };
@@ -93,24 +145,71 @@ export async function accessedPatientInWindow(db: Database, patientId: string, a
 }
 
 @CommandHandler(ActOnIncidentCommand)
-export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand, IncidentChange> {
+export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Database) private readonly db: Database,
   ) {}
 
-  async execute({ incidentId, command, context }: ActOnIncidentCommand): Promise<IncidentChange> {
+  async execute({ incidentId, step, context }: ActOnIncidentCommand): Promise<IncidentChange> {
+    // What the request says is checked first (a bad date, counts or evidence is refused before the case is read).
+    const command = await this.prepare(step);
     const now = this.clock.now();
-    let decided = command(now.toISOString());
-    if (decided.type !== 'OpenIncident' && decided.type !== 'LinkDetection') {
-      // For a patient's case, whoever accessed that patient in the window is involved (separation of duties, decided by the decider).
-      const current = await readIncident(this.store, incidentId);
-      if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
-    }
+    let decided = command(context.actor.id, now.toISOString());
+    // For a patient's case, whoever accessed that patient in the window is involved (separation of duties, decided by the decider).
+    const current = await readIncident(this.store, incidentId);
+    if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
     const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, decided, context, { codec: incidentCodec, now });
     if (!handled.state) throw new NotFoundError('no such incident', { incidentId }, 'incident-not-found');
     return { incidentId, version: handled.version, state: handled.state.state, recorded: handled.events.length };
+  }
+
+  /** The decider's command for a step, once its dates are parsed and its evidence found; who and when are added last. */
+  private async prepare(step: IncidentStep): Promise<(by: string, at: string) => Exclude<IncidentCommand, { type: 'OpenIncident' | 'LinkDetection' }>> {
+    switch (step.type) {
+      case 'AttachEvidence': {
+        const evidence = await evidenceFor(this.store, step.eventIds);
+        return (by, at) => ({ type: 'AttachEvidence', evidence, note: step.note, by, at });
+      }
+      case 'AssessBreach': {
+        const { factors, decision, rationale, affected } = step.assessment;
+        const byRegion: Record<string, number> = {};
+        for (const [k, v] of Object.entries(affected.byRegion ?? {})) {
+          if (!/^[A-Za-z0-9 ._-]{1,100}$/.test(k) || !Number.isInteger(v) || v < 0 || v > 1_000_000_000) throw new ValidationError('affected.byRegion maps regions to counts', { region: k.slice(0, 100) }, 'bad-counts');
+          byRegion[k] = v;
+        }
+        const assessment = { factors: { ...factors }, decision, rationale, affected: { total: affected.total, byRegion, euResidents: affected.euResidents } };
+        return (by, at) => ({ type: 'AssessBreach', assessment, by, at });
+      }
+      case 'RecordNotification': {
+        const date = parseInstant('date', step.date).toISOString();
+        // A notification is dated by what was sent, not by when it is recorded.
+        return (by) => ({ type: 'RecordNotification', recipientClass: step.recipientClass, channel: step.channel, date, contentHash: step.contentHash, by });
+      }
+      case 'PlaceHold': {
+        const from = parseInstant('from', step.from).toISOString();
+        const until = step.until !== undefined ? parseInstant('until', step.until).toISOString() : undefined;
+        return (by, at) => ({ type: 'PlaceHold', kind: step.kind, agency: step.agency, ...(step.reference !== undefined ? { reference: step.reference } : {}), from, ...(until ? { until } : {}), by, at });
+      }
+      case 'DateDiscovery': {
+        const discoveredAt = parseInstant('discoveredAt', step.discoveredAt).toISOString();
+        const awareAt = step.awareAt !== undefined ? parseInstant('awareAt', step.awareAt).toISOString() : undefined;
+        return (by, at) => ({ type: 'DateDiscovery', discoveredAt, ...(awareAt ? { awareAt } : {}), note: step.note, by, at });
+      }
+      case 'TransitionIncident':
+        return (by, at) => ({ type: 'TransitionIncident', to: step.to, note: step.note, by, at });
+      case 'RecordVerdict':
+        return (by, at) => ({ type: 'RecordVerdict', verdict: step.verdict, note: step.note, by, at });
+      case 'AddPatients':
+        return (by, at) => ({ type: 'AddPatients', patientIds: step.patientIds, note: step.note, by, at });
+      case 'ReopenIncident':
+        return (by, at) => ({ type: 'ReopenIncident', note: step.note, by, at });
+      case 'ChangeSeverity':
+        return (by, at) => ({ type: 'ChangeSeverity', to: step.to, reason: step.reason, by, at });
+      case 'AssignIncident':
+        return (by, at) => ({ type: 'AssignIncident', assignee: step.assignee, by, at });
+    }
   }
 }
 

@@ -14,3 +14,4 @@ export * from './incident.queries.js';
 export * from './domain/notification-draft.js';
 export * from './ocsf.js';
 export * from './generator.js';
+export * from './incident.read-handlers.js';

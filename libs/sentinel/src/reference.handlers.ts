@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { Inject } from '@nestjs/common';
-import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
 import { fold } from '@custos/decider';
 import { KeyService } from '@custos/keys';
-import { Clock } from '@custos/platform';
+import { ValidationError } from '@custos/errors';
+import { Clock, parseInstant } from '@custos/platform';
 import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
 
 export const referenceCodec = eventCodec<ReferenceEvent>({ PatientProfileRecorded: { version: 1 }, WorkforceMemberRecorded: { version: 1 } });
@@ -27,20 +28,27 @@ export async function blindIndex(keys: KeyService, kind: 'family-name' | 'addres
 export type PatientProfileInput = Omit<PatientProfileRecordedData, 'patientId' | 'familyNameIndex' | 'addressIndex'>;
 export type WorkforceInput = Omit<WorkforceMemberRecordedData, 'actorId' | 'familyNameIndex' | 'addressIndex' | 'departmentIndex'>;
 
-export class RecordPatientProfileCommand {
+export class RecordPatientProfileCommand extends Command<RecordedReference> {
   constructor(
     readonly patientId: string,
     readonly profile: PatientProfileInput,
     readonly context: CommandContext,
-  ) {}
+  ) {
+    super();
+  }
 }
 
-export class RecordWorkforceMemberCommand {
+/** A workforce record as an admin writes it: `since` as written (a date or an instant, not in the future), their own patient record if any. */
+export type WorkforceRequest = Omit<WorkforceInput, 'patientId'> & { readonly patientId?: string | null };
+
+export class RecordWorkforceMemberCommand extends Command<RecordedReference> {
   constructor(
     readonly actorId: string,
-    readonly member: WorkforceInput,
+    readonly member: WorkforceRequest,
     readonly context: CommandContext,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 export interface RecordedReference {
@@ -70,7 +78,7 @@ async function record(
 }
 
 @CommandHandler(RecordPatientProfileCommand)
-export class RecordPatientProfileHandler implements ICommandHandler<RecordPatientProfileCommand, RecordedReference> {
+export class RecordPatientProfileHandler implements ICommandHandler<RecordPatientProfileCommand> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
@@ -83,14 +91,17 @@ export class RecordPatientProfileHandler implements ICommandHandler<RecordPatien
 }
 
 @CommandHandler(RecordWorkforceMemberCommand)
-export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkforceMemberCommand, RecordedReference> {
+export class RecordWorkforceMemberHandler implements ICommandHandler<RecordWorkforceMemberCommand> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(KeyService) private readonly keys: KeyService,
   ) {}
 
-  async execute({ actorId, member, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+  async execute({ actorId, member: asked, context }: RecordWorkforceMemberCommand): Promise<RecordedReference> {
+    const since = parseInstant('since', asked.since);
+    if (since.getTime() > this.clock.now().getTime() + 86_400_000) throw new ValidationError('since lies in the future', undefined, 'bad-date');
+    const member: WorkforceInput = { familyName: asked.familyName, address: asked.address, department: asked.department, status: asked.status, since: since.toISOString(), patientId: asked.patientId ?? null };
     const departmentIndex = await blindIndex(this.keys, 'department', member.department);
     return record({ store: this.store, clock: this.clock, keys: this.keys }, workforceStreamId(actorId), member, (indexes) => ({ type: 'WorkforceMemberRecorded', data: { actorId, ...member, ...indexes, departmentIndex } }), context);
   }
