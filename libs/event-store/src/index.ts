@@ -9,3 +9,4 @@ export * from './command-shell.js';
 export * from './event-codec.js';
 export { EventStore1764000000000 } from './migrations/1764000000000-event-store.js';
 export { StreamChain1764000010000 } from './migrations/1764000010000-stream-chain.js';
+export * from './commit-feed.js';

@@ -55,19 +55,19 @@ describe('the leaf feed', () => {
     feed.push(group(3, 4));
     feed.push(group(9, 2)); // 7 and 8 came from another process
     expect(feed.size).toBe(9);
-    expect(feed.take(1, 5)).toEqual([1, 2, 3, 4].map(expected)); // 0 forgotten
+    expect(feed.takeLeaves(1, 5)).toEqual([1, 2, 3, 4].map(expected)); // 0 forgotten
     expect(feed.size).toBe(4);
-    expect(feed.take(5, 100)).toEqual([5, 6].map(expected)); // stops at the gap
-    expect(feed.take(7, 100)).toEqual([]);
-    expect(feed.take(9, 100)).toEqual([9, 10].map(expected));
+    expect(feed.takeLeaves(5, 100)).toEqual([5, 6].map(expected)); // stops at the gap
+    expect(feed.takeLeaves(7, 100)).toEqual([]);
+    expect(feed.takeLeaves(9, 100)).toEqual([9, 10].map(expected));
     expect(feed.size).toBe(0);
   });
 
   it('gives leaves again after a round that took them rolled back, and counts them once', () => {
     const feed = new LeafFeed();
     feed.push(group(0, 10));
-    expect(feed.take(0, 4)).toHaveLength(4);
-    expect(feed.take(2, 6)).toEqual([2, 3, 4, 5].map(expected));
+    expect(feed.takeLeaves(0, 4)).toHaveLength(4);
+    expect(feed.takeLeaves(2, 6)).toEqual([2, 3, 4, 5].map(expected));
     expect(feed.size).toBe(4);
   });
 
@@ -76,6 +76,6 @@ describe('the leaf feed', () => {
     feed.push(group(0, 4));
     feed.push(group(4, 4));
     expect(feed.dropped).toBe(4);
-    expect(feed.take(0, 100)).toHaveLength(4);
+    expect(feed.takeLeaves(0, 100)).toHaveLength(4);
   });
 });

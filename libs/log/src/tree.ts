@@ -1,5 +1,5 @@
 import { createHash, hash } from 'node:crypto';
-import { canonicalJson, type CommittedEvent, type Database, type EventStore, readLog, type Sql, type StoredEvent } from '@custos/event-store';
+import { canonicalJson, CommitFeed, type Database, readLog, type Sql, type StoredEvent } from '@custos/event-store';
 import { consistencyPath, inclusionPath, nodeHash, perfectSubtrees, rootFromPerfect } from '@custos/merkle';
 
 type Position = Omit<StoredEvent, 'data' | 'metadata'>;
@@ -61,76 +61,15 @@ export function leafHashOf(e: Position, canonicalData: string, canonicalMetadata
 }
 
 /**
- * What this process committed and the tree has not integrated yet, handed over in memory by
- * the event store (`onCommitted`): the integrator hashes these leaves from the canonical text
- * the append already made instead of reading the events back and canonicalising them again
- * (which cost ~90% of integration). Bounded: past `max` entries new ones are dropped and read
- * from the database when their turn comes; events other processes append are read likewise.
+ * What this process committed and the tree has not integrated yet (`CommitFeed`), as leaf
+ * hashes: the integrator hashes these leaves from the canonical text the append already made
+ * instead of reading the events back and canonicalising them again (which cost ~90% of
+ * integration).
  */
-export class LeafFeed {
-  /** Committed groups, in commit order (a process commits one group at a time), each in sequence order. */
-  private readonly groups: Array<readonly CommittedEvent[]> = [];
-  /** How far into groups[0] has been taken. */
-  private offset = 0;
-  private held = 0;
-  dropped = 0;
-
-  // 20,000 events (a few seconds of appends, tens of MB at most): beyond that the integrator is behind anyway and reads the store.
-  constructor(private readonly max = 20_000) {}
-
-  attach(store: EventStore): () => void {
-    return store.onCommitted((events) => this.push(events));
-  }
-
-  push(events: readonly CommittedEvent[]): void {
-    if (this.held + events.length > this.max) {
-      this.dropped += events.length;
-      return;
-    }
-    this.groups.push(events);
-    this.held += events.length;
-  }
-
+export class LeafFeed extends CommitFeed {
   /** The leaf hashes of [from, to) held here, contiguous from `from` (possibly none); forgets what lies below `from`. */
-  take(from: number, to: number): Buffer[] {
-    const out: Buffer[] = [];
-    let seq = from;
-    while (seq < to && this.groups.length > 0) {
-      const group = this.groups[0] as readonly CommittedEvent[];
-      const first = (group[0] as CommittedEvent).event.globalSeq;
-      const last = first + group.length - 1;
-      if (last < seq) {
-        this.shift(group.length - this.offset);
-        continue;
-      }
-      if (first > seq) break; // a gap: events another process appended come from the store
-      const at = seq - first;
-      if (at > this.offset) this.held -= at - this.offset;
-      const end = Math.min(group.length, at + (to - seq));
-      for (let i = at; i < end; i++) {
-        const e = group[i] as CommittedEvent;
-        out.push(leafHashOf(e.event, e.canonicalData, e.canonicalMetadata));
-      }
-      // (at < offset after a round that took these and then rolled back: they are still here, counted once.)
-      this.held -= Math.max(0, end - Math.max(at, this.offset));
-      seq += end - at;
-      if (end === group.length) {
-        this.groups.shift();
-        this.offset = 0;
-      } else this.offset = end;
-    }
-    return out;
-  }
-
-  private shift(remaining: number): void {
-    this.groups.shift();
-    this.offset = 0;
-    this.held -= remaining;
-  }
-
-  /** Events held, not yet taken. */
-  get size(): number {
-    return this.held;
+  takeLeaves(from: number, to: number): Buffer[] {
+    return this.take(from, to).map((e) => leafHashOf(e.event, e.canonicalData, e.canonicalMetadata));
   }
 }
 
@@ -298,7 +237,7 @@ export class LogTree {
       await sql.execute('INSERT INTO custos_log_head (id, size, root) VALUES (1, 0, $1) ON CONFLICT DO NOTHING', [EMPTY_ROOT]);
       const [row] = await sql.query<{ size: string | number }>('SELECT size FROM custos_log_head WHERE id = 1 FOR UPDATE');
       const size = Number(row?.size ?? 0);
-      let leaves = this.feed?.take(size, size + max) ?? [];
+      let leaves = this.feed?.takeLeaves(size, size + max) ?? [];
       if (leaves.length === 0) leaves = (await readLog(sql, size, size + max - 1, max)).map((e, i) => {
         if (e.globalSeq !== size + i) throw new Error(`log gap: expected global sequence ${size + i}, read ${e.globalSeq}`);
         return leafHashOf(e, canonicalJson(e.data as never), canonicalJson(e.metadata as never));

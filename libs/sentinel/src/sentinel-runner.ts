@@ -1,4 +1,4 @@
-import { type AppendRequest, type Database, eventCodec, type EventMetadata, type EventStore, type StoredEvent } from '@custos/event-store';
+import { type AppendRequest, type CommitFeed, type Database, eventCodec, type EventMetadata, type EventStore, type StoredEvent } from '@custos/event-store';
 import { ConcurrencyError } from '@custos/errors';
 import type { Logger } from 'pino';
 import { type DetectionLinked, type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
@@ -152,6 +152,18 @@ export class SentinelRunner {
     this.core = new SentinelCore(parameters);
   }
 
+  private feed: CommitFeed | undefined;
+
+  /**
+   * Takes what this process commits from `feed` in memory instead of reading it back (the
+   * embedded gateway, where the sentinel shares PGlite's one connection with the decisions);
+   * what the feed does not hold (another process's events, or more than it keeps) is read
+   * from the store as before.
+   */
+  useFeed(feed: CommitFeed): void {
+    this.feed = feed;
+  }
+
   /** Calls `listener` with each detection this runner records (not those found already recorded); returns the detach. */
   onRecorded(listener: (d: Detection) => void): () => void {
     this.listeners.add(listener);
@@ -188,13 +200,15 @@ export class SentinelRunner {
     await this.start();
     const recordedBefore = this.counts.recorded;
     for (;;) {
-      const events = await this.store.readAll(this.position + 1, this.batchSize);
+      const held = this.feed ? this.feed.take(this.position + 1, this.position + 1 + this.batchSize).map((c) => c.event) : [];
+      const events = held.length > 0 ? held : await this.store.readAll(this.position + 1, this.batchSize);
       for (const e of events) {
         const raised = this.core.evaluate(e);
         for (const r of raised) await this.record(r.detection, r.incidentId, r.opens);
       }
       if (events.length > 0) this.position = (events[events.length - 1] as StoredEvent).globalSeq;
-      // A short page is the head: no second read to learn that nothing follows.
+      // A short page is the head (or, from memory, all this process has committed so far: the
+      // next commit, or the poll, brings a round for the rest): no second read to learn that nothing follows.
       if (events.length < this.batchSize) break;
     }
     if (this.position > this.savedPosition && (this.counts.recorded > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {

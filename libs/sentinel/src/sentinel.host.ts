@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Database, EventStore } from '@custos/event-store';
+import { CommitFeed, Database, EventStore } from '@custos/event-store';
 import { createKafka, ensureTopics, KafkaEventFeed, TOPICS } from '@custos/messaging';
 import type { CustosConfig } from '@custos/platform';
 import { CUSTOS_CONFIG, LOGGER } from '@custos/kernel';
@@ -40,7 +40,17 @@ export class SentinelHost implements OnApplicationBootstrap, OnApplicationShutdo
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => this.wake(), this.config.sentinel.pollMs);
     this.timer.unref();
-    if (this.config.mode === 'embedded' || !this.config.kafka) this.detach = this.store.onCommitted(() => this.wake());
+    if (this.config.mode === 'embedded' || !this.config.kafka) {
+      // Embedded: what the gateway commits reaches the rules in memory, and wakes them.
+      const commits = new CommitFeed();
+      this.runner.useFeed(commits);
+      const detachFeed = commits.attach(this.store);
+      const detachWake = this.store.onCommitted(() => this.wake());
+      this.detach = () => {
+        detachFeed();
+        detachWake();
+      };
+    }
     else void this.join();
     this.wake();
   }
