@@ -1,11 +1,11 @@
 import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { ConsentPort, POLICY } from '@custos/access';
+import { AccessRecorder, ConsentPort, POLICY } from '@custos/access';
 import { CONSENT_RULES, ConsentReader } from '@custos/consent';
-import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { consentPortFrom, CONTEXTS, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
 import { KeyService } from '@custos/keys';
-import { LogIntegrator } from '@custos/log';
+import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
 import { IncidentController, ReferenceController, SiemController } from './incidents/incident.controller.js';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
@@ -50,6 +50,8 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     },
     AuditedReadInterceptor,
     LogIntegrator,
+    ...LOG_QUERY_HANDLERS,
+    { provide: LogReadRecorder, useFactory: logReadRecorderFrom, inject: [AccessRecorder] },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];

@@ -1,6 +1,7 @@
-import type { ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
+import type { AccessRecorder, ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
 import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
 import type { ConsentReader, ConsentRules } from '@custos/consent';
+import type { LogReadRecorder } from '@custos/log';
 import type { Purpose } from '@custos/vocabulary';
 
 /**
@@ -29,4 +30,9 @@ export function consentRulesOf(parameters: Readonly<Record<string, unknown>>): C
   const { consentDefaultGranted: d, consentRestrictable: r } = parameters;
   if (!Array.isArray(d) || !Array.isArray(r)) return undefined;
   return { defaultGranted: d as Purpose[], restrictable: r as Purpose[] };
+}
+
+/** Reads of the log (exports) recorded in access's audit trail: the log depends on no context. */
+export function logReadRecorderFrom(recorder: AccessRecorder): LogReadRecorder {
+  return { auditRead: (context, read) => recorder.auditRead(context, read) };
 }
