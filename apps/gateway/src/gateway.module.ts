@@ -2,8 +2,9 @@ import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { AccessRecorder, ConsentPort, POLICY } from '@custos/access';
-import { CONSENT_RULES, ConsentReader } from '@custos/consent';
-import { consentPortFrom, CONTEXTS, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { CONSENT_RULES, ConsentReader, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
+import { consentPortFrom, CONTEXTS, datasetSnapshotsFrom, legalClaimsRetentionFrom, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { Database } from '@custos/event-store';
 import { KeyService } from '@custos/keys';
 import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
@@ -37,6 +38,8 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
       inject: [ConsentReader],
     },
     { provide: POLICY, useFactory: policyInForce, inject: [CONSENT_RULES] },
+    { provide: DatasetSnapshots, useFactory: datasetSnapshotsFrom, inject: [Database] },
+    { provide: LegalClaimsRetention, useFactory: legalClaimsRetentionFrom, inject: [Database] },
     {
       provide: JwtVerifier,
       useFactory: (dev?: DevIssuer) => {
