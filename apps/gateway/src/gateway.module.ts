@@ -5,7 +5,7 @@ import { AccessRecorder, ConsentPort, POLICY } from '@custos/access';
 import { CONSENT_RULES, ConsentReader, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
 import { consentPortFrom, CONTEXTS, datasetSnapshotsFrom, legalClaimsRetentionFrom, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
 import { Database } from '@custos/event-store';
-import { KeyService } from '@custos/keys';
+import { JwksHandler, KeyService } from '@custos/keys';
 import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
 import { IncidentController, ReferenceController, SiemController } from './incidents/incident.controller.js';
@@ -54,6 +54,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     AuditedReadInterceptor,
     LogIntegrator,
     ...LOG_QUERY_HANDLERS,
+    JwksHandler,
     { provide: LogReadRecorder, useFactory: logReadRecorderFrom, inject: [AccessRecorder] },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
