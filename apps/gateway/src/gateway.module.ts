@@ -1,11 +1,12 @@
 import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { ConsentPort, POLICY } from '@custos/access';
-import { CONSENT_RULES, ConsentReader } from '@custos/consent';
-import { consentPortFrom, CONTEXTS, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
-import { KeyService } from '@custos/keys';
-import { LogIntegrator } from '@custos/log';
+import { AccessRecorder, ConsentPort, POLICY } from '@custos/access';
+import { CONSENT_RULES, ConsentReader, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
+import { consentPortFrom, CONTEXTS, datasetSnapshotsFrom, legalClaimsRetentionFrom, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { Database } from '@custos/event-store';
+import { JwksHandler, KeyService } from '@custos/keys';
+import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
 import { IncidentController, ReferenceController, SiemController } from './incidents/incident.controller.js';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
@@ -37,6 +38,8 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
       inject: [ConsentReader],
     },
     { provide: POLICY, useFactory: policyInForce, inject: [CONSENT_RULES] },
+    { provide: DatasetSnapshots, useFactory: datasetSnapshotsFrom, inject: [Database] },
+    { provide: LegalClaimsRetention, useFactory: legalClaimsRetentionFrom, inject: [Database] },
     {
       provide: JwtVerifier,
       useFactory: (dev?: DevIssuer) => {
@@ -50,6 +53,9 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     },
     AuditedReadInterceptor,
     LogIntegrator,
+    ...LOG_QUERY_HANDLERS,
+    JwksHandler,
+    { provide: LogReadRecorder, useFactory: logReadRecorderFrom, inject: [AccessRecorder] },
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];

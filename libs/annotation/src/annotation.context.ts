@@ -2,6 +2,7 @@ import { AnnotationOwners } from '@custos/access';
 import { EventStore } from '@custos/event-store';
 import type { CustosContext } from '@custos/kernel';
 import { ANNOTATION_HANDLERS } from './annotation.handlers.js';
+import { ANNOTATION_QUERY_HANDLERS } from './annotation.queries.js';
 import { AnnotationDirectory } from './annotation-directory.js';
 import { AnnotationsProjection, SnapshotImagesProjection } from './annotations.projection.js';
 import { ANNOTATION_PERSONAL } from './domain/annotation.events.js';
@@ -16,6 +17,7 @@ export const annotationContext: CustosContext = {
   projections: () => [new AnnotationsProjection(), new SnapshotImagesProjection()],
   gatewayProviders: () => [
     ...ANNOTATION_HANDLERS,
+    ...ANNOTATION_QUERY_HANDLERS,
     { provide: AnnotationDirectory, useFactory: (store: EventStore) => new AnnotationDirectory(store), inject: [EventStore] },
     { provide: AnnotationOwners, useExisting: AnnotationDirectory },
   ],

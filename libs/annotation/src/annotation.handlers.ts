@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AccessDecisions, type AccessDecisionResult, annotationsOfImage as listingId, ConsentPort } from '@custos/access';
 import type { Principal } from '@custos/authz';
@@ -98,14 +98,45 @@ export class ReviewAnnotationCommand {
   ) {}
 }
 
-/**
+/** The patient's consent for the dataset's purpose, asked afresh on a retry after the consent changed under the append. */
+function withConsent<T>(consent: ConsentPort, patientId: string, dataset: DatasetConfiguredData, principal: Principal, now: Date, write: (granted: boolean, conditions: NonNullable<Parameters<typeof handle>[5]['conditions']>) => Promise<T>): Promise<T> {
+  let attempt = 0;
+  return retryOnConflict(
+    async () => {
+      attempt += 1;
+      const answer = await consent.consentFor(patientId, dataset.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: principal.sub, dataset: dataset.datasetId, ...(principal.org ? { organization: principal.org } : {}) }, { fresh: attempt > 1 });
+      return write(answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true, [answer.condition]);
+    },
+    (e) => e.code === 'condition-failed',
+    20,
+  );
+}
+
+/** An annotation that exists, with its patient and its dataset's settings (404 otherwise). */
+async function existing(images: ImageDirectory, directory: AnnotationDirectory, annotationId: string): Promise<{ version: number; patientId: string; dataset: DatasetConfiguredData }> {
+  const current = await directory.annotation(annotationId);
+  if (!current || !current.state.imageId || !current.state.patientId) throw new NotFoundError(`no annotation ${annotationId}`, { annotationId }, 'not-found');
+  const { dataset } = await annotationContext(images, directory, current.state.imageId);
+  return { version: current.version, patientId: current.state.patientId, dataset };
+}
+
+/** An edit or a deletion names the version it changes. */
+function ifMatchOf(ifMatch: number | undefined, currentVersion: number): number {
+  if (ifMatch === undefined) throw new PreconditionRequiredError('send If-Match with the version you are changing', { currentVersion }, 'if-match-required');
+  return ifMatch;
+}
+
+type Written = { annotationId: string; version: number; status: string };
+
+/*
  * Writes to one annotation, through the one shell. Creating and editing process the patient's
  * data for the dataset's purpose: the patient's consent must cover ANNOTATIONS or IMAGING, and
  * the append is conditional on the consent version read (a consent change meanwhile: decide
  * again on fresh consent), as access decisions are.
  */
-@Injectable()
-export class AnnotationWrites {
+
+@CommandHandler(CreateAnnotationCommand)
+export class CreateAnnotationHandler implements ICommandHandler<CreateAnnotationCommand, Written> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
@@ -115,56 +146,81 @@ export class AnnotationWrites {
     @Inject(ConsentPort) private readonly consent: ConsentPort,
   ) {}
 
-  async execute(command: CreateAnnotationCommand | EditAnnotationCommand | DeleteAnnotationCommand | ReviewAnnotationCommand): Promise<{ annotationId: string; version: number; status: string }> {
+  async execute(command: CreateAnnotationCommand): Promise<Written> {
     const now = this.clock.now();
-    if (command instanceof CreateAnnotationCommand) {
-      const { patientId, dataset } = await annotationContext(this.images, this.directory, command.imageId);
-      const annotationId = this.ids.next();
-      const handled = await this.withConsent(patientId, dataset, command.principal, now, (consentGranted, conditions) =>
-        handle(this.store, annotationStreamId(annotationId), annotationDecider, { type: 'CreateAnnotation', principal: command.principal, dataset, consentGranted, annotationId, imageId: command.imageId, patientId, fields: command.fields }, command.context, {
-          codec: annotationCodec,
-          now,
-          expectedVersion: 'no-stream',
-          patientId,
-          conditions,
-        }),
-      );
-      return { annotationId, version: handled.version, status: handled.state.status };
-    }
-    const current = await this.directory.annotation(command.annotationId);
-    if (!current || !current.state.imageId || !current.state.patientId) throw new NotFoundError(`no annotation ${command.annotationId}`, { annotationId: command.annotationId }, 'not-found');
-    const { dataset } = await annotationContext(this.images, this.directory, current.state.imageId);
-    const patientId = current.state.patientId;
+    const { patientId, dataset } = await annotationContext(this.images, this.directory, command.imageId);
+    const annotationId = this.ids.next();
+    const handled = await withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted, conditions) =>
+      handle(this.store, annotationStreamId(annotationId), annotationDecider, { type: 'CreateAnnotation', principal: command.principal, dataset, consentGranted, annotationId, imageId: command.imageId, patientId, fields: command.fields }, command.context, {
+        codec: annotationCodec,
+        now,
+        expectedVersion: 'no-stream',
+        patientId,
+        conditions,
+      }),
+    );
+    return { annotationId, version: handled.version, status: handled.state.status };
+  }
+}
+
+@CommandHandler(EditAnnotationCommand)
+export class EditAnnotationHandler implements ICommandHandler<EditAnnotationCommand, Written> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(ConsentPort) private readonly consent: ConsentPort,
+  ) {}
+
+  async execute(command: EditAnnotationCommand): Promise<Written> {
+    const now = this.clock.now();
+    const { version, patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
     const stream = annotationStreamId(command.annotationId);
-    if (command instanceof ReviewAnnotationCommand) {
-      const handled = await handle(this.store, stream, annotationDecider, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { codec: annotationCodec, now, patientId });
-      return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
-    }
-    if (command.ifMatch === undefined) throw new PreconditionRequiredError('send If-Match with the version you are changing', { currentVersion: current.version }, 'if-match-required');
-    const expected = command.ifMatch;
-    if (command instanceof DeleteAnnotationCommand) {
-      const handled = await conditional(expected, () => handle(this.store, stream, annotationDecider, { type: 'DeleteAnnotation', principal: command.principal, dataset }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected }));
-      return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
-    }
+    const expected = ifMatchOf(command.ifMatch, version);
     const handled = await conditional(expected, () =>
-      this.withConsent(patientId, dataset, command.principal, now, (consentGranted, conditions) =>
+      withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted, conditions) =>
         handle(this.store, stream, annotationDecider, { type: 'EditAnnotation', principal: command.principal, dataset, consentGranted, changes: command.changes }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected, conditions }),
       ),
     );
     return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
   }
+}
 
-  private withConsent<T>(patientId: string, dataset: DatasetConfiguredData, principal: Principal, now: Date, write: (granted: boolean, conditions: NonNullable<Parameters<typeof handle>[5]['conditions']>) => Promise<T>): Promise<T> {
-    let attempt = 0;
-    return retryOnConflict(
-      async () => {
-        attempt += 1;
-        const answer = await this.consent.consentFor(patientId, dataset.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: principal.sub, dataset: dataset.datasetId, ...(principal.org ? { organization: principal.org } : {}) }, { fresh: attempt > 1 });
-        return write(answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true, [answer.condition]);
-      },
-      (e) => e.code === 'condition-failed',
-      20,
-    );
+@CommandHandler(DeleteAnnotationCommand)
+export class DeleteAnnotationHandler implements ICommandHandler<DeleteAnnotationCommand, Written> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+  ) {}
+
+  async execute(command: DeleteAnnotationCommand): Promise<Written> {
+    const now = this.clock.now();
+    const { version, patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
+    const stream = annotationStreamId(command.annotationId);
+    const expected = ifMatchOf(command.ifMatch, version);
+    const handled = await conditional(expected, () => handle(this.store, stream, annotationDecider, { type: 'DeleteAnnotation', principal: command.principal, dataset }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected }));
+    return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
+  }
+}
+
+@CommandHandler(ReviewAnnotationCommand)
+export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotationCommand, Written> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(Clock) private readonly clock: Clock,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+  ) {}
+
+  async execute(command: ReviewAnnotationCommand): Promise<Written> {
+    const now = this.clock.now();
+    const { patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
+    const stream = annotationStreamId(command.annotationId);
+    const handled = await handle(this.store, stream, annotationDecider, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { codec: annotationCodec, now, patientId });
+    return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
   }
 }
 
@@ -213,40 +269,52 @@ export class ListImageAnnotationsCommand {
   ) {}
 }
 
-/**
+/*
  * Reads of annotations are reads of patient data: each goes through the access decision
  * (resource type `annotation`, purpose = the dataset's), is recorded, and shows in the
- * patient's trail; only a PERMIT gets the annotation (its note opened).
+ * patient's trail; only a PERMIT gets the annotation (its note opened). A decision is recorded
+ * and may refuse, so these are commands, though they answer with data.
  */
-@Injectable()
-export class AnnotationReads {
+
+/** The purpose an annotation is read for: its dataset's (AI_TRAINING while the dataset is unknown). */
+async function purposeOf(directory: AnnotationDirectory, datasetId: string): Promise<Purpose> {
+  return (await directory.dataset(datasetId))?.config.purpose ?? 'AI_TRAINING';
+}
+
+@CommandHandler(ReadAnnotationCommand)
+export class ReadAnnotationHandler implements ICommandHandler<ReadAnnotationCommand, AnnotationView | { annotationId: string; items: HistoryEntry[]; access: AccessDecisionResult }> {
   constructor(
     @Inject(AccessDecisions) private readonly decisions: AccessDecisions,
-    @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
-    @Inject(Database) private readonly db: Database,
   ) {}
 
-  async execute(command: ReadAnnotationCommand | ListImageAnnotationsCommand): Promise<unknown> {
-    if (command instanceof ListImageAnnotationsCommand) {
-      const owner = await this.images.owner(command.imageId);
-      const purpose = owner ? await this.purposeOf(owner.datasetId) : 'AI_TRAINING';
-      const { result } = await this.decisions.decide({ resourceType: 'annotation', resourceId: listingId(command.imageId), action: 'view', purpose }, command.principal, command.context, { resource: owner });
-      const items: AnnotationRow[] = await annotationsOfImage(this.db, command.imageId, false);
-      return { imageId: command.imageId, items, access: result, projectedSequence: await projectedPosition(this.db) };
-    }
+  async execute(command: ReadAnnotationCommand): Promise<AnnotationView | { annotationId: string; items: HistoryEntry[]; access: AccessDecisionResult }> {
     const owner = await this.directory.owner(command.annotationId);
-    const purpose = owner ? await this.purposeOf(owner.datasetId) : 'AI_TRAINING';
+    const purpose = owner ? await purposeOf(this.directory, owner.datasetId) : 'AI_TRAINING';
     const { result } = await this.decisions.decide({ resourceType: 'annotation', resourceId: command.annotationId, action: 'view', purpose }, command.principal, command.context, { resource: owner });
     const found = await this.directory.annotation(command.annotationId);
     if (!found) throw new NotFoundError(`no annotation ${command.annotationId}`, undefined, 'not-found');
     const opened = await Promise.all(found.events.map((e) => this.cipher.open(e)));
     return command.what === 'history' ? { annotationId: command.annotationId, items: historyOf(opened), access: result } : currentOf(opened, found.state, result);
   }
+}
 
-  private async purposeOf(datasetId: string): Promise<Purpose> {
-    return (await this.directory.dataset(datasetId))?.config.purpose ?? 'AI_TRAINING';
+@CommandHandler(ListImageAnnotationsCommand)
+export class ListImageAnnotationsHandler implements ICommandHandler<ListImageAnnotationsCommand, { imageId: string; items: AnnotationRow[]; access: AccessDecisionResult; projectedSequence: number }> {
+  constructor(
+    @Inject(AccessDecisions) private readonly decisions: AccessDecisions,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Inject(Database) private readonly db: Database,
+  ) {}
+
+  async execute(command: ListImageAnnotationsCommand): Promise<{ imageId: string; items: AnnotationRow[]; access: AccessDecisionResult; projectedSequence: number }> {
+    const owner = await this.images.owner(command.imageId);
+    const purpose = owner ? await purposeOf(this.directory, owner.datasetId) : 'AI_TRAINING';
+    const { result } = await this.decisions.decide({ resourceType: 'annotation', resourceId: listingId(command.imageId), action: 'view', purpose }, command.principal, command.context, { resource: owner });
+    const items: AnnotationRow[] = await annotationsOfImage(this.db, command.imageId, false);
+    return { imageId: command.imageId, items, access: result, projectedSequence: await projectedPosition(this.db) };
   }
 }
 
@@ -392,61 +460,9 @@ async function approvedAnnotations(db: Database, datasetId: string): Promise<Arr
   return rows.map((r) => ({ annotationId: r.annotation_id, version: Number(r.version), imageId: r.image_id, label: r.label, patientId: r.patient_id }));
 }
 
-type Written = { annotationId: string; version: number; status: string };
-
-@CommandHandler(CreateAnnotationCommand)
-export class CreateAnnotationHandler implements ICommandHandler<CreateAnnotationCommand, Written> {
-  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
-  execute(command: CreateAnnotationCommand): Promise<Written> {
-    return this.writes.execute(command);
-  }
-}
-
-@CommandHandler(EditAnnotationCommand)
-export class EditAnnotationHandler implements ICommandHandler<EditAnnotationCommand, Written> {
-  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
-  execute(command: EditAnnotationCommand): Promise<Written> {
-    return this.writes.execute(command);
-  }
-}
-
-@CommandHandler(DeleteAnnotationCommand)
-export class DeleteAnnotationHandler implements ICommandHandler<DeleteAnnotationCommand, Written> {
-  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
-  execute(command: DeleteAnnotationCommand): Promise<Written> {
-    return this.writes.execute(command);
-  }
-}
-
-@CommandHandler(ReviewAnnotationCommand)
-export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotationCommand, Written> {
-  constructor(@Inject(AnnotationWrites) private readonly writes: AnnotationWrites) {}
-  execute(command: ReviewAnnotationCommand): Promise<Written> {
-    return this.writes.execute(command);
-  }
-}
-
-@CommandHandler(ReadAnnotationCommand)
-export class ReadAnnotationHandler implements ICommandHandler<ReadAnnotationCommand, unknown> {
-  constructor(@Inject(AnnotationReads) private readonly reads: AnnotationReads) {}
-  execute(command: ReadAnnotationCommand): Promise<unknown> {
-    return this.reads.execute(command);
-  }
-}
-
-@CommandHandler(ListImageAnnotationsCommand)
-export class ListImageAnnotationsHandler implements ICommandHandler<ListImageAnnotationsCommand, unknown> {
-  constructor(@Inject(AnnotationReads) private readonly reads: AnnotationReads) {}
-  execute(command: ListImageAnnotationsCommand): Promise<unknown> {
-    return this.reads.execute(command);
-  }
-}
-
 export const ANNOTATION_HANDLERS = [
   ConfigureDatasetHandler,
   TakeSnapshotHandler,
-  AnnotationWrites,
-  AnnotationReads,
   CreateAnnotationHandler,
   EditAnnotationHandler,
   DeleteAnnotationHandler,

@@ -5,6 +5,7 @@ export * from './annotation.codec.js';
 export * from './annotation-directory.js';
 export * from './annotations.projection.js';
 export * from './annotation.handlers.js';
+export * from './annotation.queries.js';
 export * from './annotation.context.js';
 export * from './snapshots.js';
 export * from './domain/agreement.js';

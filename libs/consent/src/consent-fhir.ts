@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DATA_CATEGORY_SYSTEM, PURPOSE_CODES } from '@custos/vocabulary';
 import type { RecipientType } from './domain/consent.events.js';
-import type { PurposeView } from './consent.queries.js';
+import type { PurposeView } from './consent-reader.js';
 
 const RECIPIENT_RESOURCE: Record<RecipientType, string> = { user: 'Practitioner', dataset: 'Group', organization: 'Organization' };
 

@@ -1,8 +1,22 @@
 import type { EventStore, ReadCondition } from '@custos/event-store';
 import type { DataCategory, Purpose } from '@custos/vocabulary';
 import { consentAt, type ConsentRules, type ConsentState, type EffectiveConsent, foldConsent, type Requester } from './domain/consent.decide.js';
-import { consentStreamId } from './domain/consent.events.js';
+import { consentStreamId, type Recipient } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
+
+/** Consent for one purpose as a patient or an auditor is shown it (the current consent read, FHIR Consent). */
+export interface PurposeView {
+  purpose: Purpose;
+  status: 'granted' | 'denied';
+  source: 'default' | 'explicit' | 'expired' | 'not-restrictable';
+  /** Whether patients may change this purpose in this deployment. */
+  restrictable: boolean;
+  categories: string[];
+  expiresAt: string | null;
+  recipients: Recipient[];
+  /** Stream version of the change that set it (0: the default). */
+  version: number;
+}
 
 /**
  * A patient's consent read from their stream (never from a lagging projection), with the

@@ -3,7 +3,7 @@ import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { canReadPersonal, type Principal } from '@custos/authz';
 import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { type ChangeConsent, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
+import { type ChangeConsent, type ConsentCommand, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
 import { consentStreamId } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
 import { ConsentReader } from './consent-reader.js';
@@ -21,18 +21,12 @@ export interface ConsentChangeResult {
 
 type Fields<C> = Omit<C, 'type' | 'recordedBy' | 'rules' | 'now'>;
 
-export class ChangeConsentCommand {
-  constructor(
-    readonly change: Fields<ChangeConsent>,
-    readonly expectedVersion: number | undefined,
-    readonly principal: Principal,
-    readonly context: CommandContext,
-  ) {}
-}
+/** A change or a withdrawal as the edge asks it: who records it, the rules and the time are the handler's to add. */
+export type ConsentRequest = ({ readonly type: 'ChangeConsent' } & Fields<ChangeConsent>) | ({ readonly type: 'WithdrawConsent' } & Fields<WithdrawConsent>);
 
-export class WithdrawConsentCommand {
+export class RecordConsentCommand {
   constructor(
-    readonly withdraw: Fields<WithdrawConsent>,
+    readonly request: ConsentRequest,
     readonly expectedVersion: number | undefined,
     readonly principal: Principal,
     readonly context: CommandContext,
@@ -40,12 +34,12 @@ export class WithdrawConsentCommand {
 }
 
 /**
- * Both consent commands through the one shell: load, check If-Match, decide, append at the
- * version read (a concurrent writer is a 409 naming the current version, never a lost
- * update), then answer with the signed receipt.
+ * Both consent commands (change, withdraw) through the one shell: load, check If-Match,
+ * decide, append at the version read (a concurrent writer is a 409 naming the current
+ * version, never a lost update), then answer with the signed receipt.
  */
-@CommandHandler(ChangeConsentCommand)
-export class ChangeConsentHandler implements ICommandHandler<ChangeConsentCommand, ConsentChangeResult> {
+@CommandHandler(RecordConsentCommand)
+export class RecordConsentHandler implements ICommandHandler<RecordConsentCommand, ConsentChangeResult> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
@@ -54,29 +48,11 @@ export class ChangeConsentHandler implements ICommandHandler<ChangeConsentComman
     @Inject(ConsentReader) private readonly reader: ConsentReader,
   ) {}
 
-  async execute({ change, expectedVersion, principal, context }: ChangeConsentCommand): Promise<ConsentChangeResult> {
+  async execute({ request, expectedVersion, principal, context }: RecordConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
-    const command: ChangeConsent = { ...change, type: 'ChangeConsent', recordedBy: principal, rules: this.rules, now };
-    const handled = await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
-    this.reader.forget(change.patientId);
-    return answer(this.receipts, handled, principal);
-  }
-}
-
-@CommandHandler(WithdrawConsentCommand)
-export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCommand, ConsentChangeResult> {
-  constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-    @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
-    @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
-    @Inject(ConsentReader) private readonly reader: ConsentReader,
-  ) {}
-
-  async execute({ withdraw, expectedVersion, principal, context }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
-    const command: WithdrawConsent = { ...withdraw, type: 'WithdrawConsent', recordedBy: principal, rules: this.rules };
-    const handled = await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
-    this.reader.forget(withdraw.patientId);
+    const command: ConsentCommand = request.type === 'ChangeConsent' ? { ...request, recordedBy: principal, rules: this.rules, now } : { ...request, recordedBy: principal, rules: this.rules };
+    const handled = await handle(this.store, consentStreamId(request.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: request.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    this.reader.forget(request.patientId);
     return answer(this.receipts, handled, principal);
   }
 }
@@ -86,4 +62,4 @@ async function answer(receipts: ConsentReceipts, handled: { events: readonly Sto
   return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored, (field) => canReadPersonal(principal, stored.metadata.patientId ?? null, field)) };
 }
 
-export const CONSENT_COMMAND_HANDLERS = [ChangeConsentHandler, WithdrawConsentHandler];
+export const CONSENT_COMMAND_HANDLERS = [RecordConsentHandler];

@@ -1,50 +1,58 @@
-import type { Database, EventStore, StoredEvent } from '@custos/event-store';
-import type { PayloadCipher } from '@custos/keys';
-import { DATA_CATEGORIES, PURPOSES, type Purpose } from '@custos/vocabulary';
-import type { ConsentRules } from './domain/consent.decide.js';
-import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData, type Recipient } from './domain/consent.events.js';
+import { Inject } from '@nestjs/common';
+import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { canReadPersonal, type Principal } from '@custos/authz';
+import { NotFoundError } from '@custos/errors';
+import { Database, EventStore } from '@custos/event-store';
+import { PayloadCipher } from '@custos/keys';
+import { Clock } from '@custos/platform';
+import { DATA_CATEGORIES, PURPOSES } from '@custos/vocabulary';
+import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
-import { ConsentReader } from './consent-reader.js';
+import { toFhirConsents } from './consent-fhir.js';
+import { ConsentReader, type PurposeView } from './consent-reader.js';
+import { ConsentReceipts } from './consent.receipts.js';
 import { datasetWithdrawals, type DatasetWithdrawal } from './dataset-withdrawals.repository.js';
 
-export interface PurposeView {
-  purpose: Purpose;
-  status: 'granted' | 'denied';
-  source: 'default' | 'explicit' | 'expired' | 'not-restrictable';
-  /** Whether patients may change this purpose in this deployment. */
-  restrictable: boolean;
-  categories: string[];
-  expiresAt: string | null;
-  recipients: Recipient[];
-  /** Stream version of the change that set it (0: the default). */
+
+/*
+ * Reads of consent straight from the patient's stream (consent is small and must not lag),
+ * except the dataset withdrawals, which are a read model.
+ */
+
+export interface ConsentNow {
+  patientId: string;
   version: number;
+  purposes: PurposeView[];
 }
 
-/** Reads of consent straight from the patient's stream (consent is small and must not lag). */
-export class ConsentQueries {
-  private readonly rules: ConsentRules;
-
+export class CurrentConsentQuery extends Query<{ version: number; answer: ConsentNow | Record<string, unknown> }> {
   constructor(
-    private readonly store: EventStore,
-    private readonly db: Database,
-    private readonly reader: ConsentReader,
-    private readonly cipher?: PayloadCipher,
+    readonly patientId: string,
+    /** FHIR R4 Consent resources (a Bundle) rather than Custos's own view. */
+    readonly fhir: boolean,
   ) {
-    this.rules = reader.rules;
+    super();
   }
+}
 
-  events(patientId: string): Promise<StoredEvent[]> {
-    return this.store.readStream(consentStreamId(patientId));
-  }
+/** Consent per purpose as it stands now (defaults, expiries, purposes patients may not restrict), with the stream's version. */
+@QueryHandler(CurrentConsentQuery)
+export class CurrentConsentHandler implements IQueryHandler<CurrentConsentQuery, { version: number; answer: ConsentNow | Record<string, unknown> }> {
+  constructor(
+    @Inject(ConsentReader) private readonly reader: ConsentReader,
+    @Inject(Clock) private readonly clock: Clock,
+  ) {}
 
-  async current(patientId: string, at: Date): Promise<{ patientId: string; version: number; purposes: PurposeView[] }> {
+  async execute({ patientId, fhir }: CurrentConsentQuery): Promise<{ version: number; answer: ConsentNow | Record<string, unknown> }> {
+    const at = this.clock.now();
+    const rules = this.reader.rules;
     const state = await this.reader.state(patientId);
     const purposes = PURPOSES.map((purpose): PurposeView => {
-      const restrictable = this.rules.restrictable.includes(purpose);
+      const restrictable = rules.restrictable.includes(purpose);
       const explicit = state.purposes[purpose];
       if (!restrictable) return { purpose, status: 'granted', source: 'not-restrictable', restrictable, categories: [...DATA_CATEGORIES], expiresAt: null, recipients: [], version: 0 };
       if (!explicit) {
-        const granted = this.rules.defaultGranted.includes(purpose);
+        const granted = rules.defaultGranted.includes(purpose);
         return { purpose, status: granted ? 'granted' : 'denied', source: 'default', restrictable, categories: granted ? [...DATA_CATEGORIES] : [], expiresAt: null, recipients: [], version: 0 };
       }
       const expired = explicit.status === 'granted' && explicit.expiresAt !== null && new Date(explicit.expiresAt).getTime() <= at.getTime();
@@ -59,14 +67,31 @@ export class ConsentQueries {
         version: explicit.version,
       };
     });
-    return { patientId, version: state.version, purposes };
+    return { version: state.version, answer: fhir ? toFhirConsents(patientId, purposes, at.toISOString()) : { patientId, version: state.version, purposes } };
   }
+}
 
-  /** Every change, oldest first; personal fields in clear only where `allowed` says the reader may see them. */
-  async history(patientId: string, allowed: (field: string) => boolean = () => false): Promise<Array<Record<string, unknown>>> {
-    const events = await this.events(patientId);
-    const shown = this.cipher ? await Promise.all(events.map((e) => (this.cipher as PayloadCipher).reveal(e, allowed))) : events;
-    return shown.map((e) => {
+export class ConsentHistoryQuery extends Query<{ patientId: string; items: Array<Record<string, unknown>> }> {
+  constructor(
+    readonly patientId: string,
+    readonly principal: Principal,
+  ) {
+    super();
+  }
+}
+
+/** Every change, oldest first; personal fields in clear only where the reader is entitled to them. */
+@QueryHandler(ConsentHistoryQuery)
+export class ConsentHistoryHandler implements IQueryHandler<ConsentHistoryQuery, { patientId: string; items: Array<Record<string, unknown>> }> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
+  ) {}
+
+  async execute({ patientId, principal }: ConsentHistoryQuery): Promise<{ patientId: string; items: Array<Record<string, unknown>> }> {
+    const events = await this.store.readStream(consentStreamId(patientId));
+    const shown = await Promise.all(events.map((e) => this.cipher.reveal(e, (field) => canReadPersonal(principal, patientId, field))));
+    const items = shown.map((e) => {
       const d = consentCodec.decode(e).data as ConsentChangedData & ConsentWithdrawnData;
       return {
         version: e.version,
@@ -82,9 +107,64 @@ export class ConsentQueries {
         by: { id: e.metadata.actor.id, roles: e.metadata.actor.roles },
       };
     });
-  }
-
-  datasetWithdrawals(datasetId: string): Promise<DatasetWithdrawal[]> {
-    return datasetWithdrawals(this.db, datasetId);
+    return { patientId, items };
   }
 }
+
+export class ConsentReceiptQuery extends Query<{ version: number; eventId: string; receipt: string }> {
+  constructor(
+    readonly patientId: string,
+    readonly version: number,
+    readonly principal: Principal,
+  ) {
+    super();
+  }
+}
+
+/** The signed receipt of one consent version, issued again (404 when there is no such version). */
+@QueryHandler(ConsentReceiptQuery)
+export class ConsentReceiptHandler implements IQueryHandler<ConsentReceiptQuery, { version: number; eventId: string; receipt: string }> {
+  constructor(
+    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
+  ) {}
+
+  async execute({ patientId, version, principal }: ConsentReceiptQuery): Promise<{ version: number; eventId: string; receipt: string }> {
+    const event = (await this.store.readStream(consentStreamId(patientId))).find((e) => e.version === version);
+    if (!event) throw new NotFoundError(`no consent version ${version} for this patient`, { version });
+    return { version, eventId: event.eventId, receipt: await this.receipts.receiptFor(event, (field) => canReadPersonal(principal, patientId, field)) };
+  }
+}
+
+/**
+ * Which of a dataset's snapshots hold some of these images: the annotation context's read
+ * model, wired by the app (consent depends on no other context).
+ */
+export abstract class DatasetSnapshots {
+  abstract withImages(datasetId: string, imageIds: readonly string[]): Promise<Array<{ snapshotId: string; images: string[]; takenAt: string }>>;
+}
+
+export type DatasetWithdrawalItem = DatasetWithdrawal & { snapshots: Array<{ snapshotId: string; images: string[]; takenAt: string }> };
+
+export class DatasetWithdrawalsQuery extends Query<{ datasetId: string; items: DatasetWithdrawalItem[] }> {
+  constructor(readonly datasetId: string) {
+    super();
+  }
+}
+
+/** Patients whose AI_TRAINING consent was withdrawn after images of theirs entered the dataset, with the snapshots holding those images. */
+@QueryHandler(DatasetWithdrawalsQuery)
+export class DatasetWithdrawalsHandler implements IQueryHandler<DatasetWithdrawalsQuery, { datasetId: string; items: DatasetWithdrawalItem[] }> {
+  constructor(
+    @Inject(Database) private readonly db: Database,
+    @Inject(DatasetSnapshots) private readonly snapshots: DatasetSnapshots,
+  ) {}
+
+  async execute({ datasetId }: DatasetWithdrawalsQuery): Promise<{ datasetId: string; items: DatasetWithdrawalItem[] }> {
+    const withdrawals = await datasetWithdrawals(this.db, datasetId);
+    const items = await Promise.all(withdrawals.map(async (w) => ({ ...w, snapshots: await this.snapshots.withImages(datasetId, w.images) })));
+    return { datasetId, items };
+  }
+}
+
+export const CONSENT_QUERY_HANDLERS = [CurrentConsentHandler, ConsentHistoryHandler, ConsentReceiptHandler, DatasetWithdrawalsHandler];

@@ -54,29 +54,48 @@ export class SetLegalHoldHandler implements ICommandHandler<SetLegalHoldCommand,
   }
 }
 
+/** What an erasure leaves in place under the legal-claims exception (GDPR Art. 17(3)(e)). */
+export interface RetainedRecords {
+  readonly basis: string;
+  readonly what: string;
+  readonly incidents: string[];
+}
+
+/**
+ * Which records of a patient are kept for legal claims: the incident context's, wired by the
+ * app (consent depends on no other context).
+ */
+export abstract class LegalClaimsRetention {
+  abstract retainedFor(patientId: string): Promise<RetainedRecords>;
+}
+
+export type Erased = RecordedChange & { keysDestroyed: string[]; retained: RetainedRecords };
+
 /**
  * Erasure by crypto-shredding: `PatientDataErased` is appended first (naming the keys), then
  * the keys are destroyed. If destroying fails after the append, the answer is a 503 and the
  * request may be sent again: erasing again is allowed and recorded again. Every event of the
  * patient stays, the chain still verifies, and their personal fields read `{"erased": true}`.
+ * The answer names what is retained for legal claims (security incident records).
  */
 @CommandHandler(ErasePatientDataCommand)
-export class ErasePatientDataHandler implements ICommandHandler<ErasePatientDataCommand, RecordedChange & { keysDestroyed: string[] }> {
+export class ErasePatientDataHandler implements ICommandHandler<ErasePatientDataCommand, Erased> {
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(KeyService) private readonly keys: KeyService,
     @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
+    @Inject(LegalClaimsRetention) private readonly retention: LegalClaimsRetention,
   ) {}
 
-  async execute({ patientId, reference, context }: ErasePatientDataCommand): Promise<RecordedChange & { keysDestroyed: string[] }> {
+  async execute({ patientId, reference, context }: ErasePatientDataCommand): Promise<Erased> {
     const now = this.clock.now();
     const kids = await this.keys.activeKids(patientId);
     const handled = await handle(this.store, patientStreamId(patientId), dataProtectionDecider, { type: 'ErasePatientData', patientId, reference, keys: kids }, context, { codec: dataProtectionCodec, now, patientId });
     const destroyed = await this.keys.destroy(patientId);
     this.cipher.forgetOpened();
     const [event] = handled.events;
-    return { version: handled.version, eventId: event?.eventId ?? null, sequence: event?.globalSeq ?? null, keysDestroyed: [...new Set([...kids, ...destroyed])] };
+    return { version: handled.version, eventId: event?.eventId ?? null, sequence: event?.globalSeq ?? null, keysDestroyed: [...new Set([...kids, ...destroyed])], retained: await this.retention.retainedFor(patientId) };
   }
 }
 

@@ -1,6 +1,10 @@
-import type { ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
+import type { AccessRecorder, ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
 import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
-import type { ConsentReader, ConsentRules } from '@custos/consent';
+import type { ConsentReader, ConsentRules, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
+import { snapshotsWithImages } from '@custos/annotation';
+import type { Database } from '@custos/event-store';
+import { retainedForLegalClaims } from '@custos/sentinel';
+import type { LogReadRecorder } from '@custos/log';
 import type { Purpose } from '@custos/vocabulary';
 
 /**
@@ -29,4 +33,19 @@ export function consentRulesOf(parameters: Readonly<Record<string, unknown>>): C
   const { consentDefaultGranted: d, consentRestrictable: r } = parameters;
   if (!Array.isArray(d) || !Array.isArray(r)) return undefined;
   return { defaultGranted: d as Purpose[], restrictable: r as Purpose[] };
+}
+
+/** Reads of the log (exports) recorded in access's audit trail: the log depends on no context. */
+export function logReadRecorderFrom(recorder: AccessRecorder): LogReadRecorder {
+  return { auditRead: (context, read) => recorder.auditRead(context, read) };
+}
+
+/** Consent's dataset withdrawals name the snapshots holding the images: annotation's read model. */
+export function datasetSnapshotsFrom(db: Database): DatasetSnapshots {
+  return { withImages: (datasetId, imageIds) => snapshotsWithImages(db, datasetId, imageIds) };
+}
+
+/** An erasure (consent) names the records kept for legal claims: the incidents (sentinel). */
+export function legalClaimsRetentionFrom(db: Database): LegalClaimsRetention {
+  return { retainedFor: (patientId) => retainedForLegalClaims(db, patientId) };
 }

@@ -9,3 +9,4 @@ export { LogTiles1764000013000 } from './migrations/1764000013000-log-tiles.js';
 export * from './log-alarms.js';
 export * from './domain/log-integrity.events.js';
 export * from './domain/log-integrity.decide.js';
+export * from './log.queries.js';

@@ -1,82 +1,27 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Put, Query, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
-  AnnotationDirectory,
   ConfigureDatasetCommand,
   CreateAnnotationCommand,
-  DATASET_PURPOSES,
-  type DatasetPurpose,
+  DatasetQualityQuery,
+  DatasetQuery,
   DeleteAnnotationCommand,
   EditAnnotationCommand,
-  type Geometry,
   ListImageAnnotationsCommand,
   ReadAnnotationCommand,
   ReviewAnnotationCommand,
-  readSnapshot,
-  type SnapshotEntry,
+  SnapshotProofQuery,
+  SnapshotQuery,
   TakeSnapshotCommand,
-  entryBytes,
-  entryProof,
-  datasetQuality,
-  type Demographics,
 } from '@custos/annotation';
-import { Database, EventStore } from '@custos/event-store';
-import { ImageDirectory } from '@custos/imaging';
-import { Clock } from '@custos/platform';
-import { projectedPosition } from '@custos/projections';
-import { leafHash } from '@custos/merkle';
-import { NotFoundError } from '@custos/errors';
 import { type HttpReply, Requires } from '@custos/runtime';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { DatasetParams, ImageParams } from '../access/access.dto.js';
 import { AuditedRead } from '../audit/audit.interceptors.js';
 import { ifMatchVersion } from '../if-match.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export class AnnotationParams {
-  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'annotationId must be a UUID' }) annotationId!: string;
-}
-
-export class SnapshotParams extends DatasetParams {
-  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'snapshotId must be a UUID' }) snapshotId!: string;
-}
-
-export class ProofQueryDto {
-  @ApiProperty({ format: 'uuid' }) @Matches(UUID, { message: 'annotationId must be a UUID' }) annotationId!: string;
-}
-
-export class DatasetDto {
-  @ApiProperty({ enum: DATASET_PURPOSES }) @IsIn(DATASET_PURPOSES) purpose!: DatasetPurpose;
-  @ApiProperty({ type: [String], description: 'the controlled label vocabulary (lower case, digits, _ and -)' }) @IsArray() @ArrayMaxSize(200) @IsString({ each: true }) labels!: string[];
-  @ApiProperty({ type: [String], description: 'credentials accepted to annotate and review' }) @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) credentials!: string[];
-  @ApiProperty({ minimum: 1, maximum: 5 }) @Type(() => Number) @IsInt() @Min(1) @Max(5) minReviewers!: number;
-}
-
-export class AnnotationDto {
-  @ApiProperty() @IsString() @Length(1, 64) label!: string;
-  @ApiProperty({ description: '{"type":"bbox","x","y","width","height"} | {"type":"polygon","points":[[x,y],…]} | {"type":"mask","ref"}', type: 'object', additionalProperties: true })
-  @IsObject()
-  geometry!: Geometry;
-  @ApiProperty({ minimum: 0, maximum: 1 }) @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1) confidence!: number;
-  @ApiPropertyOptional({ maxLength: 4000, description: 'free text: personal, sealed under the patient’s data key' }) @IsOptional() @IsString() @Length(0, 4000) note?: string;
-}
-
-export class AnnotationEditDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) label?: string;
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) @IsOptional() @IsObject() geometry?: Geometry;
-  @ApiPropertyOptional({ minimum: 0, maximum: 1 }) @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0) @Max(1) confidence?: number;
-  @ApiPropertyOptional({ maxLength: 4000 }) @IsOptional() @IsString() @Length(0, 4000) note?: string;
-}
-
-export class AnnotationReviewDto {
-  @ApiProperty({ enum: ['approved', 'rejected'] }) @IsIn(['approved', 'rejected']) verdict!: 'approved' | 'rejected';
-  @ApiPropertyOptional({ maxLength: 2000, description: 'required for a rejection' }) @IsOptional() @IsString() @Length(0, 2000) reason?: string;
-}
+import { AnnotationDto, AnnotationEditDto, AnnotationParams, AnnotationReviewDto, DatasetDto, ProofQueryDto, SnapshotParams } from './annotation.dto.js';
 
 /** What the annotation decider refuses in an annotation's fields. */
 const FIELD_PROBLEMS = ['unknown-label', 'bad-geometry', 'bad-confidence', 'bad-note'];
@@ -89,11 +34,7 @@ const WRITTEN = { type: 'object', properties: { annotationId: SCHEMA.str, versio
 export class AnnotationController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
-    @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(ImageDirectory) private readonly images: ImageDirectory,
-    @Inject(Database) private readonly db: Database,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(QueryBus) private readonly queries: QueryBus,
   ) {}
 
   @Put('datasets/:datasetId')
@@ -115,10 +56,9 @@ export class AnnotationController {
   @ApiJson(200, 'the settings', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['not-found'] })
   async dataset(@Param() p: DatasetParams, @Res({ passthrough: true }) res: HttpReply) {
-    const found = await this.directory.dataset(p.datasetId);
-    if (!found) throw new NotFoundError(`no dataset ${p.datasetId}`, undefined, 'not-found');
+    const found = await this.queries.execute(new DatasetQuery(p.datasetId));
     res.header('etag', `"${found.version}"`);
-    return { ...found.config, version: found.version };
+    return found;
   }
 
   @Post('datasets/:datasetId/snapshots')
@@ -138,10 +78,8 @@ export class AnnotationController {
   @ApiOperation({ summary: 'A snapshot as recorded: its entries and digest (rootHash: hex SHA-256, RFC 9162)' })
   @ApiJson(200, 'the snapshot', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['not-found'] })
-  async readSnapshot(@Param() p: SnapshotParams) {
-    const snapshot = await readSnapshot(this.store, p.datasetId, p.snapshotId);
-    if (!snapshot) throw new NotFoundError('no such snapshot of this dataset', undefined, 'not-found');
-    return snapshot;
+  readSnapshot(@Param() p: SnapshotParams) {
+    return this.queries.execute(new SnapshotQuery(p.datasetId, p.snapshotId));
   }
 
   @Get('datasets/:datasetId/snapshots/:snapshotId/proof')
@@ -149,23 +87,8 @@ export class AnnotationController {
   @ApiOperation({ summary: "An RFC 9162 inclusion proof of one annotation in a snapshot: the leaf (the entry's canonical JSON), its index, the tree size, the audit path and root, hashes in hex" })
   @ApiJson(200, 'the proof', { type: 'object', properties: { leafIndex: SCHEMA.int, treeSize: SCHEMA.int, leaf: SCHEMA.str, leafHash: SCHEMA.str, auditPath: { type: 'array', items: SCHEMA.str }, rootHash: SCHEMA.str, encoding: SCHEMA.str } })
   @ApiProblems({ 404: ['not-found', 'not-in-snapshot'] })
-  async proof(@Param() p: SnapshotParams, @Query() q: ProofQueryDto) {
-    const snapshot = await readSnapshot(this.store, p.datasetId, p.snapshotId);
-    if (!snapshot) throw new NotFoundError('no such snapshot of this dataset', undefined, 'not-found');
-    const index = snapshot.entries.findIndex((e) => e.annotationId === q.annotationId);
-    if (index < 0) throw new NotFoundError('this annotation is not in the snapshot', { annotationId: q.annotationId }, 'not-in-snapshot');
-    const entry = snapshot.entries[index] as SnapshotEntry;
-    return {
-      snapshotId: p.snapshotId,
-      annotationId: q.annotationId,
-      leafIndex: index,
-      treeSize: snapshot.treeSize,
-      leaf: entryBytes(entry).toString('utf8'),
-      leafHash: leafHash(entryBytes(entry)).toString('hex'),
-      auditPath: entryProof(snapshot.entries, index).map((h) => h.toString('hex')),
-      rootHash: snapshot.rootHash,
-      encoding: 'hex; leaf hash SHA-256(0x00 || leaf), node SHA-256(0x01 || left || right), RFC 9162 section 2.1',
-    };
+  proof(@Param() p: SnapshotParams, @Query() q: ProofQueryDto) {
+    return this.queries.execute(new SnapshotProofQuery(p.datasetId, p.snapshotId, q.annotationId));
   }
 
   @Get('datasets/:datasetId/quality')
@@ -177,13 +100,8 @@ export class AnnotationController {
   })
   @ApiJson(200, 'the audit', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['not-found'] })
-  async quality(@Param() p: DatasetParams) {
-    if (!(await this.directory.dataset(p.datasetId))) throw new NotFoundError(`no dataset ${p.datasetId}`, undefined, 'not-found');
-    const demographicsOf = async (imageId: string): Promise<Demographics | null> => {
-      const d = (await this.images.image(imageId))?.demographics as Partial<Demographics> | undefined;
-      return d && typeof d.sex === 'string' && typeof d.birthYear === 'number' && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
-    };
-    return datasetQuality(this.db, p.datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db));
+  quality(@Param() p: DatasetParams) {
+    return this.queries.execute(new DatasetQualityQuery(p.datasetId));
   }
 
   @Post('images/:imageId/annotations')

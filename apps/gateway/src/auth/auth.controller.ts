@@ -1,8 +1,9 @@
 import { Body, Controller, Get, Inject, Post } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ValidationError } from '@custos/errors';
 import { DevIssuer, ROLES } from '@custos/identity';
-import { KeyService } from '@custos/keys';
+import { JwksQuery } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { Public } from '@custos/runtime';
 import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
@@ -21,13 +22,13 @@ export class DevTokenDto {
 @Public()
 @Controller('.well-known')
 export class JwksController {
-  constructor(@Inject(KeyService) private readonly keys: KeyService) {}
+  constructor(@Inject(QueryBus) private readonly queries: QueryBus) {}
 
   @Get('jwks.json')
   @ApiOperation({ summary: 'Every public key still needed to verify something Custos signed: consent receipts (active and rotated out) and dev-issuer tokens' })
   @ApiJson(200, 'a JWKS', { type: 'object', properties: { keys: { type: 'array', items: { type: 'object' } } } })
   jwks(): Promise<{ keys: object[] }> {
-    return this.keys.jwks();
+    return this.queries.execute(new JwksQuery());
   }
 }
 

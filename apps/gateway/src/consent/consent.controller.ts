@@ -1,60 +1,17 @@
-import { snapshotsWithImages } from '@custos/annotation';
-import { canReadPersonal } from '@custos/authz';
-import { Database } from '@custos/event-store';
 import { Body, Controller, Delete, Get, Headers, Inject, Param, Put, Query, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { ChangeConsentCommand, type ConsentChangeResult, ConsentQueries, ConsentReceipts, RECIPIENT_TYPES, type RecipientType, toFhirConsents, WithdrawConsentCommand } from '@custos/consent';
-import { NotFoundError, ValidationError } from '@custos/errors';
-import { Clock, parseInstant } from '@custos/platform';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { type ConsentChangeResult, ConsentHistoryQuery, ConsentReceiptQuery, CurrentConsentQuery, DatasetWithdrawalsQuery, RecordConsentCommand } from '@custos/consent';
+import { ValidationError } from '@custos/errors';
+import { parseInstant } from '@custos/platform';
 import { type HttpReply, Requires } from '@custos/runtime';
-import { DATA_CATEGORIES, type DataCategory, isPurpose, type Purpose, PURPOSES } from '@custos/vocabulary';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
-import { Omittable } from '../dto-rules.js';
+import { isPurpose, type Purpose, PURPOSES } from '@custos/vocabulary';
 import { DatasetParams, PatientParams } from '../access/access.dto.js';
 import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { ifMatchVersion } from '../if-match.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, FHIR_BUNDLE_SCHEMA, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
-
-export class RecipientDto {
-  @ApiProperty({ enum: RECIPIENT_TYPES }) @IsIn(RECIPIENT_TYPES) type!: RecipientType;
-  @ApiProperty({ pattern: '^[A-Za-z0-9._:@-]{1,200}$' }) @IsString() @Matches(/^[A-Za-z0-9._:@-]{1,200}$/) id!: string;
-}
-
-export class ConsentChangeDto {
-  @ApiProperty({ enum: ['granted', 'denied'] }) @IsIn(['granted', 'denied']) status!: 'granted' | 'denied';
-  @ApiPropertyOptional({ enum: DATA_CATEGORIES, isArray: true }) @IsOptional() @IsArray() @ArrayMaxSize(4) @IsIn(DATA_CATEGORIES, { each: true }) categories?: DataCategory[];
-  @ApiPropertyOptional({ description: 'RFC 3339 instant (or date), in the future, before year 10000' }) @Omittable() @IsString() @Length(1, 40) expiresAt?: string;
-  @ApiPropertyOptional({ type: [RecipientDto], description: 'whom the grant is limited to, each typed' })
-  @IsOptional()
-  @IsArray()
-  @ArrayMaxSize(100)
-  @IsObject({ each: true, message: 'each of recipients must be an object' })
-  @ValidateNested({ each: true })
-  @Type(() => RecipientDto)
-  recipients?: RecipientDto[];
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
-}
-
-export class ConsentWithdrawDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 200) capturedBy?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 500) evidenceRef?: string;
-}
-
-export class ConsentQueryDto {
-  @ApiPropertyOptional({ enum: ['json', 'fhir'] }) @IsOptional() @IsIn(['json', 'fhir']) format?: 'json' | 'fhir';
-}
-
-export class ConsentParams extends PatientParams {
-  @ApiProperty({ enum: PURPOSES }) @IsString() purpose!: string;
-}
-
-export class ReceiptParams extends PatientParams {
-  @ApiProperty({ pattern: '^[1-9][0-9]{0,8}$' }) @Matches(/^[1-9]\d{0,8}$/, { message: 'version must be a positive integer' }) version!: string;
-}
+import { ConsentChangeDto, ConsentParams, ConsentQueryDto, ConsentWithdrawDto, ReceiptParams } from './consent.dto.js';
 
 function purposeOf(raw: string): Purpose {
   if (!isPurpose(raw)) throw new ValidationError(`purpose must be one of ${PURPOSES.join(', ')}`, { purpose: raw.slice(0, 100) }, 'unknown-purpose');
@@ -78,10 +35,7 @@ const CHANGE_PROBLEMS = { 400: ['unknown-purpose', 'bad-if-match', 'expiry-in-th
 export class ConsentController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
-    @Inject(ConsentQueries) private readonly queries: ConsentQueries,
-    @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
-    @Inject(Clock) private readonly clock: Clock,
-    @Inject(Database) private readonly db: Database,
+    @Inject(QueryBus) private readonly queries: QueryBus,
   ) {}
 
   @Put('patients/:patientId/consents/:purpose')
@@ -92,8 +46,9 @@ export class ConsentController {
   async change(@Param() p: ConsentParams, @Body() body: ConsentChangeDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const purpose = purposeOf(p.purpose);
     const result: ConsentChangeResult = await this.commands.execute(
-      new ChangeConsentCommand(
+      new RecordConsentCommand(
         {
+          type: 'ChangeConsent',
           patientId: p.patientId,
           purpose,
           status: body.status,
@@ -118,7 +73,7 @@ export class ConsentController {
   @ApiProblems({ ...CHANGE_PROBLEMS, 404: ['nothing-to-withdraw'] })
   async withdraw(@Param() p: ConsentParams, @Body() body: ConsentWithdrawDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const purpose = purposeOf(p.purpose);
-    const result: ConsentChangeResult = await this.commands.execute(new WithdrawConsentCommand({ patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, ifMatchVersion(ifMatch, 'consent version'), caller.principal, caller.context));
+    const result: ConsentChangeResult = await this.commands.execute(new RecordConsentCommand({ type: 'WithdrawConsent', patientId: p.patientId, purpose, ...channelFor(caller, p.patientId, body ?? {}) }, ifMatchVersion(ifMatch, 'consent version'), caller.principal, caller.context));
     res.header('etag', `"${result.version}"`);
     return result;
   }
@@ -130,14 +85,11 @@ export class ConsentController {
   @ApiJson(200, 'consent per purpose', { type: 'object', properties: { patientId: SCHEMA.str, version: SCHEMA.int, purposes: { type: 'array', items: OBJECT_SCHEMA } } }, { 'application/fhir+json': FHIR_BUNDLE_SCHEMA })
   @ApiProblems()
   async current(@Param() p: PatientParams, @Query() q: ConsentQueryDto, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
-    const now = this.clock.now();
-    const state = await this.queries.current(p.patientId, now);
-    res.header('etag', `"${state.version}"`);
-    if (q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json'))) {
-      res.header('content-type', 'application/fhir+json');
-      return toFhirConsents(p.patientId, state.purposes, now.toISOString());
-    }
-    return state;
+    const fhir = q.format === 'fhir' || (q.format === undefined && accept?.includes('application/fhir+json') === true);
+    const { version, answer } = await this.queries.execute(new CurrentConsentQuery(p.patientId, fhir));
+    res.header('etag', `"${version}"`);
+    if (fhir) res.header('content-type', 'application/fhir+json');
+    return answer;
   }
 
   @Get('patients/:patientId/consents/history')
@@ -146,8 +98,8 @@ export class ConsentController {
   @ApiOperation({ summary: 'Every consent change, oldest first: who, when, through which channel. The read is recorded.' })
   @ApiJson(200, 'the history', { type: 'object', properties: { patientId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
-  async history(@Param() p: PatientParams, @Caller() caller: CallerContext) {
-    return { patientId: p.patientId, items: await this.queries.history(p.patientId, (field) => canReadPersonal(caller.principal, p.patientId, field)) };
+  history(@Param() p: PatientParams, @Caller() caller: CallerContext) {
+    return this.queries.execute(new ConsentHistoryQuery(p.patientId, caller.principal));
   }
 
   @Get('patients/:patientId/consents/receipts/:version')
@@ -156,11 +108,8 @@ export class ConsentController {
   @ApiOperation({ summary: 'The signed receipt of one consent version, issued again. The read is recorded.' })
   @ApiJson(200, 'the receipt', { type: 'object', properties: { version: SCHEMA.int, eventId: SCHEMA.str, receipt: SCHEMA.str } })
   @ApiProblems({ 404: ['not-found'] })
-  async receipt(@Param() p: ReceiptParams, @Caller() caller: CallerContext) {
-    const version = Number(p.version);
-    const event = (await this.queries.events(p.patientId)).find((e) => e.version === version);
-    if (!event) throw new NotFoundError(`no consent version ${version} for this patient`, { version });
-    return { version, eventId: event.eventId, receipt: await this.receipts.receiptFor(event, (field) => canReadPersonal(caller.principal, p.patientId, field)) };
+  receipt(@Param() p: ReceiptParams, @Caller() caller: CallerContext) {
+    return this.queries.execute(new ConsentReceiptQuery(p.patientId, Number(p.version), caller.principal));
   }
 
   @Get('datasets/:datasetId/consent-withdrawals')
@@ -169,10 +118,8 @@ export class ConsentController {
   @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset, with the snapshots that contain those images. The read is recorded.' })
   @ApiJson(200, 'the withdrawals', { type: 'object', properties: { datasetId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
-  async datasetWithdrawals(@Param() p: DatasetParams) {
-    const withdrawals = await this.queries.datasetWithdrawals(p.datasetId);
-    const items = await Promise.all(withdrawals.map(async (w) => ({ ...w, snapshots: await snapshotsWithImages(this.db, p.datasetId, w.images) })));
-    return { datasetId: p.datasetId, items };
+  datasetWithdrawals(@Param() p: DatasetParams) {
+    return this.queries.execute(new DatasetWithdrawalsQuery(p.datasetId));
   }
 }
 

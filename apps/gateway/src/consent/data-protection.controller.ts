@@ -1,30 +1,12 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Put } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ErasePatientDataCommand, RotateKeysCommand, SetLegalHoldCommand } from '@custos/consent';
-import { Database } from '@custos/event-store';
 import { Requires } from '@custos/runtime';
-import { retainedForLegalClaims } from '@custos/sentinel';
-import { IsBoolean, IsIn, IsString, Matches } from 'class-validator';
 import { PatientParams } from '../access/access.dto.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
-
-/** A case, ticket or letter reference: printable, no personal data expected (it is stored in clear). */
-const REFERENCE = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,199}$/;
-
-export class ErasureDto {
-  @ApiProperty({ description: "the patient's request this erasure answers (ticket or letter reference)", pattern: REFERENCE.source }) @IsString() @Matches(REFERENCE) reference!: string;
-}
-
-export class LegalHoldDto {
-  @ApiProperty() @IsBoolean() active!: boolean;
-  @ApiProperty({ description: 'the case or investigation', pattern: REFERENCE.source }) @IsString() @Matches(REFERENCE) reference!: string;
-}
-
-export class RotateDto {
-  @ApiProperty({ enum: ['kek', 'signing'] }) @IsIn(['kek', 'signing']) kind!: 'kek' | 'signing';
-}
+import { ErasureDto, LegalHoldDto, RotateDto } from './data-protection.dto.js';
 
 const CHANGE = { type: 'object', properties: { version: SCHEMA.int, eventId: { type: ['string', 'null'] }, sequence: { type: ['integer', 'null'] } } };
 
@@ -32,10 +14,7 @@ const CHANGE = { type: 'object', properties: { version: SCHEMA.int, eventId: { t
 @ApiBearerAuth()
 @Controller('v1')
 export class DataProtectionController {
-  constructor(
-    @Inject(CommandBus) private readonly commands: CommandBus,
-    @Inject(Database) private readonly db: Database,
-  ) {}
+  constructor(@Inject(CommandBus) private readonly commands: CommandBus) {}
 
   @Post('patients/:patientId/erasure')
   @HttpCode(200)
@@ -53,9 +32,8 @@ export class DataProtectionController {
     },
   })
   @ApiProblems({ 409: ['legal-hold'] })
-  async erase(@Param() p: PatientParams, @Body() body: ErasureDto, @Caller() caller: CallerContext) {
-    const erased: object = await this.commands.execute(new ErasePatientDataCommand(p.patientId, body.reference, caller.context));
-    return { ...erased, retained: await retainedForLegalClaims(this.db, p.patientId) };
+  erase(@Param() p: PatientParams, @Body() body: ErasureDto, @Caller() caller: CallerContext) {
+    return this.commands.execute(new ErasePatientDataCommand(p.patientId, body.reference, caller.context));
   }
 
   @Put('patients/:patientId/legal-hold')
