@@ -1,11 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { canReadPersonal, type Principal } from '@custos/authz';
-import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, EventStore, type Handled } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { type ChangeConsent, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
-import { consentStreamId } from './domain/consent.events.js';
-import { consentCodec } from './consent.codec.js';
+import type { ChangeConsent, ConsentRules, ConsentState, WithdrawConsent } from './domain/consent.decide.js';
+import { type ConsentEvent, consentStreamId } from './domain/consent.events.js';
+import { consentShell } from './consent.codec.js';
 import { ConsentReader } from './consent-reader.js';
 import { ConsentReceipts } from './consent.receipts.js';
 
@@ -46,18 +46,22 @@ export class WithdrawConsentCommand {
  */
 @CommandHandler(ChangeConsentCommand)
 export class ChangeConsentHandler implements ICommandHandler<ChangeConsentCommand, ConsentChangeResult> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
     @Inject(ConsentReader) private readonly reader: ConsentReader,
-  ) {}
+  ) {
+    this.shell = consentShell(store, clock);
+  }
 
   async execute({ change, expectedVersion, principal, context }: ChangeConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
     const command: ChangeConsent = { ...change, type: 'ChangeConsent', recordedBy: principal, rules: this.rules, now };
-    const handled = await handle(this.store, consentStreamId(change.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    const handled = await this.shell.handle(consentStreamId(change.patientId), command, context, { now, patientId: change.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
     this.reader.forget(change.patientId);
     return answer(this.receipts, handled, principal);
   }
@@ -65,24 +69,30 @@ export class ChangeConsentHandler implements ICommandHandler<ChangeConsentComman
 
 @CommandHandler(WithdrawConsentCommand)
 export class WithdrawConsentHandler implements ICommandHandler<WithdrawConsentCommand, ConsentChangeResult> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(EventStore) store: EventStore,
+    @Inject(Clock) clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
     @Inject(ConsentReader) private readonly reader: ConsentReader,
-  ) {}
+  ) {
+    this.shell = consentShell(store, clock);
+  }
 
   async execute({ withdraw, expectedVersion, principal, context }: WithdrawConsentCommand): Promise<ConsentChangeResult> {
     const command: WithdrawConsent = { ...withdraw, type: 'WithdrawConsent', recordedBy: principal, rules: this.rules };
-    const handled = await handle(this.store, consentStreamId(withdraw.patientId), consentDecider, command, context, { codec: consentCodec, now: this.clock.now(), patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    const handled = await this.shell.handle(consentStreamId(withdraw.patientId), command, context, { patientId: withdraw.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
     this.reader.forget(withdraw.patientId);
     return answer(this.receipts, handled, principal);
   }
 }
 
-async function answer(receipts: ConsentReceipts, handled: { events: readonly StoredEvent[] }, principal: Principal): Promise<ConsentChangeResult> {
-  const stored = handled.events[0] as StoredEvent;
+async function answer(receipts: ConsentReceipts, handled: Handled<ConsentState, ConsentEvent>, principal: Principal): Promise<ConsentChangeResult> {
+  const [event] = handled.events;
+  if (!event) throw new Error('a consent command records one event'); // the decider refuses or records, never nothing
+  const { stored } = event;
   return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored, (field) => canReadPersonal(principal, stored.metadata.patientId ?? null, field)) };
 }
 

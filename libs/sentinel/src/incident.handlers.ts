@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, Database, EventStore, handle, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, Database, EventStore, type StoredEvent } from '@custos/event-store';
 import { NotFoundError, UnprocessableError } from '@custos/errors';
 import { Clock } from '@custos/platform';
 import { fold } from '@custos/decider';
 import { type IncidentCommand, incidentDecider, type IncidentView } from './domain/incident.decide.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
 import { LOOK_BACK_MS } from './incident.queries.js';
-import { incidentCodec } from './sentinel-runner.js';
+import { incidentCodec, incidentShell } from './sentinel-runner.js';
 
 /** An officer opens a case by hand (evidence named by event id; the store gives sequence and hash). */
 export class OpenIncidentCommand {
@@ -54,10 +54,14 @@ export async function readIncident(store: EventStore, incidentId: string): Promi
 
 @CommandHandler(OpenIncidentCommand)
 export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand, IncidentChange> {
+  private readonly shell;
+
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  ) {
+    this.shell = incidentShell(store, clock);
+  }
 
   async execute({ input, context }: OpenIncidentCommand): Promise<IncidentChange> {
     const now = this.clock.now().toISOString();
@@ -75,7 +79,7 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand,
       openedAt: now,
       evidence: await evidenceFor(this.store, input.evidenceEventIds),
     };
-    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, { type: 'OpenIncident', opened }, context, { codec: incidentCodec, now: this.clock.now(), expectedVersion: 'no-stream' });
+    const handled = await this.shell.handle(incidentStreamId(incidentId), { type: 'OpenIncident', opened }, context, { expectedVersion: 'no-stream' });
     return { incidentId, version: handled.version, state: 'OPEN', recorded: handled.events.length };
   }
 }
@@ -94,11 +98,15 @@ export async function accessedPatientInWindow(db: Database, patientId: string, a
 
 @CommandHandler(ActOnIncidentCommand)
 export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand, IncidentChange> {
+  private readonly shell;
+
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Database) private readonly db: Database,
-  ) {}
+  ) {
+    this.shell = incidentShell(store, clock);
+  }
 
   async execute({ incidentId, command, context }: ActOnIncidentCommand): Promise<IncidentChange> {
     const now = this.clock.now();
@@ -108,7 +116,7 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
       const current = await readIncident(this.store, incidentId);
       if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
     }
-    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, decided, context, { codec: incidentCodec, now });
+    const handled = await this.shell.handle(incidentStreamId(incidentId), decided, context, { now });
     if (!handled.state) throw new NotFoundError('no such incident', { incidentId }, 'incident-not-found');
     return { incidentId, version: handled.version, state: handled.state.state, recorded: handled.events.length };
   }
