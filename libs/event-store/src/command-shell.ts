@@ -134,15 +134,16 @@ export function commandShell<State, Command, E extends DomainEvent>(binding: She
       expectedVersion: reads ? version : expected === 'no-stream' ? 0 : 'any',
       ...(conditions ? { conditions } : {}),
     };
-    let result: AppendResult | undefined;
-    if (alongside.length === 0) result = await store.append(streamId, own.events, { expectedVersion: own.expectedVersion, ...(conditions ? { conditions } : {}) });
-    else {
-      const results = await store.appendBatch(events.length > 0 ? [...alongside, own] : alongside);
-      result = events.length > 0 ? results[results.length - 1] : undefined;
+    if (events.length === 0) {
+      await store.appendBatch(alongside);
+      return { state, events: [], version };
     }
-    if (!result) return { state, events: [], version };
+    const result =
+      alongside.length === 0
+        ? await store.append(streamId, own.events, { expectedVersion: own.expectedVersion, ...(conditions ? { conditions } : {}) })
+        : ((await store.appendBatch([...alongside, own])).at(-1) as AppendResult);
     const recorded = events.map((e, i): Recorded<E> => {
-      const s = (result as AppendResult).events[i] as StoredEvent;
+      const s = result.events[i] as StoredEvent;
       return { ...e, eventId: s.eventId, streamId: s.streamId, version: s.version, globalSeq: s.globalSeq, hash: s.hash, stored: s };
     });
     return { state: events.reduce((s, e) => decider.evolve(s, e), state), events: recorded, version: result.nextExpectedVersion };
