@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { AccessDecisions, AccessDeniedError, accessStreamId, PolicyActivation, policyStreamId, UnknownResourceError } from '@custos/access';
 import { CustosError } from '@custos/errors';
 import { policyVersionOf, type Principal } from '@custos/authz';
-import { consentDecider, ConsentReader, consentStreamId, consentCodec, STANDARD_RULES, type Recipient } from '@custos/consent';
-import { type CommandContext, type EventStore, handle, readLog, verifyChain } from '@custos/event-store';
-import { imageCodec, imageDecider, imageStreamId, StoreImageDirectory } from '@custos/imaging';
+import { ConsentReader, consentShell, consentStreamId, STANDARD_RULES, type Recipient } from '@custos/consent';
+import { type CommandContext, type EventStore, readLog, verifyChain } from '@custos/event-store';
+import { imageShell, imageStreamId, StoreImageDirectory } from '@custos/imaging';
 import { Clock } from '@custos/platform';
 import { openTestStore, rewriteAndRehash, type StoreKind, type TestStore } from '@custos/testing';
 import { DATA_CATEGORIES, type DataAction, type DataCategory, PURPOSES, type Purpose } from '@custos/vocabulary';
@@ -40,7 +40,7 @@ async function world(t: TestStore) {
     decisions,
     async register(imageId: string, patientId: string, datasetId: string) {
       const image = { imageId, patientId, datasetId, modality: 'CT', bodySite: 'CHEST', demographics: { sex: 'F', birthYear: 1970, ethnicity: 'unknown' } };
-      await handle(t.store, imageStreamId(imageId), imageDecider, { type: 'RegisterImage', image }, steward, { codec: imageCodec, now: clock.now(), patientId });
+      await imageShell(t.store, clock).handle(imageStreamId(imageId), { type: 'RegisterImage', image }, steward, { patientId });
     },
     async consent(patientId: string, by: Principal, change: { purpose: Purpose; status: 'granted' | 'denied' | 'withdrawn'; categories?: DataCategory[]; recipients?: Recipient[]; expiresInMinutes?: number }) {
       const now = clock.now();
@@ -61,7 +61,7 @@ async function world(t: TestStore) {
               ...(change.expiresInMinutes !== undefined ? { expiresAt: new Date(now.getTime() + change.expiresInMinutes * 60_000) } : {}),
             } as const);
       try {
-        await handle(t.store, consentStreamId(patientId), consentDecider, command, contextOf(by), { codec: consentCodec, now, patientId });
+        await consentShell(t.store, clock).handle(consentStreamId(patientId), command, contextOf(by), { now, patientId });
       } catch (e) {
         if (!(e instanceof CustosError)) throw e; // a refusal (nothing to withdraw) or a lost race: nothing appended
       }
