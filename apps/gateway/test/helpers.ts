@@ -1,5 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
+import type { Principal } from '@custos/authz';
 import { createLogger, type CustosConfig, loadConfig } from '@custos/platform';
+import { claimsOf, image } from '@custos/testing';
 import request from 'supertest';
 import type { Logger } from 'pino';
 import { createGatewayApp as createUncheckedGatewayApp } from '../src/app.js';
@@ -47,6 +49,11 @@ export async function devToken(app: INestApplication, claims: { sub: string; rol
   return (res.body as { token: string }).token;
 }
 
+/** A dev token for a principal from the shared factories (`principals.clinician()`, ...). */
+export function tokenFor(app: INestApplication, principal: Principal): Promise<string> {
+  return devToken(app, claimsOf(principal));
+}
+
 /** Waits until the read models have caught up with `sequence` (the API says how far they are). */
 export async function waitForProjection(app: INestApplication, token: string, patientId: string, sequence: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -58,11 +65,5 @@ export async function waitForProjection(app: INestApplication, token: string, pa
   }
 }
 
-export const IMAGE = (imageId: string, patientId: string) => ({
-  imageId,
-  patientId,
-  modality: 'CT',
-  bodySite: 'chest',
-  datasetId: 'ds-1',
-  demographics: { sex: 'F', birthYear: 1970, ethnicity: 'unknown' },
-});
+/** An image to register (the shared factory's, in dataset ds-1). */
+export const IMAGE = (imageId: string, patientId: string) => image({ imageId, patientId });
