@@ -2,7 +2,7 @@ import type { Database, EventStore, StoredEvent } from '@custos/event-store';
 import type { PayloadCipher } from '@custos/keys';
 import { DATA_CATEGORIES, PURPOSES, type Purpose } from '@custos/vocabulary';
 import type { ConsentRules } from './domain/consent.decide.js';
-import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData, type Recipient } from './domain/consent.events.js';
+import { consentStreamId, type Recipient } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
 import { ConsentReader } from './consent-reader.js';
 import { datasetWithdrawals, type DatasetWithdrawal } from './dataset-withdrawals.repository.js';
@@ -67,15 +67,16 @@ export class ConsentQueries {
     const events = await this.events(patientId);
     const shown = this.cipher ? await Promise.all(events.map((e) => (this.cipher as PayloadCipher).reveal(e, allowed))) : events;
     return shown.map((e) => {
-      const d = consentCodec.decode(e).data as ConsentChangedData & ConsentWithdrawnData;
+      const decoded = consentCodec.decode(e);
+      const d = decoded.data;
       return {
         version: e.version,
         eventId: e.eventId,
         sequence: e.globalSeq,
         occurredAt: e.occurredAt,
-        change: e.type === 'ConsentWithdrawn' ? 'withdrawn' : d.status,
+        change: decoded.type === 'ConsentWithdrawn' ? 'withdrawn' : decoded.data.status,
         purpose: d.purpose,
-        ...(e.type === 'ConsentChanged' ? { categories: d.categories, expiresAt: d.expiresAt, recipients: d.recipients } : {}),
+        ...(decoded.type === 'ConsentChanged' ? { categories: decoded.data.categories, expiresAt: decoded.data.expiresAt, recipients: decoded.data.recipients } : {}),
         channel: d.channel,
         ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
         ...(d.evidenceRef !== undefined ? { evidenceRef: d.evidenceRef } : {}),
