@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { accessCodec, accessDecider, policyDecider, policyCodec, policyStreamId } from '@custos/access';
+import { accessShell, policyShell, policyStreamId } from '@custos/access';
 import { STANDARD_RULES } from '@custos/consent';
 import { ALL_MIGRATIONS, allProjections, policyInForce } from '@custos/contexts';
-import { Database, EventStore, handle, hashEvent, readLog } from '@custos/event-store';
+import { Database, EventStore, hashEvent, readLog } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, LogTree } from '@custos/log';
 import { createProjectionRunner } from '@custos/runtime';
@@ -144,11 +144,11 @@ describe('custos CLI', () => {
       const policy = policyInForce(STANDARD_RULES);
       const context = { actor: { id: 'dr-1', roles: ['clinician'] }, correlationId: 'c' };
       const now = new Date('2026-06-01T00:00:00.000Z');
-      await handle(store, policyStreamId(policy.version), policyDecider, { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, context, { codec: policyCodec, now });
+      await policyShell(store, { now: () => now }).handle(policyStreamId(policy.version), { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, context);
       const principal = { sub: 'dr-1', roles: ['clinician'], credentials: [] };
       for (const id of ['img-a', 'img-b']) {
         const command = { type: 'DecideAccess' as const, principal, resourceType: 'image' as const, resourceId: id, action: 'view' as const, purpose: 'TREATMENT' as const, resource: null, consent: { granted: false, version: 0 }, policyVersion: policy.version };
-        await handle(store, 'access-unresolved', accessDecider, command, context, { codec: accessCodec, now, expectedVersion: 'any' });
+        await accessShell(store, { now: () => now }).handle('access-unresolved', command, context, { expectedVersion: 'any' });
       }
       await db.close();
       const env = { DATA_DIR: dir, LOG_LEVEL: 'silent' };
@@ -230,12 +230,12 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
     const store = new EventStore(db);
     const policy = policyInForce(STANDARD_RULES);
     const now = new Date('2026-06-01T00:00:00.000Z');
-    await handle(store, policyStreamId(policy.version), policyDecider, { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, { actor: { id: 'admin-1', roles: ['admin'] }, correlationId: 'c' }, { codec: policyCodec, now });
+    await policyShell(store, { now: () => now }).handle(policyStreamId(policy.version), { type: 'ActivatePolicy', data: { policyVersion: policy.version, rulesDigest: policy.rulesDigest, parameters: policy.parameters } }, { actor: { id: 'admin-1', roles: ['admin'] }, correlationId: 'c' });
     for (let i = 0; i < 20; i++) {
       const patientId = `p${i % 3}`;
       const principal = { sub: `dr-${i % 2}`, roles: ['clinician'], credentials: [] };
       const command = { type: 'DecideAccess' as const, principal, resourceType: 'image' as const, resourceId: `img-${i}`, action: 'view' as const, purpose: 'TREATMENT' as const, resource: { patientId }, consent: { granted: i % 4 !== 0, version: 1 }, policyVersion: policy.version };
-      await handle(store, `access-${patientId}`, accessDecider, command, { actor: { id: principal.sub, roles: principal.roles }, correlationId: `c${i}` }, { codec: accessCodec, now, expectedVersion: 'any', patientId });
+      await accessShell(store, { now: () => now }).handle(`access-${patientId}`, command, { actor: { id: principal.sub, roles: principal.roles }, correlationId: `c${i}` }, { expectedVersion: 'any', patientId });
     }
     // Projected as the live projector would, then more recorded that is not projected yet.
     const runner = createProjectionRunner(db, allProjections());

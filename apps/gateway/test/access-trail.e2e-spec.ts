@@ -2,9 +2,9 @@ import { CONTEXTS } from '@custos/contexts';
 import type { INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import { createProcessApp, ProjectorProcess, RelayProcess } from '@custos/runtime';
-import { createTestDatabase, deleteTopicsWithPrefix, type TestDatabase, uniquePrefix, TEST_KEK } from '@custos/testing';
+import { createTestDatabase, deleteTopicsWithPrefix, type TestDatabase, uniquePrefix, TEST_KEK, principals } from '@custos/testing';
 import request from 'supertest';
-import { boot, bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+import { boot, bootEmbedded, IMAGE, tokenFor, waitForProjection } from './helpers.js';
 
 interface Decision {
   eventId: string;
@@ -46,11 +46,11 @@ async function readWholeTrail(app: INestApplication, token: string): Promise<Arr
 
 async function tokensFor(app: INestApplication): Promise<Record<string, string>> {
   return {
-    clinician: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
-    researcher: await devToken(app, { sub: 'res-1', roles: ['researcher'] }),
-    steward: await devToken(app, { sub: 'stew-1', roles: ['data-steward'] }),
-    security: await devToken(app, { sub: 'sec-1', roles: ['security-officer'] }),
-    patient: await devToken(app, { sub: 'pat-1', roles: ['patient'], patient_id: 'p1' }),
+    clinician: await tokenFor(app, principals.clinician()),
+    researcher: await tokenFor(app, principals.researcher()),
+    steward: await tokenFor(app, principals.steward()),
+    security: await tokenFor(app, principals.securityOfficer({ sub: 'sec-1' })),
+    patient: await tokenFor(app, principals.patient()),
   };
 }
 

@@ -1,19 +1,19 @@
 import type { INestApplication } from '@nestjs/common';
 import { Database } from '@custos/event-store';
 import { loadConfig } from '@custos/platform';
-import { createTestDatabase, TEST_KEK } from '@custos/testing';
+import { createTestDatabase, TEST_KEK, principals } from '@custos/testing';
 import jose from 'node-jose';
 import request from 'supertest';
-import { boot, bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+import { boot, bootEmbedded, IMAGE, tokenFor, waitForProjection } from './helpers.js';
 
 async function setup(app: INestApplication) {
   const t = {
-    patient: await devToken(app, { sub: 'pat-1', roles: ['patient'], patient_id: 'p1' }),
-    other: await devToken(app, { sub: 'pat-2', roles: ['patient'], patient_id: 'p2' }),
-    steward: await devToken(app, { sub: 'stew-1', roles: ['data-steward'] }),
-    researcher: await devToken(app, { sub: 'res-1', roles: ['researcher'] }),
-    clinician: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
-    security: await devToken(app, { sub: 'sec-1', roles: ['security-officer'] }),
+    patient: await tokenFor(app, principals.patient()),
+    other: await tokenFor(app, principals.patient({ sub: 'pat-2', patientId: 'p2' })),
+    steward: await tokenFor(app, principals.steward()),
+    researcher: await tokenFor(app, principals.researcher()),
+    clinician: await tokenFor(app, principals.clinician()),
+    security: await tokenFor(app, principals.securityOfficer({ sub: 'sec-1' })),
   };
   await request(app.getHttpServer()).post('/v1/images').set('authorization', `Bearer ${t.steward}`).send(IMAGE('img-1', 'p1')).expect(201);
   return t;

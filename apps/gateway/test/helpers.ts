@@ -1,5 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
+import type { Principal } from '@custos/authz';
 import { createLogger, type CustosConfig, loadConfig } from '@custos/platform';
+import { claimsOf, image } from '@custos/testing';
 import request from 'supertest';
 import type { Logger } from 'pino';
 import { createGatewayApp as createUncheckedGatewayApp } from '../src/app.js';
@@ -47,6 +49,11 @@ export async function devToken(app: INestApplication, claims: { sub: string; rol
   return (res.body as { token: string }).token;
 }
 
+/** A dev token for a principal from the shared factories (`principals.clinician()`, ...). */
+export function tokenFor(app: INestApplication, principal: Principal): Promise<string> {
+  return devToken(app, claimsOf(principal));
+}
+
 /**
  * GETs `path` until its `x-custos-projected-seq` reaches `sequence` (the API says how far its
  * read model is), then returns that answer; fails after `timeoutMs`.
@@ -66,11 +73,5 @@ export async function waitForProjection(app: INestApplication, token: string, pa
   await getProjected(app, token, `/v1/patients/${patientId}/access-trail?limit=1`, sequence, timeoutMs);
 }
 
-export const IMAGE = (imageId: string, patientId: string) => ({
-  imageId,
-  patientId,
-  modality: 'CT',
-  bodySite: 'chest',
-  datasetId: 'ds-1',
-  demographics: { sex: 'F', birthYear: 1970, ethnicity: 'unknown' },
-});
+/** An image to register (the shared factory's, in dataset ds-1). */
+export const IMAGE = (imageId: string, patientId: string) => image({ imageId, patientId });

@@ -1,21 +1,21 @@
 import { Database, EventStore } from '@custos/event-store';
 import { allProjections } from '@custos/contexts';
 import { createProjectionRunner, EmbeddedProjections } from '@custos/runtime';
-import { snapshotTables } from '@custos/testing';
+import { snapshotTables, principals } from '@custos/testing';
 import request from 'supertest';
-import { bootEmbedded, devToken, IMAGE, waitForProjection } from './helpers.js';
+import { bootEmbedded, IMAGE, tokenFor, waitForProjection } from './helpers.js';
 
 describe('replay of every read model equals live projection (all contexts)', () => {
   it('rebuilds trails, reviews, dataset withdrawals and the catalogue to the same bytes', async () => {
     const app = await bootEmbedded();
     try {
       const t = {
-        steward: await devToken(app, { sub: 'stew-1', roles: ['data-steward'] }),
-        dr: await devToken(app, { sub: 'dr-1', roles: ['clinician'] }),
-        res: await devToken(app, { sub: 'res-1', roles: ['researcher'] }),
-        sec: await devToken(app, { sub: 'sec-1', roles: ['security-officer'] }),
-        p1: await devToken(app, { sub: 'pat-1', roles: ['patient'], patient_id: 'p1' }),
-        p2: await devToken(app, { sub: 'pat-2', roles: ['patient'], patient_id: 'p2' }),
+        steward: await tokenFor(app, principals.steward()),
+        dr: await tokenFor(app, principals.clinician()),
+        res: await tokenFor(app, principals.researcher()),
+        sec: await tokenFor(app, principals.securityOfficer({ sub: 'sec-1' })),
+        p1: await tokenFor(app, principals.patient()),
+        p2: await tokenFor(app, principals.patient({ sub: 'pat-2', patientId: 'p2' })),
       };
       const http = () => request(app.getHttpServer());
       for (const [img, patient] of [['img-1', 'p1'], ['img-2', 'p2'], ['img-3', 'p1']] as const) {

@@ -1,7 +1,8 @@
-import type { Sql, StoredEvent } from '@custos/event-store';
+import type { Sql } from '@custos/event-store';
 import { ValidationError } from '@custos/errors';
-import type { Projection } from '@custos/projections';
-import type { AccessDecidedData, AuditDataReadData, EmergencyAccessReviewedData, RouteAccessDeniedData } from './domain/access.events.js';
+import { DecodedProjection, type ProjectedEvent } from '@custos/projections';
+import { accessCodec, reviewCodec } from './access.codec.js';
+import type { AccessDecided, AccessEvent, EmergencyAccessReviewed } from './domain/access.events.js';
 
 /**
  * The access trail (every decision about a patient's data, every refusal, every read of audit
@@ -111,16 +112,23 @@ export function decodeCursor(cursor: string): number {
   return Number(m[1]);
 }
 
-export class AccessTrailProjection implements Projection {
+/** What the trail reads: the access context's decisions, refusals and audit reads, and the reviews of emergency accesses. */
+type TrailEvent = ProjectedEvent<AccessEvent | EmergencyAccessReviewed>;
+
+export class AccessTrailProjection extends DecodedProjection<AccessEvent | EmergencyAccessReviewed> {
   readonly name = 'access-trail';
   readonly tables = ['custos_rm_access_trail', 'custos_rm_emergency_reviews'];
 
-  apply(sql: Sql, e: StoredEvent): Promise<void> {
-    return this.applyBatch(sql, [e]);
+  constructor() {
+    super(accessCodec, reviewCodec);
+  }
+
+  protected project(sql: Sql, e: TrailEvent): Promise<void> {
+    return this.projectBatch(sql, [e]);
   }
 
   /** Trail rows of the whole batch in one statement; the (rare) review rows one by one, in order. */
-  async applyBatch(sql: Sql, events: readonly StoredEvent[]): Promise<void> {
+  protected override async projectBatch(sql: Sql, events: readonly TrailEvent[]): Promise<void> {
     const rows: NewTrailRow[] = [];
     for (const e of events) {
       const row = trailRowOf(e);
@@ -129,16 +137,15 @@ export class AccessTrailProjection implements Projection {
     await insertTrail(sql, rows);
     // The review queue: emergency accesses and their reviews, each kind in one upsert. They set
     // disjoint columns, so applying all accesses then all reviews equals applying them in order.
-    const accesses: StoredEvent[] = [];
-    const reviews: StoredEvent[] = [];
+    const accesses: ProjectedEvent<AccessDecided>[] = [];
+    const reviews: ProjectedEvent<EmergencyAccessReviewed>[] = [];
     for (const e of events) {
       if (e.type === 'AccessDecided') {
-        const d = e.data as AccessDecidedData;
-        if (d.emergency && d.patientId) accesses.push(e);
+        if (e.data.emergency && e.data.patientId) accesses.push(e);
       } else if (e.type === 'EmergencyAccessReviewed') reviews.push(e);
     }
     if (accesses.length > 0) {
-      const col = <T>(f: (e: StoredEvent, d: AccessDecidedData) => T) => accesses.map((e) => f(e, e.data as AccessDecidedData));
+      const col = <T>(f: (e: ProjectedEvent<AccessDecided>) => T) => accesses.map(f);
       await sql.execute(
         `INSERT INTO custos_rm_emergency_reviews (access_event_id, access_seq, patient_id, actor_id, occurred_at, resource_type, resource_id, purpose, reason, reason_sealed)
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
@@ -147,31 +154,34 @@ export class AccessTrailProjection implements Projection {
         [
           col((e) => e.eventId),
           col((e) => e.globalSeq),
-          col((_e, d) => d.patientId),
+          col((e) => e.data.patientId),
           col((e) => e.metadata.actor.id),
           col((e) => e.occurredAt),
-          col((_e, d) => d.resourceType),
-          col((_e, d) => d.resourceId),
-          col((_e, d) => d.purpose),
-          col((_e, d) => d.emergencyReason ?? null),
-          col((e) => sealedOf(e)),
+          col((e) => e.data.resourceType),
+          col((e) => e.data.resourceId),
+          col((e) => e.data.purpose),
+          col((e) => e.data.emergencyReason ?? null),
+          // The sealed personal part, kept as is: the review queue holds the emergency reason and
+          // the review note encrypted under the patient's data key, opened for a reader entitled
+          // to them (events from before sealing keep their clear column).
+          col((e) => e.sealed),
         ],
         { name: 'custos_rm_emergency_accesses' },
       );
     }
     if (reviews.length > 0) {
-      const col = <T>(f: (e: StoredEvent, d: EmergencyAccessReviewedData) => T) => reviews.map((e) => f(e, e.data as EmergencyAccessReviewedData));
+      const col = <T>(f: (e: ProjectedEvent<EmergencyAccessReviewed>) => T) => reviews.map(f);
       await sql.execute(
         `INSERT INTO custos_rm_emergency_reviews (access_event_id, patient_id, verdict, note, note_sealed, reviewed_by, reviewed_at, review_seq)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
          ON CONFLICT (access_event_id) DO UPDATE SET verdict = EXCLUDED.verdict, note = EXCLUDED.note, note_sealed = EXCLUDED.note_sealed, reviewed_by = EXCLUDED.reviewed_by,
            reviewed_at = EXCLUDED.reviewed_at, review_seq = EXCLUDED.review_seq`,
         [
-          col((_e, d) => d.accessEventId),
-          col((_e, d) => d.patientId),
-          col((_e, d) => d.verdict),
-          col((_e, d) => d.note ?? null),
-          col((e) => sealedOf(e)),
+          col((e) => e.data.accessEventId),
+          col((e) => e.data.patientId),
+          col((e) => e.data.verdict),
+          col((e) => e.data.note ?? null),
+          col((e) => e.sealed),
           col((e) => e.metadata.actor.id),
           col((e) => e.occurredAt),
           col((e) => e.globalSeq),
@@ -182,18 +192,8 @@ export class AccessTrailProjection implements Projection {
   }
 }
 
-/**
- * The sealed personal part of an event, kept as is: the review queue holds the emergency
- * reason and the review note encrypted under the patient's data key, opened for a reader
- * entitled to them (events from before sealing keep their clear column).
- */
-function sealedOf(e: StoredEvent): string | null {
-  const sealed = (e.data as { sealed?: unknown }).sealed;
-  return typeof sealed === 'string' ? sealed : null;
-}
-
 interface NewTrailRow {
-  readonly e: StoredEvent;
+  readonly e: TrailEvent;
   readonly patientId: string | null;
   readonly resourceType: string;
   readonly resourceId: string;
@@ -207,20 +207,23 @@ interface NewTrailRow {
 }
 
 /** The trail row an event makes, if it makes one: a decision, a refusal, a read of audit data. */
-function trailRowOf(e: StoredEvent): NewTrailRow | undefined {
-  if (e.type === 'AccessDecided') {
-    const d = e.data as AccessDecidedData;
-    return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.resourceId, action: d.action, purpose: d.purpose, decision: d.decision, rule: d.rule, emergency: d.emergency, consentVersion: d.consentVersion, itemsReturned: null };
+function trailRowOf(e: TrailEvent): NewTrailRow | undefined {
+  switch (e.type) {
+    case 'AccessDecided': {
+      const d = e.data;
+      return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.resourceId, action: d.action, purpose: d.purpose, decision: d.decision, rule: d.rule, emergency: d.emergency, consentVersion: d.consentVersion, itemsReturned: null };
+    }
+    case 'RouteAccessDenied': {
+      const d = e.data;
+      return { e, patientId: d.patientId, resourceType: d.subject, resourceId: d.route, action: d.action, purpose: null, decision: 'DENY', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: null };
+    }
+    case 'AuditDataRead': {
+      const d = e.data;
+      return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned };
+    }
+    default:
+      return undefined;
   }
-  if (e.type === 'RouteAccessDenied') {
-    const d = e.data as RouteAccessDeniedData;
-    return { e, patientId: d.patientId, resourceType: d.subject, resourceId: d.route, action: d.action, purpose: null, decision: 'DENY', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: null };
-  }
-  if (e.type === 'AuditDataRead') {
-    const d = e.data as AuditDataReadData;
-    return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned };
-  }
-  return undefined;
 }
 
 async function insertTrail(sql: Sql, rows: readonly NewTrailRow[]): Promise<void> {

@@ -2,13 +2,13 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { Principal } from '@custos/authz';
 import { AlreadyExistsError, ConcurrencyError } from '@custos/errors';
-import { type CommandContext, EventStore, handle, retryOnConflict, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, EventStore } from '@custos/event-store';
 import { ImageDirectory, type RegisteredImage } from '@custos/imaging';
 import { Clock } from '@custos/platform';
 import { categoryOf, type DataAction, type DataCategory, type Purpose, type ResourceType } from '@custos/vocabulary';
-import { accessDecider, conceals, type DecideAccess, reviewDecider } from './domain/access.decide.js';
-import { type AccessDecided, type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
-import { accessCodec, reviewCodec } from './access.codec.js';
+import { conceals, type DecideAccess } from './domain/access.decide.js';
+import { type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
+import { accessCodec, accessShell, reviewShell } from './access.codec.js';
 import { type AccessDecisionResult, AccessDeniedError, UnknownResourceError } from './access.errors.js';
 import { ConsentPort } from './consent.port.js';
 import { ANNOTATIONS_OF_IMAGE, AnnotationOwners } from './annotation.port.js';
@@ -30,14 +30,18 @@ export interface DataRequest {
  */
 @Injectable()
 export class AccessDecisions {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(ConsentPort) private readonly consent: ConsentPort,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(POLICY) private readonly policy: PolicyInForce,
     @Optional() @Inject(AnnotationOwners) private readonly annotations?: AnnotationOwners,
-  ) {}
+  ) {
+    this.shell = accessShell(store, clock);
+  }
 
   /**
    * `options.resource`: the resource's owner when the caller has already loaded it (a read of
@@ -54,10 +58,9 @@ export class AccessDecisions {
     const patientId = resource?.patientId ?? null;
     const category = categoryOf(request.resourceType);
     const categories: DataCategory[] = options.demographics ? [category, 'DEMOGRAPHICS'] : [category];
-    let attempt = 0;
-    const stored = await retryOnConflict(
-      async () => {
-        attempt += 1;
+    const { events } = await this.shell.handle(
+      accessStreamId(patientId),
+      async (attempt) => {
         const requester = { user: principal.sub, ...(resource?.datasetId ? { dataset: resource.datasetId } : {}), ...(principal.org ? { organization: principal.org } : {}) };
         // A cached consent is fine first (the append's condition validates it); after a failed condition, read afresh.
         const consent = patientId ? await this.consent.consentFor(patientId, request.purpose, categories, now, requester, { fresh: attempt > 1 }) : undefined;
@@ -70,19 +73,14 @@ export class AccessDecisions {
           ...(options.demographics ? { demographics: { consentGranted: consent?.granted.DEMOGRAPHICS === true } } : {}),
           policyVersion: this.policy.version,
         };
-        const { events } = await handle(this.store, accessStreamId(patientId), accessDecider, command, context, {
-          codec: accessCodec,
-          now,
-          expectedVersion: 'any',
-          patientId,
-          ...(consent ? { conditions: [consent.condition] } : {}),
-        });
-        return events[0] as StoredEvent;
+        return { command, ...(consent ? { conditions: [consent.condition] } : {}) };
       },
-      (e: ConcurrencyError) => e.code === 'condition-failed',
-      20,
+      context,
+      { now, expectedVersion: 'any', patientId },
     );
-    const data = stored.data as AccessDecidedData;
+    const [stored] = events;
+    if (stored?.type !== 'AccessDecided') throw new Error('an access decision records AccessDecided'); // the decider always does
+    const { data } = stored;
     const result: AccessDecisionResult = {
       eventId: stored.eventId,
       sequence: stored.globalSeq,
@@ -156,18 +154,19 @@ export class ReadImageHandler implements ICommandHandler<ReadImageCommand, Image
 /** Records refusals and reads of audit data in the log, before the answer goes out. */
 @Injectable()
 export class AccessRecorder {
-  constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  private readonly shell;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.shell = accessShell(store, clock);
+  }
 
   async routeDenied(context: CommandContext, data: RouteAccessDeniedData): Promise<void> {
-    await handle(this.store, accessStreamId(data.patientId), accessDecider, { type: 'RecordRouteDenied', data }, context, { codec: accessCodec, now: this.clock.now(), expectedVersion: 'any', patientId: data.patientId });
+    await this.shell.handle(accessStreamId(data.patientId), { type: 'RecordRouteDenied', data }, context, { expectedVersion: 'any', patientId: data.patientId });
   }
 
   async auditRead(context: CommandContext, data: AuditDataReadData): Promise<void> {
     const stream = data.patientId ? accessStreamId(data.patientId) : AUDIT_READS_STREAM;
-    await handle(this.store, stream, accessDecider, { type: 'RecordAuditRead', data }, context, { codec: accessCodec, now: this.clock.now(), expectedVersion: 'any', patientId: data.patientId });
+    await this.shell.handle(stream, { type: 'RecordAuditRead', data }, context, { expectedVersion: 'any', patientId: data.patientId });
   }
 }
 
@@ -180,23 +179,21 @@ export class ReviewEmergencyAccessCommand {
 
 @CommandHandler(ReviewEmergencyAccessCommand)
 export class ReviewEmergencyAccessHandler implements ICommandHandler<ReviewEmergencyAccessCommand, { eventId: string; sequence: number }> {
+  private readonly shell;
+
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
+    @Inject(Clock) clock: Clock,
+  ) {
+    this.shell = reviewShell(store, clock);
+  }
 
   async execute({ review, context }: ReviewEmergencyAccessCommand): Promise<{ eventId: string; sequence: number }> {
     const stored = await this.store.readEvent(review.accessEventId);
-    const access = stored?.type === 'AccessDecided' ? (accessCodec.decode(stored) as AccessDecided) : undefined;
+    const decoded = stored ? accessCodec.decode(stored) : undefined;
+    const access = decoded?.type === 'AccessDecided' ? decoded : undefined;
     try {
-      const { events } = await handle(
-        this.store,
-        reviewStreamId(review.accessEventId),
-        reviewDecider,
-        { type: 'ReviewEmergencyAccess', ...review, access },
-        { ...context, causationId: review.accessEventId },
-        { codec: reviewCodec, now: this.clock.now(), patientId: access?.data.patientId ?? null },
-      );
+      const { events } = await this.shell.handle(reviewStreamId(review.accessEventId), { type: 'ReviewEmergencyAccess', ...review, access }, { ...context, causationId: review.accessEventId }, { patientId: access?.data.patientId ?? null });
       return { eventId: events[0]!.eventId, sequence: events[0]!.globalSeq };
     } catch (e) {
       // Two reviewers raced: the loser is told what a late second review is told.

@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { type CommandContext, EventStore, handle } from '@custos/event-store';
+import { ConcurrencyError } from '@custos/errors';
+import { type CommandContext, EventStore } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { policyDecider } from './domain/access.decide.js';
 import { policyStreamId } from './domain/access.events.js';
-import { policyCodec } from './access.codec.js';
+import { policyShell } from './access.codec.js';
 
 /** The policy in force in this process: its version, the rules' digest, its parameters. */
 export interface PolicyInForce {
@@ -23,21 +23,23 @@ const SYSTEM: CommandContext = { actor: { id: 'custos', roles: [] }, correlation
  */
 @Injectable()
 export class PolicyActivation implements OnApplicationBootstrap {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(EventStore) store: EventStore,
+    @Inject(Clock) clock: Clock,
     @Inject(POLICY) private readonly policy: PolicyInForce,
-  ) {}
+  ) {
+    this.shell = policyShell(store, clock);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const data = { policyVersion: this.policy.version, rulesDigest: this.policy.rulesDigest, parameters: this.policy.parameters };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await handle(this.store, policyStreamId(this.policy.version), policyDecider, { type: 'ActivatePolicy', data }, SYSTEM, { codec: policyCodec, now: this.clock.now() });
-        return;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'concurrency-conflict') throw e;
-      }
+    try {
+      await this.shell.handle(policyStreamId(this.policy.version), { type: 'ActivatePolicy', data }, SYSTEM);
+    } catch (e) {
+      // Still racing after three attempts: the others record it; this gateway starts anyway.
+      if (!(e instanceof ConcurrencyError && e.code === 'concurrency-conflict')) throw e;
     }
   }
 }

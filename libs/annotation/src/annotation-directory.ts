@@ -3,7 +3,7 @@ import { fold } from '@custos/decider';
 import type { EventStore, StoredEvent } from '@custos/event-store';
 import { annotationCodec, datasetCodec } from './annotation.codec.js';
 import { type AnnotationState, evolveAnnotation, initialAnnotationState } from './domain/annotation.decide.js';
-import { annotationStreamId, type AnnotationCreatedData, type DatasetConfiguredData, datasetStreamId } from './domain/annotation.events.js';
+import { annotationStreamId, type DatasetConfiguredData, datasetStreamId } from './domain/annotation.events.js';
 
 /**
  * Datasets and annotations as the other parts of Custos see them, read from the event store
@@ -40,8 +40,9 @@ export class AnnotationDirectory extends AnnotationOwners {
     if (known) return known;
     const [first] = await this.store.readStream(annotationStreamId(annotationId), { fromVersion: 1 });
     if (!first || first.type !== 'AnnotationCreated') return null;
-    const d = first.data as AnnotationCreatedData;
-    const owner = { patientId: d.patientId, datasetId: d.datasetId };
+    const created = annotationCodec.decode(first);
+    if (created.type !== 'AnnotationCreated') return null;
+    const owner = { patientId: created.data.patientId, datasetId: created.data.datasetId };
     if (this.owners.size >= this.maxCached) this.owners.delete(this.owners.keys().next().value as string);
     this.owners.set(annotationId, owner);
     return owner;

@@ -3,19 +3,17 @@ import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AccessDecisions, type AccessDecisionResult, annotationsOfImage as listingId, ConsentPort } from '@custos/access';
 import type { Principal } from '@custos/authz';
 import { ConcurrencyError, ConflictError, NotFoundError, PreconditionFailedError, PreconditionRequiredError } from '@custos/errors';
-import { type CommandContext, Database, EventStore, handle, retryOnConflict, type StoredEvent } from '@custos/event-store';
+import { type Attempt, type CommandContext, Database, EventStore, type StoredEvent } from '@custos/event-store';
 import { ImageDirectory } from '@custos/imaging';
 import { PayloadCipher } from '@custos/keys';
 import { Clock, Ids } from '@custos/platform';
 import { projectedPosition } from '@custos/projections';
 import type { Purpose } from '@custos/vocabulary';
-import { annotationCodec, datasetCodec, snapshotCodec } from './annotation.codec.js';
-import { snapshotDecider } from './snapshots.js';
+import { annotationShell, datasetShell, snapshotCodec, snapshotShell } from './annotation.codec.js';
 import { AnnotationDirectory } from './annotation-directory.js';
 import { type AnnotationRow, annotationsOfImage } from './annotations.projection.js';
-import { annotationDecider, type AnnotationFields } from './domain/annotation.decide.js';
+import type { AnnotationCommand, AnnotationFields } from './domain/annotation.decide.js';
 import { annotationStreamId, type DatasetConfiguredData, type DatasetSnapshottedData, datasetStreamId, snapshotStreamId } from './domain/annotation.events.js';
-import { datasetDecider } from './domain/dataset.decide.js';
 
 /** A write conditional on If-Match: the shell's conflict becomes 412 with the current version. */
 async function conditional<T>(expected: number, write: () => Promise<T>): Promise<T> {
@@ -39,13 +37,14 @@ export class ConfigureDatasetCommand {
 
 @CommandHandler(ConfigureDatasetCommand)
 export class ConfigureDatasetHandler implements ICommandHandler<ConfigureDatasetCommand, { datasetId: string; version: number }> {
-  constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  private readonly shell;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.shell = datasetShell(store, clock);
+  }
 
   async execute({ config, ifMatch, context }: ConfigureDatasetCommand): Promise<{ datasetId: string; version: number }> {
-    const write = () => handle(this.store, datasetStreamId(config.datasetId), datasetDecider, { type: 'ConfigureDataset', config }, context, { codec: datasetCodec, now: this.clock.now(), ...(ifMatch !== undefined ? { expectedVersion: ifMatch } : {}) });
+    const write = () => this.shell.handle(datasetStreamId(config.datasetId), { type: 'ConfigureDataset', config }, context, ifMatch !== undefined ? { expectedVersion: ifMatch } : {});
     const handled = ifMatch !== undefined ? await conditional(ifMatch, write) : await write();
     return { datasetId: config.datasetId, version: handled.version };
   }
@@ -98,20 +97,6 @@ export class ReviewAnnotationCommand {
   ) {}
 }
 
-/** The patient's consent for the dataset's purpose, asked afresh on a retry after the consent changed under the append. */
-function withConsent<T>(consent: ConsentPort, patientId: string, dataset: DatasetConfiguredData, principal: Principal, now: Date, write: (granted: boolean, conditions: NonNullable<Parameters<typeof handle>[5]['conditions']>) => Promise<T>): Promise<T> {
-  let attempt = 0;
-  return retryOnConflict(
-    async () => {
-      attempt += 1;
-      const answer = await consent.consentFor(patientId, dataset.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: principal.sub, dataset: dataset.datasetId, ...(principal.org ? { organization: principal.org } : {}) }, { fresh: attempt > 1 });
-      return write(answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true, [answer.condition]);
-    },
-    (e) => e.code === 'condition-failed',
-    20,
-  );
-}
-
 /** An annotation that exists, with its patient and its dataset's settings (404 otherwise). */
 async function existing(images: ImageDirectory, directory: AnnotationDirectory, annotationId: string): Promise<{ version: number; patientId: string; dataset: DatasetConfiguredData }> {
   const current = await directory.annotation(annotationId);
@@ -134,30 +119,38 @@ type Written = { annotationId: string; version: number; status: string };
  * the append is conditional on the consent version read (a consent change meanwhile: decide
  * again on fresh consent), as access decisions are.
  */
+/** Each attempt's command, on the patient's consent read for it (afresh after the consent changed under the append), conditional on that consent. */
+function withConsent(consent: ConsentPort, patientId: string, dataset: DatasetConfiguredData, principal: Principal, now: Date, command: (granted: boolean) => AnnotationCommand): (attempt: number) => Promise<Attempt<AnnotationCommand>> {
+  return async (attempt) => {
+    const answer = await consent.consentFor(patientId, dataset.purpose, ['ANNOTATIONS', 'IMAGING'], now, { user: principal.sub, dataset: dataset.datasetId, ...(principal.org ? { organization: principal.org } : {}) }, { fresh: attempt > 1 });
+    return { command: command(answer.granted.ANNOTATIONS === true || answer.granted.IMAGING === true), conditions: [answer.condition] };
+  };
+}
 
 @CommandHandler(CreateAnnotationCommand)
 export class CreateAnnotationHandler implements ICommandHandler<CreateAnnotationCommand, Written> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Ids) private readonly ids: Ids,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(ConsentPort) private readonly consent: ConsentPort,
-  ) {}
+  ) {
+    this.shell = annotationShell(store, clock);
+  }
 
   async execute(command: CreateAnnotationCommand): Promise<Written> {
     const now = this.clock.now();
     const { patientId, dataset } = await annotationContext(this.images, this.directory, command.imageId);
     const annotationId = this.ids.next();
-    const handled = await withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted, conditions) =>
-      handle(this.store, annotationStreamId(annotationId), annotationDecider, { type: 'CreateAnnotation', principal: command.principal, dataset, consentGranted, annotationId, imageId: command.imageId, patientId, fields: command.fields }, command.context, {
-        codec: annotationCodec,
-        now,
-        expectedVersion: 'no-stream',
-        patientId,
-        conditions,
-      }),
+    const handled = await this.shell.handle(
+      annotationStreamId(annotationId),
+      withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted) => ({ type: 'CreateAnnotation', principal: command.principal, dataset, consentGranted, annotationId, imageId: command.imageId, patientId, fields: command.fields })),
+      command.context,
+      { now, expectedVersion: 'no-stream', patientId },
     );
     return { annotationId, version: handled.version, status: handled.state.status };
   }
@@ -165,13 +158,17 @@ export class CreateAnnotationHandler implements ICommandHandler<CreateAnnotation
 
 @CommandHandler(EditAnnotationCommand)
 export class EditAnnotationHandler implements ICommandHandler<EditAnnotationCommand, Written> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(ConsentPort) private readonly consent: ConsentPort,
-  ) {}
+  ) {
+    this.shell = annotationShell(store, clock);
+  }
 
   async execute(command: EditAnnotationCommand): Promise<Written> {
     const now = this.clock.now();
@@ -179,8 +176,11 @@ export class EditAnnotationHandler implements ICommandHandler<EditAnnotationComm
     const stream = annotationStreamId(command.annotationId);
     const expected = ifMatchOf(command.ifMatch, version);
     const handled = await conditional(expected, () =>
-      withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted, conditions) =>
-        handle(this.store, stream, annotationDecider, { type: 'EditAnnotation', principal: command.principal, dataset, consentGranted, changes: command.changes }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected, conditions }),
+      this.shell.handle(
+        stream,
+        withConsent(this.consent, patientId, dataset, command.principal, now, (consentGranted) => ({ type: 'EditAnnotation', principal: command.principal, dataset, consentGranted, changes: command.changes })),
+        command.context,
+        { now, patientId, expectedVersion: expected },
       ),
     );
     return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
@@ -189,37 +189,45 @@ export class EditAnnotationHandler implements ICommandHandler<EditAnnotationComm
 
 @CommandHandler(DeleteAnnotationCommand)
 export class DeleteAnnotationHandler implements ICommandHandler<DeleteAnnotationCommand, Written> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
-  ) {}
+  ) {
+    this.shell = annotationShell(store, clock);
+  }
 
   async execute(command: DeleteAnnotationCommand): Promise<Written> {
     const now = this.clock.now();
     const { version, patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
     const stream = annotationStreamId(command.annotationId);
     const expected = ifMatchOf(command.ifMatch, version);
-    const handled = await conditional(expected, () => handle(this.store, stream, annotationDecider, { type: 'DeleteAnnotation', principal: command.principal, dataset }, command.context, { codec: annotationCodec, now, patientId, expectedVersion: expected }));
+    const handled = await conditional(expected, () => this.shell.handle(stream, { type: 'DeleteAnnotation', principal: command.principal, dataset }, command.context, { now, patientId, expectedVersion: expected }));
     return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
   }
 }
 
 @CommandHandler(ReviewAnnotationCommand)
 export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotationCommand, Written> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
-  ) {}
+  ) {
+    this.shell = annotationShell(store, clock);
+  }
 
   async execute(command: ReviewAnnotationCommand): Promise<Written> {
     const now = this.clock.now();
     const { patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
     const stream = annotationStreamId(command.annotationId);
-    const handled = await handle(this.store, stream, annotationDecider, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { codec: annotationCodec, now, patientId });
+    const handled = await this.shell.handle(stream, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { now, patientId });
     return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
   }
 }
@@ -387,24 +395,27 @@ export class TakeSnapshotCommand {
  */
 @CommandHandler(TakeSnapshotCommand)
 export class TakeSnapshotHandler implements ICommandHandler<TakeSnapshotCommand, DatasetSnapshottedData> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Ids) private readonly ids: Ids,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(ConsentPort) private readonly consent: ConsentPort,
     @Inject(Database) private readonly db: Database,
-  ) {}
+  ) {
+    this.shell = snapshotShell(store, clock);
+  }
 
   async execute({ datasetId, context }: TakeSnapshotCommand): Promise<DatasetSnapshottedData> {
     const dataset = await this.directory.dataset(datasetId);
     if (!dataset) throw new NotFoundError(`no dataset ${datasetId}`, undefined, 'not-found');
     const snapshotId = this.ids.next();
     const now = this.clock.now();
-    let attempt = 0;
-    const handled = await retryOnConflict(
-      async () => {
-        attempt += 1;
+    const handled = await this.shell.handle(
+      snapshotStreamId(snapshotId),
+      async (attempt) => {
         const asOfSequence = await projectedPosition(this.db);
         const approved = await approvedAnnotations(this.db, datasetId);
         const patients = [...new Set(approved.map((a) => a.patientId))].sort();
@@ -417,11 +428,8 @@ export class TakeSnapshotHandler implements ICommandHandler<TakeSnapshotCommand,
         }
         const kept = approved.filter((a) => granted.get(a.patientId));
         const left = approved.filter((a) => !granted.get(a.patientId));
-        return handle(
-          this.store,
-          snapshotStreamId(snapshotId),
-          snapshotDecider,
-          {
+        return {
+          command: {
             type: 'TakeSnapshot',
             manifest: {
               snapshotId,
@@ -433,14 +441,15 @@ export class TakeSnapshotHandler implements ICommandHandler<TakeSnapshotCommand,
               excluded: { images: new Set(left.map((a) => a.imageId)).size, annotations: left.length, reason: 'no-consent-for-purpose' },
             },
           },
-          context,
-          { codec: snapshotCodec, now, expectedVersion: 'no-stream', conditions },
-        );
+          conditions,
+        };
       },
-      (e) => e.code === 'condition-failed',
-      10,
+      context,
+      { now, expectedVersion: 'no-stream' },
     );
-    return (handled.events[0] as StoredEvent).data as DatasetSnapshottedData;
+    const [snapshot] = handled.events;
+    if (!snapshot) throw new Error('taking a snapshot records one'); // the decider records or refuses
+    return snapshot.data;
   }
 }
 

@@ -1,6 +1,7 @@
-import type { Sql, StoredEvent } from '@custos/event-store';
-import type { Projection } from '@custos/projections';
-import type { AnnotationCreatedData, AnnotationEditedData, AnnotationReviewedData } from './domain/annotation.events.js';
+import type { Sql } from '@custos/event-store';
+import { DecodedProjection, type ProjectedEvent } from '@custos/projections';
+import { annotationCodec, snapshotCodec } from './annotation.codec.js';
+import type { AnnotationEvent, DatasetSnapshotted } from './domain/annotation.events.js';
 
 export interface AnnotationRow {
   annotationId: string;
@@ -21,14 +22,18 @@ export interface AnnotationRow {
  * Kafka partition (keyed by patient) and the runner applies them in global order; each update
  * also checks `last_seq`, so a replay and live projection agree.
  */
-export class AnnotationsProjection implements Projection {
+export class AnnotationsProjection extends DecodedProjection<AnnotationEvent> {
   readonly name = 'annotations';
   readonly tables = ['custos_rm_annotations', 'custos_rm_annotation_reviews'];
 
-  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+  constructor() {
+    super(annotationCodec);
+  }
+
+  protected async project(sql: Sql, e: ProjectedEvent<AnnotationEvent>): Promise<void> {
     switch (e.type) {
       case 'AnnotationCreated': {
-        const d = e.data as AnnotationCreatedData;
+        const d = e.data;
         await sql.execute(
           `INSERT INTO custos_rm_annotations (annotation_id, image_id, dataset_id, patient_id, label, status, version, created_by, created_at, updated_at, last_seq)
            VALUES ($1, $2, $3, $4, $5, 'unreviewed', $6, $7, $8, $8, $9) ON CONFLICT (annotation_id) DO NOTHING`,
@@ -37,7 +42,7 @@ export class AnnotationsProjection implements Projection {
         return;
       }
       case 'AnnotationEdited': {
-        const d = e.data as AnnotationEditedData;
+        const d = e.data;
         await sql.execute(
           'UPDATE custos_rm_annotations SET label = COALESCE($2, label), status = $3, version = $4, updated_at = $5, last_seq = $6 WHERE annotation_id = $1 AND last_seq < $6',
           [d.annotationId, d.label ?? null, d.status, e.version, e.occurredAt, e.globalSeq],
@@ -46,14 +51,14 @@ export class AnnotationsProjection implements Projection {
       }
       case 'AnnotationDeleted':
         await sql.execute('UPDATE custos_rm_annotations SET deleted = true, version = $2, updated_at = $3, last_seq = $4 WHERE annotation_id = $1 AND last_seq < $4', [
-          (e.data as { annotationId: string }).annotationId,
+          e.data.annotationId,
           e.version,
           e.occurredAt,
           e.globalSeq,
         ]);
         return;
       case 'AnnotationReviewed': {
-        const d = e.data as AnnotationReviewedData;
+        const d = e.data;
         await sql.execute('UPDATE custos_rm_annotations SET status = $2, version = $3, updated_at = $4, last_seq = $5 WHERE annotation_id = $1 AND last_seq < $5', [d.annotationId, d.status, e.version, e.occurredAt, e.globalSeq]);
         // The dataset comes from the annotation's row (created earlier in the same stream, so projected before).
         await sql.execute(
@@ -93,13 +98,16 @@ export async function annotationsOfImage(sql: Sql, imageId: string, includeDelet
  * Which images each snapshot froze (for the consent-withdrawals view: a withdrawn patient's
  * images that a model may have learned from).
  */
-export class SnapshotImagesProjection implements Projection {
+export class SnapshotImagesProjection extends DecodedProjection<DatasetSnapshotted> {
   readonly name = 'snapshot-images';
   readonly tables = ['custos_rm_snapshot_images'];
 
-  async apply(sql: Sql, e: StoredEvent): Promise<void> {
-    if (e.type !== 'DatasetSnapshotted') return;
-    const d = e.data as { snapshotId: string; datasetId: string; entries: Array<{ imageId: string }> };
+  constructor() {
+    super(snapshotCodec);
+  }
+
+  protected async project(sql: Sql, e: ProjectedEvent<DatasetSnapshotted>): Promise<void> {
+    const d = e.data;
     const images = [...new Set(d.entries.map((x) => x.imageId))];
     if (images.length === 0) return;
     await sql.execute(

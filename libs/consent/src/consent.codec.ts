@@ -1,4 +1,6 @@
-import { eventCodec } from '@custos/event-store';
+import { commandShell, eventCodec, type EventStore } from '@custos/event-store';
+import type { Clock } from '@custos/platform';
+import { consentDecider } from './domain/consent.decide.js';
 import type { ConsentEvent } from './domain/consent.events.js';
 
 /**
@@ -18,3 +20,6 @@ export const consentCodec = eventCodec<ConsentEvent>({
   },
   ConsentWithdrawn: { version: 1 },
 });
+
+/** The consent stream's command shell: its decider and codec, on the store and clock given. */
+export const consentShell = (store: EventStore, clock: Clock) => commandShell({ store, clock, decider: consentDecider, codec: consentCodec });

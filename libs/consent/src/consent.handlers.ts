@@ -1,11 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { canReadPersonal, type Principal } from '@custos/authz';
-import { type CommandContext, EventStore, handle, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, EventStore, type Handled } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { type ChangeConsent, type ConsentCommand, consentDecider, type ConsentRules, type WithdrawConsent } from './domain/consent.decide.js';
-import { consentStreamId } from './domain/consent.events.js';
-import { consentCodec } from './consent.codec.js';
+import type { ChangeConsent, ConsentCommand, ConsentRules, ConsentState, WithdrawConsent } from './domain/consent.decide.js';
+import { type ConsentEvent, consentStreamId } from './domain/consent.events.js';
+import { consentShell } from './consent.codec.js';
 import { ConsentReader } from './consent-reader.js';
 import { ConsentReceipts } from './consent.receipts.js';
 
@@ -40,25 +40,31 @@ export class RecordConsentCommand {
  */
 @CommandHandler(RecordConsentCommand)
 export class RecordConsentHandler implements ICommandHandler<RecordConsentCommand, ConsentChangeResult> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ConsentReceipts) private readonly receipts: ConsentReceipts,
     @Inject(CONSENT_RULES) private readonly rules: ConsentRules,
     @Inject(ConsentReader) private readonly reader: ConsentReader,
-  ) {}
+  ) {
+    this.shell = consentShell(store, clock);
+  }
 
   async execute({ request, expectedVersion, principal, context }: RecordConsentCommand): Promise<ConsentChangeResult> {
     const now = this.clock.now();
     const command: ConsentCommand = request.type === 'ChangeConsent' ? { ...request, recordedBy: principal, rules: this.rules, now } : { ...request, recordedBy: principal, rules: this.rules };
-    const handled = await handle(this.store, consentStreamId(request.patientId), consentDecider, command, context, { codec: consentCodec, now, patientId: request.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
+    const handled = await this.shell.handle(consentStreamId(request.patientId), command, context, { now, patientId: request.patientId, ...(expectedVersion !== undefined ? { expectedVersion } : {}) });
     this.reader.forget(request.patientId);
     return answer(this.receipts, handled, principal);
   }
 }
 
-async function answer(receipts: ConsentReceipts, handled: { events: readonly StoredEvent[] }, principal: Principal): Promise<ConsentChangeResult> {
-  const stored = handled.events[0] as StoredEvent;
+async function answer(receipts: ConsentReceipts, handled: Handled<ConsentState, ConsentEvent>, principal: Principal): Promise<ConsentChangeResult> {
+  const [event] = handled.events;
+  if (!event) throw new Error('a consent command records one event'); // the decider refuses or records, never nothing
+  const { stored } = event;
   return { version: stored.version, eventId: stored.eventId, sequence: stored.globalSeq, receipt: await receipts.receiptFor(stored, (field) => canReadPersonal(principal, stored.metadata.patientId ?? null, field)) };
 }
 

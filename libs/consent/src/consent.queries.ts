@@ -6,7 +6,7 @@ import { Database, EventStore } from '@custos/event-store';
 import { PayloadCipher } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { DATA_CATEGORIES, PURPOSES } from '@custos/vocabulary';
-import { type ConsentChangedData, consentStreamId, type ConsentWithdrawnData } from './domain/consent.events.js';
+import { consentStreamId } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
 import { toFhirConsents } from './consent-fhir.js';
 import { ConsentReader, type PurposeView } from './consent-reader.js';
@@ -92,15 +92,16 @@ export class ConsentHistoryHandler implements IQueryHandler<ConsentHistoryQuery,
     const events = await this.store.readStream(consentStreamId(patientId));
     const shown = await Promise.all(events.map((e) => this.cipher.reveal(e, (field) => canReadPersonal(principal, patientId, field))));
     const items = shown.map((e) => {
-      const d = consentCodec.decode(e).data as ConsentChangedData & ConsentWithdrawnData;
+      const decoded = consentCodec.decode(e);
+      const d = decoded.data;
       return {
         version: e.version,
         eventId: e.eventId,
         sequence: e.globalSeq,
         occurredAt: e.occurredAt,
-        change: e.type === 'ConsentWithdrawn' ? 'withdrawn' : d.status,
+        change: decoded.type === 'ConsentWithdrawn' ? 'withdrawn' : decoded.data.status,
         purpose: d.purpose,
-        ...(e.type === 'ConsentChanged' ? { categories: d.categories, expiresAt: d.expiresAt, recipients: d.recipients } : {}),
+        ...(decoded.type === 'ConsentChanged' ? { categories: decoded.data.categories, expiresAt: decoded.data.expiresAt, recipients: decoded.data.recipients } : {}),
         channel: d.channel,
         ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
         ...(d.evidenceRef !== undefined ? { evidenceRef: d.evidenceRef } : {}),

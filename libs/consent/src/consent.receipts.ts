@@ -1,6 +1,5 @@
 import type { StoredEvent } from '@custos/event-store';
 import type { PayloadCipher } from '@custos/keys';
-import type { ConsentChangedData, ConsentWithdrawnData } from './domain/consent.events.js';
 import { consentCodec } from './consent.codec.js';
 import type { ReceiptSigner } from './receipts.js';
 
@@ -18,9 +17,10 @@ export class ConsentReceipts {
 
   claimsFor(event: StoredEvent): Record<string, unknown> {
     const at = Math.floor(new Date(event.occurredAt).getTime() / 1000);
-    const withdrawn = event.type === 'ConsentWithdrawn';
-    const d = consentCodec.decode(event).data as ConsentChangedData & ConsentWithdrawnData;
-    const status = withdrawn ? 'withdrawn' : d.status;
+    const decoded = consentCodec.decode(event);
+    const d = decoded.data;
+    const changed = decoded.type === 'ConsentChanged' ? decoded.data : undefined;
+    const status = changed ? changed.status : 'withdrawn';
     return {
       iss: this.issuer,
       iat: at,
@@ -32,10 +32,10 @@ export class ConsentReceipts {
       collectionMethod: d.channel,
       piiPrincipalId: d.patientId,
       purpose: d.purpose,
-      categories: withdrawn ? [] : d.categories,
+      categories: changed ? changed.categories : [],
       status,
-      expiresAt: withdrawn ? null : d.expiresAt,
-      recipients: withdrawn ? [] : d.recipients,
+      expiresAt: changed ? changed.expiresAt : null,
+      recipients: changed ? changed.recipients : [],
       ...(d.capturedBy ? { capturedBy: d.capturedBy } : {}),
       // Personal: in the receipt only for a reader entitled to it (opened by receiptFor).
       ...(typeof d.evidenceRef === 'string' ? { evidenceRef: d.evidenceRef } : {}),
@@ -46,11 +46,11 @@ export class ConsentReceipts {
             {
               purpose: d.purpose,
               consentType: 'EXPLICIT',
-              purposeCategory: withdrawn ? [] : d.categories,
+              purposeCategory: changed ? changed.categories : [],
               status,
-              termination: withdrawn ? null : d.expiresAt,
-              thirdPartyDisclosure: !withdrawn && d.recipients.length > 0,
-              thirdPartyName: withdrawn ? [] : d.recipients.map((r) => `${r.type}:${r.id}`),
+              termination: changed ? changed.expiresAt : null,
+              thirdPartyDisclosure: changed !== undefined && changed.recipients.length > 0,
+              thirdPartyName: changed ? changed.recipients.map((r) => `${r.type}:${r.id}`) : [],
             },
           ],
         },

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { type CommandContext, commandShell, eventCodec, EventStore } from '@custos/event-store';
 import { KeyService, PayloadCipher } from '@custos/keys';
 import { Clock } from '@custos/platform';
 import { dataProtectionDecider, keysDecider } from './domain/data-protection.decide.js';
@@ -8,6 +8,10 @@ import { type DataProtectionEvent, KEYS_STREAM, type KeysRotated, type KeysRotat
 
 export const dataProtectionCodec = eventCodec<DataProtectionEvent>({ LegalHoldChanged: { version: 1 }, PatientDataErased: { version: 1 } });
 export const keysCodec = eventCodec<KeysRotated>({ KeysRotated: { version: 1 } });
+
+/** A patient's data-protection stream (legal hold, erasure) and the keys stream: their command shells. */
+export const dataProtectionShell = (store: EventStore, clock: Clock) => commandShell({ store, clock, decider: dataProtectionDecider, codec: dataProtectionCodec });
+export const keysShell = (store: EventStore, clock: Clock) => commandShell({ store, clock, decider: keysDecider, codec: keysCodec });
 
 export interface RecordedChange {
   readonly version: number;
@@ -41,14 +45,14 @@ export class RotateKeysCommand {
 
 @CommandHandler(SetLegalHoldCommand)
 export class SetLegalHoldHandler implements ICommandHandler<SetLegalHoldCommand, RecordedChange> {
-  constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  private readonly shell;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.shell = dataProtectionShell(store, clock);
+  }
 
   async execute({ patientId, active, reference, context }: SetLegalHoldCommand): Promise<RecordedChange> {
-    const now = this.clock.now();
-    const handled = await handle(this.store, patientStreamId(patientId), dataProtectionDecider, { type: 'SetLegalHold', patientId, active, reference }, context, { codec: dataProtectionCodec, now, patientId });
+    const handled = await this.shell.handle(patientStreamId(patientId), { type: 'SetLegalHold', patientId, active, reference }, context, { patientId });
     const [event] = handled.events;
     return { version: handled.version, eventId: event?.eventId ?? null, sequence: event?.globalSeq ?? null };
   }
@@ -80,18 +84,23 @@ export type Erased = RecordedChange & { keysDestroyed: string[]; retained: Retai
  */
 @CommandHandler(ErasePatientDataCommand)
 export class ErasePatientDataHandler implements ICommandHandler<ErasePatientDataCommand, Erased> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
+    @Inject(EventStore) store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(KeyService) private readonly keys: KeyService,
     @Inject(PayloadCipher) private readonly cipher: PayloadCipher,
     @Inject(LegalClaimsRetention) private readonly retention: LegalClaimsRetention,
-  ) {}
+  ) {
+    this.shell = dataProtectionShell(store, clock);
+  }
 
   async execute({ patientId, reference, context }: ErasePatientDataCommand): Promise<Erased> {
+    // The time of the request, before the keys are listed (as it always was).
     const now = this.clock.now();
     const kids = await this.keys.activeKids(patientId);
-    const handled = await handle(this.store, patientStreamId(patientId), dataProtectionDecider, { type: 'ErasePatientData', patientId, reference, keys: kids }, context, { codec: dataProtectionCodec, now, patientId });
+    const handled = await this.shell.handle(patientStreamId(patientId), { type: 'ErasePatientData', patientId, reference, keys: kids }, context, { now, patientId });
     const destroyed = await this.keys.destroy(patientId);
     this.cipher.forgetOpened();
     const [event] = handled.events;
@@ -101,11 +110,15 @@ export class ErasePatientDataHandler implements ICommandHandler<ErasePatientData
 
 @CommandHandler(RotateKeysCommand)
 export class RotateKeysHandler implements ICommandHandler<RotateKeysCommand, KeysRotatedData & { eventId: string | null }> {
+  private readonly shell;
+
   constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
+    @Inject(EventStore) store: EventStore,
+    @Inject(Clock) clock: Clock,
     @Inject(KeyService) private readonly keys: KeyService,
-  ) {}
+  ) {
+    this.shell = keysShell(store, clock);
+  }
 
   async execute({ kind, context }: RotateKeysCommand): Promise<KeysRotatedData & { eventId: string | null }> {
     let rotation: KeysRotatedData;
@@ -122,8 +135,7 @@ export class RotateKeysHandler implements ICommandHandler<RotateKeysCommand, Key
       }
       rotation = { kind, previous, active, rewrapped: 0 };
     }
-    const now = this.clock.now();
-    const handled = await handle(this.store, KEYS_STREAM, keysDecider, { type: 'RecordRotation', rotation }, context, { codec: keysCodec, now, expectedVersion: 'any' });
+    const handled = await this.shell.handle(KEYS_STREAM, { type: 'RecordRotation', rotation }, context, { expectedVersion: 'any' });
     return { ...rotation, eventId: handled.events[0]?.eventId ?? null };
   }
 }

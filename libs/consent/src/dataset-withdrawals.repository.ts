@@ -1,6 +1,8 @@
-import type { Sql, StoredEvent } from '@custos/event-store';
-import type { Projection } from '@custos/projections';
-import type { ConsentChangedData, ConsentWithdrawnData } from './domain/consent.events.js';
+import type { Sql } from '@custos/event-store';
+import { imageCodec, type ImageEvent } from '@custos/imaging';
+import { DecodedProjection, type ProjectedEvent } from '@custos/projections';
+import { consentCodec } from './consent.codec.js';
+import type { ConsentEvent } from './domain/consent.events.js';
 
 /** The two tables of the dataset-withdrawals read model; their SQL is here and nowhere else. */
 interface WithdrawalRow {
@@ -22,21 +24,24 @@ export interface DatasetWithdrawal {
  * consent (a withdrawal, or a change to denied). The query joins them: withdrawn after their
  * images entered. Both tables are keyed by event, so arrival order does not matter.
  */
-export class DatasetWithdrawalsProjection implements Projection {
+export class DatasetWithdrawalsProjection extends DecodedProjection<ImageEvent | ConsentEvent> {
   readonly name = 'dataset-withdrawals';
   readonly tables = ['custos_rm_dataset_images', 'custos_rm_ai_training_withdrawals'];
 
-  async apply(sql: Sql, e: StoredEvent): Promise<void> {
+  constructor() {
+    super(imageCodec, consentCodec);
+  }
+
+  protected async project(sql: Sql, e: ProjectedEvent<ImageEvent | ConsentEvent>): Promise<void> {
     if (e.type === 'ImageRegistered') {
-      const d = e.data as { imageId: string; patientId: string; datasetId: string };
+      const d = e.data;
       await sql.execute(
         'INSERT INTO custos_rm_dataset_images (image_id, dataset_id, patient_id, entered_seq) VALUES ($1, $2, $3, $4) ON CONFLICT (image_id) DO NOTHING',
         [d.imageId, d.datasetId, d.patientId, e.globalSeq],
       );
-    } else if (e.type === 'ConsentWithdrawn' || e.type === 'ConsentChanged') {
-      const d = e.data as ConsentChangedData & ConsentWithdrawnData;
-      if (d.purpose !== 'AI_TRAINING' || (e.type === 'ConsentChanged' && d.status !== 'denied')) return;
-      await sql.execute('INSERT INTO custos_rm_ai_training_withdrawals (global_seq, patient_id, occurred_at) VALUES ($1, $2, $3) ON CONFLICT (global_seq) DO NOTHING', [e.globalSeq, d.patientId, e.occurredAt]);
+    } else {
+      if (e.data.purpose !== 'AI_TRAINING' || (e.type === 'ConsentChanged' && e.data.status !== 'denied')) return;
+      await sql.execute('INSERT INTO custos_rm_ai_training_withdrawals (global_seq, patient_id, occurred_at) VALUES ($1, $2, $3) ON CONFLICT (global_seq) DO NOTHING', [e.globalSeq, e.data.patientId, e.occurredAt]);
     }
   }
 }

@@ -2,11 +2,11 @@ import fc from 'fast-check';
 import { AccessDecisions, AccessDeniedError, accessStreamId, PolicyActivation, policyStreamId, UnknownResourceError } from '@custos/access';
 import { CustosError } from '@custos/errors';
 import { policyVersionOf, type Principal } from '@custos/authz';
-import { consentDecider, ConsentReader, consentStreamId, consentCodec, STANDARD_RULES, type Recipient } from '@custos/consent';
-import { type CommandContext, type EventStore, handle, readLog, verifyChain } from '@custos/event-store';
-import { imageCodec, imageDecider, imageStreamId, StoreImageDirectory } from '@custos/imaging';
+import { ConsentReader, consentShell, consentStreamId, STANDARD_RULES, type Recipient } from '@custos/consent';
+import { type CommandContext, type EventStore, readLog, verifyChain } from '@custos/event-store';
+import { imageShell, imageStreamId, StoreImageDirectory } from '@custos/imaging';
 import { Clock } from '@custos/platform';
-import { openTestStore, rewriteAndRehash, type StoreKind, type TestStore } from '@custos/testing';
+import { commandContextOf, openTestStore, principals, rewriteAndRehash, type StoreKind, type TestStore } from '@custos/testing';
 import { DATA_CATEGORIES, type DataAction, type DataCategory, PURPOSES, type Purpose } from '@custos/vocabulary';
 import { consentPortFrom, policyInForce } from './wiring.js';
 import { verifyDecisions } from './verify-decisions.js';
@@ -24,9 +24,7 @@ class ManualClock extends Clock {
 
 const POLICY = policyInForce(STANDARD_RULES);
 
-function contextOf(p: Principal): CommandContext {
-  return { actor: { id: p.sub, roles: [...p.roles], ...(p.patientId ? { patientId: p.patientId } : {}), ...(p.org ? { org: p.org } : {}) }, correlationId: 'corr' };
-}
+const contextOf = (p: Principal): CommandContext => commandContextOf(p, 'corr');
 
 /** The decision path the gateway runs (same classes, same wiring), without HTTP. */
 async function world(t: TestStore) {
@@ -40,7 +38,7 @@ async function world(t: TestStore) {
     decisions,
     async register(imageId: string, patientId: string, datasetId: string) {
       const image = { imageId, patientId, datasetId, modality: 'CT', bodySite: 'CHEST', demographics: { sex: 'F', birthYear: 1970, ethnicity: 'unknown' } };
-      await handle(t.store, imageStreamId(imageId), imageDecider, { type: 'RegisterImage', image }, steward, { codec: imageCodec, now: clock.now(), patientId });
+      await imageShell(t.store, clock).handle(imageStreamId(imageId), { type: 'RegisterImage', image }, steward, { patientId });
     },
     async consent(patientId: string, by: Principal, change: { purpose: Purpose; status: 'granted' | 'denied' | 'withdrawn'; categories?: DataCategory[]; recipients?: Recipient[]; expiresInMinutes?: number }) {
       const now = clock.now();
@@ -61,7 +59,7 @@ async function world(t: TestStore) {
               ...(change.expiresInMinutes !== undefined ? { expiresAt: new Date(now.getTime() + change.expiresInMinutes * 60_000) } : {}),
             } as const);
       try {
-        await handle(t.store, consentStreamId(patientId), consentDecider, command, contextOf(by), { codec: consentCodec, now, patientId });
+        await consentShell(t.store, clock).handle(consentStreamId(patientId), command, contextOf(by), { now, patientId });
       } catch (e) {
         if (!(e instanceof CustosError)) throw e; // a refusal (nothing to withdraw) or a lost race: nothing appended
       }
@@ -88,15 +86,15 @@ const SENSIBLE: ReadonlyArray<{ who: number; purpose: Purpose }> = [
   { who: 7, purpose: 'RESEARCH' },
 ];
 
-const principals = (patient: string): Principal[] => [
-  { sub: 'dr-1', roles: ['clinician'], credentials: [] },
-  { sub: 'dr-2', roles: ['clinician'], credentials: [], org: 'org-a' },
-  { sub: 'res-1', roles: ['researcher'], credentials: [], org: 'org-a' },
-  { sub: 'ds-a', roles: ['researcher'], credentials: [] },
-  { sub: 'ann-1', roles: ['annotator'], credentials: [] },
-  { sub: 'stew-1', roles: ['data-steward'], credentials: [] },
-  { sub: 'sec-1', roles: ['security-officer'], credentials: [] },
-  { sub: 'pat', roles: ['patient'], credentials: [], patientId: patient },
+const everyone = (patient: string): Principal[] => [
+  principals.clinician(),
+  principals.clinician({ sub: 'dr-2', org: 'org-a' }),
+  principals.researcher({ org: 'org-a' }),
+  principals.researcher({ sub: 'ds-a' }),
+  principals.annotator({ credentials: [] }),
+  principals.steward(),
+  principals.securityOfficer({ sub: 'sec-1' }),
+  principals.patient({ sub: 'pat', patientId: patient }),
 ];
 
 describe('custos verify --decisions: every decision re-derived from the log', () => {
@@ -132,7 +130,7 @@ describe('custos verify --decisions: every decision re-derived from the log', ()
                 const patient = patients[o.patient]!;
                 return w.consent(patient, { sub: `self-${patient}`, roles: ['patient'], credentials: [], patientId: patient }, { purpose: o.purpose, status: o.status, ...(o.categories ? { categories: o.categories } : {}), ...(o.recipients ? { recipients: o.recipients } : {}), ...(o.expiresInMinutes ? { expiresInMinutes: o.expiresInMinutes } : {}) });
               }
-              const who = principals(patients[o.image % 3]!)[o.asked.who]!;
+              const who = everyone(patients[o.image % 3]!)[o.asked.who]!;
               const resource = o.record ? { resourceType: 'patient-record' as const, resourceId: o.image === 4 ? `r${run}-nobody` : patients[o.image % 3]! } : { resourceType: 'image' as const, resourceId: `r${run}-img${o.image}` };
               return w.ask(who, { ...resource, action: o.action, purpose: o.asked.purpose, ...(o.emergency ? { emergencyReason: o.emergency } : {}) }, o.demographics && !o.record);
             }),
@@ -155,8 +153,8 @@ describe('custos verify --decisions: every decision re-derived from the log', ()
 describe.each<StoreKind>(['pglite', 'postgres'])('custos verify --decisions against a careful attacker (%s)', (kind) => {
   let t: TestStore;
   let w: Awaited<ReturnType<typeof world>>;
-  const clinician: Principal = { sub: 'dr-1', roles: ['clinician'], credentials: [] };
-  const patient: Principal = { sub: 'pat-1', roles: ['patient'], credentials: [], patientId: 'p1' };
+  const clinician = principals.clinician();
+  const patient = principals.patient();
   beforeEach(async () => {
     t = await openTestStore(kind, ALL_MIGRATIONS);
     w = await world(t);

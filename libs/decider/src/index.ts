@@ -2,8 +2,8 @@
  * The decider pattern (after Emmett): an aggregate is `initialState`, `evolve(state, event)`
  * and `decide(command, state) → events`. Pure: no framework, no I/O, no clock; time and ids
  * come in with the command. A refusal is a thrown typed error (`@custos/errors`), so callers
- * and tests see one shape. The event store's `handle` runs deciders; `given/when/then` tests
- * them (`@custos/testing`).
+ * and tests see one shape. The event store's command shell (`commandShell`) runs deciders;
+ * `given/when/then` tests them (`@custos/testing`).
  */
 
 /** A domain event as a decider sees it: readonly data, discriminated by `type`. */

@@ -82,3 +82,10 @@ export interface AppendResult {
   readonly nextExpectedVersion: number;
   readonly events: readonly StoredEvent[];
 }
+
+/**
+ * The member of a stored event's data that holds its personal fields, sealed (one compact JWE,
+ * written by the store's `EventSealer`, opened by `@custos/keys`). Everything else in `data`
+ * is in clear.
+ */
+export const SEALED_MEMBER = 'sealed';

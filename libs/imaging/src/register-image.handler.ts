@@ -1,11 +1,10 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { ConcurrencyError, AlreadyExistsError } from '@custos/errors';
-import { type CommandContext, EventStore, handle } from '@custos/event-store';
+import { type CommandContext, EventStore } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { imageDecider } from './domain/image.decide.js';
 import { type ImageRegisteredData, imageStreamId } from './domain/image.events.js';
-import { imageCodec } from './image.codec.js';
+import { imageShell } from './image.codec.js';
 
 export class RegisterImageCommand {
   constructor(
@@ -16,18 +15,15 @@ export class RegisterImageCommand {
 
 @CommandHandler(RegisterImageCommand)
 export class RegisterImageHandler implements ICommandHandler<RegisterImageCommand, { eventId: string; sequence: number }> {
-  constructor(
-    @Inject(EventStore) private readonly store: EventStore,
-    @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  private readonly shell;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.shell = imageShell(store, clock);
+  }
 
   async execute({ image, context }: RegisterImageCommand): Promise<{ eventId: string; sequence: number }> {
     try {
-      const { events } = await handle(this.store, imageStreamId(image.imageId), imageDecider, { type: 'RegisterImage', image }, context, {
-        codec: imageCodec,
-        now: this.clock.now(),
-        patientId: image.patientId,
-      });
+      const { events } = await this.shell.handle(imageStreamId(image.imageId), { type: 'RegisterImage', image }, context, { patientId: image.patientId });
       return { eventId: events[0]!.eventId, sequence: events[0]!.globalSeq };
     } catch (e) {
       // Two registrations raced: the loser sees the same answer as a late second registration.

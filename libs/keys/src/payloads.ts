@@ -1,4 +1,4 @@
-import { canonicalJson, type EventSealer, type NewEvent } from '@custos/event-store';
+import { canonicalJson, type EventSealer, type NewEvent, SEALED_MEMBER } from '@custos/event-store';
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
 import { encryptDirA256Gcm } from './jwe.js';
@@ -8,7 +8,7 @@ import type { KeyService } from './key-service.js';
 export type PersonalSchema = Readonly<Record<string, readonly string[]>>;
 
 /** The member of a stored event's data that holds its personal fields, sealed. */
-export const SEALED = 'sealed';
+export const SEALED = SEALED_MEMBER;
 
 /** How a personal field reads to someone not entitled to it, and after erasure. */
 export const REDACTED = Object.freeze({ redacted: true });

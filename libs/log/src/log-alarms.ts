@@ -1,4 +1,4 @@
-import { eventCodec, type EventStore, handle, retryOnConflict } from '@custos/event-store';
+import { commandShell, eventCodec, type EventStore } from '@custos/event-store';
 import { registered } from '@custos/platform';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
@@ -30,10 +30,15 @@ export class LogAlarms {
     () => new Counter({ name: 'custos_log_integrity_alarms_total', help: 'Log-integrity alarms raised (one per distinct cause until it ends), by kind', labelNames: ['kind'] }),
   );
 
+  /** Every gateway raises and ends alarms on one stream: a conflict is decided again on what the other wrote. */
+  private readonly shell;
+
   constructor(
     private readonly store: EventStore,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.shell = commandShell({ store, clock: { now: () => new Date() }, decider: logIntegrityDecider, codec: logIntegrityCodec, retry: { when: () => true, attempts: 5 } });
+  }
 
   /**
    * Reads what is open from the stream: once, and again when `maxAgeMs` has passed since (so a
@@ -77,10 +82,7 @@ export class LogAlarms {
   }
 
   private async run(command: Parameters<typeof logIntegrityDecider.decide>[0], now: Date): Promise<number> {
-    const done = await retryOnConflict(
-      () => handle(this.store, STREAM, logIntegrityDecider, command, { actor: ACTOR, correlationId: `log-integrity-${now.getTime()}` }, { codec: logIntegrityCodec, now }),
-      () => true,
-    );
+    const done = await this.shell.handle(STREAM, command, { actor: ACTOR, correlationId: `log-integrity-${now.getTime()}` }, { now });
     this.open = done.state;
     return done.events.length;
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConcurrencyError } from '@custos/errors';
-import { type Database, eventCodec, type EventStore, handle, readEventsAt, readLog, type StoredEvent } from '@custos/event-store';
+import { commandShell, type Database, eventCodec, type EventStore, readEventsAt, readLog, type StoredEvent } from '@custos/event-store';
 import { registered } from '@custos/platform';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
@@ -198,12 +198,15 @@ const alarmDecider = {
 export class ProjectionIntegrity {
   private latest: Refusal | undefined;
   private count = 0;
+  private readonly alarms;
 
   constructor(
-    private readonly store: EventStore,
+    store: EventStore,
     private readonly logger: Logger,
     private readonly consumer = 'projector',
-  ) {}
+  ) {
+    this.alarms = commandShell({ store, clock: { now: () => new Date() }, decider: alarmDecider, codec: alarmCodec });
+  }
 
   /** For `/health`: throws, naming the cause, once a message was refused. */
   check(): void {
@@ -222,13 +225,11 @@ export class ProjectionIntegrity {
       `${this.consumer}: refused a message the store does not confirm (not projected): someone may be writing to the topics`,
     );
     try {
-      await handle(
-        this.store,
+      await this.alarms.handle(
         `projection-integrity-${refusal.digest.slice(0, 32)}`,
-        alarmDecider,
         { data: { ...refusal, consumer: this.consumer } },
         { actor: { id: 'custos-projector', roles: ['system'] }, correlationId: `projection-integrity-${refusal.digest.slice(0, 32)}` },
-        { codec: alarmCodec, now: new Date(), expectedVersion: 'no-stream' },
+        { expectedVersion: 'no-stream' },
       );
     } catch (e) {
       if (e instanceof ConcurrencyError) return; // recorded already (a redelivery, or another projector)

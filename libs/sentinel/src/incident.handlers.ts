@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, Database, EventStore, handle, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, Database, EventStore, type StoredEvent } from '@custos/event-store';
 import { NotFoundError, UnprocessableError, ValidationError } from '@custos/errors';
 import { Clock, parseInstant, parseOptionalInstant } from '@custos/platform';
 import { fold } from '@custos/decider';
@@ -22,7 +22,7 @@ import {
 } from './domain/incident.decide.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
 import { LOOK_BACK_MS } from './incident.queries.js';
-import { incidentCodec } from './sentinel-runner.js';
+import { incidentCodec, incidentShell } from './sentinel-runner.js';
 
 /** A case opened by hand, as the officer asked: dates as written, evidence by event id. */
 export interface OpenIncidentInput {
@@ -102,11 +102,15 @@ export async function readIncident(store: EventStore, incidentId: string): Promi
 }
 
 @CommandHandler(OpenIncidentCommand)
-export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand> {
+export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand, IncidentChange> {
+  private readonly shell;
+
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
-  ) {}
+  ) {
+    this.shell = incidentShell(store, clock);
+  }
 
   async execute({ input, context }: OpenIncidentCommand): Promise<IncidentChange> {
     const discovered = parseOptionalInstant('discoveredAt', input.discoveredAt);
@@ -127,7 +131,7 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand>
       openedAt: now,
       evidence: await evidenceFor(this.store, input.evidence ?? []),
     };
-    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, { type: 'OpenIncident', opened }, context, { codec: incidentCodec, now: this.clock.now(), expectedVersion: 'no-stream' });
+    const handled = await this.shell.handle(incidentStreamId(incidentId), { type: 'OpenIncident', opened }, context, { expectedVersion: 'no-stream' });
     return { incidentId, version: handled.version, state: 'OPEN', recorded: handled.events.length };
   }
 }
@@ -145,12 +149,16 @@ export async function accessedPatientInWindow(db: Database, patientId: string, a
 }
 
 @CommandHandler(ActOnIncidentCommand)
-export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand> {
+export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentCommand, IncidentChange> {
+  private readonly shell;
+
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
     @Inject(Database) private readonly db: Database,
-  ) {}
+  ) {
+    this.shell = incidentShell(store, clock);
+  }
 
   async execute({ incidentId, step, context }: ActOnIncidentCommand): Promise<IncidentChange> {
     // What the request says is checked first (a bad date, counts or evidence is refused before the case is read).
@@ -160,7 +168,7 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
     // For a patient's case, whoever accessed that patient in the window is involved (separation of duties, decided by the decider).
     const current = await readIncident(this.store, incidentId);
     if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
-    const handled = await handle(this.store, incidentStreamId(incidentId), incidentDecider, decided, context, { codec: incidentCodec, now });
+    const handled = await this.shell.handle(incidentStreamId(incidentId), decided, context, { now });
     if (!handled.state) throw new NotFoundError('no such incident', { incidentId }, 'incident-not-found');
     return { incidentId, version: handled.version, state: handled.state.state, recorded: handled.events.length };
   }

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, eventCodec, EventStore, handle } from '@custos/event-store';
+import { type CommandContext, commandShell, eventCodec, EventStore } from '@custos/event-store';
 import { fold } from '@custos/decider';
 import { KeyService } from '@custos/keys';
 import { ValidationError } from '@custos/errors';
@@ -9,6 +9,7 @@ import { Clock, parseInstant } from '@custos/platform';
 import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
 
 export const referenceCodec = eventCodec<ReferenceEvent>({ PatientProfileRecorded: { version: 1 }, WorkforceMemberRecorded: { version: 1 } });
+export const referenceShell = (store: EventStore, clock: Clock) => commandShell({ store, clock, decider: referenceDecider, codec: referenceCodec });
 
 /** The owner of the key behind blind indexes (a data key like any other, wrapped by the KEK). */
 const BLIND_INDEX_OWNER = 'custos:blind-index';
@@ -69,11 +70,7 @@ async function record(
   // The recorder's own workforce record: whether they are related to the patient (separation of duties, decided by the decider).
   const own = fold(referenceDecider, (await deps.store.readStream(workforceStreamId(context.actor.id))).map((e) => referenceCodec.decode(e)));
   const recorder = own?.type === 'WorkforceMemberRecorded' ? own.data : null;
-  const handled = await handle(deps.store, streamId, referenceDecider, { type: 'Record', event: event(indexes), recordedBy: context.actor.id, recorder }, context, {
-    codec: referenceCodec,
-    now: deps.clock.now(),
-    ...(patientId ? { patientId } : {}),
-  });
+  const handled = await referenceShell(deps.store, deps.clock).handle(streamId, { type: 'Record', event: event(indexes), recordedBy: context.actor.id, recorder }, context, patientId ? { patientId } : {});
   return { version: handled.version, changed: handled.events.length > 0 };
 }
 

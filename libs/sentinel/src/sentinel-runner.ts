@@ -1,7 +1,8 @@
-import { type AppendRequest, type CommitFeed, type Database, eventCodec, type EventMetadata, type EventStore, type StoredEvent } from '@custos/event-store';
-import { ConcurrencyError } from '@custos/errors';
+import { type AppendRequest, type CommandContext, type CommitFeed, commandShell, type Database, eventCodec, type EventStore, metadataFor, type StoredEvent } from '@custos/event-store';
+import { ConcurrencyError, CustosError } from '@custos/errors';
 import type { Logger } from 'pino';
-import { type DetectionLinked, type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
+import { type IncidentCommand, incidentDecider } from './domain/incident.decide.js';
+import { type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
 import { DEFAULT_PARAMETERS, type Detection, detectionStreamId, IncidentLinker, type Observation, SentinelEngine, type SentinelParameters } from './domain/rules.js';
 
 export type DetectionRaised = { readonly type: 'DetectionRaised'; readonly data: Detection };
@@ -21,6 +22,9 @@ export const incidentCodec = eventCodec<IncidentEvent>({
   IncidentReopened: { version: 1 },
   PatientsAdded: { version: 1 },
 });
+
+/** An incident's command shell: officers' steps and the sentinel's detections alike go through the incident decider. */
+export const incidentShell = (store: EventStore, clock: { now(): Date }) => commandShell({ store, clock, decider: incidentDecider, codec: incidentCodec });
 
 const SENTINEL_ACTOR = { id: 'custos-sentinel', roles: ['system'] };
 /** How often, at most, a round that recorded nothing saves the sentinel's position. */
@@ -121,6 +125,14 @@ export class SentinelCore {
     return out;
   }
 
+  /**
+   * The incident a detection was routed to has ended meanwhile (an officer closed it before
+   * the sentinel read that far): later detections open a new one, and so does this one.
+   */
+  reroute(d: Detection, ended: string): { incidentId: string; opens: boolean } {
+    this.linker.ended(ended);
+    return this.linker.route(d);
+  }
 }
 
 /**
@@ -141,6 +153,7 @@ export class SentinelRunner {
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
   readonly counts = { recorded: 0, alreadyRecorded: 0 };
   private readonly listeners = new Set<(d: Detection) => void>();
+  private readonly incidents;
 
   constructor(
     private readonly db: Database,
@@ -150,6 +163,8 @@ export class SentinelRunner {
     private readonly batchSize = 2000,
   ) {
     this.core = new SentinelCore(parameters);
+    // Every event the sentinel records carries the detection's own time, never the clock's.
+    this.incidents = incidentShell(store, { now: () => new Date() });
   }
 
   private feed: CommitFeed | undefined;
@@ -222,13 +237,24 @@ export class SentinelRunner {
     return this.position;
   }
 
+  /**
+   * Records a detection with the incident it opens or joins, in one transaction: the detection
+   * on its own stream ('no-stream': recorded once), the incident's event decided by the
+   * incident decider (opening twice is refused by the store, linking twice records nothing).
+   */
   private async record(d: Detection, incidentId: string, opens: boolean): Promise<void> {
-    const metadata: EventMetadata = { actor: SENTINEL_ACTOR, correlationId: d.detectionId };
+    const context: CommandContext = { actor: SENTINEL_ACTOR, correlationId: d.detectionId };
     const occurredAt = new Date(d.at);
-    const incidentEvent: IncidentOpened | DetectionLinked = opens
+    const detection: AppendRequest = {
+      streamId: detectionStreamId(d.detectionId),
+      events: [{ ...detectionCodec.encode({ type: 'DetectionRaised', data: d }), metadata: metadataFor(context), occurredAt }],
+      expectedVersion: 'no-stream',
+    };
+    const stream = incidentStreamId(incidentId);
+    const command: IncidentCommand = opens
       ? {
-          type: 'IncidentOpened',
-          data: {
+          type: 'OpenIncident',
+          opened: {
             incidentId,
             source: 'sentinel',
             title: `${d.rule} (${d.subject.kind} ${d.subject.id})`,
@@ -242,24 +268,31 @@ export class SentinelRunner {
             evidence: d.evidence,
           },
         }
-      : { type: 'DetectionLinked', data: { incidentId, detectionId: d.detectionId, rule: d.rule, severity: d.severity, patientIds: d.patientIds, evidence: d.evidence, at: d.at } };
-    const requests: AppendRequest[] = [
-      { streamId: detectionStreamId(d.detectionId), events: [{ ...detectionCodec.encode({ type: 'DetectionRaised', data: d }), metadata, occurredAt }], expectedVersion: 'no-stream' },
-      { streamId: incidentStreamId(incidentId), events: [{ ...incidentCodec.encode(incidentEvent), metadata, occurredAt }], expectedVersion: opens ? 'no-stream' : 'any' },
-    ];
+      : { type: 'LinkDetection', detectionId: d.detectionId, rule: d.rule, severity: d.severity, patientIds: d.patientIds, evidence: d.evidence, at: d.at };
     try {
-      await this.store.appendBatch(requests);
+      await this.incidents.handle(stream, command, context, {
+        now: occurredAt,
+        alongside: [detection],
+        // Opening: the incident must not exist. Linking: appended at the version read, decided again if an officer wrote meanwhile.
+        ...(opens ? { expectedVersion: 'no-stream' as const } : { retry: { when: (e: ConcurrencyError) => e.streamId === stream, attempts: 5 } }),
+      });
       this.counts.recorded += 1;
       for (const listener of this.listeners) listener(d);
     } catch (e) {
-      if (e instanceof ConcurrencyError && e.streamId === detectionStreamId(d.detectionId)) {
+      if (e instanceof ConcurrencyError && e.streamId === detection.streamId) {
         this.counts.alreadyRecorded += 1;
         return;
       }
-      if (e instanceof ConcurrencyError) {
+      if (opens && e instanceof ConcurrencyError) {
         // The incident exists but the detection does not: an incident opened by a replay of another detection id; join it.
         this.logger.warn({ incidentId }, 'sentinel: incident already open; linking the detection to it');
         await this.record(d, incidentId, false);
+        return;
+      }
+      if (!opens && e instanceof CustosError && (e.code === 'incident-ended' || e.code === 'incident-not-found')) {
+        const next = this.core.reroute(d, incidentId);
+        this.logger.warn({ incidentId, next: next.incidentId }, 'sentinel: the incident has ended; the detection goes to a new one');
+        await this.record(d, next.incidentId, next.opens);
         return;
       }
       throw e;

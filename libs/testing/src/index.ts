@@ -4,3 +4,4 @@ export * from './kafka.js';
 export * from './decider.js';
 export * from './keys.js';
 export * from './forger.js';
+export * from './factories.js';

@@ -1,11 +1,11 @@
 import type { Principal } from '@custos/authz';
-import { given } from '@custos/testing';
+import { given, principals } from '@custos/testing';
 import { accessDecider, conceals, type DecideAccess, decideAccess, reviewDecider } from './access.decide.js';
 import type { AccessDecided } from './access.events.js';
 
-const clinician: Principal = { sub: 'dr-1', roles: ['clinician'], credentials: ['certified-radiologist'] };
-const researcher: Principal = { sub: 'r', roles: ['researcher'], credentials: [] };
-const patient = (id: string): Principal => ({ sub: `u-${id}`, roles: ['patient'], patientId: id, credentials: [] });
+const clinician = principals.clinician({ credentials: ['certified-radiologist'] });
+const researcher = principals.researcher({ sub: 'r' });
+const patient = (id: string): Principal => principals.patient({ sub: `u-${id}`, patientId: id });
 const granted = { granted: true, version: 3 };
 const cmd = (over: Partial<DecideAccess> = {}): DecideAccess => ({
   type: 'DecideAccess',

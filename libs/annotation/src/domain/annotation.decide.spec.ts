@@ -1,11 +1,11 @@
 import type { Principal } from '@custos/authz';
-import { given } from '@custos/testing';
+import { dataset as datasetOf, given, principals } from '@custos/testing';
 import { annotationDecider, type AnnotationCommand } from './annotation.decide.js';
 import type { AnnotationEvent, DatasetConfiguredData } from './annotation.events.js';
 import { datasetDecider } from './dataset.decide.js';
 
-const dataset: DatasetConfiguredData = { datasetId: 'ds-1', purpose: 'AI_TRAINING', labels: ['nodule', 'mass'], credentials: ['certified-radiologist'], minReviewers: 2 };
-const ann = (sub: string, roles = ['annotator']): Principal => ({ sub, roles, credentials: ['certified-radiologist'] });
+const dataset: DatasetConfiguredData = { datasetId: 'ds-1', ...datasetOf({ minReviewers: 2 }) };
+const ann = (sub: string, roles = ['annotator']): Principal => principals.annotator({ sub, roles });
 const box = { type: 'bbox' as const, x: 1, y: 2, width: 3, height: 4 };
 const created: AnnotationEvent = {
   type: 'AnnotationCreated',
@@ -30,7 +30,7 @@ describe('annotation decider', () => {
   });
 
   it('refuses without an accepted credential, without consent, with a label outside the vocabulary or a bad geometry', () => {
-    given(annotationDecider, []).when(create({ principal: { sub: 'x', roles: ['annotator'], credentials: ['medical-student'] } })).thenFails('credential-not-accepted');
+    given(annotationDecider, []).when(create({ principal: principals.annotator({ sub: 'x', credentials: ['medical-student'] }) })).thenFails('credential-not-accepted');
     given(annotationDecider, []).when(create({ consentGranted: false })).thenFails('consent-not-granted');
     given(annotationDecider, []).when(create({ fields: { label: 'tumour', geometry: box, confidence: 0.5 } })).thenFails('unknown-label');
     given(annotationDecider, []).when(create({ fields: { label: 'nodule', geometry: { type: 'bbox', x: -1, y: 0, width: 1, height: 1 }, confidence: 0.5 } })).thenFails('bad-geometry');
@@ -68,7 +68,7 @@ describe('annotation decider', () => {
   it('never lets an author review, nor anyone without the reviewer role or an accepted credential', () => {
     given(annotationDecider, [created]).when(review('ann-1', 'approved')).thenFails('own-annotation');
     given(annotationDecider, [created]).when({ type: 'ReviewAnnotation', principal: ann('rev-9'), dataset, verdict: 'approved' }).thenFails('not-a-reviewer');
-    given(annotationDecider, [created]).when({ type: 'ReviewAnnotation', principal: { sub: 'rev-9', roles: ['reviewer'], credentials: [] }, dataset, verdict: 'approved' }).thenFails('credential-not-accepted');
+    given(annotationDecider, [created]).when({ type: 'ReviewAnnotation', principal: principals.reviewer({ sub: 'rev-9', credentials: [] }), dataset, verdict: 'approved' }).thenFails('credential-not-accepted');
   });
 
   it('deletes as a tombstone; nothing happens to a deleted annotation after', () => {

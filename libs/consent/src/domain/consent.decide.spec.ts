@@ -1,13 +1,13 @@
-import { decideDataAccess, type Principal } from '@custos/authz';
-import { given } from '@custos/testing';
+import { decideDataAccess } from '@custos/authz';
+import { given, principals } from '@custos/testing';
 import { DATA_CATEGORIES, type DataCategory, type Purpose, PURPOSES } from '@custos/vocabulary';
 import fc from 'fast-check';
 import { type ChangeConsent, consentAt, consentDecider, type ConsentRules, evolveConsent, initialConsentState, STANDARD_RULES, type WithdrawConsent } from './consent.decide.js';
 import type { ConsentChanged, ConsentEvent } from './consent.events.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
-const patient: Principal = { sub: 'pat-user', roles: ['patient'], patientId: 'p1', credentials: [] };
-const steward: Principal = { sub: 'steward-1', roles: ['data-steward'], credentials: [] };
+const patient = principals.patient({ sub: 'pat-user' });
+const steward = principals.steward({ sub: 'steward-1' });
 const ME = { user: 'res-1' };
 const change = (purpose: Purpose, over: Partial<ChangeConsent> = {}): ChangeConsent => ({ type: 'ChangeConsent', patientId: 'p1', purpose, status: 'granted', channel: 'patient-portal', recordedBy: patient, rules: STANDARD_RULES, now: NOW, ...over });
 const withdraw = (purpose: Purpose, over: Partial<WithdrawConsent> = {}): WithdrawConsent => ({ type: 'WithdrawConsent', patientId: 'p1', purpose, channel: 'patient-portal', recordedBy: patient, rules: STANDARD_RULES, ...over });
@@ -76,7 +76,7 @@ describe('consent decider: given / when / then', () => {
   describe('separation of duties on paper consents', () => {
     const paper = { channel: 'paper' as const, capturedBy: 'nurse-7', evidenceRef: 'form-1' };
     it('refuses a steward who is also a researcher recording AI_TRAINING (their own roles could use it)', () => {
-      given(consentDecider, []).when(change('AI_TRAINING', { ...paper, recordedBy: { sub: 'x', roles: ['data-steward', 'researcher'], credentials: [] } })).thenFails('separation-of-duties');
+      given(consentDecider, []).when(change('AI_TRAINING', { ...paper, recordedBy: principals.steward({ sub: 'x', roles: ['data-steward', 'researcher'] }) })).thenFails('separation-of-duties');
     });
     it('refuses a steward recording OPERATIONS, which stewards use', () => {
       given(consentDecider, []).when(change('OPERATIONS', { ...paper, recordedBy: steward })).thenFails('separation-of-duties');
@@ -101,8 +101,8 @@ describe('consent decider: given / when / then', () => {
  * evaluated on the consent as it stood at that request (a reference model kept by hand).
  */
 describe('consent enforcement (property)', () => {
-  const researcher: Principal = { sub: 'res-1', roles: ['researcher'], credentials: [] };
-  const clinician: Principal = { sub: 'dr-1', roles: ['clinician'], credentials: [] };
+  const researcher = principals.researcher();
+  const clinician = principals.clinician();
   type Op =
     | { kind: 'grant' | 'deny'; purpose: Purpose; categories: DataCategory[]; expiresInDays: number | null }
     | { kind: 'withdraw'; purpose: Purpose }
