@@ -180,6 +180,19 @@ export class EventStore {
     return rows.length > 0;
   }
 
+  /**
+   * Who (metadata.actor.id, as recorded) has an event of one of `types` about this patient
+   * with `from <= occurredAt <= to`: the log itself, not a projection that may lag. Distinct
+   * ids, as written; the caller compares them its own way (case folding is the caller's rule).
+   */
+  async patientActors(patientId: string, types: readonly string[], from: Date, to: Date): Promise<string[]> {
+    const rows = await this.db.query<{ actor: string | null }>(
+      `SELECT DISTINCT metadata->'actor'->>'id' AS actor FROM custos_events WHERE metadata->>'patientId' = $1 AND type = ANY($2::text[]) AND occurred_at >= $3 AND occurred_at <= $4`,
+      [patientId, [...types], from, to],
+    );
+    return rows.flatMap((r) => (typeof r.actor === 'string' ? [r.actor] : []));
+  }
+
   /** The last committed position and hash (-1 and the genesis hash for an empty log). */
   async head(): Promise<{ lastSeq: number; lastHash: string }> {
     const [row] = await this.db.query<{ last_seq: number | string; last_hash: string }>(

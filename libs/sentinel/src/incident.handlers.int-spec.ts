@@ -37,7 +37,7 @@ describe('incident handlers (PGlite)', () => {
     // The gateway's store: personal fields sealed on append.
     store = new EventStore(t.db, { ids: new SequentialIds(), sealer: cipher });
     open = new OpenIncidentHandler(store, clock);
-    act = new ActOnIncidentHandler(store, clock, t.db);
+    act = new ActOnIncidentHandler(store, clock);
   });
   afterEach(async () => {
     await t.close();
@@ -61,6 +61,20 @@ describe('incident handlers (PGlite)', () => {
     await expect(act.execute(new ActOnIncidentCommand(missing, { type: 'AttachEvidence', eventIds: ['00000000-0000-4000-8000-000000000000'], note: 'n' }, officer))).rejects.toMatchObject({ code: 'unknown-event' });
     await expect(act.execute(new ActOnIncidentCommand(missing, { type: 'PlaceHold', kind: 'oral', agency: 'FBI', from: 'yesterday' }, officer))).rejects.toMatchObject({ code: 'bad-instant' });
     await expect(act.execute(new ActOnIncidentCommand(missing, { type: 'TransitionIncident', to: 'TRIAGED', note: 'n' }, officer))).rejects.toMatchObject({ code: 'incident-not-found' });
+  });
+
+  it("separation of duties on a patient's case is decided from the log: a data access not yet projected makes the officer involved (whatever the case of their id); an oversight read of the patient does not", async () => {
+    const accessed = (type: string, actorId: string) =>
+      store.append(`trail-${actorId}-${type}`, [{ type, schemaVersion: 1, data: { patientId: 'p-x' }, metadata: { actor: { id: actorId, roles: ['security-officer'] }, correlationId: 'c', patientId: 'p-x' }, occurredAt: new Date(NOW.getTime() - 60_000) }], { expectedVersion: 'no-stream' });
+    // SO-Q accessed the patient a minute ago (no projection has run); so-r only read the patient's trail as oversight.
+    await accessed('AccessDecided', 'SO-Q');
+    await accessed('AuditDataRead', 'so-r');
+    const { incidentId } = await open.execute(new OpenIncidentCommand({ title: 'patient case', severity: 'high', subject: { kind: 'patient', id: 'p-x' } }, officer));
+    const as = (id: string): CommandContext => ({ actor: { id, roles: ['security-officer'] }, correlationId: `corr-${id}` });
+    const dismiss = { type: 'RecordVerdict', verdict: 'false-positive', note: 'nothing here' } as const;
+    await expect(act.execute(new ActOnIncidentCommand(incidentId, dismiss, as('so-q')))).rejects.toMatchObject({ code: 'separation-of-duties' });
+    await expect(act.execute(new ActOnIncidentCommand(incidentId, dismiss, as('SO-Q')))).rejects.toMatchObject({ code: 'separation-of-duties' });
+    expect(await act.execute(new ActOnIncidentCommand(incidentId, dismiss, as('so-r')))).toMatchObject({ recorded: 1 });
   });
 
   it('records each step by the caller at the clock, notes sealed at rest; the timeline opens them for a security officer only, as JSON or CSV', async () => {

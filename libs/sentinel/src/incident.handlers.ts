@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandContext, Database, EventStore, type StoredEvent } from '@custos/event-store';
+import { type CommandContext, EventStore, type StoredEvent } from '@custos/event-store';
 import { NotFoundError, UnprocessableError, ValidationError } from '@custos/errors';
 import { Clock, parseInstant, parseOptionalInstant } from '@custos/platform';
 import { fold } from '@custos/decider';
@@ -20,6 +20,7 @@ import {
   type ReopenIncident,
   type TransitionIncident,
 } from './domain/incident.decide.js';
+import { sameActor } from './domain/reference.events.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
 import { LOOK_BACK_MS } from './incident.queries.js';
 import { incidentCodec, incidentShell } from './sentinel-runner.js';
@@ -136,16 +137,17 @@ export class OpenIncidentHandler implements ICommandHandler<OpenIncidentCommand,
   }
 }
 
+/** What "accessed the patient" means: a data access decided (granted or denied). Oversight reads of the patient's trail or consents (AuditDataRead) do not count. */
+const PATIENT_ACCESS_TYPES = ['AccessDecided'] as const;
+
 /**
  * Whether `actor` accessed the patient a case is about within its window (30 days before
- * discovery to now), as the trail shows: such an officer is involved and may not work the case.
+ * discovery to now), as the log shows (not a projection, which may lag): such an officer is
+ * involved and may not work the case. Ids compare as the decider compares the case's subject.
  */
-export async function accessedPatientInWindow(db: Database, patientId: string, actor: string, view: Pick<IncidentView, 'discoveredAt'>, now: Date): Promise<boolean> {
-  const [row] = await db.query<{ n: string | number }>(
-    `SELECT count(*) AS n FROM (SELECT 1 FROM custos_rm_access_trail WHERE patient_id = $1 AND actor_id = $2 AND occurred_at >= $3 AND occurred_at <= $4 LIMIT 1) t`,
-    [patientId, actor, new Date(Date.parse(view.discoveredAt) - LOOK_BACK_MS), now],
-  );
-  return Number(row?.n ?? 0) > 0;
+export async function accessedPatientInWindow(store: EventStore, patientId: string, actor: string, view: Pick<IncidentView, 'discoveredAt'>, now: Date): Promise<boolean> {
+  const actors = await store.patientActors(patientId, PATIENT_ACCESS_TYPES, new Date(Date.parse(view.discoveredAt) - LOOK_BACK_MS), now);
+  return actors.some((a) => sameActor(a, actor));
 }
 
 @CommandHandler(ActOnIncidentCommand)
@@ -155,7 +157,6 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
-    @Inject(Database) private readonly db: Database,
   ) {
     this.shell = incidentShell(store, clock);
   }
@@ -167,7 +168,7 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
     let decided = command(context.actor.id, now.toISOString());
     // For a patient's case, whoever accessed that patient in the window is involved (separation of duties, decided by the decider).
     const current = await readIncident(this.store, incidentId);
-    if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.db, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
+    if (current?.view.subject.kind === 'patient' && (await accessedPatientInWindow(this.store, current.view.subject.id, decided.by, current.view, now))) decided = { ...decided, involved: true };
     const handled = await this.shell.handle(incidentStreamId(incidentId), decided, context, { now });
     if (!handled.state) throw new NotFoundError('no such incident', { incidentId }, 'incident-not-found');
     return { incidentId, version: handled.version, state: handled.state.state, recorded: handled.events.length };

@@ -78,7 +78,7 @@ export type IncidentDeciderState = IncidentView | null;
 
 /**
  * Who acts, when. `involved`: the caller appears in the case beyond its subject (for a patient's
- * case, they accessed that patient in its window, as the trail shows); the handler establishes
+ * case, they accessed that patient in its window, as the log shows); the handler establishes
  * it, the decider refuses them.
  */
 type Who = { readonly by: string; readonly involved?: boolean };
