@@ -276,6 +276,20 @@ describe('incidents over HTTP (embedded)', () => {
       expect([path, res.status, res.body.code]).toEqual([path, 403, 'separation-of-duties']);
     }
     expect(await denialsOf('so-rogue')).toBe(attempts.length);
+    // Nor read any of it (the investigators' notes least of all), whatever the case of their id; the list leaves it out.
+    const shouting = await devToken(app, { sub: 'SO-ROGUE', roles: ['security-officer'] });
+    const reads = ['', '/timeline', '/export', '/clocks', '/notification-draft', '/affected-patients', '/blast-radius'];
+    for (const path of reads) {
+      for (const who of [rogue, shouting]) {
+        const res = await http().get(`/v1/incidents/${id}${path}`).set(bearer(who));
+        expect([path, res.status, res.body.code]).toEqual([path, 403, 'separation-of-duties']);
+      }
+    }
+    expect(await denialsOf('so-rogue')).toBe(attempts.length + reads.length);
+    await settle();
+    const listedFor = async (token: string) => ((await http().get('/v1/incidents?actor=so-rogue').set(bearer(token)).expect(200)).body.items as Array<{ incidentId: string }>).map((i) => i.incidentId);
+    expect(await listedFor(other)).toContain(id);
+    expect(await listedFor(rogue)).not.toContain(id);
     // Another officer cannot hand it to its subject either.
     expect((await http().put(`/v1/incidents/${id}/assignee`).set(bearer(other)).send({ assignee: 'so-rogue' }).expect(403)).body.code).toBe('separation-of-duties');
     const timeline = (await http().get(`/v1/incidents/${id}/timeline`).set(bearer(other)).expect(200)).body.items as unknown[];
@@ -374,6 +388,9 @@ describe('incidents over HTTP (embedded)', () => {
       .set(bearer(security))
       .send({ factors: { natureAndExtent: 'a', unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' }, decision: 'breach', rationale: 'r', affected: { total: 1, byRegion: {}, euResidents: 0 } })
       .expect(200);
+    // The trail shows nobody affected; the clocks run on the assessment's one, and say so.
+    const clocks = (await http().get(`/v1/incidents/${id}/clocks`).set(bearer(security)).expect(200)).body;
+    expect([clocks.affected, clocks.clocks[0].basis]).toEqual([{ total: 1, byRegion: {}, euResidents: 0 }, "breach of 1 individuals' PHI: notice within 60 days of discovery"]);
     await http().post(`/v1/incidents/${id}/notifications`).set(bearer(security)).send({ recipientClass: 'individuals', channel: 'letter to 12 Thornfield Lane', date: new Date().toISOString(), contentHash: 'b'.repeat(64) }).expect(200);
     await http().put('/v1/workforce/dr-oy').set(bearer(admin)).send({ familyName: 'Oyelaran', address: '3 Birch Way', department: 'Paediatric Oncology Ward 7', status: 'active', since: '2020-01-01' }).expect(200);
     const same = await http().put('/v1/workforce/dr-oy').set(bearer(admin)).send({ familyName: 'Oyelaran', address: '3 Birch Way', department: 'Paediatric Oncology Ward 7', status: 'active', since: '2020-01-01' }).expect(200);

@@ -103,6 +103,10 @@ describe('incident handlers (PGlite)', () => {
     const asAdmin = await timeline.execute(new IncidentTimelineQuery(incidentId, 'json', reader('adm-1', ['admin'])));
     expect((asAdmin as Exclude<typeof asAdmin, RenderedText>).items[1]?.data).toMatchObject({ note: { redacted: true } });
 
+    // The officer the case is about reads none of it, whatever the case of their id.
+    await expect(timeline.execute(new IncidentTimelineQuery(incidentId, 'json', reader('Snoop', ['security-officer'])))).rejects.toMatchObject({ code: 'separation-of-duties' });
+    await expect(new IncidentHandler(store, cipher).execute(new IncidentQuery(incidentId, reader('SNOOP', ['security-officer'])))).rejects.toMatchObject({ code: 'separation-of-duties' });
+
     const csv = await timeline.execute(new IncidentTimelineQuery(incidentId, 'csv', reader('sec-1', ['security-officer'])));
     expect(csv).toBeInstanceOf(RenderedText);
     const { mediaType, text } = csv as RenderedText;
@@ -112,12 +116,12 @@ describe('incident handlers (PGlite)', () => {
   });
 
   it('exports a case as OCSF NDJSON (any other format refused before the case is read), and the SIEM feed resumes after the last sequence it sent', async () => {
-    await expect(new IncidentExportHandler(store).execute(new IncidentExportQuery('inc-missing', 'csv'))).rejects.toMatchObject({ code: 'bad-format' });
-    await expect(new IncidentExportHandler(store).execute(new IncidentExportQuery('inc-missing', undefined))).rejects.toMatchObject({ code: 'incident-not-found' });
+    await expect(new IncidentExportHandler(store).execute(new IncidentExportQuery('inc-missing', 'csv', reader('sec-1', ['security-officer'])))).rejects.toMatchObject({ code: 'bad-format' });
+    await expect(new IncidentExportHandler(store).execute(new IncidentExportQuery('inc-missing', undefined, reader('sec-1', ['security-officer'])))).rejects.toMatchObject({ code: 'incident-not-found' });
     const { incidentId } = await open.execute(new OpenIncidentCommand({ title: 'snooping', severity: 'high', subject }, officer));
     await act.execute(new ActOnIncidentCommand(incidentId, { type: 'AssignIncident', assignee: 'sec-2' }, officer));
 
-    const exported = await new IncidentExportHandler(store).execute(new IncidentExportQuery(incidentId, 'ocsf'));
+    const exported = await new IncidentExportHandler(store).execute(new IncidentExportQuery(incidentId, 'ocsf', reader('sec-1', ['security-officer'])));
     expect(exported.mediaType).toBe('application/x-ndjson');
     expect(exported.text.endsWith('\n')).toBe(true);
     expect(exported.text.trim().split('\n').map((l) => (JSON.parse(l) as { class_uid: number }).class_uid)).toEqual([2005, 2005]);

@@ -3,14 +3,15 @@ import { type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { canReadPersonal, type Principal } from '@custos/authz';
 import { fold } from '@custos/decider';
 import { Database, EventStore, type StoredEvent } from '@custos/event-store';
-import { NotFoundError, ValidationError } from '@custos/errors';
+import { ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
 import { PayloadCipher } from '@custos/keys';
 import { Clock, parseOptionalInstant } from '@custos/platform';
-import { type AffectedCounts, type Clock as LegalClock, countAffected, incidentClocks } from './domain/clocks.js';
+import { type AffectedCounts, type Clock as LegalClock, countAffected, incidentClocks, mergeAffected } from './domain/clocks.js';
 import { incidentDecider, type IncidentView } from './domain/incident.decide.js';
 import { incidentStreamId } from './domain/incident.events.js';
 import { detectionStreamId } from './domain/rules.js';
 import { notificationDrafts } from './domain/notification-draft.js';
+import { sameActor } from './domain/reference.events.js';
 import { readIncident } from './incident.handlers.js';
 import { type AffectedPatient, affectedPatients, blastRadius, type BlastRadius, caseWindow, firstEvidenceAccess, type IncidentRow, listIncidents, toCsv } from './incident.queries.js';
 import { detectionToOcsf, incidentToOcsf, ocsfOfLog } from './ocsf.js';
@@ -44,6 +45,19 @@ async function incidentOr404(store: EventStore, incidentId: string): Promise<{ v
   return found;
 }
 
+/** Whether a case is about this reader (an actor's case, ids folded as the decider folds them). */
+const isAbout = (subject: { readonly kind: string; readonly id: string }, reader: Principal): boolean => subject.kind === 'actor' && sameActor(subject.id, reader.sub);
+
+/**
+ * A case for a reader, or a 404; a 403 separation-of-duties for the officer it is about, who
+ * reads none of it (not the investigators' notes, not the evidence, not the clocks).
+ */
+async function incidentFor(store: EventStore, incidentId: string, reader: Principal): Promise<{ view: IncidentView; events: StoredEvent[] }> {
+  const found = await incidentOr404(store, incidentId);
+  if (isAbout(found.view.subject, reader)) throw new ForbiddenError('this incident is about you: another officer reads it', { incidentId }, 'separation-of-duties');
+  return found;
+}
+
 /** The list's filters as the caller wrote them (dates as written: parsed here). */
 export interface IncidentListRequest {
   readonly state?: string;
@@ -62,8 +76,12 @@ export interface IncidentPage {
   readonly nextCursor: string | null;
 }
 
+/** The page leaves out cases about the reader (they read none of them). */
 export class ListIncidentsQuery extends Query<IncidentPage> {
-  constructor(readonly request: IncidentListRequest) {
+  constructor(
+    readonly request: IncidentListRequest,
+    readonly reader: Principal,
+  ) {
     super();
   }
 }
@@ -72,12 +90,13 @@ export class ListIncidentsQuery extends Query<IncidentPage> {
 export class ListIncidentsHandler implements IQueryHandler<ListIncidentsQuery> {
   constructor(@Inject(Database) private readonly db: Database) {}
 
-  async execute({ request }: ListIncidentsQuery): Promise<IncidentPage> {
+  async execute({ request, reader }: ListIncidentsQuery): Promise<IncidentPage> {
     const { from: fromText, to: toText, limit, ...filters } = request;
     const from = parseOptionalInstant('from', fromText);
     const to = parseOptionalInstant('to', toText);
     const page = await listIncidents(this.db, { ...filters, ...(from ? { from } : {}), ...(to ? { to } : {}), limit: limit ?? 50 });
-    return { items: page.items, nextCursor: page.next };
+    // The cursor follows the rows read, so leaving some out here skips none after them.
+    return { items: page.items.filter((i) => !isAbout(i.subject, reader)), nextCursor: page.next };
   }
 }
 
@@ -101,7 +120,7 @@ export class IncidentHandler implements IQueryHandler<IncidentQuery> {
   ) {}
 
   async execute({ incidentId, reader }: IncidentQuery): Promise<IncidentAnswer> {
-    const { view, events } = await incidentOr404(this.store, incidentId);
+    const { view, events } = await incidentFor(this.store, incidentId, reader);
     // The title is sealed at rest: opened here for the officer (the case's view never holds it).
     const opened = events[0] ? await this.cipher.reveal(events[0], (field) => canReadPersonal(reader, null, field)) : null;
     return { ...view, title: (opened?.data as { title?: unknown } | undefined)?.title ?? null, version: events.length };
@@ -109,7 +128,10 @@ export class IncidentHandler implements IQueryHandler<IncidentQuery> {
 }
 
 export class IncidentClocksQuery extends Query<IncidentClocksAnswer> {
-  constructor(readonly incidentId: string) {
+  constructor(
+    readonly incidentId: string,
+    readonly reader: Principal,
+  ) {
     super();
   }
 }
@@ -132,11 +154,13 @@ export class IncidentClocksHandler implements IQueryHandler<IncidentClocksQuery>
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ incidentId }: IncidentClocksQuery): Promise<IncidentClocksAnswer> {
-    const { view } = await incidentOr404(this.store, incidentId);
+  async execute({ incidentId, reader }: IncidentClocksQuery): Promise<IncidentClocksAnswer> {
+    const { view } = await incidentFor(this.store, incidentId, reader);
     const now = this.clock.now();
-    const affected = countAffected(await affectedPatients(this.db, view, now));
-    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, affected, clocks: incidentClocks(view, now, affected), history: view.clockHistory };
+    const observed = countAffected(await affectedPatients(this.db, view, now));
+    // The counts the clocks run on: the assessment's merged with the record's, shown as such.
+    const affected = mergeAffected(view.assessment?.affected, observed);
+    return { incidentId: view.incidentId, asOf: now.toISOString(), discoveredAt: view.discoveredAt, awareAt: view.awareAt, affected, clocks: incidentClocks(view, now, observed), history: view.clockHistory };
   }
 }
 
@@ -145,6 +169,7 @@ export class BlastRadiusQuery extends Query<BlastRadius> {
   constructor(
     readonly incidentId: string,
     readonly window: { readonly from?: string; readonly to?: string },
+    readonly reader: Principal,
   ) {
     super();
   }
@@ -158,8 +183,8 @@ export class BlastRadiusHandler implements IQueryHandler<BlastRadiusQuery> {
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ incidentId, window }: BlastRadiusQuery): Promise<BlastRadius> {
-    const { view } = await incidentOr404(this.store, incidentId);
+  async execute({ incidentId, window, reader }: BlastRadiusQuery): Promise<BlastRadius> {
+    const { view } = await incidentFor(this.store, incidentId, reader);
     const to = parseOptionalInstant('to', window.to) ?? this.clock.now();
     const from = parseOptionalInstant('from', window.from) ?? caseWindow(view, to).from;
     if (to.getTime() <= from.getTime()) throw new ValidationError('to must be after from', undefined, 'bad-window');
@@ -176,6 +201,7 @@ export class AffectedPatientsQuery extends Query<AffectedPatientsAnswer | Render
   constructor(
     readonly incidentId: string,
     readonly format: TableFormat,
+    readonly reader: Principal,
   ) {
     super();
   }
@@ -189,8 +215,8 @@ export class AffectedPatientsHandler implements IQueryHandler<AffectedPatientsQu
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ incidentId, format }: AffectedPatientsQuery): Promise<AffectedPatientsAnswer | RenderedText> {
-    const { view } = await incidentOr404(this.store, incidentId);
+  async execute({ incidentId, format, reader }: AffectedPatientsQuery): Promise<AffectedPatientsAnswer | RenderedText> {
+    const { view } = await incidentFor(this.store, incidentId, reader);
     const items = await affectedPatients(this.db, view, this.clock.now());
     if (format === 'csv') {
       return csv(
@@ -210,7 +236,10 @@ export interface NotificationDraftsAnswer {
 }
 
 export class NotificationDraftsQuery extends Query<NotificationDraftsAnswer> {
-  constructor(readonly incidentId: string) {
+  constructor(
+    readonly incidentId: string,
+    readonly reader: Principal,
+  ) {
     super();
   }
 }
@@ -223,8 +252,8 @@ export class NotificationDraftsHandler implements IQueryHandler<NotificationDraf
     @Inject(Clock) private readonly clock: Clock,
   ) {}
 
-  async execute({ incidentId }: NotificationDraftsQuery): Promise<NotificationDraftsAnswer> {
-    const { view } = await incidentOr404(this.store, incidentId);
+  async execute({ incidentId, reader }: NotificationDraftsQuery): Promise<NotificationDraftsAnswer> {
+    const { view } = await incidentFor(this.store, incidentId, reader);
     const patients = await affectedPatients(this.db, view, this.clock.now());
     const drafts = notificationDrafts(view, {
       affected: countAffected(patients),
@@ -241,6 +270,7 @@ export class IncidentExportQuery extends Query<RenderedText> {
   constructor(
     readonly incidentId: string,
     readonly format: unknown,
+    readonly reader: Principal,
   ) {
     super();
   }
@@ -250,9 +280,9 @@ export class IncidentExportQuery extends Query<RenderedText> {
 export class IncidentExportHandler implements IQueryHandler<IncidentExportQuery> {
   constructor(@Inject(EventStore) private readonly store: EventStore) {}
 
-  async execute({ incidentId, format }: IncidentExportQuery): Promise<RenderedText> {
+  async execute({ incidentId, format, reader }: IncidentExportQuery): Promise<RenderedText> {
     if (format !== undefined && format !== 'ocsf') throw new ValidationError('format must be ocsf', undefined, 'bad-format');
-    const { view, events } = await incidentOr404(this.store, incidentId);
+    const { view, events } = await incidentFor(this.store, incidentId, reader);
     const lines: string[] = [];
     for (const id of view.detectionIds) {
       const [e] = await this.store.readStream(detectionStreamId(id));
@@ -303,7 +333,7 @@ export class IncidentTimelineHandler implements IQueryHandler<IncidentTimelineQu
   ) {}
 
   async execute({ incidentId, format, reader }: IncidentTimelineQuery): Promise<TimelineAnswer | RenderedText> {
-    const { events } = await incidentOr404(this.store, incidentId);
+    const { events } = await incidentFor(this.store, incidentId, reader);
     const items: TimelineItem[] = [];
     for (const e of events) {
       const shown = await this.cipher.reveal(e, (field) => canReadPersonal(reader, null, field));

@@ -97,8 +97,8 @@ export class IncidentController {
   @ApiOperation({ summary: 'Incidents, newest first: filters state, severity, rule, actor, patient, from/to (opened); cursor paging. The read is recorded.' })
   @ApiJson(200, 'a page', OBJECT_SCHEMA)
   @ApiProblems({ 400: ['bad-cursor'] })
-  list(@Query() q: IncidentListQuery) {
-    return this.queries.execute(new ListIncidentsQuery(q));
+  list(@Query() q: IncidentListQuery, @Caller() caller: CallerContext) {
+    return this.queries.execute(new ListIncidentsQuery(q, caller.principal));
   }
 
   @Post()
@@ -115,7 +115,7 @@ export class IncidentController {
   @AuditedRead('incidents', () => 1)
   @ApiOperation({ summary: 'One incident as its events make it: state, severity, subject, rules, patients, evidence, assessment, notifications, holds, verdict. The read is recorded.' })
   @ApiJson(200, 'the incident', OBJECT_SCHEMA)
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'] })
   get(@Param() p: IncidentParams, @Caller() caller: CallerContext) {
     return this.queries.execute(new IncidentQuery(p.incidentId, caller.principal));
   }
@@ -235,9 +235,9 @@ export class IncidentController {
   @AuditedRead('incidents', () => 4)
   @ApiOperation({ summary: 'The legal clocks: HIPAA individuals, media, HHS; GDPR Art. 33. Each not-applicable, running, met or overdue, with its deadline and any hold. The read is recorded.' })
   @ApiJson(200, 'the clocks', OBJECT_SCHEMA)
-  @ApiProblems({ 404: ['incident-not-found'] })
-  clocks(@Param() p: IncidentParams) {
-    return this.queries.execute(new IncidentClocksQuery(p.incidentId));
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'] })
+  clocks(@Param() p: IncidentParams, @Caller() caller: CallerContext) {
+    return this.queries.execute(new IncidentClocksQuery(p.incidentId, caller.principal));
   }
 
   @Get(':incidentId/blast-radius')
@@ -245,9 +245,9 @@ export class IncidentController {
   @AuditedRead('incidents', (r) => ((r as { footprint?: unknown[] }).footprint ?? []).length)
   @ApiOperation({ summary: "The subject's footprint per patient (or, for a patient's case, per actor) in the window, who else touched the same patients, what left (downloads, exports), and the first anomalous access. Window: from 30 days before discovery to now by default. The read is recorded." })
   @ApiJson(200, 'the blast radius', OBJECT_SCHEMA)
-  @ApiProblems({ 400: ['bad-window'], 404: ['incident-not-found'] })
-  blast(@Param() p: IncidentParams, @Query() q: WindowQuery) {
-    return this.queries.execute(new BlastRadiusQuery(p.incidentId, q));
+  @ApiProblems({ 403: ['separation-of-duties'], 400: ['bad-window'], 404: ['incident-not-found'] })
+  blast(@Param() p: IncidentParams, @Query() q: WindowQuery, @Caller() caller: CallerContext) {
+    return this.queries.execute(new BlastRadiusQuery(p.incidentId, q, caller.principal));
   }
 
   @Get(':incidentId/affected-patients')
@@ -255,9 +255,9 @@ export class IncidentController {
   @AuditedRead('incidents', (r) => (Array.isArray((r as { items?: unknown[] }).items) ? ((r as { items: unknown[] }).items.length) : String(r).split('\r\n').length - 2))
   @ApiOperation({ summary: "The incident's patients: data categories the subject touched, region, EU flag, the consent version each access cited. JSON, or CSV with Accept: text/csv (or ?format=csv). The read is recorded." })
   @ApiJson(200, 'the patients', OBJECT_SCHEMA, { 'text/csv': { type: 'string' } })
-  @ApiProblems({ 404: ['incident-not-found'] })
-  async affected(@Param() p: IncidentParams, @Query('format') format: unknown, @Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: HttpReply) {
-    return send(res, await this.queries.execute(new AffectedPatientsQuery(p.incidentId, tableFormat(accept, format))));
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'] })
+  async affected(@Param() p: IncidentParams, @Query('format') format: unknown, @Headers('accept') accept: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
+    return send(res, await this.queries.execute(new AffectedPatientsQuery(p.incidentId, tableFormat(accept, format), caller.principal)));
   }
 
   @Get(':incidentId/notification-draft')
@@ -265,9 +265,9 @@ export class IncidentController {
   @AuditedRead('incidents', () => 2)
   @ApiOperation({ summary: 'Drafts of the HIPAA 164.404(c) individual notice and the GDPR Art. 33(3) notification, from what the incident records (breach and discovery dates, kinds of information, counts); sections a person must write are marked; nothing is sent. The read is recorded.' })
   @ApiJson(200, 'the drafts', OBJECT_SCHEMA)
-  @ApiProblems({ 404: ['incident-not-found'] })
-  draft(@Param() p: IncidentParams) {
-    return this.queries.execute(new NotificationDraftsQuery(p.incidentId));
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'] })
+  draft(@Param() p: IncidentParams, @Caller() caller: CallerContext) {
+    return this.queries.execute(new NotificationDraftsQuery(p.incidentId, caller.principal));
   }
 
   @Get(':incidentId/export')
@@ -275,9 +275,9 @@ export class IncidentController {
   @AuditedRead('incidents', (r) => String(r).split('\n').filter(Boolean).length)
   @ApiOperation({ summary: 'The incident for a SIEM: NDJSON of OCSF 1.8.0 events, an Incident Finding (2005) per step of the case with its status and verdict, and a Detection Finding (2004) per linked detection. ?format=ocsf (the only format). The read is recorded.' })
   @ApiJson(200, 'NDJSON', { type: 'string' })
-  @ApiProblems({ 400: ['bad-format'], 404: ['incident-not-found'] })
-  async export(@Param() p: IncidentParams, @Query('format') format: unknown, @Res({ passthrough: true }) res: HttpReply) {
-    return send(res, await this.queries.execute(new IncidentExportQuery(p.incidentId, format)));
+  @ApiProblems({ 403: ['separation-of-duties'], 400: ['bad-format'], 404: ['incident-not-found'] })
+  async export(@Param() p: IncidentParams, @Query('format') format: unknown, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
+    return send(res, await this.queries.execute(new IncidentExportQuery(p.incidentId, format, caller.principal)));
   }
 
   @Get(':incidentId/timeline')
@@ -285,7 +285,7 @@ export class IncidentController {
   @AuditedRead('incidents', (r) => (Array.isArray((r as { items?: unknown[] }).items) ? ((r as { items: unknown[] }).items.length) : String(r).split('\r\n').length - 2))
   @ApiOperation({ summary: "The incident's events in order, with the officers' notes (sealed at rest, opened for security officers). JSON, or CSV with Accept: text/csv. The read is recorded." })
   @ApiJson(200, 'the timeline', OBJECT_SCHEMA, { 'text/csv': { type: 'string' } })
-  @ApiProblems({ 404: ['incident-not-found'] })
+  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'] })
   async timeline(@Param() p: IncidentParams, @Query('format') format: unknown, @Headers('accept') accept: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     return send(res, await this.queries.execute(new IncidentTimelineQuery(p.incidentId, tableFormat(accept, format), caller.principal)));
   }
