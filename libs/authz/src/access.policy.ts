@@ -1,6 +1,6 @@
 import { createMongoAbility, type MongoAbility, type RawRuleOf, subject as tag } from '@casl/ability';
 import { createHash } from 'node:crypto';
-import { type DataAction, type Purpose, type ResourceType, ROLES } from '@custos/vocabulary';
+import { type DataAction, type Purpose, type ResourceType, ROLES, visibleLength } from '@custos/vocabulary';
 
 /**
  * Custos' authorization policy, as data: CASL rules per role, each carrying its stable rule
@@ -193,24 +193,8 @@ export interface DataDecision {
 
 export const EMERGENCY_REASON_MIN = 20;
 
-/**
- * How many characters of `text` a reader can see and read: grapheme clusters (what shows as
- * one character: a letter with its combining marks is one) that hold a letter or a digit
- * (`\p{L}`, `\p{N}`). Default-ignorable code points (zero-width spaces, joiners, direction
- * marks, and the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, which Unicode calls letters
- * but which draw nothing) and the braille blank U+2800 are taken out first; white space,
- * punctuation, symbols, emoji and lone surrogates do not count. So twenty fillers, twenty
- * braille blanks or one letter under nineteen combining marks are not a 20-character reason.
- */
-export function visibleLength(text: string): number {
-  let count = 0;
-  for (const { segment } of GRAPHEMES.segment(text.replace(INVISIBLE, ''))) if (LETTER_OR_DIGIT.test(segment)) count += 1;
-  return count;
-}
-
-const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
-const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\u2800]/gu;
-const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+/** How many characters of a reason a reader can see and read (in the vocabulary: notes elsewhere count the same way). */
+export { visibleLength };
 
 /**
  * The decision on one request for patient data: the policy's answer, with the rule that gave

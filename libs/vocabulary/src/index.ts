@@ -1,6 +1,7 @@
 /**
  * The words every context shares, in one small module: purposes of use, data categories,
- * resource types and data actions, and their FHIR codings. Pure data: no imports.
+ * resource types and data actions, and their FHIR codings; and what counts as visible text in
+ * a reason or a note. Pure: no imports.
  */
 export const PURPOSES = ['TREATMENT', 'RESEARCH', 'AI_TRAINING', 'OPERATIONS', 'PUBLIC_HEALTH'] as const;
 export type Purpose = (typeof PURPOSES)[number];
@@ -47,3 +48,22 @@ export type Role = (typeof ROLES)[number];
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 }
+
+/**
+ * How many characters of `text` a reader can see and read: grapheme clusters (what shows as
+ * one character: a letter with its combining marks is one) that hold a letter or a digit
+ * (`\p{L}`, `\p{N}`). Default-ignorable code points (zero-width spaces, joiners, direction
+ * marks, and the Hangul fillers U+115F, U+1160, U+3164, U+FFA0, which Unicode calls letters
+ * but which draw nothing) and the braille blank U+2800 are taken out first; white space,
+ * punctuation, symbols, emoji and lone surrogates do not count. So twenty fillers, twenty
+ * braille blanks or one letter under nineteen combining marks are not a 20-character reason.
+ */
+export function visibleLength(text: string): number {
+  let count = 0;
+  for (const { segment } of GRAPHEMES.segment(text.replace(INVISIBLE, ''))) if (LETTER_OR_DIGIT.test(segment)) count += 1;
+  return count;
+}
+
+const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\u2800]/gu;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
