@@ -314,6 +314,36 @@ describe('incidents over HTTP (embedded)', () => {
     await http().put(`/v1/incidents/${id}/severity`).set(bearer(other)).send({ severity: 'critical', reason: 'more found' }).expect(200);
   });
 
+  it('a note is something a reader can see (400 note-required, declared on each route), evidence names an event (400 no-evidence), a notification is dated when it was sent (400 bad-date)', async () => {
+    const id = (await http().post('/v1/incidents').set(bearer(security)).send({ title: 'blank notes', severity: 'low', subject: { kind: 'actor', id: 'blank-1' } }).expect(201)).body.incidentId as string;
+    const blanks: Array<[string, string, object, string]> = [
+      ['post', 'transitions', { to: 'TRIAGED', note: '\u3164\u3164' }, 'note-required'],
+      ['put', 'severity', { severity: 'low', reason: '\u200b \u200b' }, 'note-required'],
+      ['post', 'verdict', { verdict: 'false-positive', note: '\u2800\u2800' }, 'note-required'],
+      ['post', 'reopen', { note: '\uffa0' }, 'note-required'],
+      ['post', 'holds', { kind: 'oral', agency: '\uffa0\u3164', from: new Date(Date.now() - 86_400_000).toISOString() }, 'note-required'],
+      ['post', 'evidence', { eventIds: [], note: 'the trail' }, 'no-evidence'],
+    ];
+    for (const [method, path, body, code] of blanks) {
+      const res = await (method === 'put' ? http().put(`/v1/incidents/${id}/${path}`) : http().post(`/v1/incidents/${id}/${path}`)).set(bearer(security)).send(body);
+      expect([path, res.status, res.body.code]).toEqual([path, 400, code]);
+    }
+    for (const to of ['TRIAGED', 'INVESTIGATING', 'CONTAINED']) await http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to, note: to }).expect(200);
+    const assessment = { factors: { natureAndExtent: '\u200b', unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' }, decision: 'breach', rationale: 'r', affected: { total: 3, byRegion: {}, euResidents: 0 } };
+    expect((await http().post(`/v1/incidents/${id}/assessment`).set(bearer(security)).send(assessment).expect(400)).body.code).toBe('note-required');
+    await http().post(`/v1/incidents/${id}/assessment`).set(bearer(security)).send({ ...assessment, factors: { ...assessment.factors, natureAndExtent: 'a' } }).expect(200);
+
+    const { discoveredAt } = (await http().get(`/v1/incidents/${id}`).set(bearer(security)).expect(200)).body as { discoveredAt: string };
+    const notify = (date: string) => http().post(`/v1/incidents/${id}/notifications`).set(bearer(security)).send({ recipientClass: 'hhs', channel: 'portal', date, contentHash: 'c'.repeat(64) });
+    for (const date of [new Date(Date.now() + 30 * 86_400_000).toISOString(), '2000-01-01', new Date(Date.parse(discoveredAt) - 60_000).toISOString()]) {
+      const res = await notify(date);
+      expect([date, res.status, res.body.code]).toEqual([date, 400, 'bad-date']);
+    }
+    const hhs = () => http().get(`/v1/incidents/${id}/clocks`).set(bearer(security)).expect(200).then((r) => (r.body.clocks as Array<{ clock: string; status: string }>).find((c) => c.clock === 'hipaa-hhs')?.status);
+    expect(await hhs()).not.toBe('met');
+    await notify(new Date().toISOString()).expect(200);
+  });
+
   it("on a patient's case, an officer the trail shows on that patient cannot act (403, recorded); another can", async () => {
     const peeker = await devToken(app, { sub: 'so-dr', roles: ['security-officer', 'clinician'] });
     const peek = await http().post('/v1/access-requests').set(bearer(peeker)).send({ resourceType: 'image', resourceId: 'img-s5', action: 'view', purpose: 'TREATMENT' });

@@ -193,8 +193,8 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
       }
       case 'RecordNotification': {
         const date = parseInstant('date', step.date).toISOString();
-        // A notification is dated by what was sent, not by when it is recorded.
-        return (by) => ({ type: 'RecordNotification', recipientClass: step.recipientClass, channel: step.channel, date, contentHash: step.contentHash, by });
+        // A notification is dated by what was sent, not by when it is recorded (now: the decider refuses a date after it).
+        return (by, at) => ({ type: 'RecordNotification', recipientClass: step.recipientClass, channel: step.channel, date, contentHash: step.contentHash, by, at });
       }
       case 'PlaceHold': {
         const from = parseInstant('from', step.from).toISOString();

@@ -125,7 +125,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Move an incident to its next state with a note (409 illegal-transition: the allowed ones are named). Recorded.' })
   @ApiJson(200, 'moved', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'verdict-required', 'incident-ended'] })
+  @ApiProblems({ 400: ['note-required'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'verdict-required', 'incident-ended'] })
   transition(@Param() p: IncidentParams, @Body() body: TransitionDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'TransitionIncident', to: body.to, note: body.note }, caller.context));
   }
@@ -135,7 +135,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Attach events of the log as evidence (their sequence and hash are recorded with them). Recorded.' })
   @ApiJson(200, 'attached', CHANGE)
-  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'], 422: ['unknown-event'] })
+  @ApiProblems({ 400: ['note-required', 'no-evidence'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'], 422: ['unknown-event'] })
   evidence(@Param() p: IncidentParams, @Body() body: EvidenceDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'AttachEvidence', eventIds: body.eventIds, note: body.note }, caller.context));
   }
@@ -145,7 +145,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The breach assessment of 45 CFR 164.402(2) (the four factors, decision, rationale, affected counts by region and EU residency), once CONTAINED. Starts the clocks. Recorded.' })
   @ApiJson(200, 'assessed', CHANGE)
-  @ApiProblems({ 400: ['bad-counts'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
+  @ApiProblems({ 400: ['bad-counts', 'bad-assessment', 'note-required'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition', 'incident-ended'] })
   assess(@Param() p: IncidentParams, @Body() body: AssessmentDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'AssessBreach', assessment: body }, caller.context));
   }
@@ -153,9 +153,9 @@ export class IncidentController {
   @Post(':incidentId/notifications')
   @HttpCode(200)
   @Requires('update', 'Incident')
-  @ApiOperation({ summary: 'Record a notification made (recipient class, channel, date, hash of the content); nothing is sent. Recorded.' })
+  @ApiOperation({ summary: 'Record a notification made (recipient class, channel, date, hash of the content); nothing is sent. The date is when it was sent: not in the future, not before the discovery (400 bad-date). Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['not-a-breach', 'incident-ended'] })
+  @ApiProblems({ 400: ['bad-date'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['not-a-breach', 'incident-ended'] })
   notify(@Param() p: IncidentParams, @Body() body: NotificationDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'RecordNotification', ...body }, caller.context));
   }
@@ -168,7 +168,7 @@ export class IncidentController {
       "A law-enforcement hold (164.412): written, with the agency, the statement's reference and an end at most 365 days after its start (longer: a new written statement); or oral, at most 30 days in all per incident. No start in the future. Recorded; shown in the clocks' history.",
   })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 400: ['hold-needs-end', 'hold-needs-reference', 'hold-too-long', 'bad-date'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['oral-hold-exhausted', 'incident-ended'] })
+  @ApiProblems({ 400: ['hold-needs-end', 'hold-needs-reference', 'hold-too-long', 'bad-date', 'note-required'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['oral-hold-exhausted', 'incident-ended'] })
   hold(@Param() p: IncidentParams, @Body() body: HoldDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'PlaceHold', ...body }, caller.context));
   }
@@ -178,7 +178,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'The verdict: true or false positive, or duplicate (a true positive makes later detections on the actor one step more severe). Recorded.' })
   @ApiJson(200, 'recorded', CHANGE)
-  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
+  @ApiProblems({ 400: ['note-required'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   verdict(@Param() p: IncidentParams, @Body() body: VerdictDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'RecordVerdict', verdict: body.verdict, note: body.note }, caller.context));
   }
@@ -198,7 +198,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Reopen an ended incident (back to INVESTIGATING), with a note. Recorded.' })
   @ApiJson(200, 'reopened', CHANGE)
-  @ApiProblems({ 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition'] })
+  @ApiProblems({ 400: ['note-required'], 404: ['incident-not-found'], 403: ['separation-of-duties'], 409: ['illegal-transition'] })
   reopen(@Param() p: IncidentParams, @Body() body: NoteDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'ReopenIncident', note: body.note }, caller.context));
   }
@@ -207,7 +207,7 @@ export class IncidentController {
   @Requires('update', 'Incident')
   @ApiOperation({ summary: 'Change the severity, with a reason. Recorded.' })
   @ApiJson(200, 'changed', CHANGE)
-  @ApiProblems({ 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
+  @ApiProblems({ 400: ['note-required'], 403: ['separation-of-duties'], 404: ['incident-not-found'], 409: ['incident-ended'] })
   severity(@Param() p: IncidentParams, @Body() body: SeverityDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new ActOnIncidentCommand(p.incidentId, { type: 'ChangeSeverity', to: body.severity, reason: body.reason }, caller.context));
   }

@@ -208,4 +208,42 @@ describe('the incident (event-sourced case)', () => {
     given(incidentDecider, history()).when({ type: 'AddPatients', patientIds: ['../x'], note: 'n', by: 'so-1', at }).thenFails('bad-patients');
     expect(fold(incidentDecider, [...history(), { type: 'PatientsAdded', data: { incidentId: 'inc-1', patientIds: ['p3'], by: 'so-1', at, note: 'n' } }])?.patientIds).toEqual(['p1', 'p2', 'p3']);
   });
+
+  it('refuses a notification dated in the future or before the discovery (400 bad-date): its date stops the clocks', () => {
+    const breach = [...history(['OPEN', 'TRIAGED'], ['TRIAGED', 'INVESTIGATING'], ['INVESTIGATING', 'CONTAINED'])];
+    const assessed: IncidentEvent = {
+      type: 'BreachAssessed',
+      data: { incidentId: 'inc-1', factors: { natureAndExtent: 'a', unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' }, decision: 'breach', rationale: 'r', affected: { total: 1, byRegion: {}, euResidents: 0 }, by: 'so-1', at },
+    };
+    const now = '2026-12-05T10:00:00.000Z';
+    const notify = (date: string) => ({ type: 'RecordNotification' as const, recipientClass: 'hhs' as const, channel: 'portal', date, contentHash: 'a'.repeat(64), by: 'so-1', at: now });
+    given(incidentDecider, [...breach, assessed]).when(notify('2027-01-04T10:00:00.000Z')).thenFails('bad-date');
+    given(incidentDecider, [...breach, assessed]).when(notify('2026-12-05T10:00:00.001Z')).thenFails('bad-date');
+    given(incidentDecider, [...breach, assessed]).when(notify('2000-01-01T00:00:00.000Z')).thenFails('bad-date');
+    given(incidentDecider, [...breach, assessed]).when(notify('2026-11-30T23:59:59.999Z')).thenFails('bad-date');
+    given(incidentDecider, [...breach, assessed])
+      .when(notify(at))
+      .then([{ type: 'NotificationRecorded', data: { incidentId: 'inc-1', recipientClass: 'hhs', channel: 'portal', date: at, contentHash: 'a'.repeat(64), by: 'so-1' } }]);
+    given(incidentDecider, [...breach, assessed]).when(notify(now)).then((e) => expect(e).toHaveLength(1));
+  });
+
+  it.each([
+    ['a zero-width space', '\u200b'],
+    ['a Hangul filler', '\u3164'],
+    ['a braille blank', '\u2800'],
+    ['a halfwidth Hangul filler', '\uffa0'],
+  ])('refuses a note, a reason, a factor, a hold agency or reference made only of %s (400 note-required / hold-needs-reference)', (_, blank) => {
+    const text = `${blank.repeat(12)} ${blank}`;
+    given(incidentDecider, history()).when(move('TRIAGED', text)).thenFails('note-required');
+    given(incidentDecider, history()).when({ type: 'RecordVerdict', verdict: 'false-positive', note: text, by: 'so-1', at }).thenFails('note-required');
+    given(incidentDecider, history()).when({ type: 'ChangeSeverity', to: 'low', reason: text, by: 'so-1', at }).thenFails('note-required');
+    given(incidentDecider, history()).when({ type: 'PlaceHold', kind: 'oral', agency: text, from: at, by: 'so-1', at }).thenFails('note-required');
+    given(incidentDecider, history()).when({ type: 'PlaceHold', kind: 'written', agency: 'FBI', reference: text, from: at, until: '2026-12-20T00:00:00.000Z', by: 'so-1', at }).thenFails('hold-needs-reference');
+    const contained = history(['OPEN', 'TRIAGED'], ['TRIAGED', 'INVESTIGATING'], ['INVESTIGATING', 'CONTAINED']);
+    const assessment = { factors: { natureAndExtent: text, unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' }, decision: 'breach' as const, rationale: 'r', affected: { total: 1, byRegion: {}, euResidents: 0 } };
+    given(incidentDecider, contained).when({ type: 'AssessBreach', assessment, by: 'so-1', at }).thenFails('note-required');
+    given(incidentDecider, contained).when({ type: 'AssessBreach', assessment: { ...assessment, factors: { ...assessment.factors, natureAndExtent: 'a' }, rationale: text }, by: 'so-1', at }).thenFails('note-required');
+    // One letter among them is a note.
+    given(incidentDecider, history()).when(move('TRIAGED', `${text}x`)).then((e) => expect(e).toHaveLength(1));
+  });
 });

@@ -12,6 +12,7 @@ import type {
   Severity,
 } from './incident.events.js';
 import { SEVERITIES } from './incident.events.js';
+import { visibleLength } from '@custos/vocabulary';
 import { sameActor } from './reference.events.js';
 
 /** Which state may follow which by an ordinary transition (reopening is its own command). */
@@ -91,7 +92,8 @@ export type ChangeSeverity = { readonly type: 'ChangeSeverity'; readonly to: Sev
 export type AssignIncident = { readonly type: 'AssignIncident'; readonly assignee: string } & By;
 export type DateDiscovery = { readonly type: 'DateDiscovery'; readonly discoveredAt: string; readonly awareAt?: string; readonly note: string } & By;
 export type AssessBreach = { readonly type: 'AssessBreach'; readonly assessment: Omit<BreachAssessedData, 'incidentId' | 'by' | 'at'> } & By;
-export type RecordNotification = { readonly type: 'RecordNotification'; readonly recipientClass: RecipientClass; readonly channel: string; readonly date: string; readonly contentHash: string } & Who;
+/** `date`: when the notice was sent (what the clocks count); `at`: now, when it is recorded. */
+export type RecordNotification = { readonly type: 'RecordNotification'; readonly recipientClass: RecipientClass; readonly channel: string; readonly date: string; readonly contentHash: string } & By;
 export type PlaceHold = { readonly type: 'PlaceHold'; readonly kind: 'written' | 'oral'; readonly agency: string; readonly reference?: string; readonly from: string; readonly until?: string } & By;
 export type AddPatients = { readonly type: 'AddPatients'; readonly patientIds: readonly string[]; readonly note: string } & By;
 export type RecordVerdict = { readonly type: 'RecordVerdict'; readonly verdict: 'true-positive' | 'false-positive' | 'duplicate'; readonly note: string } & By;
@@ -163,8 +165,9 @@ function checkNotInvolved(state: IncidentView, command: Exclude<IncidentCommand,
   }
 }
 
+/** A note says something: at least one letter or digit a reader can see (not blanks, fillers or zero-width characters). */
 function requireNote(note: string, what = 'note'): void {
-  if (typeof note !== 'string' || note.trim().length === 0) throw new ValidationError(`a ${what} is required`, undefined, 'note-required');
+  if (typeof note !== 'string' || visibleLength(note) === 0) throw new ValidationError(`a ${what} is required`, undefined, 'note-required');
 }
 
 function mergeEvidence(a: readonly EvidenceRef[], b: readonly EvidenceRef[]): EvidenceRef[] {
@@ -331,6 +334,12 @@ export const incidentDecider: Decider<IncidentDeciderState, IncidentCommand, Inc
         if (!['BREACH_ASSESSED', 'NOTIFYING', 'RESOLVED'].includes(state.state) || state.assessment?.decision !== 'breach') {
           throw new ConflictError('notifications are recorded for an assessed breach', { state: state.state }, 'not-a-breach');
         }
+        // The date stops the clocks: a notice not yet sent, or sent before the breach was discovered, would mark them met.
+        if (!isInstant(command.date)) throw new ValidationError('the notification date is an instant', undefined, 'bad-date');
+        if (Date.parse(command.date) > Date.parse(command.at)) throw new ValidationError('a notification is dated when it was sent: not in the future', undefined, 'bad-date');
+        if (Date.parse(command.date) < Date.parse(state.discoveredAt)) {
+          throw new ValidationError(`a notification cannot precede the discovery of the breach (${state.discoveredAt})`, { discoveredAt: state.discoveredAt }, 'bad-date');
+        }
         return [{ type: 'NotificationRecorded', data: { incidentId: id, recipientClass: command.recipientClass, channel: command.channel, date: command.date, contentHash: command.contentHash, by: command.by } }];
       case 'PlaceHold': {
         requireNote(command.agency, 'agency');
@@ -348,7 +357,7 @@ export const incidentDecider: Decider<IncidentDeciderState, IncidentCommand, Inc
           until = Math.min(stated, from + left);
         } else {
           if (!command.until) throw new ValidationError('a written hold states its end date', undefined, 'hold-needs-end');
-          if (command.reference === undefined || !isText(command.reference, 200)) throw new ValidationError("a written hold names the statement's reference", undefined, 'hold-needs-reference');
+          if (command.reference === undefined || !isText(command.reference, 200) || visibleLength(command.reference) === 0) throw new ValidationError("a written hold names the statement's reference", undefined, 'hold-needs-reference');
           until = Date.parse(command.until);
           if (until - from > WRITTEN_HOLD_MAX_DAYS * DAY) {
             throw new ValidationError(`a written hold lasts at most ${WRITTEN_HOLD_MAX_DAYS} days; a longer delay is a new written statement`, { maxDays: WRITTEN_HOLD_MAX_DAYS }, 'hold-too-long');
