@@ -47,3 +47,10 @@ export type Role = (typeof ROLES)[number];
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
 }
+
+/**
+ * Actor ids compared as an identity provider might (Unicode NFKC, case folded): 'SO-1' is
+ * 'so-1' wherever separation of duties asks whether two ids name the same person (incident
+ * subjects and assignees, one's own workforce record, one's own annotation).
+ */
+export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();

@@ -1,6 +1,7 @@
 import type { Decider, PersonalFields } from '@custos/decider';
 import { assertReference } from './reference.invariants.js';
 import { ForbiddenError } from '@custos/errors';
+import { sameActor } from '@custos/vocabulary';
 
 /**
  * Reference data the rules need: who patients and staff are. Names and addresses are personal
@@ -62,8 +63,8 @@ export interface RecordReference {
   readonly recorder?: WorkforceMemberRecordedData | null;
 }
 
-/** Ids compared as an identity provider might (case and compatibility forms folded): 'SO-1' is 'so-1' for separation of duties. */
-export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();
+/** Ids compared as an identity provider might (the shared fold of the vocabulary), re-exported for the incident decider. */
+export { sameActor };
 
 /**
  * Whether a member of staff is related to a patient the way the sentinel's `relationship` rule
