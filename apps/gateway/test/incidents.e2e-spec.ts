@@ -408,6 +408,22 @@ describe('incidents over HTTP (embedded)', () => {
     await http().put('/v1/patients/sp7/profile').set(bearer(steward)).send({ ...profile, vip: true }).expect(200);
   });
 
+  it('a related steward cannot take a VIP flag off in steps (rename away, drop the flag, rename back), nor hide the relation behind an invisible character', async () => {
+    const admin2 = await devToken(app, { sub: 'admin-2', roles: ['admin'] });
+    await http().put('/v1/workforce/steward-r').set(bearer(admin2)).send({ familyName: 'Moreau', address: '8 Quai Z', department: 'Records', status: 'active', since: '2020-01-01' }).expect(200);
+    const related = await devToken(app, { sub: 'steward-r', roles: ['data-steward'] });
+    const profile = { familyName: 'Moreau', address: '4 Place V', region: 'IDF', country: 'FR', euDataSubject: true, vip: true, employee: false };
+    await http().put('/v1/patients/pat-moreau/profile').set(bearer(steward)).send(profile).expect(200);
+    for (const change of [{ vip: false }, { familyName: 'Morel' }, { address: '5 Place V' }]) {
+      expect((await http().put('/v1/patients/pat-moreau/profile').set(bearer(related)).send({ ...profile, ...change }).expect(403)).body.code).toBe('separation-of-duties');
+    }
+    // Related as the profile would stand: a zero-width space, a soft hyphen or a hyphen inside the name changes nothing.
+    for (const [id, familyName] of [['pat-zw', 'Mo\u200breau'], ['pat-shy', 'More\u00adau'], ['pat-hy', 'M-o-r-e-a-u']] as const) {
+      expect((await http().put(`/v1/patients/${id}/profile`).set(bearer(related)).send({ ...profile, familyName, vip: false }).expect(403)).body.code).toBe('separation-of-duties');
+    }
+    await http().put('/v1/patients/pat-other/profile').set(bearer(related)).send({ ...profile, familyName: 'Morel', address: '6 Place V', vip: false }).expect(200);
+  });
+
   it('titles, hold agencies and references, notice channels and departments are sealed at rest, opened for officers, and never reach the SIEM feed', async () => {
     const head = (await app.get(EventStore).head()).lastSeq;
     const id = (await http().post('/v1/incidents').set(bearer(security)).send({ title: 'Complaint by Ms Quigley-Marsh about Dr Oyelaran', severity: 'medium', subject: { kind: 'actor', id: 'dr-oy' } }).expect(201)).body.incidentId as string;

@@ -6,6 +6,7 @@ import { fold } from '@custos/decider';
 import { KeyService } from '@custos/keys';
 import { ValidationError } from '@custos/errors';
 import { Clock, parseInstant } from '@custos/platform';
+import { normaliseForIndex } from './domain/reference.normalise.js';
 import { type PatientProfileRecordedData, profileStreamId, referenceDecider, type ReferenceEvent, type WorkforceMemberRecordedData, workforceStreamId } from './domain/reference.events.js';
 
 export const referenceCodec = eventCodec<ReferenceEvent>({ PatientProfileRecorded: { version: 1 }, WorkforceMemberRecorded: { version: 1 } });
@@ -16,12 +17,15 @@ const BLIND_INDEX_OWNER = 'custos:blind-index';
 
 /**
  * A blind index: HMAC-SHA-256 under a key of the key service over the normalised text
- * (Unicode NFKC, case-folded, letters and digits only), first 32 hex digits. Equal names give
- * equal indexes; the index says nothing of the name without the key.
+ * (`normaliseForIndex`: default-ignorable code points dropped, NFKC, case-folded, letters, marks
+ * and digits only), first 32 hex digits. Equal names give equal indexes; the index says nothing
+ * of the name without the key. Indexes are stored in the events: records written before the
+ * normalisation dropped ignorables and inner punctuation keep the index they were written with
+ * until they are recorded again (docs/incidents.md).
  */
 export async function blindIndex(keys: KeyService, kind: 'family-name' | 'address' | 'department', text: string): Promise<string> {
   const { key } = await keys.dataKeyFor(BLIND_INDEX_OWNER);
-  const normalised = text.normalize('NFKC').toLocaleLowerCase('en').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+  const normalised = normaliseForIndex(text);
   const raw = Buffer.from((key.toJSON(true) as { k: string }).k, 'base64url');
   return createHmac('sha256', raw).update(`${kind}\u0000${normalised}`).digest('hex').slice(0, 32);
 }

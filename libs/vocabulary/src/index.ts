@@ -67,3 +67,10 @@ export function visibleLength(text: string): number {
 const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
 const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\u2800]/gu;
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+
+/**
+ * Actor ids compared as an identity provider might (Unicode NFKC, case folded): 'SO-1' is
+ * 'so-1' wherever separation of duties asks whether two ids name the same person (incident
+ * subjects and assignees, one's own workforce record, one's own annotation).
+ */
+export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();

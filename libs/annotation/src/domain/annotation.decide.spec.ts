@@ -57,6 +57,7 @@ describe('annotation decider', () => {
     given(annotationDecider, [created]).when(review('rev-1', 'approved')).then((e) => expect((e[0]?.data as { status: string }).status).toBe('unreviewed'));
     const first: AnnotationEvent = { type: 'AnnotationReviewed', data: { annotationId: 'a1', patientId: 'p1', verdict: 'approved', by: 'rev-1', credential: 'certified-radiologist', status: 'unreviewed' } };
     given(annotationDecider, [created, first]).when(review('rev-1', 'approved')).thenFails('already-reviewed');
+    given(annotationDecider, [created, first]).when(review('REV-1', 'approved')).thenFails('already-reviewed');
     given(annotationDecider, [created, first]).when(review('rev-2', 'approved')).then((e) => expect((e[0]?.data as { status: string }).status).toBe('approved'));
     given(annotationDecider, [created]).when(review('rev-1', 'rejected')).thenFails('reason-required');
     // Whatever transport sent it, a review its read model would store as nonsense is refused.
@@ -67,6 +68,8 @@ describe('annotation decider', () => {
 
   it('never lets an author review, nor anyone without the reviewer role or an accepted credential', () => {
     given(annotationDecider, [created]).when(review('ann-1', 'approved')).thenFails('own-annotation');
+    // Ids folded as separation of duties folds them everywhere: the identity provider may spell the author's id otherwise.
+    for (const spelled of ['ANN-1', 'Ann-1', 'ＡＮＮ-1']) given(annotationDecider, [created]).when(review(spelled, 'approved')).thenFails('own-annotation');
     given(annotationDecider, [created]).when({ type: 'ReviewAnnotation', principal: ann('rev-9'), dataset, verdict: 'approved' }).thenFails('not-a-reviewer');
     given(annotationDecider, [created]).when({ type: 'ReviewAnnotation', principal: principals.reviewer({ sub: 'rev-9', credentials: [] }), dataset, verdict: 'approved' }).thenFails('credential-not-accepted');
   });

@@ -1,6 +1,7 @@
 import type { Principal } from '@custos/authz';
 import type { Decider } from '@custos/decider';
 import { AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
+import { sameActor } from '@custos/vocabulary';
 import type { AnnotationEvent, AnnotationStatus, DatasetConfiguredData, Geometry } from './annotation.events.js';
 
 /** One annotation as its events leave it. */
@@ -146,12 +147,12 @@ export function decideAnnotation(command: AnnotationCommand, state: AnnotationSt
       const current = live(state);
       if (!command.principal.roles.includes('reviewer')) throw new ForbiddenError('reviewing needs the reviewer role', undefined, 'not-a-reviewer');
       const credential = mayAnnotate({ ...command, consentGranted: true });
-      if (state.authors.includes(by)) throw new ForbiddenError('nobody reviews an annotation they created or edited', { patientId: current.patientId }, 'own-annotation');
+      if (state.authors.some((author) => sameActor(author, by))) throw new ForbiddenError('nobody reviews an annotation they created or edited', { patientId: current.patientId }, 'own-annotation');
       if (command.verdict !== 'approved' && command.verdict !== 'rejected') throw new ValidationError('verdict must be approved or rejected', { field: 'verdict' }, 'bad-verdict');
       if (command.reason !== undefined && typeof command.reason !== 'string') throw new ValidationError('reason must be text', { field: 'reason' }, 'bad-reason');
       if (command.verdict === 'rejected' && !command.reason?.trim()) throw new ValidationError('a rejection needs a reason', { field: 'reason' }, 'reason-required');
       if (command.reason !== undefined && command.reason.length > 2000) throw new ValidationError('reason must be at most 2,000 characters', { field: 'reason' }, 'bad-reason');
-      if (command.verdict === 'approved' && state.approvals.includes(by)) throw new ConflictError('this reviewer already approved this version', undefined, 'already-reviewed');
+      if (command.verdict === 'approved' && state.approvals.some((approver) => sameActor(approver, by))) throw new ConflictError('this reviewer already approved this version', undefined, 'already-reviewed');
       const approvals = command.verdict === 'approved' ? state.approvals.length + 1 : 0;
       const status: AnnotationStatus = command.verdict === 'rejected' ? 'rejected' : approvals >= command.dataset.minReviewers ? 'approved' : 'unreviewed';
       return [{ type: 'AnnotationReviewed', data: { annotationId: current.id, patientId: current.patientId, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}), by, credential, status } }];

@@ -77,14 +77,27 @@ describe('reference data: nobody edits what is about themselves (403 separation-
     }
   });
 
-  it('given a related steward, when they change only the address and keep the flags, then it is recorded; an unrelated steward may change the flags', () => {
+  it('given a related steward, when they change any part of the profile (the flags kept), then it is refused; an unrelated steward may change the flags', () => {
     const before = { type: 'PatientProfileRecorded' as const, data: profileData() };
     const moved = profileData({ address: '3 Elm St', addressIndex: 'ad-3-elm' });
-    given(referenceDecider, [before]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: moved }, recordedBy: 'stew-1', recorder: memberData({ actorId: 'stew-1', familyNameIndex: 'fn-doe' }) }).then([{ type: 'PatientProfileRecorded', data: moved }]);
+    given(referenceDecider, [before]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: moved }, recordedBy: 'stew-1', recorder: memberData({ actorId: 'stew-1', familyNameIndex: 'fn-doe' }) }).thenFails('separation-of-duties');
     given(referenceDecider, [before]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: profileData({ vip: false }) }, recordedBy: 'stew-2', recorder: memberData({ actorId: 'stew-2' }) }).then((e) => expect(e).toHaveLength(1));
   });
 
   it('given a steward without a workforce record, when they set the flags, then it is recorded (nothing ties them to the patient)', () => {
     given(referenceDecider, []).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: profileData() }, recordedBy: 'stew-9', recorder: null }).then((e) => expect(e).toHaveLength(1));
+  });
+
+  it('given a VIP patient sharing the steward\'s family name, when the steward renames them away (VIP kept), drops the flag, then renames them back, then the first step is refused already', () => {
+    const steward = memberData({ actorId: 'steward-r', familyName: 'Moreau', familyNameIndex: 'fn-moreau' });
+    const vip = { type: 'PatientProfileRecorded' as const, data: profileData({ patientId: 'pat-moreau', familyName: 'Moreau', familyNameIndex: 'fn-moreau', vip: true }) };
+    const renamed = profileData({ patientId: 'pat-moreau', familyName: 'Morel', familyNameIndex: 'fn-morel', vip: true });
+    given(referenceDecider, [vip]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: renamed }, recordedBy: 'steward-r', recorder: steward }).thenFails('separation-of-duties');
+    // Had another steward renamed the patient, they would no longer share the name (the flag theirs to change), but restoring the name is not theirs.
+    const stored = { type: 'PatientProfileRecorded' as const, data: renamed };
+    given(referenceDecider, [vip, stored]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: { ...renamed, vip: false } }, recordedBy: 'steward-r', recorder: steward }).then((e) => expect(e).toHaveLength(1));
+    given(referenceDecider, [vip, stored]).when({ type: 'Record', event: { type: 'PatientProfileRecorded', data: { ...renamed, familyName: 'Moreau', familyNameIndex: 'fn-moreau' } }, recordedBy: 'steward-r', recorder: steward }).thenFails('separation-of-duties');
+    // A profile they are related to as it stands, the same record again included.
+    given(referenceDecider, [vip]).when({ type: 'Record', event: vip, recordedBy: 'steward-r', recorder: steward }).thenFails('separation-of-duties');
   });
 });

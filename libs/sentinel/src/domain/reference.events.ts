@@ -1,6 +1,7 @@
 import type { Decider, PersonalFields } from '@custos/decider';
 import { assertReference } from './reference.invariants.js';
 import { ForbiddenError } from '@custos/errors';
+import { sameActor } from '@custos/vocabulary';
 
 /**
  * Reference data the rules need: who patients and staff are. Names and addresses are personal
@@ -62,8 +63,8 @@ export interface RecordReference {
   readonly recorder?: WorkforceMemberRecordedData | null;
 }
 
-/** Ids compared as an identity provider might (case and compatibility forms folded): 'SO-1' is 'so-1' for separation of duties. */
-export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();
+/** Ids compared as an identity provider might (the shared fold of the vocabulary), re-exported for the incident decider. */
+export { sameActor };
 
 /**
  * Whether a member of staff is related to a patient the way the sentinel's `relationship` rule
@@ -77,9 +78,11 @@ export function relatedTo(member: Pick<WorkforceMemberRecordedData, 'patientId' 
 /**
  * Recording what is already recorded records nothing (an idempotent PUT); the blind indexes
  * stand for the sealed parts. Nobody edits reference data about themselves (403
- * separation-of-duties): not their own workforce record, and not the VIP or employee flags of a
- * patient they are related to (a first profile sets them too). The rules read these records: an
- * edit of one's own would blind them.
+ * separation-of-duties): not their own workforce record, and no part of the profile of a patient
+ * they are related to, as the profile stands (the stored one) or as it would stand after the
+ * change; a first profile too. Refusing only flag changes let a related steward rename the
+ * patient away, drop the VIP flag, and rename them back. The rules read these records: an edit
+ * of one's own would blind them.
  */
 export const referenceDecider: Decider<ReferenceEvent | null, RecordReference, ReferenceEvent> = {
   initialState: null,
@@ -92,9 +95,8 @@ export const referenceDecider: Decider<ReferenceEvent | null, RecordReference, R
     }
     if (e.type === 'PatientProfileRecorded' && command.recorder) {
       const before = state?.type === 'PatientProfileRecorded' ? state.data : null;
-      const flagsChange = !before || before.vip !== e.data.vip || before.employee !== e.data.employee;
-      if (flagsChange && relatedTo(command.recorder, before ? [e.data, before] : [e.data])) {
-        throw new ForbiddenError("nobody sets the VIP or employee flags of a patient they are related to: another steward does", { patientId: e.data.patientId }, 'separation-of-duties');
+      if (relatedTo(command.recorder, before ? [e.data, before] : [e.data])) {
+        throw new ForbiddenError("nobody records the profile of a patient they are related to (as it stands or as it would stand): another steward does", { patientId: e.data.patientId }, 'separation-of-duties');
       }
     }
     if (state && sameRecord(state, e)) return [];
