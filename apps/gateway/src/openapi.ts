@@ -211,6 +211,8 @@ export function finishDocument(document: OpenAPIObject, routes: readonly RouteIn
     if (['post', 'put', 'patch', 'delete'].includes(route.method)) {
       for (const [status, codes] of Object.entries(BODY_PROBLEMS)) addCodes(responses, Number(status), codes);
     }
+    // A path parameter longer than the router matches (far above any id) is refused before the route.
+    if (route.path.includes('{')) addCodes(responses, 414, ['path-too-long']);
   }
 }
 

@@ -176,6 +176,37 @@ describe('annotation governance (embedded)', () => {
     expect((await http().get('/v1/datasets/ds-1/snapshots/not-a-uuid').set(bearer(t.steward))).status).toBe(400);
   });
 
+  it('takes a geometry with its own keys only (it is stored in clear): anything else in it is 400 bad-geometry, on create and edit, and nothing is stored', async () => {
+    const good = { label: 'nodule', geometry: box(1), confidence: 0.5 };
+    const geometries: Array<[string, unknown]> = [
+      ['a name beside the box', { ...box(1), patientName: 'Jane Doe' }],
+      ['nested content', { ...box(1), nested: { deep: [{ name: 'Jane Doe' }] } }],
+      ['a 900 KB field', { ...box(1), blob: 'J'.repeat(900_000) }],
+      ['an extra key on a polygon', { type: 'polygon', points: [[0, 0], [5, 0], [5, 5]], owner: 'Jane Doe' }],
+      ['a point of three numbers', { type: 'polygon', points: [[0, 0], [5, 0], [5, 5, 9]] }],
+      ['an extra key on a mask', { type: 'mask', ref: 'masks/1.png', comment: 'Jane Doe' }],
+      ['a coordinate as text', { type: 'bbox', x: '1', y: 10, width: 20, height: 20 }],
+    ];
+    const db = app.get(Database) as Database;
+    const [before] = await db.query<{ n: string | number }>('SELECT max(global_seq) AS n FROM custos_events');
+    for (const [why, geometry] of geometries) {
+      for (const [method, url, body, ifMatch] of [
+        ['post', '/v1/images/img-a1/annotations', { ...good, geometry }, undefined],
+        ['put', `/v1/annotations/${annotationId}`, { geometry }, '"1"'],
+      ] as const) {
+        let req = http()[method](url).set(bearer(t.ann));
+        if (ifMatch) req = req.set('if-match', ifMatch);
+        const res = await req.send(body);
+        expect({ why, method, status: res.status, code: res.body.code }).toEqual({ why, method, status: 400, code: 'bad-geometry' });
+        expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      }
+    }
+    const stored = await db.query<{ type: string }>("SELECT type FROM custos_events WHERE global_seq > $1 AND type LIKE 'Annotation%'", [Number(before?.n)]);
+    expect(stored).toEqual([]);
+    const leaked = await db.query<{ n: string | number }>("SELECT count(*) AS n FROM custos_events WHERE data::text LIKE '%Jane Doe%'");
+    expect(Number(leaked[0]?.n)).toBe(0);
+  });
+
   it('deletes as a tombstone (If-Match); the log verifies, decisions re-derive, and the note is stored sealed', async () => {
     await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).expect(428);
     await http().delete(`/v1/annotations/${annotationId}`).set(bearer(t.ann)).set('if-match', '"8"').expect(200);

@@ -166,6 +166,15 @@ describe('consent over HTTP (embedded)', () => {
     await put(app, t.patient, 'p1', 'FUN', { status: 'granted' }).expect(400);
     await put(app, t.patient, 'p1', 'RESEARCH', { status: 'maybe' }).expect(400);
     await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted', categories: ['GENOMES'] }).expect(400);
+    // An empty list is not a list left out (which means every category): refused with its own code, nothing recorded.
+    const before = await request(app.getHttpServer()).get('/v1/patients/p1/consents/history').set('authorization', `Bearer ${t.patient}`).expect(200);
+    for (const status of ['granted', 'denied']) {
+      const empty = await put(app, t.patient, 'p1', 'AI_TRAINING', { status, categories: [] }).expect(400);
+      expect(empty.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(empty.body).toMatchObject({ code: 'bad-categories' });
+    }
+    const after = await request(app.getHttpServer()).get('/v1/patients/p1/consents/history').set('authorization', `Bearer ${t.patient}`).expect(200);
+    expect(after.body).toEqual(before.body);
     await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted', expiresAt: '2020-01-01T00:00:00Z' }).expect(400);
     await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted', expiresAt: 'soon' }).expect(400);
     await put(app, t.patient, 'p1', 'RESEARCH', { status: 'granted' }, 'W/"x"').expect(400);

@@ -1,7 +1,7 @@
 import { type INestApplication } from '@nestjs/common';
 import { createLogger, loadConfig } from '@custos/platform';
 import request from 'supertest';
-import { createGatewayApp } from './helpers.js';
+import { createGatewayApp, devToken } from './helpers.js';
 
 describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
   let app: INestApplication;
@@ -101,6 +101,27 @@ describe('gateway HTTP edge (embedded, PGlite in memory)', () => {
     // "constructor" as plain data got past the DTO whitelist (201) before this rule
     const plain = await post('{"sub": "x", "roles": ["admin"], "constructor": "a"}').expect(400);
     expect(plain.body).toMatchObject({ code: 'forbidden-key', key: 'constructor' });
+  });
+
+  it('answers a path parameter longer than any id with problem+json: 400 from its rule up to the router\'s limit, 414 path-too-long above it', async () => {
+    const token = await devToken(app, { sub: 'so-1', roles: ['security-officer'] });
+    const get = (path: string) => request(app.getHttpServer()).get(path).set('authorization', `Bearer ${token}`).set('x-correlation-id', 'corr-long-1');
+    for (const [path, status, code] of [
+      [`/v1/patients/${'p'.repeat(300)}/access-trail`, 400, 'validation-failed'],
+      [`/v1/incidents/inc-${'x'.repeat(300)}`, 400, 'validation-failed'],
+      [`/v1/patients/${'p'.repeat(1001)}/access-trail`, 414, 'path-too-long'],
+      [`/v1/patients/${'p'.repeat(5000)}/access-trail`, 414, 'path-too-long'],
+    ] as const) {
+      const res = await get(path);
+      expect([path.length, res.status, res.body.code]).toEqual([path.length, status, code]);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['x-correlation-id']).toBe('corr-long-1');
+      expect(res.body).toMatchObject({ status, correlationId: 'corr-long-1' });
+    }
+    // An actor id of 150 characters (its rule allows 200; the router's former limit was 100) reaches its route.
+    const admin = await devToken(app, { sub: 'admin-1', roles: ['admin'] });
+    const workforce = { familyName: 'Doe', address: '1 Main St', department: 'ICU', status: 'active', since: '2020-01-01' };
+    await request(app.getHttpServer()).put(`/v1/workforce/${'a'.repeat(150)}`).set('authorization', `Bearer ${admin}`).send(workforce).expect(200);
   });
 
   it('does not advertise its framework', async () => {

@@ -179,6 +179,19 @@ describe('incidents over HTTP (embedded)', () => {
     await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: [], note: 'n' }).expect(400);
     await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: [{}], note: 'n' }).expect(400);
     await http().post(`/v1/incidents/${id}/patients`).set(bearer(security)).send({ patientIds: 'p1', note: 'n' }).expect(400);
+    // Counts per region are keyed by region codes (stored in clear): a name or an address there is 400 bad-counts, nothing stored.
+    const factors = { natureAndExtent: 'a', unauthorizedPerson: 'b', acquiredOrViewed: 'c', mitigation: 'd' };
+    const headBefore = (await app.get(EventStore).head()).lastSeq;
+    for (const byRegion of [{ 'CA Jane Doe 1 Main St': 1 }, { 'jane doe': 1 }, { CA: 1, 'US-CA ': 1 }, { CA: -1 }, { CA: 1.5 }, Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`R${i}`, 0]))]) {
+      const res = await http().post(`/v1/incidents/${id}/assessment`).set(bearer(security)).send({ factors, decision: 'breach', rationale: 'r', affected: { total: 1, byRegion, euResidents: 0 } });
+      expect([Object.keys(byRegion)[0], res.status, res.body.code]).toEqual([Object.keys(byRegion)[0], 400, 'bad-counts']);
+    }
+    expect((await app.get(EventStore).readAll(headBefore + 1, 1000)).filter((e) => e.type === 'BreachAssessed')).toEqual([]);
+    expect(JSON.stringify(await app.get(EventStore).readAll(0, 100_000))).not.toContain('Jane Doe');
+    // Codes pass the edge (the case is not contained yet: the decider's 409).
+    for (const byRegion of [{ CA: 1 }, { 'US-CA': 1, 'FR-IDF': 0, EU: 0 }]) {
+      await http().post(`/v1/incidents/${id}/assessment`).set(bearer(security)).send({ factors, decision: 'breach', rationale: 'r', affected: { total: 1, byRegion, euResidents: 0 } }).expect(409);
+    }
     // Two officers at once: whatever the order, the recorded transitions form one chain (no step is decided on a stale state).
     const results = await Promise.all(
       ['TRIAGED', 'DISMISSED', 'TRIAGED'].map((to, i) => http().post(`/v1/incidents/${id}/transitions`).set(bearer(security)).send({ to, note: `officer ${i}` })),
@@ -199,6 +212,7 @@ describe('incidents over HTTP (embedded)', () => {
     expect((await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: true });
     expect((await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send(profile).expect(200)).body).toMatchObject({ changed: false });
     await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send({ ...profile, country: 'France' }).expect(400);
+    await http().put('/v1/patients/sp40/profile').set(bearer(steward)).send({ ...profile, region: 'Jane Doe 1 Main St' }).expect(400);
     await http().put('/v1/workforce/nurse-9').set(bearer(steward)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp40' }).expect(403);
     await http().put('/v1/workforce/nurse-9').set(bearer(admin)).send({ familyName: 'Moreau', address: '9 av Y', department: 'ICU', status: 'active', since: '2020-01-01', patientId: 'sp40' }).expect(200);
     const nurse = await devToken(app, { sub: 'nurse-9', roles: ['clinician'] });

@@ -87,6 +87,12 @@ describe('the OpenAPI document (/docs/openapi.json)', () => {
       const schema = doc.components.schemas[ref.split('/').pop()!]!;
       expect([o.operationId, schema.additionalProperties]).toEqual([o.operationId, false]);
     }
+    // The geometry (stored in clear) is one of three shapes, each with only its keys.
+    for (const dto of ['AnnotationDto', 'AnnotationEditDto']) {
+      const shapes = (doc.components.schemas[dto]!.properties as Record<string, Schema>).geometry!.oneOf as Schema[];
+      expect([dto, shapes.map((g) => [g.title, g.additionalProperties])]).toEqual([dto, [['bbox', false], ['polygon', false], ['mask', false]]]);
+    }
+    expect(doc.components.schemas.ConsentChangeDto!.properties).toMatchObject({ categories: { type: 'array', minItems: 1 } });
     const trail = op('getAccessTrail').parameters!;
     expect(trail.find((p) => p.name === 'limit')).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } });
     expect(trail.find((p) => p.name === 'patientId')).toMatchObject({ in: 'path', required: true, schema: { pattern: '^[A-Za-z0-9._-]{1,100}$' } });
@@ -121,6 +127,7 @@ describe('the OpenAPI document (/docs/openapi.json)', () => {
       expect([o.operationId, codes(o, '415')]).toEqual([o.operationId, ['unsupported-media-type']]);
       expect([o.operationId, codes(o, '413')]).toEqual([o.operationId, ['payload-too-large']]);
     }
+    for (const { path, op: o } of operations()) if (path.includes('{')) expect([o.operationId, codes(o, '414')]).toEqual([o.operationId, ['path-too-long']]);
   });
 
   it('is checked against every answer of every gateway e2e spec: none builds the app without the check', () => {

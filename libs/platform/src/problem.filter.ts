@@ -26,13 +26,14 @@ const HTTP_CODES: Record<number, string> = {
   406: 'not-acceptable',
   409: 'conflict',
   413: 'payload-too-large',
+  414: 'path-too-long',
   415: 'unsupported-media-type',
   422: 'unprocessable',
   429: 'too-many-requests',
 };
 
 /** What the filter needs of Fastify's request and reply (kept structural: no HTTP framework here). */
-interface ReplyLike {
+export interface ReplyLike {
   readonly sent: boolean;
   code(status: number): ReplyLike;
   header(name: string, value: string): ReplyLike;
@@ -46,13 +47,19 @@ export class ProblemFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const req = http.getRequest<{ id?: string; url?: string }>();
-    const res = http.getResponse<ReplyLike>();
-    const problem = problemOf(exception, String(req.id ?? ''), this.logger);
-    problem.instance = (req.url ?? '').split('?')[0];
-    if (res.sent) return;
-    void res.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+    sendProblem(exception, http.getRequest<{ id?: string; url?: string }>(), http.getResponse<ReplyLike>(), this.logger);
   }
+}
+
+/**
+ * Answers `exception` as problem+json on `res`: what the filter does, and what an app's own
+ * answer to an error Nest never sees (Fastify's router refusing a URL) does too.
+ */
+export function sendProblem(exception: unknown, req: { readonly id?: string; readonly url?: string }, res: ReplyLike, logger: Logger): void {
+  const problem = problemOf(exception, String(req.id ?? ''), logger);
+  problem.instance = (req.url ?? '').split('?')[0];
+  if (res.sent) return;
+  void res.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
 }
 
 /** The problem for any error; a 5xx is logged (message and stack only: bodies, possible PHI, never). */
@@ -149,6 +156,7 @@ function titleFor(status: number): string {
     405: 'Method not allowed',
     409: 'Conflict',
     413: 'Payload too large',
+    414: 'URI too long',
     415: 'Unsupported media type',
     503: 'Service unavailable',
   };

@@ -1,14 +1,15 @@
-import { MethodNotAllowedException, NotFoundException, ValidationPipe } from '@nestjs/common';
+import { HttpException, MethodNotAllowedException, NotFoundException, ValidationPipe, type ValidationPipeOptions } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { ValidationError } from '@custos/errors';
-import { ProblemFilter, registered } from '@custos/platform';
+import { ProblemFilter, registered, sendProblem } from '@custos/platform';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ValidationError as ClassValidatorError } from 'class-validator';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { checkInput } from './input-guard.js';
@@ -17,6 +18,25 @@ const CORRELATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** Largest request body any route accepts. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * Longest path parameter the router matches: above every id a route takes (actor ids are up to
+ * 200 characters, more once percent-encoded), so a long id reaches the route's validation (400
+ * with the parameter's rule) rather than the router. Longer ones are 414 `path-too-long`.
+ */
+export const MAX_PARAM_LENGTH = 1000;
+
+/**
+ * What the router answers itself, before any hook or filter runs (a path parameter longer than
+ * MAX_PARAM_LENGTH: 414; a URL it cannot decode: 400): problem+json with a code and the
+ * correlation id, like every other error, rather than Fastify's own JSON.
+ */
+export function routerErrors(logger: Logger): (error: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
+  return (error, req, reply) => {
+    void reply.header('x-correlation-id', req.id);
+    sendProblem(error, req, reply, logger);
+  };
+}
 
 /** The request as routes, guards and interceptors see it (Fastify's, with string params). */
 export type HttpRequest = FastifyRequest<{ Params: Record<string, string | undefined>; Querystring: Record<string, unknown> }>;
@@ -88,7 +108,7 @@ export function configureHttp(app: NestFastifyApplication, logger: Logger, docum
   });
   // Errors Fastify raises before a route runs (body parsing, limits, hooks) reach Nest's own
   // Fastify error handler, which hands them to the same ProblemFilter.
-  app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
+  app.useGlobalPipes(new CodedValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.useGlobalFilters(new ProblemFilter(logger));
   const document = documentOf(app);
   documents.set(app, document);
@@ -105,6 +125,47 @@ export function configureHttp(app: NestFastifyApplication, logger: Logger, docum
     if (!type) throw new NotFoundException(`no document ${req.params.file}`);
     void reply.header('content-type', type).header('cache-control', 'public, max-age=86400').send(createReadStream(join(assets, req.params.file)));
   });
+}
+
+/**
+ * Nest's ValidationPipe, with one addition: a DTO rule may name the problem code its failure
+ * answers with, as `context: { code }` (`@ArrayMinSize(1, { context: { code: 'bad-categories' } })`).
+ * When every failing rule of a request names the same code, the answer carries it; otherwise
+ * (several codes, or a rule without one) it is `validation-failed`. The messages are the same.
+ */
+export class CodedValidationPipe extends ValidationPipe {
+  constructor(options: ValidationPipeOptions) {
+    super(options);
+  }
+
+  override createExceptionFactory(): (errors?: ClassValidatorError[]) => unknown {
+    const base = super.createExceptionFactory();
+    return (errors: ClassValidatorError[] = []) => {
+      const exception = base(errors);
+      const code = codeOfFailures(errors);
+      if (!code || !(exception instanceof HttpException)) return exception;
+      const body = exception.getResponse();
+      const messages = typeof body === 'object' && body !== null && Array.isArray((body as { message?: unknown }).message) ? ((body as { message: unknown[] }).message as unknown[]).map(String) : [exception.message];
+      return new ValidationError(messages.join('; '), { errors: messages }, code);
+    };
+  }
+}
+
+/** The one code every failing rule names (through `context.code`), if they all name the same. */
+export function codeOfFailures(errors: readonly ClassValidatorError[]): string | undefined {
+  const codes = new Set<string | undefined>();
+  const visit = (list: readonly ClassValidatorError[]) => {
+    for (const e of list) {
+      for (const rule of Object.keys(e.constraints ?? {})) {
+        const code = (e.contexts?.[rule] as { code?: unknown } | undefined)?.code;
+        codes.add(typeof code === 'string' ? code : undefined);
+      }
+      visit(e.children ?? []);
+    }
+  };
+  visit(errors);
+  const [only] = codes;
+  return codes.size === 1 ? only : undefined;
 }
 
 const DOCS_PAGE = `<!doctype html>

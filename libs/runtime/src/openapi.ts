@@ -176,8 +176,8 @@ function fallbackOperationId(route: RouteInfo): string {
  * The schema the ValidationPipe enforces for a DTO class, read from its class-validator
  * decorators (inherited ones included): unknown properties are refused (forbidNonWhitelisted),
  * so `additionalProperties: false`; a property without @IsOptional is required. Nested DTOs
- * are described the same way, under their class name. Descriptions and examples written with
- * @ApiProperty are kept; constraints come from the validators.
+ * are described the same way, under their class name. Descriptions, examples and a union
+ * (oneOf) written with @ApiProperty are kept; constraints come from the validators.
  */
 function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<string, Type>): Schema {
   const storage = getMetadataStorage();
@@ -207,7 +207,8 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
     }
     if (Object.keys(item).length > 0) Object.assign(own, { type: 'array', items: '$ref' in item ? { $ref: item.$ref } : item }); // nothing beside a $ref
     const doc = existing[prop] ?? {};
-    const keep = Object.fromEntries(Object.entries(doc).filter(([k]) => ['description', 'example', 'format'].includes(k)));
+    // A union (oneOf) a custom rule checks is described with @ApiProperty: the validators cannot say it.
+    const keep = Object.fromEntries(Object.entries(doc).filter(([k]) => ['description', 'example', 'format', 'oneOf'].includes(k)));
     properties[prop] = '$ref' in own ? (keep.description ? { allOf: [{ $ref: own.$ref }], description: keep.description } : { $ref: own.$ref }) : mergeSchema(keep, own);
     if (!optional) required.push(prop);
   }

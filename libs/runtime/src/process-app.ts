@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { CoreModule } from './core.module.js';
 import { type CustosContext, migrationsOf, projectionsOf } from '@custos/kernel';
 import { HealthController } from './health.controller.js';
-import { BODY_LIMIT_BYTES, configureHttp, correlationIdOf } from './http.js';
+import { BODY_LIMIT_BYTES, configureHttp, correlationIdOf, MAX_PARAM_LENGTH, routerErrors } from './http.js';
 import { MetricsController } from './metrics.controller.js';
 import { contractDocument, type OpenApiSpec } from './openapi.js';
 import { kafkaReadiness, PROJECTIONS } from './processes.js';
@@ -70,7 +70,16 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   // body parsing (which would add url-encoded forms) stays off.
   // A `__proto__` or `constructor.prototype` key is refused by the input guard with its own code
   // (forbidden-key), not by the JSON parser as if the body were not JSON.
-  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, genReqId: correlationIdOf, return503OnClosing: true, onProtoPoisoning: 'ignore', onConstructorPoisoning: 'ignore' });
+  // What the router refuses itself (an over-long path parameter, an undecodable URL) is problem+json too.
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: correlationIdOf,
+    return503OnClosing: true,
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: routerErrors(logger),
+  });
   // abortOnError off: a boot failure (a missing KEK) is thrown to runProcess, which logs it and exits 1.
   const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
   app.enableShutdownHooks();

@@ -27,7 +27,7 @@ function channelFor(caller: CallerContext, patientId: string, body: { capturedBy
 }
 
 const CHANGE_SCHEMA = { type: 'object', properties: { version: SCHEMA.int, eventId: SCHEMA.str, sequence: SCHEMA.int, receipt: { type: 'string', description: 'compact JWS (ES256), verifiable with /.well-known/jwks.json' } } };
-const CHANGE_PROBLEMS = { 400: ['unknown-purpose', 'bad-if-match', 'expiry-in-the-past', 'paper-consent-needs-evidence'], 403: ['separation-of-duties'], 409: ['concurrency-conflict'], 422: ['purpose-not-restrictable'] };
+const CHANGE_PROBLEMS = { 400: ['unknown-purpose', 'bad-if-match', 'expiry-in-the-past', 'paper-consent-needs-evidence', 'bad-categories'], 403: ['separation-of-duties'], 409: ['concurrency-conflict'], 422: ['purpose-not-restrictable'] };
 
 @ApiTags('consent')
 @ApiBearerAuth()

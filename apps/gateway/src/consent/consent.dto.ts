@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { RECIPIENT_TYPES, type RecipientType } from '@custos/consent';
 import { DATA_CATEGORIES, type DataCategory, PURPOSES } from '@custos/vocabulary';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsObject, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
 import { Omittable } from '../dto-rules.js';
 import { PatientParams } from '../access/access.dto.js';
 
@@ -13,7 +13,13 @@ export class RecipientDto {
 
 export class ConsentChangeDto {
   @ApiProperty({ enum: ['granted', 'denied'] }) @IsIn(['granted', 'denied']) status!: 'granted' | 'denied';
-  @ApiPropertyOptional({ enum: DATA_CATEGORIES, isArray: true }) @IsOptional() @IsArray() @ArrayMaxSize(4) @IsIn(DATA_CATEGORIES, { each: true }) categories?: DataCategory[];
+  @ApiPropertyOptional({ enum: DATA_CATEGORIES, isArray: true, description: 'the categories the choice covers; all of them when left out (an empty list is refused: bad-categories)' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1, { message: 'categories, when given, names at least one category (leave it out for all of them)', context: { code: 'bad-categories' } })
+  @ArrayMaxSize(4)
+  @IsIn(DATA_CATEGORIES, { each: true })
+  categories?: DataCategory[];
   @ApiPropertyOptional({ description: 'RFC 3339 instant (or date), in the future, before year 10000' }) @Omittable() @IsString() @Length(1, 40) expiresAt?: string;
   @ApiPropertyOptional({ type: [RecipientDto], description: 'whom the grant is limited to, each typed' })
   @IsOptional()

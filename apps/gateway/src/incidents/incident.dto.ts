@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { INCIDENT_STATES, type IncidentState, RECIPIENT_CLASSES, type RecipientClass, RULE_IDS, SEVERITIES, type Severity } from '@custos/sentinel';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { ID } from '../access/access.dto.js';
 import { NestedObject, Omittable } from '../dto-rules.js';
 
@@ -12,6 +12,31 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTOR = /^[\x21-\x7e]{1,200}$/;
 /** Free text an officer writes: printable, bounded; sealed when stored. */
 const NOTE_LENGTH = [1, 4000] as const;
+
+/**
+ * A region of residence, as a code (stored in clear: never a name or an address): a subdivision
+ * (ISO 3166-2, with or without its country: `CA`, `IDF`, `US-CA`, `FR-IDF`) or a country
+ * (ISO 3166-1 alpha-2, `EU` for the Union). The profile's region and the assessment's counts
+ * per region use the same codes, so the clocks can compare them.
+ */
+export const REGION_CODE = /^([A-Z]{2}-)?[A-Z0-9]{1,3}$/;
+const COUNT_MAX = 1_000_000_000;
+const REGIONS_MAX = 500;
+
+function regionCountsProblem(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'byRegion must be an object of region codes to counts';
+  const entries = Object.entries(v);
+  if (entries.length > REGIONS_MAX) return `byRegion names at most ${REGIONS_MAX} regions`;
+  const key = entries.find(([k]) => !REGION_CODE.test(k))?.[0];
+  if (key !== undefined) return `byRegion keys are region codes (CA, US-CA, FR-IDF, EU), not ${JSON.stringify(key.slice(0, 20))}${key.length > 20 ? '…' : ''}`;
+  if (!entries.every(([, n]) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= COUNT_MAX)) return `byRegion counts are integers from 0 to ${COUNT_MAX}`;
+  return undefined;
+}
+
+/** Region codes to counts: else 400 bad-counts, like any other bad count. */
+function IsRegionCounts(): PropertyDecorator {
+  return ValidateBy({ name: 'isRegionCounts', validator: { validate: (v: unknown) => regionCountsProblem(v) === undefined, defaultMessage: (a) => regionCountsProblem(a?.value) ?? 'byRegion is invalid' } }, { context: { code: 'bad-counts' } });
+}
 
 export class IncidentParams {
   @ApiProperty({ pattern: INCIDENT_ID.source }) @Matches(INCIDENT_ID, { message: 'incidentId is malformed' }) incidentId!: string;
@@ -62,7 +87,7 @@ export class FactorsDto {
 
 export class AffectedDto {
   @ApiProperty() @IsInt() @Min(0) @Max(1_000_000_000) total!: number;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'integer' } }) @IsObject() byRegion!: Record<string, number>;
+  @ApiProperty({ description: `counts per region code (${REGION_CODE.source}): CA, US-CA, FR-IDF, EU` }) @IsObject() @IsRegionCounts() byRegion!: Record<string, number>;
   @ApiProperty() @IsInt() @Min(0) @Max(1_000_000_000) euResidents!: number;
 }
 
@@ -130,7 +155,7 @@ export class ActorParams {
 export class ProfileDto {
   @ApiProperty() @IsString() @Length(1, 200) familyName!: string;
   @ApiProperty() @IsString() @Length(1, 500) address!: string;
-  @ApiProperty({ description: 'state, province or jurisdiction of residence' }) @Matches(/^[A-Za-z0-9 ._-]{1,100}$/) region!: string;
+  @ApiProperty({ description: 'state, province or jurisdiction of residence, as a code (CA, US-CA, FR-IDF): stored in clear' }) @Matches(REGION_CODE, { message: 'region must be a region code (CA, US-CA, FR-IDF)' }) region!: string;
   @ApiProperty({ description: 'ISO 3166-1 alpha-2' }) @Matches(/^[A-Z]{2}$/) country!: string;
   @ApiProperty() @IsBoolean() euDataSubject!: boolean;
   @ApiProperty() @IsBoolean() vip!: boolean;

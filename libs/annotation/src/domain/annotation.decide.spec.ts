@@ -1,7 +1,7 @@
 import type { Principal } from '@custos/authz';
 import { dataset as datasetOf, given, principals } from '@custos/testing';
-import { annotationDecider, type AnnotationCommand } from './annotation.decide.js';
-import type { AnnotationEvent, DatasetConfiguredData } from './annotation.events.js';
+import { annotationDecider, type AnnotationCommand, geometryProblem } from './annotation.decide.js';
+import type { AnnotationEvent, DatasetConfiguredData, Geometry } from './annotation.events.js';
 import { datasetDecider } from './dataset.decide.js';
 
 const dataset: DatasetConfiguredData = { datasetId: 'ds-1', ...datasetOf({ minReviewers: 2 }) };
@@ -27,6 +27,24 @@ const review = (sub: string, verdict: 'approved' | 'rejected', reason?: string):
 describe('annotation decider', () => {
   it('given nothing, when a credentialed annotator creates, then AnnotationCreated names who and under which credential', () => {
     given(annotationDecider, []).when(create()).then([created]);
+  });
+
+  it('refuses a geometry carrying anything beyond its type\'s keys (it is stored in clear), or numbers and lists out of bounds', () => {
+    const bad: unknown[] = [
+      { ...box, patientName: 'Jane Doe' },
+      { ...box, nested: { deep: [1, 2, 3] } },
+      { type: 'polygon', points: [[0, 0], [1, 0], [1, 1]], label: 'x' },
+      { type: 'mask', ref: 'masks/1', note: 'Jane Doe' },
+      { type: 'polygon', points: [[0, 0], [1, 0], [1, 1, 'Jane']] },
+      { type: 'polygon', points: Array.from({ length: 1001 }, (_, i) => [i, i]) },
+      { type: 'bbox', x: '1', y: 0, width: 1, height: 1 },
+      { type: 'bbox', x: 0, y: 0, width: 1, height: 2_000_000 },
+      { type: 'circle', x: 0, y: 0, r: 1 },
+      [box],
+    ];
+    for (const geometry of bad) given(annotationDecider, []).when(create({ fields: { label: 'nodule', geometry: geometry as Geometry, confidence: 0.5 } })).thenFails('bad-geometry');
+    for (const geometry of bad) expect(geometryProblem(geometry)).toEqual(expect.any(String));
+    for (const geometry of [box, { type: 'polygon', points: [[0, 0], [1, 0], [1, 1]] }, { type: 'mask', ref: 'masks/1.png' }]) expect(geometryProblem(geometry)).toBeUndefined();
   });
 
   it('refuses without an accepted credential, without consent, with a label outside the vocabulary or a bad geometry', () => {

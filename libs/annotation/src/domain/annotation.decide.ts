@@ -85,19 +85,40 @@ function checkFields(fields: Partial<AnnotationFields>, dataset: DatasetConfigur
   if (fields.note !== undefined && (typeof fields.note !== 'string' || fields.note.length > 4000)) throw new ValidationError('note must be text of at most 4,000 characters', { field: 'note' }, 'bad-note');
 }
 
-const COORD_MAX = 1_000_000;
+export const COORD_MAX = 1_000_000;
+export const POLYGON_MAX_POINTS = 1000;
 const coord = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= COORD_MAX;
+const MASK_REF = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,299}$/;
+/** The keys each geometry type has, and no others: the geometry is stored in clear, so nothing else may ride in it. */
+const GEOMETRY_KEYS: Readonly<Record<Geometry['type'], readonly string[]>> = { bbox: ['type', 'x', 'y', 'width', 'height'], polygon: ['type', 'points'], mask: ['type', 'ref'] };
+
+/**
+ * What is wrong with a geometry, or undefined when it is one: an object of one of the three
+ * types with exactly that type's keys, coordinates finite numbers from 0 to COORD_MAX, a
+ * polygon 3 to 1,000 points `[x, y]`, a mask a short reference. Shared by the decider and the
+ * HTTP edge, so both refuse the same.
+ */
+export function geometryProblem(g: unknown): string | undefined {
+  if (typeof g !== 'object' || g === null || Array.isArray(g)) return 'it must be an object';
+  const o = g as Record<string, unknown>;
+  const type = o.type;
+  if (type !== 'bbox' && type !== 'polygon' && type !== 'mask') return 'type must be bbox, polygon or mask';
+  const allowed = GEOMETRY_KEYS[type];
+  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) return `a ${type} has only ${allowed.join(', ')} (not ${extra.slice(0, 5).map((k) => k.slice(0, 40)).join(', ')})`;
+  if (type === 'bbox') {
+    if (![o.x, o.y, o.width, o.height].every(coord) || (o.width as number) <= 0 || (o.height as number) <= 0) return `a bbox needs x, y >= 0 and width, height > 0, each at most ${COORD_MAX}`;
+  } else if (type === 'polygon') {
+    const points = o.points;
+    if (!Array.isArray(points) || points.length < 3 || points.length > POLYGON_MAX_POINTS) return `a polygon needs 3 to ${POLYGON_MAX_POINTS.toLocaleString('en')} points`;
+    for (const p of points as unknown[]) if (!Array.isArray(p) || p.length !== 2 || !coord(p[0]) || !coord(p[1])) return `every point is [x, y], each from 0 to ${COORD_MAX}`;
+  } else if (typeof o.ref !== 'string' || !MASK_REF.test(o.ref)) return 'a mask is a reference (1-300 characters of letters, digits and ._:/-)';
+  return undefined;
+}
 
 export function checkGeometry(g: Geometry): void {
-  const bad = (why: string) => new ValidationError(`geometry: ${why}`, { field: 'geometry' }, 'bad-geometry');
-  if (g.type === 'bbox') {
-    if (![g.x, g.y, g.width, g.height].every(coord) || g.width <= 0 || g.height <= 0) throw bad(`a bbox needs x, y >= 0 and width, height > 0, each at most ${COORD_MAX}`);
-  } else if (g.type === 'polygon') {
-    if (!Array.isArray(g.points) || g.points.length < 3 || g.points.length > 1000) throw bad('a polygon needs 3 to 1,000 points');
-    for (const p of g.points) if (!Array.isArray(p) || p.length !== 2 || !coord(p[0]) || !coord(p[1])) throw bad(`every point is [x, y], each from 0 to ${COORD_MAX}`);
-  } else if (g.type === 'mask') {
-    if (typeof g.ref !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,299}$/.test(g.ref)) throw bad('a mask is a reference (1-300 characters of letters, digits and ._:/-)');
-  } else throw bad('type must be bbox, polygon or mask');
+  const why = geometryProblem(g);
+  if (why) throw new ValidationError(`geometry: ${why}`, { field: 'geometry' }, 'bad-geometry');
 }
 
 function mayAnnotate(command: Acting): string {

@@ -29,6 +29,11 @@ describe('consent decider: given / when / then', () => {
     expect(consentAt(s, STANDARD_RULES, 'RESEARCH', 'DEMOGRAPHICS', NOW, ME).granted).toBe(false);
   });
 
+  it('given nothing, when categories are left out, then every category; when given empty, then 400 bad-categories (empty is not left out)', () => {
+    given(consentDecider, []).when(change('RESEARCH')).then([changed('RESEARCH', { categories: [...DATA_CATEGORIES] })]);
+    for (const status of ['granted', 'denied'] as const) given(consentDecider, []).when(change('RESEARCH', { status, categories: [] })).thenFails('bad-categories');
+  });
+
   it('given a grant with an expiry, then it counts as denied once expired', () => {
     const s = state(changed('AI_TRAINING', { expiresAt: '2026-07-01T00:00:00.000Z' }));
     expect(consentAt(s, STANDARD_RULES, 'AI_TRAINING', 'IMAGING', new Date('2026-06-30T23:59:59Z'), ME).granted).toBe(true);

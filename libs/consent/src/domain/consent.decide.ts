@@ -160,7 +160,11 @@ export const consentDecider: Decider<ConsentState, ConsentCommand, ConsentEvent>
     if (command.expiresAt !== undefined && command.expiresAt.getTime() <= command.now.getTime()) {
       throw new ValidationError('expiresAt must be in the future', undefined, 'expiry-in-the-past');
     }
-    const categories = command.categories && command.categories.length > 0 ? [...new Set(command.categories)] : [...DATA_CATEGORIES];
+    // Left out means every category; a list given empty says nothing, and is not read as every one.
+    if (command.categories !== undefined && command.categories.length === 0) {
+      throw new ValidationError('categories, when given, names at least one category (leave it out for all of them)', { field: 'categories' }, 'bad-categories');
+    }
+    const categories = command.categories ? [...new Set(command.categories)] : [...DATA_CATEGORIES];
     const seen = new Set<string>();
     const recipients = (command.recipients ?? []).filter((r) => !seen.has(`${r.type}:${r.id}`) && seen.add(`${r.type}:${r.id}`));
     return [
