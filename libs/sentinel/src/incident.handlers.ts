@@ -24,6 +24,7 @@ import { sameActor } from './domain/reference.events.js';
 import { type EvidenceRef, incidentStreamId, type IncidentOpenedData } from './domain/incident.events.js';
 import { LOOK_BACK_MS } from './incident.queries.js';
 import { incidentCodec, incidentShell } from './sentinel-runner.js';
+import { REGION_CODE } from '@custos/vocabulary';
 
 /** A case opened by hand, as the officer asked: dates as written, evidence by event id. */
 export interface OpenIncidentInput {
@@ -185,7 +186,7 @@ export class ActOnIncidentHandler implements ICommandHandler<ActOnIncidentComman
         const { factors, decision, rationale, affected } = step.assessment;
         const byRegion: Record<string, number> = {};
         for (const [k, v] of Object.entries(affected.byRegion ?? {})) {
-          if (!/^[A-Za-z0-9 ._-]{1,100}$/.test(k) || !Number.isInteger(v) || v < 0 || v > 1_000_000_000) throw new ValidationError('affected.byRegion maps regions to counts', { region: k.slice(0, 100) }, 'bad-counts');
+          if (!REGION_CODE.test(k) || !Number.isInteger(v) || v < 0 || v > 1_000_000_000) throw new ValidationError('affected.byRegion maps region codes (CA, US-CA, FR-IDF, EU) to counts', { region: k.slice(0, 100) }, 'bad-counts');
           byRegion[k] = v;
         }
         const assessment = { factors: { ...factors }, decision, rationale, affected: { total: affected.total, byRegion, euResidents: affected.euResidents } };

@@ -74,3 +74,10 @@ const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
  * subjects and assignees, one's own workforce record, one's own annotation).
  */
 export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').toLowerCase() === b.normalize('NFKC').toLowerCase();
+
+/**
+ * A region as profiles record it and breach assessments count it: a subdivision (ISO 3166-2,
+ * with or without its country: `CA`, `IDF`, `US-CA`, `FR-IDF`) or a country (ISO 3166-1
+ * alpha-2, `EU` for the Union). Such keys are stored in clear, so nothing but a code passes.
+ */
+export const REGION_CODE = /^([A-Z]{2}-)?[A-Z0-9]{1,3}$/;

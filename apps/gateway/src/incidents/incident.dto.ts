@@ -4,6 +4,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, Length, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { ID } from '../access/access.dto.js';
 import { NestedObject, Omittable } from '../dto-rules.js';
+import { REGION_CODE } from '@custos/vocabulary';
 
 /** The shapes of the incident, reference-data and SIEM routes, checked at the edge (the decider checks the rest). */
 
@@ -13,13 +14,8 @@ const ACTOR = /^[\x21-\x7e]{1,200}$/;
 /** Free text an officer writes: printable, bounded; sealed when stored. */
 const NOTE_LENGTH = [1, 4000] as const;
 
-/**
- * A region of residence, as a code (stored in clear: never a name or an address): a subdivision
- * (ISO 3166-2, with or without its country: `CA`, `IDF`, `US-CA`, `FR-IDF`) or a country
- * (ISO 3166-1 alpha-2, `EU` for the Union). The profile's region and the assessment's counts
- * per region use the same codes, so the clocks can compare them.
- */
-export const REGION_CODE = /^([A-Z]{2}-)?[A-Z0-9]{1,3}$/;
+export { REGION_CODE };
+
 const COUNT_MAX = 1_000_000_000;
 const REGIONS_MAX = 500;
 

@@ -1,8 +1,8 @@
+import { REGION_CODE } from '@custos/vocabulary';
 import { ValidationError } from '@custos/errors';
 
 const ID = /^[A-Za-z0-9._-]{1,100}$/;
 const ACTOR = /^[\x21-\x7e]{1,200}$/;
-const REGION = /^[A-Za-z0-9 ._-]{1,100}$/;
 const COUNTRY = /^[A-Z]{2}$/;
 
 /**
@@ -26,7 +26,7 @@ export function assertReference(event: { readonly type: 'PatientProfileRecorded'
   text('addressIndex', 200);
   if (event.type === 'PatientProfileRecorded') {
     if (typeof r.patientId !== 'string' || !ID.test(r.patientId)) throw bad('patientId', 'must be 1-100 letters, digits or ._-');
-    if (typeof r.region !== 'string' || !REGION.test(r.region)) throw bad('region', 'must be 1-100 letters, digits, spaces or ._-');
+    if (typeof r.region !== 'string' || !REGION_CODE.test(r.region)) throw bad('region', 'must be a region code (CA, US-CA, FR-IDF, EU)');
     if (typeof r.country !== 'string' || !COUNTRY.test(r.country)) throw bad('country', 'must be an ISO 3166-1 alpha-2 code');
     for (const flag of ['euDataSubject', 'vip', 'employee']) if (typeof r[flag] !== 'boolean') throw bad(flag, 'must be true or false');
     return;
