@@ -7,7 +7,7 @@ import { ImageDirectory, type RegisteredImage } from '@custos/imaging';
 import { Clock } from '@custos/platform';
 import { categoryOf, type DataAction, type DataCategory, type Purpose, type ResourceType } from '@custos/vocabulary';
 import { conceals, type DecideAccess } from './domain/access.decide.js';
-import { type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
+import { type AccessDecidedData, accessStreamId, AUDIT_READS_STREAM, type AuditDataReadData, DICOM_SEARCHES_STREAM, type DicomAccess, type DicomSearchRecordedData, type DicomTransferEndedData, reviewStreamId, type RouteAccessDeniedData } from './domain/access.events.js';
 import { accessCodec, accessShell, reviewShell } from './access.codec.js';
 import { type AccessDecisionResult, AccessDeniedError, UnknownResourceError } from './access.errors.js';
 import { ConsentPort } from './consent.port.js';
@@ -51,7 +51,7 @@ export class AccessDecisions {
     request: DataRequest,
     principal: Principal,
     context: CommandContext,
-    options: { demographics?: boolean; resource?: { patientId: string; datasetId?: string } | null } = {},
+    options: { demographics?: boolean; resource?: { patientId: string; datasetId?: string } | null; dicom?: DicomAccess } = {},
   ): Promise<{ result: AccessDecisionResult; data: AccessDecidedData }> {
     const now = this.clock.now();
     const resource = options.resource !== undefined ? options.resource : await this.resolve(request.resourceType, request.resourceId);
@@ -72,6 +72,7 @@ export class AccessDecisions {
           consent: { granted: consent?.granted[category] === true, version: consent?.version ?? 0 },
           ...(options.demographics ? { demographics: { consentGranted: consent?.granted.DEMOGRAPHICS === true } } : {}),
           policyVersion: this.policy.version,
+          ...(options.dicom ? { dicom: options.dicom } : {}),
         };
         return { command, ...(consent ? { conditions: [consent.condition] } : {}) };
       },
@@ -162,6 +163,15 @@ export class AccessRecorder {
 
   async routeDenied(context: CommandContext, data: RouteAccessDeniedData): Promise<void> {
     await this.shell.handle(accessStreamId(data.patientId), { type: 'RecordRouteDenied', data }, context, { expectedVersion: 'any', patientId: data.patientId });
+  }
+
+  /** What a permitted DICOMweb retrieve released, once its stream ended (or failed, or was aborted). */
+  async dicomTransfer(context: CommandContext, data: DicomTransferEndedData): Promise<void> {
+    await this.shell.handle(accessStreamId(data.patientId), { type: 'RecordDicomTransfer', data }, { ...context, causationId: data.accessEventId }, { expectedVersion: 'any', patientId: data.patientId });
+  }
+
+  async dicomSearch(context: CommandContext, data: DicomSearchRecordedData): Promise<void> {
+    await this.shell.handle(DICOM_SEARCHES_STREAM, { type: 'RecordDicomSearch', data }, context, { expectedVersion: 'any', patientId: null });
   }
 
   async auditRead(context: CommandContext, data: AuditDataReadData): Promise<void> {

@@ -118,7 +118,7 @@ export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery,
     if (!(await this.directory.dataset(datasetId))) throw new NotFoundError(`no dataset ${datasetId}`, undefined, 'not-found');
     const demographicsOf = async (imageId: string): Promise<Demographics | null> => {
       const d = (await this.images.image(imageId))?.demographics as Partial<Demographics> | undefined;
-      return d && typeof d.sex === 'string' && typeof d.birthYear === 'number' && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
+      return d && typeof d.sex === 'string' && (typeof d.birthYear === 'number' || d.birthYear === null) && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
     };
     return datasetQuality(this.db, datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db));
   }

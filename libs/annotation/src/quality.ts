@@ -3,7 +3,8 @@ import { cohensKappa, fleissKappa, median } from './domain/agreement.js';
 
 export interface Demographics {
   readonly sex: string;
-  readonly birthYear: number;
+  /** null: unknown (a DICOM header without birth date or age). */
+  readonly birthYear: number | null;
   readonly ethnicity: string;
 }
 
@@ -30,7 +31,8 @@ const AGE_BANDS: Array<[number, string]> = [
   [Number.POSITIVE_INFINITY, '65+'],
 ];
 
-export function ageBand(birthYear: number, now: Date): string {
+export function ageBand(birthYear: number | null, now: Date): string {
+  if (birthYear === null) return 'unknown';
   const age = now.getUTCFullYear() - birthYear;
   return (AGE_BANDS.find(([below]) => age < below) as [number, string])[1];
 }

@@ -21,6 +21,8 @@ export interface Principal {
   readonly credentials: readonly string[];
   /** The organisation the identity acts for (JWT claim `org`), if any. */
   readonly org?: string;
+  /** The purpose of use the token asserts (IHE IUA `purpose_of_use`), if any: DICOMweb reads take it before any other source. */
+  readonly purposeOfUse?: string;
 }
 
 export type RouteAction = 'create' | 'read' | 'update';

@@ -3,7 +3,7 @@ import { EMERGENCY_REASON_MIN, policyVersionOf, type Principal, RULES_DIGEST } f
 import { consentAt, consentCodec, type ConsentRules, type ConsentState, consentStreamId, evolveConsent, initialConsentState, type Requester } from '@custos/consent';
 import { type Database, EventStore, readLog, type StoredEvent } from '@custos/event-store';
 import { ValidationError } from '@custos/errors';
-import { imageCodec } from '@custos/imaging';
+import { imageCodec, studyCodec } from '@custos/imaging';
 import { PayloadCipher } from '@custos/keys';
 import { categoryOf } from '@custos/vocabulary';
 import { consentRulesOf } from './wiring.js';
@@ -68,6 +68,7 @@ export async function verifyDecisions(
   const consents = new Map<string, ConsentState>(); // by consent stream id
   const images = new Map<string, { patientId: string; datasetId: string }>();
   const patientsWithImages = new Set<string>();
+  const studies = new Map<string, { patientId: string; datasetId: string }>();
   const annotations = new Map<string, { patientId: string; datasetId: string }>();
   const policies = new Map<string, ConsentRules | null>(); // null: cannot re-derive
   const unknownPolicies: Record<string, number> = {};
@@ -100,6 +101,9 @@ export async function verifyDecisions(
         const d = imageCodec.decode(event).data;
         images.set(d.imageId, { patientId: d.patientId, datasetId: d.datasetId });
         patientsWithImages.add(d.patientId);
+      } else if (event.type === 'StudyRegistered') {
+        const d = studyCodec.decode(event).data;
+        studies.set(d.studyUid, { patientId: d.patientId, datasetId: d.datasetId });
       } else if (event.type === 'AnnotationCreated') {
         const d = event.data as { annotationId: string; patientId: string; datasetId: string };
         annotations.set(d.annotationId, { patientId: d.patientId, datasetId: d.datasetId });
@@ -127,7 +131,7 @@ export async function verifyDecisions(
         }
         let derived: AccessDecidedData;
         try {
-          derived = rederive(event, recorded, rules, images, patientsWithImages, consents, annotations);
+          derived = rederive(event, recorded, rules, images, patientsWithImages, consents, annotations, studies);
         } catch (e) {
           // The decider refuses the request as recorded (a malformed event): that deviates too.
           if (!(e instanceof ValidationError)) throw e;
@@ -158,12 +162,17 @@ function rederive(
   patientsWithImages: ReadonlySet<string>,
   consents: ReadonlyMap<string, ConsentState>,
   annotations: ReadonlyMap<string, { patientId: string; datasetId: string }>,
+  studies: ReadonlyMap<string, { patientId: string; datasetId: string }>,
 ): AccessDecidedData {
   const actor = event.metadata.actor;
   const principal: Principal = { sub: actor.id, roles: actor.roles, credentials: [], ...(actor.patientId ? { patientId: actor.patientId } : {}), ...(actor.org ? { org: actor.org } : {}) };
   // The resource as the decision resolved it: from the registrations before this position.
   let resource: { patientId: string; datasetId?: string } | null = null;
-  if (recorded.resourceType === 'image') resource = images.get(recorded.resourceId) ?? null;
+  if (recorded.dicom) {
+    // A DICOMweb retrieve resolves its study from Custos's own binding; a search, from the archive's PatientID as recorded.
+    if (recorded.dicom.level !== 'search') resource = studies.get(recorded.dicom.studyUid) ?? null;
+    else if (recorded.patientId) resource = { patientId: recorded.patientId, ...(recorded.datasetId ? { datasetId: recorded.datasetId } : {}) };
+  } else if (recorded.resourceType === 'image') resource = images.get(recorded.resourceId) ?? null;
   else if (recorded.resourceType === 'patient-record' && patientsWithImages.has(recorded.resourceId)) resource = { patientId: recorded.resourceId };
   else if (recorded.resourceType === 'annotation') {
     resource = recorded.resourceId.startsWith(ANNOTATIONS_OF_IMAGE) ? (images.get(recorded.resourceId.slice(ANNOTATIONS_OF_IMAGE.length)) ?? null) : (annotations.get(recorded.resourceId) ?? null);
@@ -187,5 +196,6 @@ function rederive(
     consent: { granted, version: resource ? state.version : 0 },
     ...(demographics ? { demographics } : {}),
     policyVersion: recorded.policyVersion as string,
+    ...(recorded.dicom ? { dicom: recorded.dicom } : {}),
   }).data;
 }

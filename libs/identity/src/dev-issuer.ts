@@ -6,6 +6,7 @@ export interface DevTokenRequest {
   roles: string[];
   patient_id?: string;
   credentials?: string[];
+  purpose_of_use?: string;
   ttlSeconds?: number;
 }
 
@@ -42,6 +43,7 @@ export class DevIssuer {
       roles: request.roles,
       ...(request.patient_id ? { patient_id: request.patient_id } : {}),
       credentials: request.credentials ?? [],
+      ...(request.purpose_of_use ? { purpose_of_use: request.purpose_of_use } : {}),
       iat: nowSeconds,
       nbf: nowSeconds,
       exp: nowSeconds + (request.ttlSeconds ?? 3600),

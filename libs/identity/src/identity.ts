@@ -11,6 +11,8 @@ export interface Identity {
   readonly credentials: readonly string[];
   /** The organisation the identity acts for (claim `org`), if any. */
   readonly org?: string;
+  /** The purpose of use the identity provider asserted (IHE IUA claim `purpose_of_use`: a code), if any. */
+  readonly purposeOfUse?: string;
   /** Token expiry, seconds since the epoch. */
   readonly exp: number;
 }

@@ -168,8 +168,21 @@ export class JwtVerifier {
     if (!Array.isArray(credentials) || credentials.length > 50 || !credentials.every((x) => typeof x === 'string' && x.length <= 200 && wellFormed(x))) {
       throw new UnauthenticatedError('the credentials claim must be an array of well-formed strings', 'token-bad-claims');
     }
-    return { sub: c.sub, roles, ...(patientId ? { patientId } : {}), credentials: credentials as string[], ...(typeof c.org === 'string' ? { org: c.org } : {}), exp: c.exp };
+    const purposeOfUse = purposeClaim(c.purpose_of_use);
+    return { sub: c.sub, roles, ...(patientId ? { patientId } : {}), credentials: credentials as string[], ...(typeof c.org === 'string' ? { org: c.org } : {}), ...(purposeOfUse ? { purposeOfUse } : {}), exp: c.exp };
   }
+}
+
+/**
+ * IHE IUA's `purpose_of_use`: a code, or a Coding (`{ system, code }`), or a list of one. Anything
+ * else is a malformed token (a purpose the caller did not mean must never be assumed).
+ */
+function purposeClaim(claim: unknown): string | undefined {
+  if (claim === undefined) return undefined;
+  const one = Array.isArray(claim) && claim.length === 1 ? claim[0] : claim;
+  const code = typeof one === 'string' ? one : typeof one === 'object' && one !== null && !Array.isArray(one) ? (one as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(code)) throw new UnauthenticatedError('the purpose_of_use claim must be one code or one Coding', 'token-bad-claims');
+  return code;
 }
 
 function costOf(token: string): number {

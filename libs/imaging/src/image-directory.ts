@@ -1,8 +1,8 @@
 import { EventStore, type StoredEvent } from '@custos/event-store';
 import type { PayloadCipher } from '@custos/keys';
 import type { ImageRegisteredData } from './domain/image.events.js';
-import { imageStreamId } from './domain/image.events.js';
-import { imageCodec } from './image.codec.js';
+import { imageStreamId, studyStreamId } from './domain/image.events.js';
+import { imageCodec, studyCodec } from './image.codec.js';
 
 /** Whose an image is and which dataset it entered (what a decision needs to know of it). */
 export interface ImageOwner {
@@ -23,6 +23,8 @@ export abstract class ImageDirectory {
   abstract image(imageId: string): Promise<RegisteredImage | null>;
   /** Whether any image of this patient is registered (a patient record exists). */
   abstract patientKnown(patientId: string): Promise<boolean>;
+  /** Whose a DICOM study is, as bound when its first instance was registered; null when Custos has not registered it. */
+  abstract study(studyUid: string): Promise<ImageOwner | null>;
 }
 
 /**
@@ -31,6 +33,7 @@ export abstract class ImageDirectory {
  */
 export class StoreImageDirectory extends ImageDirectory {
   private readonly owners = new Map<string, ImageOwner>();
+  private readonly studies = new Map<string, ImageOwner>();
 
   constructor(
     private readonly store: EventStore,
@@ -62,6 +65,18 @@ export class StoreImageDirectory extends ImageDirectory {
     const data = imageCodec.decode(registered).data;
     this.remember(imageId, { patientId: data.patientId, datasetId: data.datasetId });
     return { data, occurredAt: (registered as StoredEvent).occurredAt };
+  }
+
+  async study(studyUid: string): Promise<ImageOwner | null> {
+    const known = this.studies.get(studyUid);
+    if (known) return known;
+    const [registered] = await this.store.readStream(studyStreamId(studyUid));
+    if (!registered) return null;
+    const { patientId, datasetId } = studyCodec.decode(registered).data;
+    // A study's patient never changes once bound (the decider refuses another), so it is kept.
+    if (this.studies.size >= this.maxCached) this.studies.delete(this.studies.keys().next().value as string);
+    this.studies.set(studyUid, { patientId, datasetId });
+    return { patientId, datasetId };
   }
 
   patientKnown(patientId: string): Promise<boolean> {

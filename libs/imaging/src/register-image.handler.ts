@@ -3,8 +3,8 @@ import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { ConcurrencyError, AlreadyExistsError } from '@custos/errors';
 import { type CommandContext, EventStore } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { type ImageRegisteredData, imageStreamId } from './domain/image.events.js';
-import { imageShell } from './image.codec.js';
+import { type ImageRegisteredData, imageStreamId, studyStreamId } from './domain/image.events.js';
+import { imageShell, studyShell } from './image.codec.js';
 
 export class RegisterImageCommand {
   constructor(
@@ -28,6 +28,42 @@ export class RegisterImageHandler implements ICommandHandler<RegisterImageComman
     } catch (e) {
       // Two registrations raced: the loser sees the same answer as a late second registration.
       if (e instanceof ConcurrencyError) throw new AlreadyExistsError(`image ${image.imageId} is already registered`, { imageId: image.imageId }, 'image-exists');
+      throw e;
+    }
+  }
+}
+
+/**
+ * Register a DICOM instance (stored through Custos, or found in the archive's feed): its study
+ * is bound to its patient first (a study of another patient is refused), then the instance is
+ * registered as an image. Idempotent: an instance registered before answers `registered: false`,
+ * so the feed and STOW-RS may both see one instance and it is registered once.
+ */
+export class RegisterDicomInstanceCommand {
+  constructor(
+    readonly image: ImageRegisteredData & { readonly dicom: NonNullable<ImageRegisteredData['dicom']> },
+    readonly context: CommandContext,
+  ) {}
+}
+
+@CommandHandler(RegisterDicomInstanceCommand)
+export class RegisterDicomInstanceHandler implements ICommandHandler<RegisterDicomInstanceCommand, { registered: boolean; eventId?: string; sequence?: number }> {
+  private readonly images;
+  private readonly studies;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.images = imageShell(store, clock);
+    this.studies = studyShell(store, clock);
+  }
+
+  async execute({ image, context }: RegisterDicomInstanceCommand): Promise<{ registered: boolean; eventId?: string; sequence?: number }> {
+    const { studyUid } = image.dicom;
+    await this.studies.handle(studyStreamId(studyUid), { type: 'RegisterStudy', study: { studyUid, patientId: image.patientId, datasetId: image.datasetId } }, context, { patientId: image.patientId });
+    try {
+      const { events } = await this.images.handle(imageStreamId(image.imageId), { type: 'RegisterImage', image }, context, { patientId: image.patientId });
+      return { registered: true, eventId: events[0]!.eventId, sequence: events[0]!.globalSeq };
+    } catch (e) {
+      if (e instanceof ConcurrencyError || (e instanceof AlreadyExistsError && e.code === 'image-exists')) return { registered: false };
       throw e;
     }
   }

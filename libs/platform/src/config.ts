@@ -69,6 +69,28 @@ export interface CustosConfig {
   log: { origin: string; integrateMs: number; checkpointMs: number; witnessUrls: string[]; witnessMaxLagMs: number };
   /** `rules`: parameter overrides by rule (merged with the defaults and validated by the sentinel at start). */
   sentinel: { pollMs: number; groupId: string; rules: Record<string, unknown> };
+  /** The image archive Custos sits in front of (DICOMweb); null when none is configured (the routes answer 503 no-archive). */
+  dicomweb: DicomwebConfig | null;
+}
+
+export interface DicomwebConfig {
+  /** The archive's DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (no trailing slash). */
+  upstream: string;
+  /** A file holding `user:password` for the archive's HTTP basic authentication (only Custos holds it). */
+  credentialsFile: string | null;
+  /** The archive's own REST API (Orthanc): its changes feed and its anonymisation. */
+  orthancUrl: string | null;
+  maxStowBytes: number;
+  /** Purposes whose reads are de-identified on the way out. */
+  deidentifyPurposes: string[];
+  /** The dataset instances join when STOW-RS names none, and instances found in the archive's feed. */
+  defaultDataset: string;
+  /** The hospital's own IssuerOfPatientID: instances of another issuer are not taken (their PatientID is another domain's). */
+  localIssuer: string | null;
+  /** How often the archive's changes feed is read, ms (0: never). */
+  feedPollMs: number;
+  /** How long the archive may take to start answering, ms (then 504). */
+  timeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -124,6 +146,15 @@ export const CONFIG_VARIABLES = {
   SENTINEL_POLL_MS: 'how often the sentinel looks for new events when nothing wakes it, ms (default 500)',
   SENTINEL_GROUP_ID: 'distributed mode: the sentinel\'s Kafka consumer group (default custos-sentinel)',
   SENTINEL_RULES: 'JSON object of rule parameter overrides, e.g. {"manyPatients":{"perHour":40}} (default none: the documented defaults)',
+  DICOMWEB_UPSTREAM: 'the image archive\'s DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (default none: the /dicom-web routes answer 503 no-archive)',
+  DICOMWEB_UPSTREAM_CREDENTIALS_FILE: 'file holding user:password for the archive (0600; only Custos holds it)',
+  ORTHANC_URL: 'the archive\'s REST root (Orthanc), for its changes feed and its anonymisation (default: DICOMWEB_UPSTREAM without its last path segment)',
+  DICOMWEB_MAX_STOW_BYTES: 'largest STOW-RS body accepted, bytes (default 268435456: 256 MiB)',
+  DICOMWEB_DEIDENTIFY_PURPOSES: 'comma-separated purposes whose DICOMweb reads are de-identified (default RESEARCH,AI_TRAINING)',
+  DICOMWEB_DEFAULT_DATASET: 'dataset of instances stored without ?dataset= and of those found in the archive\'s feed (default pacs)',
+  DICOMWEB_LOCAL_ISSUER: 'the hospital\'s IssuerOfPatientID; instances of another issuer are refused (default none: only instances without an issuer)',
+  DICOMWEB_FEED_POLL_MS: 'how often the archive\'s changes feed is read, ms (default 1000; 0 turns the feed off)',
+  DICOMWEB_TIMEOUT_MS: 'how long the archive may take to start an answer, ms (default 30000; then 504)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -246,6 +277,39 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       groupId: text(env, 'SENTINEL_GROUP_ID', 'custos-sentinel', /^[A-Za-z0-9._-]{1,200}$/),
       rules: sentinelRules(env.SENTINEL_RULES),
     },
+    dicomweb: dicomwebConfig(env),
+  };
+}
+
+function httpUrl(env: Env, name: keyof typeof CONFIG_VARIABLES): string | null {
+  const raw = env[name]?.trim();
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, `must be http(s) (got ${url.protocol})`);
+  if (url.username || url.password) throw new ConfigError(name, 'must not carry credentials: give them in DICOMWEB_UPSTREAM_CREDENTIALS_FILE');
+  return raw.replace(/\/+$/, '');
+}
+
+function dicomwebConfig(env: Env): DicomwebConfig | null {
+  const upstream = httpUrl(env, 'DICOMWEB_UPSTREAM');
+  if (!upstream) return null;
+  const purposes = (env.DICOMWEB_DEIDENTIFY_PURPOSES ?? 'RESEARCH,AI_TRAINING').split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of purposes) if (!/^[A-Z_]{1,40}$/.test(p)) throw new ConfigError('DICOMWEB_DEIDENTIFY_PURPOSES', `names ${JSON.stringify(p)}, not a purpose`);
+  return {
+    upstream,
+    credentialsFile: env.DICOMWEB_UPSTREAM_CREDENTIALS_FILE?.trim() || null,
+    orthancUrl: httpUrl(env, 'ORTHANC_URL') ?? upstream.replace(/\/[^/]*$/, ''),
+    maxStowBytes: int(env, 'DICOMWEB_MAX_STOW_BYTES', 256 * 1024 * 1024, 1024, 8 * 1024 * 1024 * 1024),
+    deidentifyPurposes: purposes,
+    defaultDataset: text(env, 'DICOMWEB_DEFAULT_DATASET', 'pacs', /^[A-Za-z0-9._-]{1,100}$/),
+    localIssuer: env.DICOMWEB_LOCAL_ISSUER?.trim() || null,
+    feedPollMs: int(env, 'DICOMWEB_FEED_POLL_MS', 1000, 0, 3_600_000),
+    timeoutMs: int(env, 'DICOMWEB_TIMEOUT_MS', 30_000, 100, 600_000),
   };
 }
 

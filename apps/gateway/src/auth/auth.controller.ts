@@ -15,6 +15,7 @@ export class DevTokenDto {
   @IsArray() @ArrayMinSize(1) @ArrayMaxSize(9) @IsIn(ROLES, { each: true }) roles!: string[];
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._-]{1,100}$/) patient_id?: string;
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) credentials?: string[];
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._-]{1,64}$/) purpose_of_use?: string;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) ttlSeconds?: number;
 }
 

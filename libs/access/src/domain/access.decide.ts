@@ -2,7 +2,7 @@ import { decideDataAccess, type Principal, ruleFor } from '@custos/authz';
 import type { Decider } from '@custos/decider';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '@custos/errors';
 import { DATA_ACTIONS, type DataAction, PURPOSES, type Purpose, RESOURCE_TYPES, type ResourceType } from '@custos/vocabulary';
-import type { AccessDecided, AccessDecidedData, AccessEvent, AuditDataReadData, EmergencyAccessReviewed, PolicyActivated, PolicyActivatedData, RouteAccessDeniedData } from './access.events.js';
+import { type AccessDecided, type AccessDecidedData, type AccessEvent, type AuditDataReadData, DICOM_LEVELS, type DicomAccess, type DicomSearchRecordedData, type DicomTransferEndedData, type EmergencyAccessReviewed, type PolicyActivated, type PolicyActivatedData, type RouteAccessDeniedData } from './access.events.js';
 
 /**
  * Pure deciders of the access context: no framework, no I/O, no clock. What the handler
@@ -24,11 +24,15 @@ export interface DecideAccess {
   /** Present when the demographics are asked for too (a read of an image): their own consent. */
   readonly demographics?: { readonly consentGranted: boolean };
   readonly policyVersion: string;
+  /** A DICOMweb search or retrieve: recorded with the decision as asked. */
+  readonly dicom?: DicomAccess;
 }
 
 export type RecordRouteDenied = { readonly type: 'RecordRouteDenied'; readonly data: RouteAccessDeniedData };
 export type RecordAuditRead = { readonly type: 'RecordAuditRead'; readonly data: AuditDataReadData };
-export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead;
+export type RecordDicomTransfer = { readonly type: 'RecordDicomTransfer'; readonly data: DicomTransferEndedData };
+export type RecordDicomSearch = { readonly type: 'RecordDicomSearch'; readonly data: DicomSearchRecordedData };
+export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead | RecordDicomTransfer | RecordDicomSearch;
 
 export function decideAccess(command: DecideAccess): AccessDecided {
   assertRequest(command);
@@ -39,6 +43,7 @@ export function decideAccess(command: DecideAccess): AccessDecided {
     purpose: command.purpose,
     consentVersion: command.consent.version,
     policyVersion: command.policyVersion,
+    ...(command.dicom ? { dicom: command.dicom } : {}),
   };
   if (command.resource === null) {
     return {
@@ -85,6 +90,10 @@ function assertRequest(command: DecideAccess): void {
   if (typeof command.resourceId !== 'string' || command.resourceId.length < 1 || command.resourceId.length > 200) throw bad('resourceId', 'must be text of 1-200 characters');
   if (typeof command.principal?.sub !== 'string' || command.principal.sub.length < 1 || !Array.isArray(command.principal.roles)) throw bad('principal', 'must name an actor and roles');
   if (command.emergencyReason !== undefined && typeof command.emergencyReason !== 'string') throw bad('emergencyReason', 'must be text');
+  if (command.dicom !== undefined) {
+    const d = command.dicom as Partial<DicomAccess> | null;
+    if (typeof d !== 'object' || d === null || !(DICOM_LEVELS as readonly unknown[]).includes(d.level) || typeof d.studyUid !== 'string' || typeof d.deidentified !== 'boolean' || !['token', 'query', 'header'].includes(d.purposeSource as string)) throw bad('dicom', 'must name the level, the study, the purpose source and whether it is de-identified');
+  }
   if (command.resource !== null && (typeof command.resource !== 'object' || typeof command.resource.patientId !== 'string' || command.resource.patientId.length < 1)) throw bad('resource', 'must name its patient');
 }
 
@@ -104,6 +113,8 @@ export const accessDecider: Decider<null, AccessCommand, AccessEvent> = {
   decide(command) {
     if (command.type === 'DecideAccess') return [decideAccess(command)];
     if (command.type === 'RecordRouteDenied') return [{ type: 'RouteAccessDenied', data: command.data }];
+    if (command.type === 'RecordDicomTransfer') return [{ type: 'DicomTransferEnded', data: command.data }];
+    if (command.type === 'RecordDicomSearch') return [{ type: 'DicomSearchRecorded', data: command.data }];
     return [{ type: 'AuditDataRead', data: command.data }];
   },
 };

@@ -23,6 +23,56 @@ export interface AccessDecidedData {
   readonly policyVersion: string | null;
   /** For a read of an image: whether its demographics went out with it. */
   readonly demographics?: 'included' | 'withheld';
+  /** For a DICOMweb search or retrieve through the gateway: what was asked of the archive. */
+  readonly dicom?: DicomAccess;
+}
+
+/** Where the purpose of use came from: the token's IHE IUA claim, the `purpose` query parameter, or the X-Purpose-Of-Use header. */
+export type PurposeSource = 'token' | 'query' | 'header';
+
+export const DICOM_LEVELS = ['study', 'series', 'instance', 'metadata', 'frames', 'rendered', 'search'] as const;
+export type DicomLevel = (typeof DICOM_LEVELS)[number];
+
+export interface DicomAccess {
+  readonly level: DicomLevel;
+  readonly studyUid: string;
+  readonly seriesUid?: string;
+  readonly instanceUid?: string;
+  readonly purposeSource: PurposeSource;
+  /** Whether what goes out is de-identified (PS3.15 Basic Profile with Retain Patient Characteristics). */
+  readonly deidentified: boolean;
+}
+
+/**
+ * What a permitted DICOMweb retrieve released, recorded once its stream ended: complete, aborted
+ * by the client, or failed at the archive (then nothing, or only what went before, was released).
+ */
+export interface DicomTransferEndedData {
+  readonly accessEventId: string;
+  readonly patientId: string;
+  readonly outcome: 'complete' | 'aborted' | 'archive-failed';
+  readonly instances: number;
+  readonly bytes: number;
+  /** The archive's HTTP status, or 0 when it did not answer. */
+  readonly archiveStatus: number;
+}
+
+/**
+ * A DICOMweb search (QIDO-RS): its level, the query keys it used (names only: values may be
+ * personal), how many matches went out and how many were withheld because their patient's consent
+ * or the policy did not permit the purpose. Each patient shown has an AccessDecided of their own.
+ */
+export interface DicomSearchRecordedData {
+  readonly level: 'studies' | 'series' | 'instances';
+  readonly studyUid: string | null;
+  readonly seriesUid: string | null;
+  readonly keys: readonly string[];
+  readonly purpose: Purpose;
+  readonly purposeSource: PurposeSource;
+  readonly returned: number;
+  readonly withheld: number;
+  readonly patients: number;
+  readonly deidentified: boolean;
 }
 
 /** A route refused: the caller was not entitled, or a rule such as separation of duties held. */
@@ -69,7 +119,12 @@ export type RouteAccessDenied = { readonly type: 'RouteAccessDenied'; readonly d
 export type EmergencyAccessReviewed = { readonly type: 'EmergencyAccessReviewed'; readonly data: EmergencyAccessReviewedData };
 export type AuditDataRead = { readonly type: 'AuditDataRead'; readonly data: AuditDataReadData };
 export type PolicyActivated = { readonly type: 'PolicyActivated'; readonly data: PolicyActivatedData };
-export type AccessEvent = AccessDecided | RouteAccessDenied | AuditDataRead;
+export type DicomTransferEnded = { readonly type: 'DicomTransferEnded'; readonly data: DicomTransferEndedData };
+export type DicomSearchRecorded = { readonly type: 'DicomSearchRecorded'; readonly data: DicomSearchRecordedData };
+export type AccessEvent = AccessDecided | RouteAccessDenied | AuditDataRead | DicomTransferEnded | DicomSearchRecorded;
+
+/** DICOMweb searches, which may span patients. */
+export const DICOM_SEARCHES_STREAM = 'dicom-searches';
 
 /** Decisions about one patient's data share a stream, so one patient's trail is one stream. */
 export function accessStreamId(patientId: string | null): string {
