@@ -6,6 +6,9 @@
 #   DATABASE_URL  default postgres://postgres@127.0.0.1:5432/custos (created if missing)
 #   KAFKA_BROKERS default 127.0.0.1:9092 (the local broker is started when unset)
 #   KEK_FILE      default ~/.cache/custos/stack-kek.jwk.json (made once, 0600; development only)
+#   DICOMWEB_UPSTREAM  the DICOM archive; when unset the local Orthanc is started (scripts/orthanc.sh)
+#                 and its DICOMWEB_UPSTREAM, DICOMWEB_UPSTREAM_CREDENTIALS_FILE and ORTHANC_URL are
+#                 exported to the apps (it keeps running; `bash scripts/orthanc.sh stop` stops it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +37,14 @@ fi
 if [[ -z "${KAFKA_BROKERS:-}" ]]; then
   bash scripts/kafka.sh start
   export KAFKA_BROKERS=127.0.0.1:9092
+fi
+
+if [[ -z "${DICOMWEB_UPSTREAM:-}" ]]; then
+  bash scripts/orthanc.sh start
+  # The gateway reads the password from the credentials file; ORTHANC_AUTH is for tests and operators.
+  while IFS='=' read -r name value; do
+    [[ "$name" == ORTHANC_AUTH ]] || export "$name=$value"
+  done < <(bash scripts/orthanc.sh env)
 fi
 
 npm run build --silent
