@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import dcmjs, { type DcmjsDataset } from 'dcmjs';
 import { randomUid, syntheticInstance, type SyntheticInstance } from './fixtures.js';
-import { anonymizeInstance, ArchiveTimeoutError, ArchiveUnavailableError, orthancInstanceId, type DeidInstanceIds, type OrthancConnection } from './orthanc.js';
+import { anonymizeInstance, ArchiveUnavailableError, orthancInstanceId, type DeidInstanceIds, type OrthancConnection } from './orthanc.js';
 import { metadataOfPart10 } from './metadata.js';
 import { pseudonymPatientId, pseudonymUid } from './pseudonyms.js';
 
@@ -173,6 +173,5 @@ describe('de-identification through the archive (Orthanc)', () => {
     expect(err).toMatchObject({ status: 503, code: 'archive-unavailable' });
     const refused = await orthancInstanceId({ url: orthanc.url, auth: 'custos:wrong' }, a.ids.sopInstanceUid).catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 503, code: 'archive-unavailable' });
-    expect(ArchiveTimeoutError.name).toBe('ArchiveTimeoutError');
   });
 });

@@ -118,6 +118,13 @@ export function anonymizeRequest(ids: DeidInstanceIds, key: Uint8Array): Orthanc
   };
 }
 
+/** The network cause of a failed fetch (e.g. `connect ECONNREFUSED 127.0.0.1:8042`): never a DICOM value. */
+function causeOf(e: unknown): string {
+  const cause = typeof e === 'object' && e !== null && 'cause' in e ? e.cause : undefined;
+  const message = typeof cause === 'object' && cause !== null && 'message' in cause ? cause.message : undefined;
+  return typeof message === 'string' ? message : 'network error';
+}
+
 async function call(orthanc: OrthancConnection, path: string, init: { method: string; body?: string; contentType?: string }): Promise<Response> {
   const headers: Record<string, string> = {
     authorization: `Basic ${Buffer.from(orthanc.auth, 'utf8').toString('base64')}`,
@@ -133,10 +140,12 @@ async function call(orthanc: OrthancConnection, path: string, init: { method: st
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
-    if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) {
+    // Not `instanceof Error`: fetch's DOMException may come from another realm (Jest's vm).
+    const name = typeof e === 'object' && e !== null && 'name' in e ? e.name : undefined;
+    if (name === 'TimeoutError' || name === 'AbortError') {
       throw new ArchiveTimeoutError(`the archive did not answer ${init.method} ${path.split('/')[0]} within ${timeoutMs} ms`);
     }
-    throw new ArchiveUnavailableError(`the archive is unreachable (${e instanceof Error && e.cause instanceof Error ? e.cause.message : 'network error'})`);
+    throw new ArchiveUnavailableError(`the archive is unreachable (${causeOf(e)})`);
   }
   if (res.status === 401 || res.status === 403) {
     await res.body?.cancel();
