@@ -21,6 +21,7 @@ import { DevTokensController, JwksController } from './auth/auth.controller.js';
 import { ConsentController } from './consent/consent.controller.js';
 import { GATEWAY_OPENAPI } from './openapi.js';
 import { DataProtectionController } from './consent/data-protection.controller.js';
+import { DicomwebController } from './dicomweb/dicomweb.controller.js';
 
 /**
  * The HTTP edge: authentication (JWT) and authorization (CASL) on every route, access
@@ -59,12 +60,12 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController];
+  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);
   }
   // Embedded mode hosts the projections and the sentinel in process; distributed mode runs apps/projector and apps/sentinel.
   if (config.mode === 'embedded') providers.push(EmbeddedProjections, SentinelHost);
-  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()], openapi: GATEWAY_OPENAPI };
+  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()], openapi: GATEWAY_OPENAPI, bodyParsers: [{ contentType: 'multipart/related', maxBytes: config.dicomweb?.maxStowBytes ?? 1024 * 1024 }] };
 }

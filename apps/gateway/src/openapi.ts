@@ -153,6 +153,22 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /v1/incidents/{incidentId}/export': 'exportIncident',
   'GET /v1/incidents/{incidentId}/timeline': 'getIncidentTimeline',
   'GET /v1/siem/events': 'getSiemEvents',
+  'GET /dicom-web/studies': 'qidoSearchStudies',
+  'GET /dicom-web/series': 'qidoSearchSeries',
+  'GET /dicom-web/instances': 'qidoSearchInstances',
+  'GET /dicom-web/studies/{study}/series': 'qidoSearchStudySeries',
+  'GET /dicom-web/studies/{study}/instances': 'qidoSearchStudyInstances',
+  'GET /dicom-web/studies/{study}/series/{series}/instances': 'qidoSearchSeriesInstances',
+  'GET /dicom-web/studies/{study}': 'wadoRetrieveStudy',
+  'GET /dicom-web/studies/{study}/metadata': 'wadoStudyMetadata',
+  'GET /dicom-web/studies/{study}/series/{series}': 'wadoRetrieveSeries',
+  'GET /dicom-web/studies/{study}/series/{series}/metadata': 'wadoSeriesMetadata',
+  'GET /dicom-web/studies/{study}/series/{series}/instances/{instance}': 'wadoRetrieveInstance',
+  'GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/metadata': 'wadoInstanceMetadata',
+  'GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/frames/{frames}': 'wadoRetrieveFrames',
+  'GET /dicom-web/studies/{study}/series/{series}/instances/{instance}/rendered': 'wadoRetrieveRendered',
+  'POST /dicom-web/studies': 'stowStoreInstances',
+  'POST /dicom-web/studies/{study}': 'stowStoreStudyInstances',
 };
 
 const header = (description: string, schema: Schema = { type: 'string' }) => ({ description, schema });

@@ -50,6 +50,8 @@ export interface ProcessSpec {
   personal?: Readonly<Record<string, readonly string[]>>;
   /** How the process completes its OpenAPI document (operationIds, headers it sets). */
   openapi?: OpenApiSpec;
+  /** Body parsers beyond JSON that the process's routes take (the gateway's STOW-RS takes multipart/related). */
+  bodyParsers?: ReadonlyArray<{ contentType: string; maxBytes: number }>;
 }
 
 /**
@@ -83,6 +85,10 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   // abortOnError off: a boot failure (a missing KEK) is thrown to runProcess, which logs it and exits 1.
   const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
   app.enableShutdownHooks();
+  for (const parser of spec.bodyParsers ?? []) {
+    // Taken whole as bytes, up to its own limit; the route checks the framing. The input guard does not walk them.
+    app.getHttpAdapter().getInstance().addContentTypeParser(parser.contentType, { parseAs: 'buffer', bodyLimit: parser.maxBytes }, (_req: unknown, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body));
+  }
   configureHttp(app, logger, (a) => contractDocument(a, [HealthController, MetricsController, ...(spec.controllers ?? [])], spec.openapi));
   return app;
 }

@@ -1,0 +1,441 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { AccessDecisions, AccessDeniedError, AccessRecorder, type DicomAccess, type DicomLevel, UnknownResourceError } from '@custos/access';
+import type { Principal } from '@custos/authz';
+import { CustosError, NotFoundError, UnavailableError, ValidationError } from '@custos/errors';
+import type { CommandContext } from '@custos/event-store';
+import { ImageDirectory, type ImageOwner, RegisterDicomInstanceCommand } from '@custos/imaging';
+import { LOGGER } from '@custos/kernel';
+import type { Logger } from 'pino';
+import type { Purpose } from '@custos/vocabulary';
+import { ArchiveTimeoutError, DicomArchive, archiveUnavailable } from './archive.js';
+import { type DicomJson, TAG, textOf } from './dicom-json.js';
+import { assertUid, patientIdOf, type PurposeSource } from './identity.js';
+import { mediaTypeOf, type Part, splitParts, stowBoundary, TransferCounter } from './multipart.js';
+import { type DicomRegistration, registrationOf } from './registration.js';
+import { DeidentificationFailure, Deidentifier } from './deidentifier.js';
+import { readPart10Header } from './part10.js';
+
+export const DICOMWEB_CONFIG = Symbol('DICOMWEB_CONFIG');
+
+/** The DICOMweb routes without an archive configured: 503 no-archive. */
+export class NoArchiveError extends UnavailableError {
+  constructor() {
+    super('no image archive is configured (DICOMWEB_UPSTREAM)', 'no-archive');
+  }
+}
+
+export interface Purposeful {
+  readonly purpose: Purpose;
+  readonly source: PurposeSource;
+}
+
+export interface RetrieveTarget {
+  readonly level: Exclude<DicomLevel, 'search'>;
+  readonly studyUid: string;
+  readonly seriesUid?: string;
+  readonly instanceUid?: string;
+  /** For frames: the frame numbers as given (1,2,3). */
+  readonly frames?: string;
+}
+
+/** An answer streaming from the archive to the client; `ended` records what went out. */
+export interface StreamingAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: Readable;
+  ended(outcome: 'complete' | 'aborted'): Promise<void>;
+}
+
+const FRAMES = /^[1-9][0-9]{0,5}(,[1-9][0-9]{0,5}){0,99}$/;
+/** Query keys (PS3.18 8.3.4): an attribute keyword or tag, or a sequence path of them; a few reserved ones. */
+const QUERY_KEY = /^([0-9A-Fa-f]{8}|[A-Za-z][A-Za-z0-9]{0,63})(\.([0-9A-Fa-f]{8}|[A-Za-z][A-Za-z0-9]{0,63})){0,3}$/;
+const RESERVED_KEYS = new Set(['limit', 'offset', 'fuzzymatching', 'includefield']);
+const MAX_QUERY_KEYS = 64;
+const MAX_RESULTS = 1000;
+const FEED_ACTOR = { id: 'custos-dicomweb', roles: ['system'] };
+
+/**
+ * Custos in the data path of a DICOMweb archive. Every read is decided (the same decider,
+ * consent and policy as POST /v1/access-requests) and recorded before the first byte of the
+ * answer; a search returns only the studies whose patient's consent and the policy permit the
+ * purpose; reads for de-identifying purposes are de-identified on the way out; stores register
+ * each instance (its study bound to its patient) once the archive holds it.
+ */
+@Injectable()
+export class DicomwebGateway {
+  constructor(
+    @Optional() @Inject(DicomArchive) private readonly archive: DicomArchive | null,
+    @Inject(AccessDecisions) private readonly decisions: AccessDecisions,
+    @Inject(AccessRecorder) private readonly recorder: AccessRecorder,
+    @Inject(ImageDirectory) private readonly images: ImageDirectory,
+    @Inject(CommandBus) private readonly commands: CommandBus,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Optional() @Inject(Deidentifier) private readonly deidentifier: Deidentifier | null,
+  ) {}
+
+  /** 503 no-archive before anything else is looked at, when no archive is configured. */
+  requireArchive(): void {
+    void this.upstream;
+  }
+
+  get maxStowBytes(): number {
+    return this.archive?.config.maxStowBytes ?? 0;
+  }
+
+  private get upstream(): DicomArchive {
+    if (!this.archive) throw new NoArchiveError();
+    return this.archive;
+  }
+
+  private deidentifies(purpose: Purpose): boolean {
+    return this.upstream.config.deidentifyPurposes.includes(purpose);
+  }
+
+  // ---------------------------------------------------------------- QIDO-RS
+
+  async search(
+    level: 'studies' | 'series' | 'instances',
+    scope: { studyUid?: string; seriesUid?: string },
+    query: Readonly<Record<string, unknown>>,
+    purpose: Purposeful,
+    principal: Principal,
+    context: CommandContext,
+    baseUrl: string,
+  ): Promise<DicomJson[]> {
+    const archive = this.upstream;
+    if (scope.studyUid !== undefined) assertUid('StudyInstanceUID', scope.studyUid);
+    if (scope.seriesUid !== undefined) assertUid('SeriesInstanceUID', scope.seriesUid);
+    const params = searchParams(query);
+    const path = `${scope.studyUid ? `/studies/${scope.studyUid}` : ''}${scope.seriesUid ? `/series/${scope.seriesUid}` : ''}/${level}?${params.toString()}`;
+    const answer = await archive.dicomweb(path, { accept: 'application/dicom+json' });
+    if (answer.status === 204) answer.body.resume();
+    else if (answer.status >= 400) {
+      answer.body.resume();
+      if (answer.status === 400) throw new ValidationError('the archive refused the query', { field: 'query' }, 'bad-query');
+      throw archiveUnavailable(`the image archive answered ${answer.status}`);
+    }
+    const results = answer.status === 204 ? [] : await archive.dicomJson(answer);
+    const deidentified = this.deidentifies(purpose.purpose);
+
+    // One decision per study shown: the patient's consent for the purpose, recorded in their trail.
+    const byStudy = new Map<string, DicomJson[]>();
+    let withheld = 0;
+    for (const item of results) {
+      const studyUid = textOf(item, TAG.StudyInstanceUID) ?? scope.studyUid;
+      if (!studyUid) {
+        withheld += 1;
+        continue;
+      }
+      const list = byStudy.get(studyUid) ?? [];
+      list.push(item);
+      byStudy.set(studyUid, list);
+    }
+    const shown: DicomJson[] = [];
+    const patients = new Set<string>();
+    await Promise.all(
+      [...byStudy].map(async ([studyUid, items]) => {
+        const first = items[0] as DicomJson;
+        const owner = await this.ownerFromHeader(studyUid, first);
+        if (!owner) {
+          withheld += items.length;
+          return;
+        }
+        const dicom: DicomAccess = { level: 'search', studyUid, ...(scope.seriesUid ? { seriesUid: scope.seriesUid } : {}), purposeSource: purpose.source, deidentified };
+        try {
+          await this.decisions.decide({ resourceType: 'image', resourceId: studyUid, action: 'view', purpose: purpose.purpose }, principal, context, { resource: owner, dicom });
+        } catch (e) {
+          if (e instanceof AccessDeniedError || e instanceof UnknownResourceError) {
+            withheld += items.length;
+            return;
+          }
+          throw e;
+        }
+        patients.add(owner.patientId);
+        for (const item of items) shown.push(deidentified ? rewriteRetrieveUrls(await this.deid().qido(item, owner, archive.config.defaultDataset), archive.config.upstream, baseUrl) : rewriteRetrieveUrls(item, archive.config.upstream, baseUrl));
+      }),
+    );
+    await this.recorder.dicomSearch(context, {
+      level,
+      studyUid: scope.studyUid ?? null,
+      seriesUid: scope.seriesUid ?? null,
+      keys: [...new Set([...params.keys()].filter((k) => k !== 'includefield' || query.includefield !== undefined))].sort(),
+      purpose: purpose.purpose,
+      purposeSource: purpose.source,
+      returned: shown.length,
+      withheld,
+      patients: patients.size,
+      deidentified,
+    });
+    // The archive's order, whatever order the decisions finished in.
+    const order = new Map(results.map((r, i) => [r, i]));
+    return shown.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  }
+
+  /** Whose a study found by a search is: Custos's own binding when it has one, else the archive's PatientID. */
+  private async ownerFromHeader(studyUid: string, item: DicomJson): Promise<{ patientId: string; datasetId?: string } | null> {
+    const bound = await this.images.study(studyUid);
+    if (bound) return bound;
+    const patient = patientIdOf(item, this.upstream.config.localIssuer);
+    return 'refused' in patient ? null : { patientId: patient.patientId };
+  }
+
+  // ---------------------------------------------------------------- WADO-RS
+
+  async retrieve(target: RetrieveTarget, accept: string | undefined, purpose: Purposeful, principal: Principal, context: CommandContext): Promise<StreamingAnswer> {
+    const archive = this.upstream;
+    assertUid('StudyInstanceUID', target.studyUid);
+    if (target.seriesUid !== undefined) assertUid('SeriesInstanceUID', target.seriesUid);
+    if (target.instanceUid !== undefined) assertUid('SOPInstanceUID', target.instanceUid);
+    if (target.frames !== undefined && !FRAMES.test(target.frames)) throw new ValidationError('frames must be a comma-separated list of 1-100 frame numbers', { field: 'frames' }, 'bad-frames');
+    if (accept !== undefined && accept.length > 1000) throw new ValidationError('the Accept header is too long', { field: 'accept' }, 'bad-accept');
+    const owner = await this.studyOwner(target.studyUid);
+    const deidentified = this.deidentifies(purpose.purpose) && target.level !== 'frames' && target.level !== 'rendered';
+    const dicom: DicomAccess = {
+      level: target.level,
+      studyUid: target.studyUid,
+      ...(target.seriesUid ? { seriesUid: target.seriesUid } : {}),
+      ...(target.instanceUid ? { instanceUid: target.instanceUid } : {}),
+      purposeSource: purpose.source,
+      deidentified,
+    };
+    const action = target.level === 'study' || target.level === 'series' || target.level === 'instance' ? 'download' : 'view';
+    const resourceId = target.instanceUid ?? target.seriesUid ?? target.studyUid;
+    const { result } = await this.decisions.decide({ resourceType: 'image', resourceId, action, purpose: purpose.purpose }, principal, context, { resource: owner, dicom });
+    const patientId = result.patientId as string; // a PERMIT names its patient
+    const record = (outcome: 'complete' | 'aborted' | 'archive-failed', instances: number, bytes: number, archiveStatus: number) =>
+      this.recorder.dicomTransfer(context, { accessEventId: result.eventId, patientId, outcome, instances, bytes, archiveStatus }).catch((e: unknown) => {
+        this.logger.error({ err: { message: (e as Error).message }, accessEventId: result.eventId }, 'a DICOMweb transfer could not be recorded');
+      });
+
+    if (deidentified) {
+      try {
+        const out = await this.deid().retrieve(archive, target, { patientId, datasetId: owner?.datasetId ?? archive.config.defaultDataset });
+        return { ...out, ended: async (outcome) => void (await record(outcome, out.counter.parts, out.counter.bytes, 200)) };
+      } catch (e) {
+        await record('archive-failed', 0, 0, e instanceof DeidentificationFailure ? e.status : 0);
+        throw e instanceof DeidentificationFailure ? e.error : e;
+      }
+    }
+
+    let answer;
+    try {
+      answer = await archive.dicomweb(wadoPath(target), { ...(accept ? { accept } : {}) });
+    } catch (e) {
+      await record('archive-failed', 0, 0, 0);
+      throw e;
+    }
+    if (answer.status >= 300) {
+      answer.body.resume();
+      await record('archive-failed', 0, 0, answer.status);
+      throw archiveError(answer.status);
+    }
+    const contentType = answer.contentType ?? 'application/octet-stream';
+    const counter = new TransferCounter(mediaTypeOf(contentType)?.params.boundary);
+    answer.body.on('error', () => counter.destroy(new Error('the archive stream failed')));
+    const body = answer.body.pipe(counter);
+    return {
+      status: answer.status,
+      contentType,
+      body,
+      ended: async (outcome) => {
+        if (outcome === 'aborted') answer.body.destroy();
+        await record(outcome, counter.parts, counter.bytes, answer.status);
+      },
+    };
+  }
+
+  private deid(): Deidentifier {
+    if (!this.deidentifier) throw new UnavailableError('de-identification needs the archive\'s REST API (ORTHANC_URL)', 'deidentification-unavailable');
+    return this.deidentifier;
+  }
+
+  /**
+   * Whose a study is, from Custos's own binding (no projection lag). A study the archive holds
+   * but Custos has not registered yet (its feed lags by a poll) is registered from the archive's
+   * metadata first; a study the archive does not hold either is unknown (the decision says so: 404).
+   */
+  async studyOwner(studyUid: string): Promise<ImageOwner | null> {
+    const bound = await this.images.study(studyUid);
+    if (bound) return bound;
+    await this.registerStudyFromArchive(studyUid);
+    return this.images.study(studyUid);
+  }
+
+  async registerStudyFromArchive(studyUid: string): Promise<number> {
+    const archive = this.upstream;
+    const answer = await archive.dicomweb(`/studies/${studyUid}/metadata`, { accept: 'application/dicom+json' });
+    if (answer.status === 404 || answer.status === 204) {
+      answer.body.resume();
+      return 0;
+    }
+    if (answer.status >= 300) {
+      answer.body.resume();
+      throw archiveError(answer.status);
+    }
+    let registered = 0;
+    for (const item of await archive.dicomJson(answer)) {
+      if (await this.register(item, archive.config.defaultDataset, 'archive-feed')) registered += 1;
+    }
+    return registered;
+  }
+
+  /** Register one instance from its header; false when it cannot be governed (logged, never released) or was registered before. */
+  async register(item: DicomJson, datasetId: string, source: 'stow' | 'archive-feed'): Promise<boolean> {
+    const registration = registrationOf(item, { datasetId, source, localIssuer: this.upstream.config.localIssuer });
+    if ('refused' in registration) {
+      this.logger.warn({ reason: registration.refused }, 'a DICOM instance in the archive cannot be registered; Custos will not release it');
+      return false;
+    }
+    const r: { registered: boolean } = await this.commands.execute(new RegisterDicomInstanceCommand(registration, { actor: FEED_ACTOR, correlationId: `dicom-${registration.imageId}`.slice(0, 100) }));
+    return r.registered;
+  }
+
+  // ---------------------------------------------------------------- STOW-RS
+
+  /**
+   * Store instances: every part must be a DICOM Part-10 file whose header Custos can govern
+   * (UIDs, a patient id of this domain, a study not bound to another patient), else nothing is
+   * stored. Then the archive stores them, and each stored instance is registered.
+   */
+  async store(body: Buffer, contentType: string | undefined, scope: { studyUid?: string }, datasetId: string | undefined, context: CommandContext, baseUrl: string): Promise<{ status: number; answer: DicomJson }> {
+    const archive = this.upstream;
+    if (scope.studyUid !== undefined) assertUid('StudyInstanceUID', scope.studyUid);
+    if (datasetId !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(datasetId)) throw new ValidationError('dataset must be 1-100 letters, digits or ._-', { field: 'dataset' }, 'bad-dataset');
+    const dataset = datasetId ?? archive.config.defaultDataset;
+    const boundary = stowBoundary(contentType);
+    const parts = splitParts(body, boundary, 10_000);
+    if (parts.length === 0) throw new ValidationError('the STOW-RS body holds no instance', { field: 'body' }, 'bad-multipart');
+    const registrations = parts.map((part, index) => this.checkPart(part, index, dataset, scope.studyUid));
+    const seen = new Set<string>();
+    for (const r of registrations) {
+      if (seen.has(r.imageId)) throw new ValidationError(`instance ${r.imageId} is given twice`, { field: 'body' }, 'duplicate-instance');
+      seen.add(r.imageId);
+      const bound = await this.images.study(r.dicom.studyUid);
+      if (bound && bound.patientId !== r.patientId) throw new CustosConflict(`study ${r.dicom.studyUid} belongs to another patient`, 'study-patient-mismatch');
+    }
+    const byStudy = new Map<string, string>();
+    for (const r of registrations) {
+      const other = byStudy.get(r.dicom.studyUid);
+      if (other !== undefined && other !== r.patientId) throw new CustosConflict(`study ${r.dicom.studyUid} is given for two patients`, 'study-patient-mismatch');
+      byStudy.set(r.dicom.studyUid, r.patientId);
+    }
+
+    const answer = await archive.dicomweb(scope.studyUid ? `/studies/${scope.studyUid}` : '/studies', { method: 'POST', body, contentType: `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' });
+    const archived = answer.status < 500 ? await archive.json(answer).catch(() => null) : (answer.body.resume(), null);
+    if (answer.status >= 500 || !archived || typeof archived !== 'object' || Array.isArray(archived)) {
+      if (answer.status >= 500 || answer.status === 401 || answer.status === 403) throw archiveUnavailable(`the image archive answered ${answer.status} to the store`);
+      throw new ValidationError(`the image archive refused the store (${answer.status})`, { field: 'body' }, 'archive-refused');
+    }
+    const response = archived as DicomJson;
+    const stored = new Set((response[TAG.ReferencedSOPSequence]?.Value ?? []).map((i) => textOf(i as DicomJson, TAG.ReferencedSOPInstanceUID)).filter((u): u is string => !!u));
+    const failed = (response[TAG.FailedSOPSequence]?.Value ?? []) as DicomJson[];
+    for (const r of registrations) if (stored.has(r.imageId)) await this.commands.execute(new RegisterDicomInstanceCommand(r, context));
+    const base = `${baseUrl}/dicom-web`;
+    const out: DicomJson = {};
+    const studies = [...byStudy.keys()];
+    if (studies.length === 1) out[TAG.RetrieveURL] = { vr: 'UR', Value: [`${base}/studies/${studies[0]}`] };
+    out[TAG.ReferencedSOPSequence] = {
+      vr: 'SQ',
+      Value: registrations
+        .filter((r) => stored.has(r.imageId))
+        .map((r) => ({
+          ...(r.dicom.sopClassUid ? { [TAG.ReferencedSOPClassUID]: { vr: 'UI', Value: [r.dicom.sopClassUid] } } : {}),
+          [TAG.ReferencedSOPInstanceUID]: { vr: 'UI', Value: [r.imageId] },
+          [TAG.RetrieveURL]: { vr: 'UR', Value: [`${base}/studies/${r.dicom.studyUid}/series/${r.dicom.seriesUid}/instances/${r.imageId}`] },
+        })),
+    };
+    if (failed.length > 0) out[TAG.FailedSOPSequence] = { vr: 'SQ', Value: failed.map((f) => ({ ...(f[TAG.ReferencedSOPInstanceUID] ? { [TAG.ReferencedSOPInstanceUID]: f[TAG.ReferencedSOPInstanceUID] } : {}), ...(f[TAG.FailureReason] ? { [TAG.FailureReason]: f[TAG.FailureReason] } : {}) })) };
+    // PS3.18 10.5.3: 200 all stored, 202 some failed, 409 none stored.
+    const status = failed.length === 0 ? 200 : stored.size > 0 ? 202 : 409;
+    return { status, answer: out };
+  }
+
+  private checkPart(part: Part, index: number, datasetId: string, studyUid: string | undefined): DicomRegistration {
+    const media = mediaTypeOf(part.contentType);
+    if (media && media.type !== 'application/dicom') throw new ValidationError(`part ${index + 1} is ${media.type}, not application/dicom`, { field: `part[${index}]` }, 'not-dicom');
+    const header = readPart10Header(part.body);
+    if (!header) throw new ValidationError(`part ${index + 1} is not a DICOM Part-10 file`, { field: `part[${index}]` }, 'not-dicom');
+    const registration = registrationOf(header, { datasetId, source: 'stow', localIssuer: this.upstream.config.localIssuer });
+    if ('refused' in registration) {
+      const why = { 'no-patient-id': 'has no PatientID', 'patient-id-unusable': 'has a PatientID Custos cannot use as a patient id (letters, digits and ._- only)', 'foreign-issuer': 'has a PatientID of another issuer (IssuerOfPatientID)', 'bad-uids': 'lacks a valid SOP Instance, Study or Series UID' }[registration.refused];
+      throw new ValidationError(`part ${index + 1} ${why}`, { field: `part[${index}]` }, registration.refused);
+    }
+    if (studyUid !== undefined && registration.dicom.studyUid !== studyUid) throw new CustosConflict(`part ${index + 1} belongs to another study than the one in the path`, 'wrong-study');
+    return registration;
+  }
+}
+
+class CustosConflict extends CustosError {
+  readonly status = 409;
+  readonly title = 'Conflict';
+  constructor(message: string, code: string) {
+    super(code, message);
+  }
+}
+
+export function archiveError(status: number): CustosError {
+  if (status === 404) return new NotFoundError('the archive does not hold it', undefined, 'not-in-archive');
+  if (status === 406) return new NotAcceptableError();
+  if (status === 504) return new ArchiveTimeoutError();
+  return archiveUnavailable(`the image archive answered ${status}`);
+}
+
+export class NotAcceptableError extends CustosError {
+  readonly status = 406;
+  readonly title = 'Not Acceptable';
+  constructor() {
+    super('not-acceptable', 'the archive cannot answer in the media type the Accept header asks for');
+  }
+}
+
+export function wadoPath(t: RetrieveTarget): string {
+  let path = `/studies/${t.studyUid}`;
+  if (t.seriesUid) path += `/series/${t.seriesUid}`;
+  if (t.instanceUid) path += `/instances/${t.instanceUid}`;
+  if (t.level === 'metadata') path += '/metadata';
+  if (t.level === 'frames') path += `/frames/${t.frames}`;
+  if (t.level === 'rendered') path += '/rendered';
+  return path;
+}
+
+/** The query as the archive gets it: validated keys only, and the patient's attributes the decision needs. */
+export function searchParams(query: Readonly<Record<string, unknown>>): URLSearchParams {
+  const out = new URLSearchParams();
+  const keys = Object.keys(query).filter((k) => k !== 'purpose');
+  let count = 0;
+  for (const key of keys) {
+    const raw = query[key];
+    const values = Array.isArray(raw) ? raw : [raw];
+    count += values.length;
+    if (count > MAX_QUERY_KEYS) throw new ValidationError(`a search takes at most ${MAX_QUERY_KEYS} query keys`, { field: 'query' }, 'too-many-keys');
+    if (!RESERVED_KEYS.has(key) && !QUERY_KEY.test(key)) throw new ValidationError(`${key.slice(0, 80)} is not a DICOM attribute keyword or tag`, { field: 'query' }, 'bad-query-key');
+    for (const value of values) {
+      if (typeof value !== 'string' || value.length > 1024) throw new ValidationError(`the value of ${key} must be text of at most 1024 characters`, { field: key }, 'bad-query-value');
+      if ((key === 'limit' || key === 'offset') && !/^\d{1,7}$/.test(value)) throw new ValidationError(`${key} must be a non-negative integer`, { field: key }, 'bad-query-value');
+      if (key === 'limit' && Number(value) > MAX_RESULTS) throw new ValidationError(`limit must be at most ${MAX_RESULTS}`, { field: key }, 'bad-query-value');
+      out.append(key, value);
+    }
+  }
+  if (!out.has('limit')) out.set('limit', String(MAX_RESULTS));
+  out.append('includefield', TAG.PatientID);
+  out.append('includefield', TAG.IssuerOfPatientID);
+  out.append('includefield', TAG.StudyInstanceUID);
+  return out;
+}
+
+/** The archive's RetrieveURLs point at the archive: they are rewritten to Custos, which is the only way in. */
+export function rewriteRetrieveUrls(item: DicomJson, upstream: string, baseUrl: string): DicomJson {
+  const url = item[TAG.RetrieveURL];
+  if (!url?.Value) return item;
+  // Whatever host the archive named (its own, or one a Host header made up), the path from /studies/ on is kept, on Custos's base.
+  const rewrite = (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    const at = v.startsWith(upstream) ? upstream.length : v.indexOf('/studies/');
+    return at < 0 ? `${baseUrl}/dicom-web` : `${baseUrl}/dicom-web${v.slice(at)}`;
+  };
+  return { ...item, [TAG.RetrieveURL]: { ...url, Value: url.Value.map(rewrite) } };
+}
+
+export { ArchiveTimeoutError };

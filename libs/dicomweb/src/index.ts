@@ -1,0 +1,11 @@
+export * from './archive.js';
+export * from './archive-feed.js';
+export * from './dicom-json.js';
+export * from './dicomweb.service.js';
+export * from './dicomweb.context.js';
+export * from './deidentifier.js';
+export * from './identity.js';
+export * from './multipart.js';
+export * from './part10.js';
+export * from './registration.js';
+export { DicomwebFeed1764000016000 } from './migrations/1764000016000-dicomweb-feed.js';
