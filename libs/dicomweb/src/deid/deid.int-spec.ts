@@ -74,7 +74,7 @@ describe('de-identification through the archive (Orthanc)', () => {
 
   beforeAll(async () => {
     a = syntheticInstance({ patientId, studyUid, seriesUid });
-    b = syntheticInstance({ patientId, studyUid, seriesUid, frameOfReferenceUid: a.ids.frameOfReferenceUid });
+    b = syntheticInstance({ patientId, studyUid, seriesUid, frameOfReferenceUid: a.ids.frameOfReferenceUid, references: [a.ids] });
     await store(orthanc, a.bytes);
     await store(orthanc, b.bytes);
   });
@@ -105,6 +105,12 @@ describe('de-identification through the archive (Orthanc)', () => {
     expect(text.includes(a.identifying.PatientName.split('^')[0].toUpperCase())).toBe(false);
   });
 
+  it('finds none of the UIDs of the referenced instance in the referencing one', async () => {
+    const bytes = (await anonymizeInstance(orthanc, idsOf(b), key))!;
+    const text = Buffer.from(bytes).toString('latin1');
+    for (const uid of [a.ids.sopInstanceUid, a.ids.seriesUid, a.ids.studyUid, b.ids.sopInstanceUid, a.ids.frameOfReferenceUid]) expect(text).not.toContain(uid);
+  });
+
   it('puts the pseudonyms in: PatientID and PatientName, the study, series and instance UIDs, the meta header', async () => {
     const { meta, dict } = parse((await anonymizeInstance(orthanc, idsOf(a), key))!);
     const psn = pseudonymPatientId(key, patientId, datasetId);
@@ -131,6 +137,10 @@ describe('de-identification through the archive (Orthanc)', () => {
     // The frame of reference the two instances share is one pseudonymous frame of reference.
     expect(first(da1, '00200052')).toBe(pseudonymUid(key, a.ids.frameOfReferenceUid, datasetId));
     expect(first(db, '00200052')).toBe(first(da1, '00200052'));
+    // b references a (as a segmentation references its images): the reference still resolves.
+    expect(first(first(db, '00081140') as DcmjsDataset, '00081155')).toBe(first(da1, '00080018'));
+    expect(first(first(db, '00081140') as DcmjsDataset, '00081150')).toBe('1.2.840.10008.5.1.4.1.1.7'); // class UIDs are not touched
+    expect(first(first(db, '00081115') as DcmjsDataset, '0020000E')).toBe(first(da1, '0020000E'));
     expect(first(db, '00080018')).not.toBe(first(da1, '00080018'));
     // Another dataset: other pseudonyms for the same patient and study.
     const other = parse((await anonymizeInstance(orthanc, { ...idsOf(a), datasetId: `${datasetId}-other` }, key))!).dict;

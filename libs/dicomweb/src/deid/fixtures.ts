@@ -66,7 +66,7 @@ export interface SyntheticInstance {
  * A 16 × 16 8-bit MONOCHROME2 secondary-capture instance with identifying attributes (also
  * inside a sequence), retained patient characteristics, and recognisable pixel data.
  */
-export function syntheticInstance(ids: Partial<SyntheticIds> = {}, tag = randomBytes(4).toString('hex')): SyntheticInstance {
+export function syntheticInstance(ids: Partial<SyntheticIds> & { references?: SyntheticIds[] } = {}, tag = randomBytes(4).toString('hex')): SyntheticInstance {
   const full: SyntheticIds = {
     patientId: ids.patientId ?? `MRN${tag}`,
     studyUid: ids.studyUid ?? randomUid(),
@@ -130,6 +130,13 @@ export function syntheticInstance(ids: Partial<SyntheticIds> = {}, tag = randomB
     '00200013': { vr: 'IS', Value: [7] },
     '00200052': str('UI', full.frameOfReferenceUid),
     '00321032': pn(v.RequestingPhysician),
+    ...(ids.references?.length
+      ? {
+          // Referenced Image Sequence, and Referenced Series Sequence with the series' UID.
+          '00081140': { vr: 'SQ', Value: ids.references.map((r) => ({ '00081150': str('UI', SECONDARY_CAPTURE), '00081155': str('UI', r.sopInstanceUid) })) },
+          '00081115': { vr: 'SQ', Value: ids.references.map((r) => ({ '0020000E': str('UI', r.seriesUid) })) },
+        }
+      : {}),
     '00280002': { vr: 'US', Value: [1] },
     '00280004': str('CS', 'MONOCHROME2'),
     '00280010': { vr: 'US', Value: [16] },
