@@ -5,3 +5,5 @@ export * from './decider.js';
 export * from './keys.js';
 export * from './forger.js';
 export * from './factories.js';
+export * from './dicom.js';
+export * from './orthanc.js';
