@@ -4,7 +4,7 @@
  * identifying value they must not find again.
  */
 import { randomBytes } from 'node:crypto';
-import dcmjs, { type DcmjsDataset } from 'dcmjs';
+import dcmjs, { type DicomJsonDataset } from 'dcmjs';
 
 const { DicomDict } = dcmjs.data;
 
@@ -78,14 +78,14 @@ export function syntheticInstance(ids: Partial<SyntheticIds> & { references?: Sy
   const pixels = new Uint8Array(16 * 16).map((_, i) => (i * 37 + 11) & 0xff);
   const pn = (name: string) => ({ vr: 'PN', Value: [{ Alphabetic: name }] });
   const str = (vr: string, value: string) => ({ vr, Value: [value] });
-  const meta: DcmjsDataset = {
+  const meta: DicomJsonDataset = {
     '00020001': { vr: 'OB', Value: [new Uint8Array([0, 1]).buffer] },
     '00020002': str('UI', SECONDARY_CAPTURE),
     '00020003': str('UI', full.sopInstanceUid),
     '00020010': str('UI', EXPLICIT_VR_LE),
     '00020012': str('UI', '1.2.826.0.1.3680043.9.7433.1'),
   };
-  const dataset: DcmjsDataset = {
+  const dataset: DicomJsonDataset = {
     '00080005': str('CS', 'ISO_IR 100'),
     '00080016': str('UI', SECONDARY_CAPTURE),
     '00080018': str('UI', full.sopInstanceUid),
