@@ -4,8 +4,9 @@
  * anonymizeInstance, and every element of the result (meta header, data set, sequences) is read
  * back with dcmjs.
  *
- * The archive: ORTHANC_URL and ORTHANC_AUTH when set, else the project's own one
- * (`scripts/orthanc.sh start`, idempotent, then `env`).
+ * The archive: ORTHANC_URL and ORTHANC_AUTH, as Jest's global setup sets them (the project's
+ * Orthanc, TEST_ORTHANC_PORT, default 8042); outside of it, `scripts/orthanc.sh start` then `env`.
+ * Every instance has fresh UIDs and patient id: other workers may use the same archive.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
