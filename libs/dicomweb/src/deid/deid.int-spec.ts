@@ -4,13 +4,14 @@
  * anonymizeInstance, and every element of the result (meta header, data set, sequences) is read
  * back with dcmjs.
  *
- * The archive: ORTHANC_URL and ORTHANC_AUTH when set, else the project's own one
- * (`scripts/orthanc.sh start`, idempotent, then `env`).
+ * The archive: ORTHANC_URL and ORTHANC_AUTH, as Jest's global setup sets them (the project's
+ * Orthanc, TEST_ORTHANC_PORT, default 8042); outside of it, `scripts/orthanc.sh start` then `env`.
+ * Every instance has fresh UIDs and patient id: other workers may use the same archive.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import dcmjs, { type DcmjsDataset } from 'dcmjs';
+import dcmjs, { type DicomJsonDataset } from 'dcmjs';
 import { randomUid, syntheticInstance, type SyntheticInstance } from './fixtures.js';
 import { anonymizeInstance, ArchiveUnavailableError, orthancInstanceId, type DeidInstanceIds, type OrthancConnection } from './orthanc.js';
 import { metadataOfPart10 } from './metadata.js';
@@ -42,10 +43,10 @@ async function store(orthanc: OrthancConnection, bytes: Uint8Array): Promise<voi
 }
 
 /** Every string of a dcmjs data set, recursively (sequences, PN components, numbers as text). */
-function* strings(dataset: DcmjsDataset, path = ''): Generator<[string, string]> {
+function* strings(dataset: DicomJsonDataset, path = ''): Generator<[string, string]> {
   for (const [tag, element] of Object.entries(dataset)) {
     for (const value of element.Value ?? []) {
-      if (element.vr === 'SQ') yield* strings(value as DcmjsDataset, `${path}${tag}/`);
+      if (element.vr === 'SQ') yield* strings(value as DicomJsonDataset, `${path}${tag}/`);
       else if (typeof value === 'string' || typeof value === 'number') yield [`${path}${tag}`, String(value)];
       else if (value && typeof value === 'object' && !(value instanceof ArrayBuffer)) {
         for (const part of Object.values(value)) if (typeof part === 'string') yield [`${path}${tag}`, part];
@@ -59,7 +60,7 @@ function parse(bytes: Uint8Array) {
   return { meta: file.meta, dict: file.dict };
 }
 
-const first = (dataset: DcmjsDataset, tag: string) => dataset[tag]?.Value?.[0];
+const first = (dataset: DicomJsonDataset, tag: string) => dataset[tag]?.Value?.[0];
 
 describe('de-identification through the archive (Orthanc)', () => {
   const orthanc = archive();
@@ -74,7 +75,7 @@ describe('de-identification through the archive (Orthanc)', () => {
 
   beforeAll(async () => {
     a = syntheticInstance({ patientId, studyUid, seriesUid });
-    b = syntheticInstance({ patientId, studyUid, seriesUid, frameOfReferenceUid: a.ids.frameOfReferenceUid });
+    b = syntheticInstance({ patientId, studyUid, seriesUid, frameOfReferenceUid: a.ids.frameOfReferenceUid, references: [a.ids] });
     await store(orthanc, a.bytes);
     await store(orthanc, b.bytes);
   });
@@ -105,6 +106,12 @@ describe('de-identification through the archive (Orthanc)', () => {
     expect(text.includes(a.identifying.PatientName.split('^')[0].toUpperCase())).toBe(false);
   });
 
+  it('finds none of the UIDs of the referenced instance in the referencing one', async () => {
+    const bytes = (await anonymizeInstance(orthanc, idsOf(b), key))!;
+    const text = Buffer.from(bytes).toString('latin1');
+    for (const uid of [a.ids.sopInstanceUid, a.ids.seriesUid, a.ids.studyUid, b.ids.sopInstanceUid, a.ids.frameOfReferenceUid]) expect(text).not.toContain(uid);
+  });
+
   it('puts the pseudonyms in: PatientID and PatientName, the study, series and instance UIDs, the meta header', async () => {
     const { meta, dict } = parse((await anonymizeInstance(orthanc, idsOf(a), key))!);
     const psn = pseudonymPatientId(key, patientId, datasetId);
@@ -115,7 +122,7 @@ describe('de-identification through the archive (Orthanc)', () => {
     expect(first(dict, '00080018')).toBe(pseudonymUid(key, a.ids.sopInstanceUid, datasetId));
     expect(first(meta, '00020003')).toBe(pseudonymUid(key, a.ids.sopInstanceUid, datasetId));
     expect(first(dict, '00120062')).toBe('YES'); // Patient Identity Removed
-    const methods = (dict['00120064']?.Value ?? []) as DcmjsDataset[];
+    const methods = (dict['00120064']?.Value ?? []) as DicomJsonDataset[];
     expect(methods.map((m) => first(m, '00080100'))).toEqual(['113100', '113108']);
   });
 
@@ -131,6 +138,10 @@ describe('de-identification through the archive (Orthanc)', () => {
     // The frame of reference the two instances share is one pseudonymous frame of reference.
     expect(first(da1, '00200052')).toBe(pseudonymUid(key, a.ids.frameOfReferenceUid, datasetId));
     expect(first(db, '00200052')).toBe(first(da1, '00200052'));
+    // b references a (as a segmentation references its images): the reference still resolves.
+    expect(first(first(db, '00081140') as DicomJsonDataset, '00081155')).toBe(first(da1, '00080018'));
+    expect(first(first(db, '00081140') as DicomJsonDataset, '00081150')).toBe('1.2.840.10008.5.1.4.1.1.7'); // class UIDs are not touched
+    expect(first(first(db, '00081115') as DicomJsonDataset, '0020000E')).toBe(first(da1, '0020000E'));
     expect(first(db, '00080018')).not.toBe(first(da1, '00080018'));
     // Another dataset: other pseudonyms for the same patient and study.
     const other = parse((await anonymizeInstance(orthanc, { ...idsOf(a), datasetId: `${datasetId}-other` }, key))!).dict;

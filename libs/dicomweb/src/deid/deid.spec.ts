@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DicomJsonObject } from './dicom-json.js';
 import { syntheticInstance } from './fixtures.js';
 import { metadataOfPart10 } from './metadata.js';
-import { anonymizeRequest, DICOM_VERSION } from './orthanc.js';
+import { anonymizeRequest, DICOM_VERSION, referencedUidsOf } from './orthanc.js';
 import { pseudonymPatientId, pseudonymUid } from './pseudonyms.js';
 import { deidentifyQidoResult, QIDO_WHITELIST } from './qido.js';
 
@@ -32,6 +32,35 @@ describe('anonymizeRequest', () => {
     expect(JSON.stringify(body)).not.toMatch(/"1\.2\.3\.\d"/);
     expect(anonymizeRequest({ ...ids, frameOfReferenceUid: '1.2.3.9' }, key).Replace.FrameOfReferenceUID).toBe(pseudonymUid(key, '1.2.3.9', 'ds-1'));
     expect(anonymizeRequest(ids, key)).toEqual(body); // deterministic
+  });
+});
+
+describe('referencedUidsOf', () => {
+  it('finds the frame of reference and the instance, series, study and frame UIDs inside sequences, never class UIDs', () => {
+    const tags = {
+      '0008,0016': '1.2.840.10008.5.1.4.1.1.66.4',
+      '0008,0018': '1.9.1',
+      '0020,0052': '1.9.2 ',
+      '0008,1115': [{ '0008,114a': [{ '0008,1150': '1.2.840.10008.5.1.4.1.1.2', '0008,1155': '1.9.3' }], '0020,000e': '1.9.4' }],
+      '3006,0010': [{ '0020,0052': '1.9.5', '3006,0012': [{ '0008,1150': '1.2.840.10008.3.1.2.3.1', '0008,1155': '1.9.6' }] }],
+      '0008,1140': [],
+      '0010,0010': 'Doe^Jane',
+    };
+    expect(referencedUidsOf(tags)).toEqual({
+      frameOfReferenceUid: '1.9.2',
+      referencedUids: {
+        '0008,1115[0].0008,114A[0].0008,1155': '1.9.3',
+        '0008,1115[0].0020,000E': '1.9.4',
+        '3006,0010[0].0020,0052': '1.9.5',
+        '3006,0010[0].3006,0012[0].0008,1155': '1.9.6',
+      },
+    });
+    expect(referencedUidsOf(null)).toEqual({ frameOfReferenceUid: undefined, referencedUids: {} });
+  });
+
+  it('puts their pseudonyms at their paths in the request', () => {
+    const body = anonymizeRequest({ patientId: 'P', datasetId: 'ds-1', studyUid: '1.1', seriesUid: '1.2', sopInstanceUid: '1.3', referencedUids: { '0008,1140[0].0008,1155': '1.9.3' } }, key);
+    expect(body.Replace['0008,1140[0].0008,1155']).toBe(pseudonymUid(key, '1.9.3', 'ds-1'));
   });
 });
 

@@ -4,7 +4,7 @@
  * identifying value they must not find again.
  */
 import { randomBytes } from 'node:crypto';
-import dcmjs, { type DcmjsDataset } from 'dcmjs';
+import dcmjs, { type DicomJsonDataset } from 'dcmjs';
 
 const { DicomDict } = dcmjs.data;
 
@@ -66,7 +66,7 @@ export interface SyntheticInstance {
  * A 16 × 16 8-bit MONOCHROME2 secondary-capture instance with identifying attributes (also
  * inside a sequence), retained patient characteristics, and recognisable pixel data.
  */
-export function syntheticInstance(ids: Partial<SyntheticIds> = {}, tag = randomBytes(4).toString('hex')): SyntheticInstance {
+export function syntheticInstance(ids: Partial<SyntheticIds> & { references?: SyntheticIds[] } = {}, tag = randomBytes(4).toString('hex')): SyntheticInstance {
   const full: SyntheticIds = {
     patientId: ids.patientId ?? `MRN${tag}`,
     studyUid: ids.studyUid ?? randomUid(),
@@ -78,14 +78,14 @@ export function syntheticInstance(ids: Partial<SyntheticIds> = {}, tag = randomB
   const pixels = new Uint8Array(16 * 16).map((_, i) => (i * 37 + 11) & 0xff);
   const pn = (name: string) => ({ vr: 'PN', Value: [{ Alphabetic: name }] });
   const str = (vr: string, value: string) => ({ vr, Value: [value] });
-  const meta: DcmjsDataset = {
+  const meta: DicomJsonDataset = {
     '00020001': { vr: 'OB', Value: [new Uint8Array([0, 1]).buffer] },
     '00020002': str('UI', SECONDARY_CAPTURE),
     '00020003': str('UI', full.sopInstanceUid),
     '00020010': str('UI', EXPLICIT_VR_LE),
     '00020012': str('UI', '1.2.826.0.1.3680043.9.7433.1'),
   };
-  const dataset: DcmjsDataset = {
+  const dataset: DicomJsonDataset = {
     '00080005': str('CS', 'ISO_IR 100'),
     '00080016': str('UI', SECONDARY_CAPTURE),
     '00080018': str('UI', full.sopInstanceUid),
@@ -130,6 +130,13 @@ export function syntheticInstance(ids: Partial<SyntheticIds> = {}, tag = randomB
     '00200013': { vr: 'IS', Value: [7] },
     '00200052': str('UI', full.frameOfReferenceUid),
     '00321032': pn(v.RequestingPhysician),
+    ...(ids.references?.length
+      ? {
+          // Referenced Image Sequence, and Referenced Series Sequence with the series' UID.
+          '00081140': { vr: 'SQ', Value: ids.references.map((r) => ({ '00081150': str('UI', SECONDARY_CAPTURE), '00081155': str('UI', r.sopInstanceUid) })) },
+          '00081115': { vr: 'SQ', Value: ids.references.map((r) => ({ '0020000E': str('UI', r.seriesUid) })) },
+        }
+      : {}),
     '00280002': { vr: 'US', Value: [1] },
     '00280004': str('CS', 'MONOCHROME2'),
     '00280010': { vr: 'US', Value: [16] },

@@ -7,6 +7,7 @@ export {
   DICOM_VERSION,
   RETAINED_PATIENT_CHARACTERISTICS,
   anonymizeRequest,
+  referencedUidsOf,
   orthancInstanceId,
   anonymizeInstance,
   type OrthancConnection,

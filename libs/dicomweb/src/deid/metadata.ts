@@ -4,7 +4,7 @@
  * values and its own `_rawValue`. Pixel data and large binaries are not inlined: they become a
  * BulkDataURI when the caller gives one, else they are left out.
  */
-import dcmjs, { type DcmjsDataset } from 'dcmjs';
+import dcmjs, { type DicomJsonDataset } from 'dcmjs';
 import type { DicomJsonElement, DicomJsonObject } from './dicom-json.js';
 
 const { DicomMessage } = dcmjs.data;
@@ -21,7 +21,7 @@ function binaryBytes(values: unknown[]): Uint8Array[] {
   return values.flatMap((v) => (v instanceof ArrayBuffer ? [new Uint8Array(v)] : ArrayBuffer.isView(v) ? [new Uint8Array(v.buffer, v.byteOffset, v.byteLength)] : []));
 }
 
-function convert(dataset: DcmjsDataset, bulkDataUri: BulkDataUri | undefined, path: (string | number)[]): DicomJsonObject {
+function convert(dataset: DicomJsonDataset, bulkDataUri: BulkDataUri | undefined, path: (string | number)[]): DicomJsonObject {
   const out: DicomJsonObject = {};
   for (const [rawTag, element] of Object.entries(dataset)) {
     const tag = rawTag.toUpperCase();
@@ -39,7 +39,7 @@ function convert(dataset: DcmjsDataset, bulkDataUri: BulkDataUri | undefined, pa
       continue;
     }
     if (vr === 'SQ') {
-      out[tag] = { vr, Value: values.map((item, i) => convert(item as DcmjsDataset, bulkDataUri, [...path, tag, i])) };
+      out[tag] = { vr, Value: values.map((item, i) => convert(item as DicomJsonDataset, bulkDataUri, [...path, tag, i])) };
       if (values.length === 0) delete out[tag].Value;
       continue;
     }

@@ -47,6 +47,38 @@ export interface DeidInstanceIds {
    * each call). anonymizeInstance reads it from the archive when it is not given.
    */
   frameOfReferenceUid?: string;
+  /**
+   * UIDs of other instances, series, studies or frames of reference that this instance
+   * references inside sequences (a segmentation's or a presentation state's Referenced SOP
+   * Instance UIDs...), by their Orthanc path (`0008,1140[0].0008,1155`). Replaced by their
+   * pseudonyms, so a reference still resolves among de-identified instances (Orthanc would make
+   * random ones). anonymizeInstance reads them from the archive when `frameOfReferenceUid` and
+   * `referencedUids` are both not given.
+   */
+  referencedUids?: Readonly<Record<string, string>>;
+}
+
+/** The attributes that hold the UID of a study, series, instance or frame of reference (never a class UID). */
+const INSTANCE_UID_TAGS = new Set(['0008,0018', '0008,1155', '0020,000D', '0020,000E', '0020,0052', '3006,0024']);
+
+/**
+ * The UIDs to pseudonymise besides the study, series and instance's own: the top-level Frame
+ * of Reference UID, and the study/series/instance/frame-of-reference UIDs inside sequences, from
+ * the instance's tags as Orthanc's `GET /instances/{id}/tags?short` gives them.
+ */
+export function referencedUidsOf(shortTags: unknown): { frameOfReferenceUid?: string; referencedUids: Record<string, string> } {
+  const referencedUids: Record<string, string> = {};
+  const walk = (dataset: unknown, prefix: string) => {
+    if (typeof dataset !== 'object' || dataset === null || Array.isArray(dataset)) return;
+    for (const [rawTag, value] of Object.entries(dataset)) {
+      const tag = rawTag.toUpperCase();
+      if (Array.isArray(value)) value.forEach((item, i) => walk(item, `${prefix}${tag}[${i}].`));
+      else if (prefix !== '' && INSTANCE_UID_TAGS.has(tag) && typeof value === 'string' && value.trim() !== '') referencedUids[`${prefix}${tag}`] = value.trim();
+    }
+  };
+  walk(shortTags, '');
+  const top = typeof shortTags === 'object' && shortTags !== null ? (shortTags as Record<string, unknown>)['0020,0052'] : undefined;
+  return { frameOfReferenceUid: typeof top === 'string' && top.trim() !== '' ? top.trim() : undefined, referencedUids };
 }
 
 /**
@@ -104,6 +136,7 @@ export function anonymizeRequest(ids: DeidInstanceIds, key: Uint8Array): Orthanc
       SOPInstanceUID: pseudonymUid(key, ids.sopInstanceUid, ids.datasetId),
       // Only when the instance has one: Replace would add the attribute otherwise.
       ...(ids.frameOfReferenceUid ? { FrameOfReferenceUID: pseudonymUid(key, ids.frameOfReferenceUid, ids.datasetId) } : {}),
+      ...Object.fromEntries(Object.entries(ids.referencedUids ?? {}).map(([path, uid]) => [path, pseudonymUid(key, uid, ids.datasetId)])),
       // LO, 64 characters at most; the coded form below is the normative one.
       DeidentificationMethod: `PS3.15 ${DICOM_VERSION} Basic+RetainPatChars; Custos HMAC`,
       DeidentificationMethodCodeSequence: [
@@ -176,15 +209,14 @@ export async function orthancInstanceId(orthanc: OrthancConnection, sopInstanceU
   return instance?.ID ?? null;
 }
 
-/** The instance's Frame of Reference UID, or undefined when it has none. */
-async function frameOfReferenceOf(orthanc: OrthancConnection, id: string): Promise<string | undefined> {
-  const res = await call(orthanc, `instances/${encodeURIComponent(id)}/content/0020-0052`, { method: 'GET' });
+/** The instance's tags as Orthanc's `tags?short` (long values left out by Orthanc), or null when it is gone. */
+async function tagsOf(orthanc: OrthancConnection, id: string): Promise<unknown> {
+  const res = await call(orthanc, `instances/${encodeURIComponent(id)}/tags?short`, { method: 'GET' });
   if (!res.ok) {
     await res.body?.cancel();
-    return undefined;
+    return null;
   }
-  const uid = (await res.text()).replace(/[\0\s]+$/, '');
-  return uid.length > 0 ? uid : undefined;
+  return (await res.json()) as unknown;
 }
 
 /**
@@ -196,8 +228,8 @@ export async function anonymizeInstance(orthanc: OrthancConnection, ids: DeidIns
   anonymizeRequest(ids, key); // before any I/O: a bad key or id fails here
   const id = await orthancInstanceId(orthanc, ids.sopInstanceUid);
   if (id === null) return null;
-  const frameOfReferenceUid = ids.frameOfReferenceUid ?? (await frameOfReferenceOf(orthanc, id));
-  const body = JSON.stringify(anonymizeRequest({ ...ids, frameOfReferenceUid }, key));
+  const known = ids.frameOfReferenceUid !== undefined || ids.referencedUids !== undefined;
+  const body = JSON.stringify(anonymizeRequest(known ? ids : { ...ids, ...referencedUidsOf(await tagsOf(orthanc, id)) }, key));
   const res = await call(orthanc, `instances/${encodeURIComponent(id)}/anonymize`, { method: 'POST', body, contentType: 'application/json' });
   if (res.status === 404) {
     await res.body?.cancel();
