@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { type DynamicModule, Inject, Injectable, type INestApplication, Module, type OnApplicationBootstrap, type Provider, type Type } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -81,6 +82,7 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
     onConstructorPoisoning: 'ignore',
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: routerErrors(logger),
+    clientErrorHandler: clientError,
   });
   // abortOnError off: a boot failure (a missing KEK) is thrown to runProcess, which logs it and exits 1.
   const app = await NestFactory.create<NestFastifyApplication>(root, adapter, { logger: new PinoNestLogger(logger), bodyParser: false, abortOnError: false });
@@ -91,6 +93,24 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
   }
   configureHttp(app, logger, (a) => contractDocument(a, [HealthController, MetricsController, ...(spec.controllers ?? [])], spec.openapi));
   return app;
+}
+
+/**
+ * What Node's HTTP parser refuses before any route (a request line or headers beyond its 16 KB,
+ * say a query of 10,000 keys; a request that is not HTTP) is answered as problem+json too.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) return;
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify({
+    type: `https://custos.dev/problems/${tooLarge ? 'headers-too-large' : 'bad-request'}`,
+    title: tooLarge ? 'Request Header Fields Too Large' : 'Bad Request',
+    status,
+    detail: tooLarge ? 'the request line and headers exceed 16 KB (a query string that long is refused)' : 'the request is not well-formed HTTP',
+    code: tooLarge ? 'headers-too-large' : 'bad-request',
+  });
+  socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** main() of every Custos process. */

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { DicomwebGateway, type Purposeful, purposeOf, type RetrieveTarget, type StreamingAnswer } from '@custos/dicomweb';
+import { DicomwebGateway, type Purposeful, purposeOf, type RetrieveTarget, type StreamingAnswer, UnsupportedMediaError } from '@custos/dicomweb';
 import { ValidationError } from '@custos/errors';
 import { type HttpReply, type HttpRequest, Requires } from '@custos/runtime';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
@@ -240,7 +240,7 @@ export class DicomwebController {
   private async stow(req: HttpRequest, reply: HttpReply, caller: CallerContext, study: string | undefined, dataset: unknown) {
     this.gateway.requireArchive();
     if (dataset !== undefined && typeof dataset !== 'string') throw new ValidationError('dataset must be given once', { field: 'dataset' }, 'bad-dataset');
-    if (!Buffer.isBuffer(req.body)) throw new ValidationError('STOW-RS takes a multipart/related body', { field: 'body' }, 'bad-multipart');
+    if (!Buffer.isBuffer(req.body)) throw new UnsupportedMediaError('STOW-RS takes multipart/related; type="application/dicom"');
     const { status, answer } = await this.gateway.store(req.body, req.headers['content-type'], study === undefined ? {} : { studyUid: study }, dataset, caller.context, baseUrlOf(req));
     return reply.status(status).header('content-type', 'application/dicom+json').send(JSON.stringify(answer));
   }

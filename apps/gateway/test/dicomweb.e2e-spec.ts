@@ -1,0 +1,153 @@
+import type { INestApplication } from '@nestjs/common';
+import { api } from 'dicomweb-client';
+import request from 'supertest';
+import XHR from 'xhr2';
+import { verifyDecisions } from '@custos/contexts';
+import { Database, verifyChain } from '@custos/event-store';
+import { multipartDicom, orthancFromEnv, orthancRest, orthancUpload, parseMultipart, principals, readInstance, syntheticInstanceWithIds, syntheticStudy } from '@custos/testing';
+import { bootEmbedded, tokenFor } from './helpers.js';
+
+// dicomweb-client speaks XMLHttpRequest (it is OHIF's client): xhr2 gives Node one.
+(globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest = XHR;
+
+const archive = orthancFromEnv();
+const ARCHIVE_ENV = { DICOMWEB_UPSTREAM: archive.dicomweb, DICOMWEB_UPSTREAM_CREDENTIALS_FILE: archive.credentialsFile, ORTHANC_URL: archive.url, DICOMWEB_FEED_POLL_MS: '200' };
+
+let app: INestApplication;
+let base: string;
+const tokens: Record<string, string> = {};
+
+/** The part of dicomweb-client these tests call (its declarations mark optional options as required). */
+interface DicomwebClient {
+  storeInstances(o: { datasets: ArrayBuffer[] }): Promise<unknown>;
+  searchForStudies(o: { queryParams: Record<string, string> }): Promise<unknown[]>;
+  retrieveStudy(o: { studyInstanceUID: string }): Promise<ArrayBuffer[]>;
+  retrieveStudyMetadata(o: { studyInstanceUID: string }): Promise<unknown[]>;
+}
+
+function client(token: string, purpose: string): DicomwebClient {
+  const options = { url: `${base}/dicom-web`, headers: { authorization: `Bearer ${token}`, 'x-purpose-of-use': purpose } };
+  return new api.DICOMwebClient(options as unknown as ConstructorParameters<typeof api.DICOMwebClient>[0]) as unknown as DicomwebClient;
+}
+
+const bytesOf = (b: ArrayBuffer | Uint8Array) => Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b));
+
+describe('DICOMweb through Custos, with an unmodified DICOMweb client (dicomweb-client) and the real archive', () => {
+beforeAll(async () => {
+    app = await bootEmbedded(ARCHIVE_ENV);
+    await app.listen(0, '127.0.0.1');
+    base = `${await app.getUrl()}`.replace('[::1]', '127.0.0.1');
+    tokens.steward = await tokenFor(app, principals.steward());
+    tokens.clinician = await tokenFor(app, principals.clinician());
+    tokens.researcher = await tokenFor(app, principals.researcher());
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+  
+
+  it('stores a study, a clinician searches and retrieves it for treatment (bytes as the archive holds them), a researcher is refused until the patient grants research and then gets de-identified instances; all in the trail, the log verifies', async () => {
+    const study = syntheticStudy({ patientName: 'Doe^Jane', sex: 'F', birthDate: '19800214', ethnicGroup: 'X1' }, { series: 1, instancesPerSeries: 2 });
+    const patientId = study.patientId;
+    tokens.patient = await tokenFor(app, principals.patient({ sub: `pat-${patientId}`, patientId }));
+
+    await client(tokens.steward as string, 'OPERATIONS').storeInstances({ datasets: study.instances.map((i) => i.bytes.buffer.slice(i.bytes.byteOffset, i.bytes.byteOffset + i.bytes.byteLength) as ArrayBuffer) });
+
+    const found = await client(tokens.clinician as string, 'TREAT').searchForStudies({ queryParams: { PatientID: patientId } });
+    expect(found).toHaveLength(1);
+    expect((found[0] as Record<string, { Value: string[] }>)['0020000D']?.Value[0]).toBe(study.studyUid);
+
+    const retrieved = (await client(tokens.clinician as string, 'TREATMENT').retrieveStudy({ studyInstanceUID: study.studyUid })) as ArrayBuffer[];
+    expect(retrieved).toHaveLength(2);
+    const direct = await orthancRest(`${archive.dicomweb}/studies/${study.studyUid}`, { headers: { accept: 'multipart/related; type="application/dicom"' } });
+    const directParts = parseMultipart(Buffer.from(await direct.arrayBuffer()), direct.headers.get('content-type') as string).map((p) => p.body);
+    expect(retrieved.map(bytesOf).sort(Buffer.compare)).toEqual(directParts.sort(Buffer.compare));
+
+    const researcher = client(tokens.researcher as string, 'RESEARCH');
+    await expect(researcher.retrieveStudy({ studyInstanceUID: study.studyUid })).rejects.toMatchObject({ status: 403 });
+    expect(await researcher.searchForStudies({ queryParams: { PatientID: patientId } })).toEqual([]);
+
+    await request(app.getHttpServer()).put(`/v1/patients/${patientId}/consents/RESEARCH`).set('authorization', `Bearer ${tokens.patient}`).send({ status: 'granted' }).expect(200);
+    const deidentified = (await researcher.retrieveStudy({ studyInstanceUID: study.studyUid })) as ArrayBuffer[];
+    expect(deidentified).toHaveLength(2);
+    for (const part of deidentified) {
+      const ds = readInstance(bytesOf(part));
+      expect(ds.PatientID).toMatch(/^PSN-/);
+      expect(JSON.stringify(ds)).not.toContain('Doe');
+      expect(ds.PatientSex).toBe('F');
+      expect(ds.StudyInstanceUID).not.toBe(study.studyUid);
+    }
+    const listed = await researcher.searchForStudies({ queryParams: { PatientID: patientId } });
+    expect(listed).toHaveLength(1);
+    expect(JSON.stringify(listed)).not.toContain('Doe');
+
+    const trail = await request(app.getHttpServer()).get(`/v1/patients/${patientId}/access-trail`).set('authorization', `Bearer ${tokens.patient}`).expect(200);
+    const items = trail.body.items as Array<{ actor: { id: string }; decision: string; purpose: string }>;
+    expect(items.filter((i) => i.actor.id === 'dr-1' && i.decision === 'PERMIT').length).toBeGreaterThanOrEqual(2);
+    expect(items.some((i) => i.actor.id === 'res-1' && i.decision === 'DENY')).toBe(true);
+    expect(items.some((i) => i.actor.id === 'res-1' && i.decision === 'PERMIT' && i.purpose === 'RESEARCH')).toBe(true);
+
+    const db = app.get(Database);
+    expect(await verifyChain(db)).toMatchObject({ ok: true });
+    expect(await verifyDecisions(db)).toMatchObject({ ok: true });
+    const ended = await db.query<{ data: { outcome: string; instances: number; bytes: number } }>(`SELECT data FROM custos_events WHERE type = 'DicomTransferEnded' AND stream_id = $1`, [`access-${patientId}`]);
+    expect(ended.map((e) => e.data.outcome)).toContain('complete');
+    expect(ended.some((e) => e.data.instances === 2 && e.data.bytes > 0)).toBe(true);
+  });
+
+  it('registers an instance that reaches the archive directly (its changes feed), within seconds', async () => {
+    const inst = syntheticInstanceWithIds();
+    await orthancUpload(inst.bytes);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const res = await request(app.getHttpServer()).get(`/v1/images/${inst.sopInstanceUid}?purpose=TREATMENT`).set('authorization', `Bearer ${tokens.clinician}`);
+      if (res.status === 200) {
+        expect(res.body).toMatchObject({ imageId: inst.sopInstanceUid, patientId: inst.patientId });
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`not registered: ${res.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('refuses what a hostile client sends with problem+json, never a 500, and stores nothing of it', async () => {
+    const auth = { authorization: `Bearer ${tokens.clinician}` };
+    const http = () => request(app.getHttpServer());
+    expect((await http().get('/dicom-web/studies').set(auth)).body.code).toBe('purpose-required');
+    expect((await http().get('/dicom-web/studies?purpose=SHOPPING').set(auth)).body.code).toBe('bad-purpose');
+    expect((await http().get('/dicom-web/studies/1.2.x?purpose=TREATMENT').set(auth)).body.code).toBe('bad-uid');
+    expect((await http().get('/dicom-web/studies/..%2F..%2Fpatients?purpose=TREATMENT').set(auth)).status).toBe(400);
+    const many = Array.from({ length: 10_000 }, (_, i) => `k${i}=1`).join('&');
+    const huge = await http().get(`/dicom-web/studies?purpose=TREATMENT&${many}`).set(auth);
+    expect([huge.status, huge.body.code]).toEqual([431, 'headers-too-large']);
+    const hundred = Array.from({ length: 100 }, (_, i) => `PatientID=${i}`).join('&');
+    expect((await http().get(`/dicom-web/studies?purpose=TREATMENT&${hundred}`).set(auth)).body.code).toBe('too-many-keys');
+    expect((await http().get('/dicom-web/studies?purpose=TREATMENT&PatientName[a]=x').set(auth)).status).toBe(400);
+    expect((await http().get(`/dicom-web/studies/1.2.3.4.5.6.7.8.9/series/1.2/instances/1.3/frames/0?purpose=TREATMENT`).set(auth)).body.code).toBe('bad-frames');
+    const steward = { authorization: `Bearer ${tokens.steward}` };
+    const stow = (body: Buffer, type: string) => http().post('/dicom-web/studies').set(steward).set('content-type', type).send(body);
+    expect((await stow(Buffer.from('hello'), 'multipart/related; type="application/dicom"; boundary=abc')).body.code).toBe('bad-multipart');
+    const notDicom = multipartDicom([Buffer.from('this is not DICOM at all, not even close; '.repeat(10))]);
+    expect((await stow(notDicom.body, notDicom.contentType)).body.code).toBe('not-dicom');
+    const good = syntheticInstanceWithIds();
+    const mixed = multipartDicom([good.bytes, Buffer.from('x'.repeat(300))]);
+    expect((await stow(mixed.body, mixed.contentType)).body.code).toBe('not-dicom');
+    const lookup = await orthancRest('/tools/lookup', { method: 'POST', body: good.sopInstanceUid });
+    expect(await lookup.json()).toEqual([]);
+    expect((await stow(Buffer.from('{}'), 'application/json')).status).toBe(415);
+    // A clinician may read but not store.
+    const one = multipartDicom([syntheticInstanceWithIds().bytes]);
+    expect((await http().post('/dicom-web/studies').set(auth).set('content-type', one.contentType).send(one.body)).status).toBe(403);
+  });
+
+  it('answers the same 404 for a study that does not exist and for one a patient may not know of', async () => {
+    const other = syntheticInstanceWithIds();
+    const m = multipartDicom([other.bytes]);
+    await request(app.getHttpServer()).post('/dicom-web/studies').set('authorization', `Bearer ${tokens.steward}`).set('content-type', m.contentType).send(m.body).expect(200);
+    const nosy = await tokenFor(app, principals.patient({ sub: 'nosy', patientId: 'someone-else' }));
+    const a = await request(app.getHttpServer()).get(`/dicom-web/studies/${other.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${nosy}`);
+    const b = await request(app.getHttpServer()).get(`/dicom-web/studies/1.2.3.999999?purpose=TREATMENT`).set('authorization', `Bearer ${nosy}`);
+    expect([a.status, a.body.code]).toEqual([404, 'unknown-resource']);
+    expect([b.status, b.body.code]).toEqual([404, 'unknown-resource']);
+  });
+});
