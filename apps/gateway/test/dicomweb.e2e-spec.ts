@@ -1,5 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
 import { api } from 'dicomweb-client';
+import { createServer, get, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CommandBus } from '@nestjs/cqrs';
+import { RegisterDicomInstanceCommand } from '@custos/imaging';
 import request from 'supertest';
 import XHR from 'xhr2';
 import { verifyDecisions } from '@custos/contexts';
@@ -140,6 +144,36 @@ beforeAll(async () => {
     expect((await http().post('/dicom-web/studies').set(auth).set('content-type', one.contentType).send(one.body)).status).toBe(403);
   });
 
+  it('records a stream the client cut as aborted, with what went out before', async () => {
+    {
+      const url = base;
+      const { steward, clinician } = tokens as { steward: string; clinician: string };
+      const big = syntheticStudy({ pixelBytes: 2 * 1024 * 1024 }, { instancesPerSeries: 4 });
+      const m = multipartDicom(big.instances.map((i) => i.bytes));
+      await request(app.getHttpServer()).post('/dicom-web/studies').set('authorization', `Bearer ${steward}`).set('content-type', m.contentType).send(m.body).expect(200);
+      await new Promise<void>((resolve, reject) => {
+        const req = get(`${url}/dicom-web/studies/${big.studyUid}?purpose=TREATMENT`, { headers: { authorization: `Bearer ${clinician}`, 'x-test': 'cut' } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => undefined);
+        setTimeout(() => reject(new Error('no data')), 10_000);
+      });
+      const db = app.get(Database);
+      const deadline = Date.now() + 10_000;
+      let ended: Array<{ data: { outcome: string; bytes: number } }> = [];
+      while (Date.now() < deadline && ended.length === 0) {
+        ended = await db.query(`SELECT data FROM custos_events WHERE type = 'DicomTransferEnded' AND stream_id = $1`, [`access-${big.patientId}`]);
+        if (ended.length === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(ended.map((e) => e.data.outcome)).toEqual(['aborted']);
+      expect(ended[0]?.data.bytes).toBeLessThan(8 * 1024 * 1024);
+    }
+  });
+
   it('answers the same 404 for a study that does not exist and for one a patient may not know of', async () => {
     const other = syntheticInstanceWithIds();
     const m = multipartDicom([other.bytes]);
@@ -149,5 +183,50 @@ beforeAll(async () => {
     const b = await request(app.getHttpServer()).get(`/dicom-web/studies/1.2.3.999999?purpose=TREATMENT`).set('authorization', `Bearer ${nosy}`);
     expect([a.status, a.body.code]).toEqual([404, 'unknown-resource']);
     expect([b.status, b.body.code]).toEqual([404, 'unknown-resource']);
+  });
+});
+
+describe('DICOMweb when the client or the archive fails', () => {
+  it('answers 503 when the archive is down and 504 when it is too slow, releases nothing, and records the attempt', async () => {
+    // An archive that accepts connections and never answers (slow), then one that is gone (down).
+    const hanging: Server = createServer(() => undefined);
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
+    const port = (hanging.address() as AddressInfo).port;
+    const faulty = await bootEmbedded({ DICOMWEB_UPSTREAM: `http://127.0.0.1:${port}/dicom-web`, DICOMWEB_TIMEOUT_MS: '300', DICOMWEB_FEED_POLL_MS: '0' });
+    try {
+      const clinician = await tokenFor(faulty, principals.clinician());
+      const inst = syntheticInstanceWithIds();
+      // A study Custos knows (registered before the archive failed): the decision is made and recorded, then the archive fails.
+      await faulty.get(CommandBus).execute(
+        new RegisterDicomInstanceCommand(
+          { imageId: inst.sopInstanceUid, patientId: inst.patientId, modality: 'CT', bodySite: 'CHEST', datasetId: 'pacs', demographics: { sex: 'O', birthYear: 1970, ethnicity: 'unknown' }, dicom: { studyUid: inst.studyUid, seriesUid: inst.seriesUid, source: 'stow' } },
+          { actor: { id: 'test', roles: ['system'] }, correlationId: 'faults' },
+        ),
+      );
+      const slow = await request(faulty.getHttpServer()).get(`/dicom-web/studies/${inst.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${clinician}`);
+      expect([slow.status, slow.body.code]).toEqual([504, 'archive-timeout']);
+      hanging.closeAllConnections();
+      await new Promise((r) => hanging.close(r));
+      const down = await request(faulty.getHttpServer()).get(`/dicom-web/studies/${inst.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${clinician}`);
+      expect([down.status, down.body.code]).toEqual([503, 'archive-unavailable']);
+      const unknown = await request(faulty.getHttpServer()).get(`/dicom-web/studies/1.2.3.4.777?purpose=TREATMENT`).set('authorization', `Bearer ${clinician}`);
+      expect([unknown.status, unknown.body.code]).toEqual([503, 'archive-unavailable']);
+      const search = await request(faulty.getHttpServer()).get('/dicom-web/studies?purpose=TREATMENT').set('authorization', `Bearer ${clinician}`);
+      expect([search.status, search.body.code]).toEqual([503, 'archive-unavailable']);
+
+      const db = faulty.get(Database);
+      const decided = await db.query<{ data: { decision: string } }>(`SELECT data FROM custos_events WHERE type = 'AccessDecided' AND stream_id = $1`, [`access-${inst.patientId}`]);
+      const ended = await db.query<{ data: { outcome: string; bytes: number } }>(`SELECT data FROM custos_events WHERE type = 'DicomTransferEnded' AND stream_id = $1`, [`access-${inst.patientId}`]);
+      expect(decided).toHaveLength(2);
+      expect(ended.map((e) => [e.data.outcome, e.data.bytes])).toEqual([
+        ['archive-failed', 0],
+        ['archive-failed', 0],
+      ]);
+      const refused = await db.query<{ data: { rule: string } }>(`SELECT data FROM custos_events WHERE type = 'RouteAccessDenied' AND data->>'subject' = 'DicomStudy'`);
+      expect(refused.map((r) => r.data.rule)).toEqual(['archive-unavailable']);
+    } finally {
+      hanging.closeAllConnections();
+      await faulty.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import type { DicomArchive } from './archive.js';
 import { anonymizeInstance, deidentifyQidoResult, metadataOfPart10, PSEUDONYM_KEY_OWNER } from './deid/index.js';
 import { type DicomJson, TAG, textOf } from './dicom-json.js';
 import { TransferCounter } from './multipart.js';
-import type { RetrieveTarget } from './dicomweb.service.js';
+import type { RetrieveTarget } from './target.js';
 
 /** What a de-identified retrieve answers (a multipart of Part-10 files, or a DICOM JSON array). */
 export interface DeidentifiedAnswer {
@@ -82,8 +82,10 @@ export class Deidentifier {
 
   /** The instances a study, series or instance retrieve covers, in the archive's order. */
   private async instancesOf(archive: DicomArchive, target: RetrieveTarget): Promise<Array<{ seriesUid: string; sopInstanceUid: string }>> {
-    if (target.instanceUid && target.seriesUid) return [{ seriesUid: target.seriesUid, sopInstanceUid: target.instanceUid }];
-    const path = `/studies/${target.studyUid}${target.seriesUid ? `/series/${target.seriesUid}` : ''}/instances?includefield=${TAG.SeriesInstanceUID}&limit=100000`;
+    // Asked of the archive within the study (and series) even for one instance: the archive then vouches that the
+    // instance is of the study the decision was about, never of another patient's study named by its SOP Instance UID.
+    const only = target.instanceUid ? `&${TAG.SOPInstanceUID}=${target.instanceUid}` : '';
+    const path = `/studies/${target.studyUid}${target.seriesUid ? `/series/${target.seriesUid}` : ''}/instances?includefield=${TAG.SeriesInstanceUID}&limit=100000${only}`;
     const answer = await archive.dicomweb(path, { accept: 'application/dicom+json' });
     if (answer.status === 204 || answer.status === 404) {
       answer.body.resume();
@@ -97,7 +99,7 @@ export class Deidentifier {
     for (const item of await archive.dicomJson(answer)) {
       const seriesUid = textOf(item, TAG.SeriesInstanceUID) ?? target.seriesUid;
       const sopInstanceUid = textOf(item, TAG.SOPInstanceUID);
-      if (seriesUid && sopInstanceUid) out.push({ seriesUid, sopInstanceUid });
+      if (seriesUid && sopInstanceUid && (!target.instanceUid || sopInstanceUid === target.instanceUid)) out.push({ seriesUid, sopInstanceUid });
     }
     return out;
   }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { AccessDecisions, AccessDeniedError, AccessRecorder, type DicomAccess, type DicomLevel, UnknownResourceError } from '@custos/access';
+import { AccessDecisions, AccessDeniedError, AccessRecorder, type DicomAccess, UnknownResourceError } from '@custos/access';
 import type { Principal } from '@custos/authz';
 import { CustosError, NotFoundError, UnavailableError, ValidationError } from '@custos/errors';
 import type { CommandContext } from '@custos/event-store';
@@ -16,6 +16,9 @@ import { mediaTypeOf, type Part, splitParts, stowBoundary, TransferCounter } fro
 import { type DicomRegistration, registrationOf } from './registration.js';
 import { DeidentificationFailure, Deidentifier } from './deidentifier.js';
 import { readPart10Header } from './part10.js';
+import type { RetrieveTarget } from './target.js';
+
+export type { RetrieveTarget } from './target.js';
 
 export const DICOMWEB_CONFIG = Symbol('DICOMWEB_CONFIG');
 
@@ -31,14 +34,6 @@ export interface Purposeful {
   readonly source: PurposeSource;
 }
 
-export interface RetrieveTarget {
-  readonly level: Exclude<DicomLevel, 'search'>;
-  readonly studyUid: string;
-  readonly seriesUid?: string;
-  readonly instanceUid?: string;
-  /** For frames: the frame numbers as given (1,2,3). */
-  readonly frames?: string;
-}
 
 /** An answer streaming from the archive to the client; `ended` records what went out. */
 export interface StreamingAnswer {
@@ -190,7 +185,17 @@ export class DicomwebGateway {
     if (target.instanceUid !== undefined) assertUid('SOPInstanceUID', target.instanceUid);
     if (target.frames !== undefined && !FRAMES.test(target.frames)) throw new ValidationError('frames must be a comma-separated list of 1-100 frame numbers', { field: 'frames' }, 'bad-frames');
     if (accept !== undefined && accept.length > 1000) throw new ValidationError('the Accept header is too long', { field: 'accept' }, 'bad-accept');
-    const owner = await this.studyOwner(target.studyUid);
+    let owner: ImageOwner | null;
+    try {
+      owner = await this.studyOwner(target.studyUid);
+    } catch (e) {
+      // The archive failed while Custos looked for a study it has not registered: no patient to decide for, nothing
+      // released; the attempt is recorded as a refused route, with the rule naming the cause.
+      if (e instanceof CustosError && (e.code === 'archive-unavailable' || e.code === 'archive-timeout')) {
+        await this.recorder.routeDenied(context, { method: 'GET', route: `/dicom-web/studies/{study} (${target.level})`, action: 'read', subject: 'DicomStudy', patientId: null, rule: e.code });
+      }
+      throw e;
+    }
     const deidentified = this.deidentifies(purpose.purpose) && target.level !== 'frames' && target.level !== 'rendered';
     const dicom: DicomAccess = {
       level: target.level,
@@ -208,6 +213,17 @@ export class DicomwebGateway {
       this.recorder.dicomTransfer(context, { accessEventId: result.eventId, patientId, outcome, instances, bytes, archiveStatus }).catch((e: unknown) => {
         this.logger.error({ err: { message: (e as Error).message }, accessEventId: result.eventId }, 'a DICOMweb transfer could not be recorded');
       });
+
+    // The archive must hold the study under the patient Custos bound it to: a study of the same UID stored for
+    // another patient (a modality's mistake, or an insider's trick) is not released under this decision.
+    const agrees = await this.archiveAgrees(target.studyUid, patientId).catch(async (e: unknown) => {
+      await record('archive-failed', 0, 0, 0);
+      throw e;
+    });
+    if (!agrees) {
+      await record('archive-failed', 0, 0, 409);
+      throw new CustosConflict(`the archive holds study ${target.studyUid} under another patient than Custos bound it to`, 'study-patient-mismatch');
+    }
 
     if (deidentified) {
       try {
@@ -244,6 +260,24 @@ export class DicomwebGateway {
         await record(outcome, counter.parts, counter.bytes, answer.status);
       },
     };
+  }
+
+  /** Whether every study of this UID in the archive is of this patient. */
+  private async archiveAgrees(studyUid: string, patientId: string): Promise<boolean> {
+    const archive = this.upstream;
+    const answer = await archive.dicomweb(`/studies?${TAG.StudyInstanceUID}=${studyUid}&includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}`, { accept: 'application/dicom+json' });
+    if (answer.status === 204) {
+      answer.body.resume();
+      return true; // nothing there: the retrieve answers 404 from the archive
+    }
+    if (answer.status >= 300) {
+      answer.body.resume();
+      throw archiveError(answer.status);
+    }
+    return (await archive.dicomJson(answer)).every((item) => {
+      const p = patientIdOf(item, archive.config.localIssuer);
+      return 'patientId' in p && p.patientId === patientId;
+    });
   }
 
   private deid(): Deidentifier {
@@ -288,8 +322,18 @@ export class DicomwebGateway {
       this.logger.warn({ reason: registration.refused }, 'a DICOM instance in the archive cannot be registered; Custos will not release it');
       return false;
     }
-    const r: { registered: boolean } = await this.commands.execute(new RegisterDicomInstanceCommand(registration, { actor: FEED_ACTOR, correlationId: `dicom-${registration.imageId}`.slice(0, 100) }));
-    return r.registered;
+    try {
+      const r: { registered: boolean } = await this.commands.execute(new RegisterDicomInstanceCommand(registration, { actor: FEED_ACTOR, correlationId: `dicom-${registration.imageId}`.slice(0, 100) }));
+      return r.registered;
+    } catch (e) {
+      // A study Custos bound to another patient: this instance is not registered, and retrieves of the study are
+      // refused while the archive holds it under two patients (archiveAgrees). The feed goes on.
+      if (e instanceof CustosError && e.code === 'study-patient-mismatch') {
+        this.logger.warn({ reason: 'study-patient-mismatch' }, 'a DICOM instance in the archive names a study Custos bound to another patient; not registered');
+        return false;
+      }
+      throw e;
+    }
   }
 
   // ---------------------------------------------------------------- STOW-RS
