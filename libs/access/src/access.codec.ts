@@ -8,6 +8,8 @@ export const accessCodec = eventCodec<AccessEvent>({
   AccessDecided: { version: 2, upcast: { 1: (data) => ({ ...(data as object), policyVersion: null }) } },
   RouteAccessDenied: { version: 1 },
   AuditDataRead: { version: 1 },
+  AccessReported: { version: 1 },
+  AccessReportReceived: { version: 1 },
 });
 
 export const reviewCodec = eventCodec<EmergencyAccessReviewed>({ EmergencyAccessReviewed: { version: 1 } });
