@@ -7,7 +7,10 @@ import type { TrailItem } from './access-trail.repository.js';
  * requesting agent, the source, and entities for the patient and for the resource.
  */
 
+const ACTION_CODES: Readonly<Record<string, string>> = { create: 'C', read: 'R', update: 'U', delete: 'D', execute: 'E' };
+
 export function toAuditEvent(item: TrailItem): Record<string, unknown> {
+  if (item.reported) return toReportedAuditEvent(item, item.reported);
   const purposes = [];
   if (isPurpose(item.purpose)) purposes.push({ coding: [PURPOSE_CODES[item.purpose]] });
   if (item.emergency) purposes.push({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT', display: 'emergency treatment' }] });
@@ -49,6 +52,48 @@ export function toAuditEvent(item: TrailItem): Record<string, unknown> {
       observer: { display: 'Custos audit service' },
       type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
     },
+    entity: entities,
+  };
+}
+
+/**
+ * An access another system reported, as Custos holds it: the source's own time and outcome,
+ * the source as observer, the agent as Custos names it (qualified by the source), marked in
+ * outcomeDesc and meta.tag as reported, not decided by Custos. What was sealed or dropped at
+ * ingest (display names, descriptions, queries) is not in it.
+ */
+function toReportedAuditEvent(item: TrailItem, reported: NonNullable<TrailItem['reported']>): Record<string, unknown> {
+  const purposes = [];
+  if (isPurpose(item.purpose)) purposes.push({ coding: [PURPOSE_CODES[item.purpose]] });
+  else if (item.purpose) purposes.push({ coding: [{ code: item.purpose }] });
+  const entities: Array<Record<string, unknown>> = [];
+  if (item.patientId) {
+    entities.push({
+      what: { identifier: { system: 'https://custos.dev/fhir/patient-id', value: item.patientId }, type: 'Patient' },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    });
+  }
+  entities.push({ what: /^([a-z]+:\/\/\S+\/)?[A-Z][A-Za-z]+\/\S+$/.test(item.resourceId) ? { reference: item.resourceId } : { identifier: { value: item.resourceId } }, description: item.resourceType });
+  entities.push({ what: { identifier: { system: `https://custos.dev/fhir/reported/${reported.source}`, value: reported.auditEventId } }, description: 'the AuditEvent as reported by its source' });
+  return {
+    resourceType: 'AuditEvent',
+    id: item.eventId,
+    meta: { tag: [{ system: 'https://custos.dev/fhir/CodeSystem/provenance', code: 'reported', display: `reported by ${reported.source}, not decided by Custos` }] },
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
+    ...(ACTION_CODES[item.action] ? { action: ACTION_CODES[item.action] } : {}),
+    recorded: reported.recorded,
+    ...(reported.outcome !== null ? { outcome: reported.outcome } : {}),
+    outcomeDesc: reported.note,
+    ...(purposes.length > 0 ? { purposeOfEvent: purposes } : {}),
+    agent: [
+      {
+        who: { identifier: { system: 'https://custos.dev/fhir/reported-agent', value: item.actor.id } },
+        ...(item.actor.roles.length > 0 ? { role: item.actor.roles.map((r) => ({ coding: [{ code: r }] })) } : {}),
+        requestor: true,
+      },
+    ],
+    source: { observer: { identifier: { system: 'https://custos.dev/fhir/client-id', value: reported.source } } },
     entity: entities,
   };
 }

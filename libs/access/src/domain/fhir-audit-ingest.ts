@@ -55,6 +55,9 @@ const ACTIONS = ['C', 'R', 'U', 'D', 'E'] as const;
 const OUTCOMES = ['0', '4', '8', '12'] as const;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** A FHIR reference: relative (`Type/id`, versioned or not), absolute, contained (`#id`) or a URN. */
+const REFERENCE = /^(#[A-Za-z0-9\-.]{1,64}|urn:(uuid|oid):[A-Za-z0-9\-.:]{1,128}|([a-z][a-z0-9+.-]*:\/\/[^\s/?#]+(\/[^\s/?#]+)*\/)?[A-Z][A-Za-z]{1,63}\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?)$/;
+const DOT_SEGMENT = /(^|\/)\.{1,2}(\/|$)/;
 
 /** One AuditEvent as read, not yet tied to a source. */
 export type ParsedAuditEvent = Omit<AccessReportedData, 'source' | 'actorId'> & {
@@ -370,6 +373,7 @@ function reference(v: unknown, path: string, issues: Issues): (ReportedReference
     return null;
   }
   const ref = optionalString(v.reference, `${path}.reference`, issues);
+  if (ref !== undefined && (!REFERENCE.test(ref) || DOT_SEGMENT.test(ref))) issues.add('value', `${path}.reference`, 'must be a FHIR reference (Type/id, an absolute URL to one, #id or a urn)');
   const type = optionalString(v.type, `${path}.type`, issues);
   const display = optionalString(v.display, `${path}.display`, issues);
   let identifier: ReportedReference['identifier'];
