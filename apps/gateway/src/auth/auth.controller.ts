@@ -12,7 +12,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString,
 
 export class DevTokenDto {
   @IsString() @Matches(/^[A-Za-z0-9._@:-]{1,200}$/) sub!: string;
-  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(10) @IsIn(ROLES, { each: true }) roles!: string[];
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(9) @IsIn(ROLES, { each: true }) roles!: string[];
   @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._-]{1,100}$/) patient_id?: string;
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) credentials?: string[];
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) ttlSeconds?: number;
