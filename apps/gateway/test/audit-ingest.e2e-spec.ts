@@ -143,6 +143,15 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(all.entries[0]!.eventId).toBe(first.entries[0]!.eventId);
   });
 
+  it('takes a batch of 1,000 AuditEvents (the cap) in one go, and refuses 1,001', async () => {
+    const slim = (i: number) => ({ resourceType: 'AuditEvent', id: `bulk-${i}`, type: { code: 'rest' }, action: 'R', recorded: '2026-01-01T00:00:00Z', agent: [{ who: { reference: 'Practitioner/u7' }, requestor: true }], source: { observer: { reference: 'Device/pacs' } }, entity: [{ what: { reference: `Patient/pt-bulk-${i % 40}` } }] });
+    const bundle = (n: number) => ({ resourceType: 'Bundle', type: 'batch', entry: Array.from({ length: n }, (_, i) => ({ resource: slim(i) })) });
+    const res = await ingest(source, bundle(1000)).expect(200);
+    expect(res.body).toMatchObject({ kind: 'batch', accepted: 1000, duplicates: 0 });
+    const refused = await ingest(source, bundle(1001)).expect(400);
+    expect(refused.body.issue).toEqual([expect.objectContaining({ code: 'too-costly', expression: ['Bundle.entry'] })]);
+  });
+
   it('answers hostile input with 4xx, an OperationOutcome where the body is FHIR, never a 500, and records nothing', async () => {
     const before = await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`);
     const outcome = async (body: unknown, expression: string) => {

@@ -92,7 +92,7 @@ export class IngestAuditEventsHandler implements ICommandHandler<IngestAuditEven
         // with the originals, and try the rest again.
         for (const e of fresh) {
           const original = await this.original(e.marker, client, e.data);
-          if (original) known.set(e.marker, { path: e.path, auditEventId: e.data.auditEventId, ...original, patientId: e.data.patientId, duplicate: true });
+          if (original) known.set(e.marker, { path: e.path, auditEventId: e.data.auditEventId, ...original, duplicate: true });
         }
       }
     }
@@ -102,14 +102,14 @@ export class IngestAuditEventsHandler implements ICommandHandler<IngestAuditEven
   }
 
   /** The AccessReported a marker stands for: the event right after the marker, else found in its stream. */
-  private async original(marker: string, client: string, data: AccessReportedData): Promise<{ eventId: string; sequence: number } | undefined> {
+  private async original(marker: string, client: string, data: AccessReportedData): Promise<{ eventId: string; sequence: number; patientId: string | null } | undefined> {
     const [mark] = await this.store.readStream(marker);
     if (!mark) return undefined;
     const matches = (e: StoredEvent | undefined) => e?.type === 'AccessReported' && (e.data as AccessReportedData).auditEventId === data.auditEventId && (e.data as AccessReportedData).source?.client === client;
     const [next] = await this.store.readAll(mark.globalSeq + 1, 1);
-    if (matches(next)) return { eventId: next!.eventId, sequence: next!.globalSeq };
     const stream = (mark.data as { streamId?: string }).streamId;
-    const found = stream ? (await this.store.readStream(stream)).find(matches) : undefined;
-    return found ? { eventId: found.eventId, sequence: found.globalSeq } : undefined;
+    const found = matches(next) ? next : stream ? (await this.store.readStream(stream)).find(matches) : undefined;
+    // The original's patient, as first reported (a retry that differs does not correct it).
+    return found ? { eventId: found.eventId, sequence: found.globalSeq, patientId: (found.data as AccessReportedData).patientId ?? null } : undefined;
   }
 }
