@@ -141,6 +141,15 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
       ['Bundle.entry[2].resource', 'tx-3', false],
     ]);
     expect(all.entries[0]!.eventId).toBe(first.entries[0]!.eventId);
+
+    // A FHIR client asking for FHIR gets a transaction-response Bundle, located at the trail's AuditEvents.
+    const fhir = await ingest(source, good).set('accept', 'application/fhir+json').expect(200);
+    expect(fhir.headers['content-type']).toMatch(/^application\/fhir\+json/);
+    expect(fhir.body).toMatchObject({
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: all.entries.map((e) => ({ response: { status: '200 OK', location: `AuditEvent/${e.eventId}`, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'duplicate' }] } } })),
+    });
   });
 
   it('takes a batch of 1,000 AuditEvents (the cap) in one go, and refuses 1,001', async () => {

@@ -107,3 +107,32 @@ export function toAuditBundle(items: TrailItem[], nextUrl: string | null): Recor
     entry: items.map((item) => ({ fullUrl: `urn:uuid:${item.eventId}`, resource: toAuditEvent(item) })),
   };
 }
+
+/**
+ * The FHIR answer to an ingested Bundle: a `batch-response` or `transaction-response` Bundle,
+ * one entry per AuditEvent in the order posted, `201 Created` (or `200 OK` for a retry of an
+ * AuditEvent already reported), located at the AuditEvent Custos' trail shows for it
+ * (`AuditEvent/<eventId>`, as in `?format=fhir`).
+ */
+export function toIngestResponseBundle(kind: 'batch' | 'transaction', entries: ReadonlyArray<{ auditEventId: string; eventId: string; sequence: number; duplicate: boolean }>): Record<string, unknown> {
+  return {
+    resourceType: 'Bundle',
+    type: `${kind}-response`,
+    entry: entries.map((e) => ({
+      response: {
+        status: e.duplicate ? '200 OK' : '201 Created',
+        location: `AuditEvent/${e.eventId}`,
+        outcome: {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'information',
+              code: e.duplicate ? 'duplicate' : 'informational',
+              diagnostics: `${e.duplicate ? 'already reported' : 'recorded'}: AuditEvent ${e.auditEventId} of this source is event ${e.eventId} at sequence ${e.sequence}, reported, not decided by Custos`,
+            },
+          ],
+        },
+      },
+    })),
+  };
+}

@@ -1,10 +1,10 @@
-import { Body, Controller, HttpCode, Inject, Post } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { IngestAuditEventsCommand, type IngestResult, INGEST_LIMITS } from '@custos/access';
-import { Requires } from '@custos/runtime';
+import { IngestAuditEventsCommand, type IngestResult, INGEST_LIMITS, toIngestResponseBundle } from '@custos/access';
+import { type HttpReply, Requires } from '@custos/runtime';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
-import { ApiJson, ApiProblems, SCHEMA } from '../openapi.js';
+import { ApiJson, ApiProblems, FHIR_BUNDLE_SCHEMA, SCHEMA } from '../openapi.js';
 
 const FHIR_RESOURCE = {
   type: 'object',
@@ -50,9 +50,16 @@ export class AuditIngestController {
   })
   @ApiConsumes('application/fhir+json', 'application/json')
   @ApiBody({ required: true, schema: FHIR_RESOURCE })
-  @ApiJson(200, 'recorded (or recognised as a retry): one entry per AuditEvent, in the order posted', INGEST_RESULT)
+  @ApiJson(200, 'recorded (or recognised as a retry): one entry per AuditEvent, in the order posted; for a Bundle with Accept: application/fhir+json, a batch-response or transaction-response Bundle', INGEST_RESULT, {
+    'application/fhir+json': FHIR_BUNDLE_SCHEMA,
+  })
   @ApiProblems({ 400: ['invalid-audit-event'] })
-  ingest(@Body() body: Record<string, unknown>, @Caller() caller: CallerContext): Promise<IngestResult> {
-    return this.commands.execute(new IngestAuditEventsCommand(body, caller.principal, caller.context));
+  async ingest(@Body() body: Record<string, unknown>, @Headers('accept') accept: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
+    const result: IngestResult = await this.commands.execute(new IngestAuditEventsCommand(body, caller.principal, caller.context));
+    if (result.kind !== 'AuditEvent' && accept?.includes('application/fhir+json')) {
+      res.header('content-type', 'application/fhir+json');
+      return toIngestResponseBundle(result.kind, result.entries);
+    }
+    return result;
   }
 }
