@@ -13,6 +13,7 @@ import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
 import { AccessController } from './access/access.controller.js';
+import { AuditIngestController } from './audit/audit-ingest.controller.js';
 import { AnnotationController } from './annotation/annotation.controller.js';
 import { ExportController, LogController } from './log/log.controller.js';
 import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
@@ -60,7 +61,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController];
+  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

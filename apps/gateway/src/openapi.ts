@@ -67,11 +67,16 @@ export const TRAIL_ITEM_SCHEMA = {
     resourceId: str,
     action: str,
     purpose: nullable(str),
-    decision: { type: 'string', enum: ['PERMIT', 'DENY'] },
+    decision: { type: 'string', enum: ['PERMIT', 'DENY', 'reported-success', 'reported-failure'] },
     rule: str,
     emergency: bool,
     consentVersion: nullable(int),
     itemsReturned: int,
+    reported: {
+      type: 'object',
+      description: 'an access another system reported (FHIR AuditEvent ingest), not decided by Custos',
+      properties: { source: str, auditEventId: str, outcome: nullable(str), recorded: { type: 'string', format: 'date-time' }, note: str },
+    },
   },
 };
 
@@ -101,6 +106,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /v1/patients/{patientId}/access-trail': 'getAccessTrail',
   'GET /v1/patients/{patientId}/disclosures': 'getDisclosures',
   'GET /v1/audit/events': 'searchAuditEvents',
+  'POST /v1/audit/ingest': 'ingestAuditEvents',
   'GET /v1/reviews/emergency-access': 'listEmergencyAccessReviews',
   'POST /v1/reviews/emergency-access/{eventId}': 'reviewEmergencyAccess',
   'PUT /v1/patients/{patientId}/consents/{purpose}': 'changeConsent',

@@ -2,7 +2,7 @@ import type { Sql } from '@custos/event-store';
 import { ValidationError } from '@custos/errors';
 import { DecodedProjection, type ProjectedEvent } from '@custos/projections';
 import { accessCodec, reviewCodec } from './access.codec.js';
-import type { AccessDecided, AccessEvent, EmergencyAccessReviewed } from './domain/access.events.js';
+import type { AccessDecided, AccessEvent, AccessReportedData, EmergencyAccessReviewed } from './domain/access.events.js';
 
 /**
  * The access trail (every decision about a patient's data, every refusal, every read of audit
@@ -20,11 +20,31 @@ interface TrailRow {
   resource_id: string;
   action: string;
   purpose: string | null;
-  decision: 'PERMIT' | 'DENY';
+  decision: TrailDecision;
   rule: string;
   emergency: boolean;
   consent_version: number | null;
   items_returned: number | null;
+  reported_by?: string | null;
+  reported_id?: string | null;
+  reported_outcome?: string | null;
+  reported_at?: Date | string | null;
+}
+
+/** A decision Custos made (PERMIT, DENY), or the outcome another system reports of its own access. */
+export type TrailDecision = 'PERMIT' | 'DENY' | 'reported-success' | 'reported-failure';
+
+/** What the trail says of an access another system reported (FHIR AuditEvent ingest): never a decision of Custos. */
+export interface ReportedBy {
+  /** The reporting source: its client identity in Custos. */
+  source: string;
+  /** The AuditEvent's id at the source. */
+  auditEventId: string;
+  /** The AuditEvent's outcome (0, 4, 8, 12), null when it gave none. */
+  outcome: string | null;
+  /** When the source says the access happened (AuditEvent.recorded); `occurredAt` is when Custos recorded the report. */
+  recorded: string;
+  note: string;
 }
 
 interface ReviewRow {
@@ -55,12 +75,14 @@ export interface TrailItem {
   resourceId: string;
   action: string;
   purpose: string | null;
-  decision: 'PERMIT' | 'DENY';
+  decision: TrailDecision;
   rule: string;
   emergency: boolean;
   consentVersion: number | null;
   /** For a read of audit data: how many items it returned. */
   itemsReturned?: number;
+  /** For an access another system reported: by whom, marked as reported, not decided by Custos. */
+  reported?: ReportedBy;
 }
 
 export interface Page<T> {
@@ -71,7 +93,7 @@ export interface Page<T> {
 export interface TrailFilter {
   patientId?: string;
   actorId?: string;
-  decision?: 'PERMIT' | 'DENY';
+  decision?: TrailDecision;
   purpose?: string;
   from?: Date;
   to?: Date;
@@ -204,6 +226,9 @@ interface NewTrailRow {
   readonly emergency: boolean;
   readonly consentVersion: number | null;
   readonly itemsReturned: number | null;
+  /** The actor when it is not the event's (a reported access: the source's agent, qualified by the source). */
+  readonly actor?: { readonly id: string; readonly roles: readonly string[] };
+  readonly reported?: { readonly by: string; readonly id: string; readonly outcome: string | null; readonly at: string };
 }
 
 /** The trail row an event makes, if it makes one: a decision, a refusal, a read of audit data. */
@@ -221,25 +246,61 @@ function trailRowOf(e: TrailEvent): NewTrailRow | undefined {
       const d = e.data;
       return { e, patientId: d.patientId, resourceType: d.resourceType, resourceId: d.route, action: 'read', purpose: null, decision: 'PERMIT', rule: d.rule, emergency: false, consentVersion: null, itemsReturned: d.itemsReturned };
     }
+    case 'AccessReported':
+      return reportedRow(e, e.data);
     default:
       return undefined;
   }
+}
+
+const ACTION_NAMES: Readonly<Record<string, string>> = { C: 'create', R: 'read', U: 'update', D: 'delete', E: 'execute' };
+
+/**
+ * A reported access as a trail row: the actor is the source's requesting agent (qualified by
+ * the source), the resource the first entity that is not the patient, the decision the
+ * reported outcome, the rule `reported-by-source`.
+ */
+function reportedRow(e: TrailEvent, d: AccessReportedData): NewTrailRow {
+  const patientRef = /(?:^|\/)Patient\/[^/]+(?:\/_history\/[^/]+)?$/;
+  const data = d.entities.find((x) => x.what && !(x.what.reference && patientRef.test(x.what.reference)) && x.role?.code !== '1') ?? d.entities.find((x) => x.what);
+  const ref = data?.what?.reference;
+  const resourceType = data?.what?.type ?? (ref ? (/([A-Za-z]+)\/[^/]+(?:\/_history\/[^/]+)?$/.exec(ref)?.[1] ?? 'reference') : 'AuditEvent');
+  const resourceId = ref ?? data?.what?.identifier?.value ?? `AuditEvent/${d.auditEventId}`;
+  const requestor = d.agents.find((a) => a.requestor) ?? d.agents[0];
+  const roles = [...(requestor?.type ?? []), ...(requestor?.roles ?? [])].flatMap((c) => (c.code ? [c.code] : []));
+  return {
+    e,
+    patientId: d.patientId,
+    resourceType: resourceType.slice(0, 200),
+    resourceId: resourceId.slice(0, 500),
+    action: d.action ? (ACTION_NAMES[d.action] ?? d.action) : 'unknown',
+    purpose: d.purpose,
+    decision: d.decision,
+    rule: 'reported-by-source',
+    emergency: d.emergency,
+    consentVersion: null,
+    itemsReturned: null,
+    actor: { id: d.actorId, roles },
+    reported: { by: d.source.client, id: d.auditEventId, outcome: d.outcome, at: d.recorded },
+  };
 }
 
 async function insertTrail(sql: Sql, rows: readonly NewTrailRow[]): Promise<void> {
   if (rows.length === 0) return;
   const column = <T>(f: (r: NewTrailRow) => T): T[] => rows.map(f);
   await sql.execute(
-    `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned)
-     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::int[], $15::int[])
+    `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned,
+       reported_by, reported_id, reported_outcome, reported_at)
+     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::int[], $15::int[],
+       $16::text[], $17::text[], $18::text[], $19::timestamptz[])
      ON CONFLICT (global_seq) DO NOTHING`,
     [
       column((r) => r.e.globalSeq),
       column((r) => r.e.eventId),
       column((r) => r.patientId),
       column((r) => r.e.occurredAt),
-      column((r) => r.e.metadata.actor.id),
-      column((r) => JSON.stringify(r.e.metadata.actor.roles)),
+      column((r) => (r.actor ?? r.e.metadata.actor).id),
+      column((r) => JSON.stringify((r.actor ?? r.e.metadata.actor).roles)),
       column((r) => r.resourceType),
       column((r) => r.resourceId),
       column((r) => r.action),
@@ -249,6 +310,10 @@ async function insertTrail(sql: Sql, rows: readonly NewTrailRow[]): Promise<void
       column((r) => r.emergency),
       column((r) => r.consentVersion),
       column((r) => r.itemsReturned),
+      column((r) => r.reported?.by ?? null),
+      column((r) => r.reported?.id ?? null),
+      column((r) => r.reported?.outcome ?? null),
+      column((r) => r.reported?.at ?? null),
     ],
   );
 }
@@ -343,5 +408,16 @@ function toItem(r: TrailRow): TrailItem {
     emergency: r.emergency,
     consentVersion: r.consent_version,
     ...(r.items_returned !== null && r.items_returned !== undefined ? { itemsReturned: r.items_returned } : {}),
+    ...(r.reported_by
+      ? {
+          reported: {
+            source: r.reported_by,
+            auditEventId: r.reported_id ?? '',
+            outcome: r.reported_outcome ?? null,
+            recorded: iso(r.reported_at ?? null) ?? new Date(r.occurred_at).toISOString(),
+            note: `reported by ${r.reported_by}, not decided by Custos`,
+          },
+        }
+      : {}),
   };
 }

@@ -10,6 +10,8 @@ export const accessCodec = eventCodec<AccessEvent>({
   AuditDataRead: { version: 1 },
   DicomTransferEnded: { version: 1 },
   DicomSearchRecorded: { version: 1 },
+  AccessReported: { version: 1 },
+  AccessReportReceived: { version: 1 },
 });
 
 export const reviewCodec = eventCodec<EmergencyAccessReviewed>({ EmergencyAccessReviewed: { version: 1 } });

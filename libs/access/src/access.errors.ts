@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError } from '@custos/errors';
+import { ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
 
 /** What a caller is told of a recorded decision. */
 export interface AccessDecisionResult {
@@ -28,5 +28,16 @@ export class AccessDeniedError extends ForbiddenError {
 export class UnknownResourceError extends NotFoundError {
   constructor(resourceType: string, resourceId: string) {
     super(`no ${resourceType} ${resourceId} is known`, { resourceType, resourceId }, 'unknown-resource');
+  }
+}
+
+/**
+ * A posted AuditEvent or Bundle that does not hold (400 `invalid-audit-event`): the problem is
+ * also a FHIR OperationOutcome (`resourceType` and `issue` members, each issue with its FHIR
+ * path in `expression`), so a FHIR client and a problem+json client read the same answer.
+ */
+export class InvalidAuditEventError extends ValidationError {
+  constructor(issues: ReadonlyArray<{ severity: string; code: string; diagnostics: string; expression: readonly string[] }>) {
+    super(`the AuditEvent is not one Custos can record: ${issues.length} issue(s), the first at ${issues[0]?.expression[0] ?? '$'}`, { resourceType: 'OperationOutcome', issue: issues }, 'invalid-audit-event');
   }
 }

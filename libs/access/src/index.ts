@@ -9,4 +9,6 @@ export * from './access.handlers.js';
 export * from './access-trail.repository.js';
 export * from './access.queries.js';
 export * from './fhir-audit-event.js';
+export * from './domain/fhir-audit-ingest.js';
+export * from './audit-ingest.handler.js';
 export * from './access.context.js';

@@ -61,7 +61,8 @@ export type Subjects =
   | 'Export'
   | 'PatientProfile'
   | 'Workforce'
-  | 'Incident';
+  | 'Incident'
+  | 'AuditIngest';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
 type Rule = RawRuleOf<CustosAbility>;
@@ -70,6 +71,9 @@ type Rule = RawRuleOf<CustosAbility>;
 export function rulesFor(p: Principal): Rule[] {
   const rules: Rule[] = [];
   const has = (role: string) => p.roles.includes(role);
+  // A system that reports other systems' accesses (FHIR AuditEvent ingest) may do that and
+  // nothing else, whatever other role its identity also claims: not even ask for access.
+  if (has('audit-source')) return [{ action: 'create', subject: 'AuditIngest', reason: 'audit-source-ingest' }];
   // Anyone authenticated may ask for access: the decision, PERMIT or DENY, is recorded.
   rules.push({ action: 'create', subject: 'AccessRequest', reason: 'any-authenticated' });
   // The log's signed checkpoints and consistency proofs are hashes only: anyone may check them.

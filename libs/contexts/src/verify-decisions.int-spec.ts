@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { AccessDecisions, AccessDeniedError, accessStreamId, PolicyActivation, policyStreamId, UnknownResourceError } from '@custos/access';
+import { AccessDecisions, AccessDeniedError, accessStreamId, IngestAuditEventsCommand, IngestAuditEventsHandler, PolicyActivation, policyStreamId, UnknownResourceError } from '@custos/access';
 import { CustosError } from '@custos/errors';
 import { policyVersionOf, type Principal } from '@custos/authz';
 import { ConsentReader, consentShell, consentStreamId, STANDARD_RULES, type Recipient } from '@custos/consent';
@@ -213,5 +213,34 @@ describe.each<StoreKind>(['pglite', 'postgres'])('custos verify --decisions agai
     const [activation] = (await t.store.readStream(policyStreamId(POLICY.version))).map((e) => e.globalSeq);
     await rewriteAndRehash(t.db, activation!, (d) => ({ ...d, parameters: { consentDefaultGranted: [...PURPOSES], consentRestrictable: [] } }));
     expect(await verifyDecisions(t.db)).toMatchObject({ ok: false, badPolicy: { globalSeq: activation, policyVersion: POLICY.version } });
+  });
+});
+
+describe('custos verify --decisions and reported accesses', () => {
+  it('re-derives the decisions and passes over accesses other systems reported (they were never decided by Custos)', async () => {
+    const t = await openTestStore('pglite', ALL_MIGRATIONS);
+    try {
+      const w = await world(t);
+      await w.register('img-v1', 'pv1', 'ds-a');
+      await w.ask(principals.clinician(), { resourceType: 'image', resourceId: 'img-v1', action: 'view', purpose: 'TREATMENT' }, false);
+      const source = principals.auditSource();
+      const reported = (id: string) => ({
+        resourceType: 'AuditEvent',
+        id,
+        type: { code: 'rest' },
+        action: 'R',
+        recorded: '2026-06-01T07:00:00Z',
+        outcome: id.endsWith('f') ? '8' : '0',
+        agent: [{ who: { identifier: { value: 'u1' } }, requestor: true }],
+        source: { observer: { reference: 'Device/ehr' } },
+        entity: [{ what: { reference: 'Patient/pv1' } }],
+      });
+      const ingest = new IngestAuditEventsHandler(t.store, w.clock);
+      await ingest.execute(new IngestAuditEventsCommand({ resourceType: 'Bundle', type: 'batch', entry: [{ resource: reported('a') }, { resource: reported('bf') }] }, source, contextOf(source)));
+      await w.ask(principals.clinician(), { resourceType: 'image', resourceId: 'img-v1', action: 'view', purpose: 'RESEARCH' }, false);
+      expect(await verifyDecisions(t.db)).toMatchObject({ ok: true, decisions: 2, rederived: 2 });
+    } finally {
+      await t.close();
+    }
   });
 });

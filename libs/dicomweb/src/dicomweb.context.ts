@@ -3,7 +3,7 @@ import { ArchiveFeed } from './archive-feed.js';
 import { DicomArchive } from './archive.js';
 import { Deidentifier } from './deidentifier.js';
 import { DicomwebGateway } from './dicomweb.service.js';
-import { DicomwebFeed1764000016000 } from './migrations/1764000016000-dicomweb-feed.js';
+import { DicomwebFeed1764000019400 } from './migrations/1764000019400-dicomweb-feed.js';
 
 /**
  * Custos in front of a DICOMweb archive (Orthanc): searches, retrieves and stores decided and
@@ -12,7 +12,7 @@ import { DicomwebFeed1764000016000 } from './migrations/1764000016000-dicomweb-f
  */
 export const dicomwebContext: CustosContext = {
   name: 'dicomweb',
-  migrations: [DicomwebFeed1764000016000],
+  migrations: [DicomwebFeed1764000019400],
   gatewayProviders: (config) => [
     { provide: DicomArchive, useFactory: () => (config.dicomweb ? new DicomArchive(config.dicomweb) : null) },
     ...(config.dicomweb?.orthancUrl ? [Deidentifier] : []),

@@ -8,4 +8,4 @@ export * from './identity.js';
 export * from './multipart.js';
 export * from './part10.js';
 export * from './registration.js';
-export { DicomwebFeed1764000016000 } from './migrations/1764000016000-dicomweb-feed.js';
+export { DicomwebFeed1764000019400 } from './migrations/1764000019400-dicomweb-feed.js';

@@ -68,6 +68,8 @@ export function configureHttp(app: NestFastifyApplication, logger: Logger, docum
   const accessLog = logger.isLevelEnabled('info') || logger.isLevelEnabled('error');
   const methods = methodsByPath();
   fastify.removeContentTypeParser(['text/plain']); // JSON only: anything else is a 415
+  // FHIR's JSON media type is JSON, parsed by the same parser (the input guard and DTOs follow).
+  fastify.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, fastify.getDefaultJsonParser('ignore', 'ignore'));
   fastify.addHook('onRoute', (route) => methods.add(route.url, route.method));
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-correlation-id', req.id);

@@ -30,6 +30,13 @@ describe('OCSF 1.8.0 export (validated against the schema of ocsf/ocsf-schema 1.
     expect(accessToOcsf(stored('ConsentChanged', {}))).toBeNull();
   });
 
+  it('writes accesses other systems reported as Web Resource Access Activity by the source-qualified agent, marked as reported', () => {
+    const data = { source: { client: 'ehr-1', observer: null, site: null }, auditEventId: 'ae-1', recorded: '2026-11-02T18:59:00.000Z', action: 'R', outcome: '4', decision: 'reported-failure', actorId: 'ehr-1/u42', purpose: 'TREATMENT', patientId: 'p1', entities: [{ what: { reference: 'Patient/p1' } }, { what: { reference: 'List/l1' } }] };
+    const reported = accessToOcsf(stored('AccessReported', data, 2, 'ehr-1'));
+    expect(ocsfProblems(reported as Record<string, unknown>)).toEqual([]);
+    expect(reported).toMatchObject({ activity_id: 2, actor: { user: { uid: 'ehr-1/u42' } }, web_resources: [{ uid: 'List/l1', type: 'reported', data: { patient_id: 'p1' } }], unmapped: { reported_by: 'ehr-1', audit_event_id: 'ae-1' } });
+  });
+
   it('writes detections as Detection Finding and incidents as Incident Finding with status and verdict', () => {
     const engine = new SentinelEngine();
     let detection;

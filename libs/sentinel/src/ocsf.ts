@@ -19,9 +19,14 @@ function metadata(e: StoredEvent, extra: Record<string, unknown> = {}) {
   return { version: OCSF_VERSION, product, uid: e.eventId, log_name: 'custos', correlation_uid: e.metadata?.correlationId, sequence: e.globalSeq, ...extra };
 }
 
-/** An access decision (AccessDecided, or a refused route) as Web Resource Access Activity. */
+/**
+ * An access decision (AccessDecided, or a refused route) as Web Resource Access Activity; an
+ * access another system reported (AccessReported) too, with the source's agent as actor and
+ * the source in `unmapped.reported_by` (Custos did not decide it).
+ */
 export function accessToOcsf(e: StoredEvent): OcsfEvent | null {
   const d = (e.data ?? {}) as Record<string, unknown>;
+  if (e.type === 'AccessReported') return reportedToOcsf(e, d);
   const permit = e.type === 'AccessDecided' && d.decision === 'PERMIT';
   if (e.type !== 'AccessDecided' && e.type !== 'RouteAccessDenied') return null;
   const activity = permit ? 1 : 2;
@@ -47,6 +52,31 @@ export function accessToOcsf(e: StoredEvent): OcsfEvent | null {
     web_resources: [resource],
     message: e.type === 'AccessDecided' ? `${String(d.action)} ${String(d.resourceType)} for ${String(d.purpose)}: ${String(d.decision)} (${String(d.rule)})` : `${String(d.action)} refused (${String(d.rule)})`,
     unmapped: e.type === 'AccessDecided' ? { purpose: d.purpose, rule: d.rule, emergency: d.emergency, consent_version: d.consentVersion, policy_version: d.policyVersion, hash: e.hash } : { rule: d.rule, hash: e.hash },
+  };
+}
+
+function reportedToOcsf(e: StoredEvent, d: Record<string, unknown>): OcsfEvent {
+  const success = d.decision === 'reported-success';
+  const activity = success ? 1 : 2;
+  const source = (d.source ?? {}) as { client?: unknown };
+  const entity = ((d.entities ?? []) as Array<{ what?: { reference?: string } | null }>).find((x) => x.what?.reference && !/(^|\/)Patient\//.test(x.what.reference));
+  return {
+    class_uid: 6004,
+    class_name: 'Web Resource Access Activity',
+    category_uid: 6,
+    category_name: 'Application Activity',
+    activity_id: activity,
+    activity_name: success ? 'Access Grant' : 'Access Deny',
+    type_uid: 600400 + activity,
+    time: Date.parse(e.occurredAt),
+    severity_id: success ? 1 : 2,
+    status_id: success ? 1 : 2,
+    metadata: metadata(e, { profiles: ['host'] }),
+    actor: { user: { uid: String(d.actorId), type_id: 1 } },
+    http_request: { uid: e.metadata.correlationId },
+    web_resources: [{ uid: String(entity?.what?.reference ?? `AuditEvent/${String(d.auditEventId)}`), type: 'reported', ...(typeof d.patientId === 'string' ? { data: { patient_id: d.patientId } } : {}) }],
+    message: `reported by ${String(source.client)}, not decided by Custos: action ${String(d.action)} for ${String(d.purpose)}, outcome ${String(d.outcome ?? '0')}`,
+    unmapped: { reported_by: source.client, audit_event_id: d.auditEventId, recorded: d.recorded, outcome: d.outcome, purpose: d.purpose, hash: e.hash },
   };
 }
 
@@ -135,7 +165,7 @@ export function incidentToOcsf(e: StoredEvent, view: IncidentView): OcsfEvent {
 export async function ocsfOfLog(events: readonly StoredEvent[], incidentAt: (incidentId: string, version: number) => Promise<IncidentView | null>): Promise<OcsfEvent[]> {
   const out: OcsfEvent[] = [];
   for (const e of events) {
-    if (e.type === 'AccessDecided' || e.type === 'RouteAccessDenied') {
+    if (e.type === 'AccessDecided' || e.type === 'RouteAccessDenied' || e.type === 'AccessReported') {
       const a = accessToOcsf(e);
       if (a) out.push(a);
     } else if (e.type === 'DetectionRaised') out.push(detectionToOcsf(e));

@@ -56,6 +56,26 @@ export function observationsOf(e: StoredEvent): Observation[] {
           purpose: str(d.purpose) ?? 'UNKNOWN',
         },
       ];
+    case 'AccessReported':
+      // Another system's access, as it reports it: the actor is its agent, qualified by the
+      // source (`<client>/<who>`), so reported reads count per agent like any other and no
+      // source can add to a Custos user's count. Observed when recorded (the rules' windows
+      // run in log order), so a backlog reported at once counts as at once. Not an emergency
+      // here: Custos' review queue holds only its own break-the-glass decisions.
+      return [
+        {
+          kind: 'access',
+          ref,
+          at,
+          actorId: str(d.actorId) ?? `${actor.id}/unidentified`,
+          roles: [],
+          patientId: str(d.patientId),
+          decision: d.decision === 'reported-success' ? 'PERMIT' : 'DENY',
+          emergency: false,
+          consentVersion: 0,
+          purpose: str(d.purpose) ?? 'UNKNOWN',
+        },
+      ];
     case 'RouteAccessDenied':
       return [{ kind: 'access', ref, at, actorId: actor.id, roles: actor.roles ?? [], patientId: str(d.patientId), decision: 'DENY', emergency: false, consentVersion: 0, purpose: 'ROUTE' }];
     case 'ConsentChanged':

@@ -27,6 +27,8 @@ export const principals = {
   securityOfficer: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'so-1', roles: ['security-officer'], credentials: [] }, over),
   regulator: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'reg-1', roles: ['regulator'], credentials: [] }, over),
   admin: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'admin-1', roles: ['admin'], credentials: [] }, over),
+  /** A source system reporting its own accesses as FHIR AuditEvents (an EHR, a viewer). */
+  auditSource: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'ehr-1', roles: ['audit-source'], credentials: [] }, over),
 } as const;
 
 /** The actor events record for a principal (what the gateway derives from a verified token). */

@@ -42,7 +42,7 @@ export const PURPOSE_CODES: Readonly<Record<Purpose, Coding>> = {
 export const DATA_CATEGORY_SYSTEM = 'https://custos.dev/fhir/CodeSystem/data-category';
 
 /** The roles Custos knows (JWT claim `roles`). */
-export const ROLES = ['patient', 'clinician', 'annotator', 'reviewer', 'data-steward', 'researcher', 'security-officer', 'regulator', 'admin'] as const;
+export const ROLES = ['patient', 'clinician', 'annotator', 'reviewer', 'data-steward', 'researcher', 'security-officer', 'regulator', 'admin', 'audit-source'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(value: unknown): value is Role {

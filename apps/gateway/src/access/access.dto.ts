@@ -1,4 +1,5 @@
 import { EMERGENCY_REASON_MIN, visibleLength } from '@custos/authz';
+import type { TrailDecision } from '@custos/access';
 import { DATA_ACTIONS, PURPOSES, RESOURCE_TYPES } from '@custos/vocabulary';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
@@ -85,7 +86,7 @@ export class TrailQueryDto {
 export class AuditQueryDto extends TrailQueryDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @Matches(/^[A-Za-z0-9._@:-]{1,200}$/) actorId?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @Matches(ID) patientId?: string;
-  @ApiPropertyOptional({ enum: ['PERMIT', 'DENY'] }) @IsOptional() @IsIn(['PERMIT', 'DENY']) decision?: 'PERMIT' | 'DENY';
+  @ApiPropertyOptional({ enum: ['PERMIT', 'DENY', 'reported-success', 'reported-failure'] }) @IsOptional() @IsIn(['PERMIT', 'DENY', 'reported-success', 'reported-failure']) decision?: TrailDecision;
   @ApiPropertyOptional({ enum: PURPOSES }) @IsOptional() @IsIn(PURPOSES) purpose?: (typeof PURPOSES)[number];
 }
 

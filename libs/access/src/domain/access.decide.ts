@@ -2,7 +2,8 @@ import { decideDataAccess, type Principal, ruleFor } from '@custos/authz';
 import type { Decider } from '@custos/decider';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '@custos/errors';
 import { DATA_ACTIONS, type DataAction, PURPOSES, type Purpose, RESOURCE_TYPES, type ResourceType } from '@custos/vocabulary';
-import { type AccessDecided, type AccessDecidedData, type AccessEvent, type AuditDataReadData, DICOM_LEVELS, type DicomAccess, type DicomSearchRecordedData, type DicomTransferEndedData, type EmergencyAccessReviewed, type PolicyActivated, type PolicyActivatedData, type RouteAccessDeniedData } from './access.events.js';
+import { type AccessDecided, type AccessDecidedData, type AccessEvent, type AccessReported, type AccessReportedData, type AuditDataReadData, DICOM_LEVELS, type DicomAccess, type DicomSearchRecordedData, type DicomTransferEndedData, type EmergencyAccessReviewed, type PolicyActivated, type PolicyActivatedData, type RouteAccessDeniedData } from './access.events.js';
+import { PATIENT_ID } from './fhir-audit-ingest.js';
 
 /**
  * Pure deciders of the access context: no framework, no I/O, no clock. What the handler
@@ -32,7 +33,27 @@ export type RecordRouteDenied = { readonly type: 'RecordRouteDenied'; readonly d
 export type RecordAuditRead = { readonly type: 'RecordAuditRead'; readonly data: AuditDataReadData };
 export type RecordDicomTransfer = { readonly type: 'RecordDicomTransfer'; readonly data: DicomTransferEndedData };
 export type RecordDicomSearch = { readonly type: 'RecordDicomSearch'; readonly data: DicomSearchRecordedData };
-export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead | RecordDicomTransfer | RecordDicomSearch;
+/** Another system's access, reported as a FHIR AuditEvent and read by `parseIngest`. */
+export type RecordReportedAccess = { readonly type: 'RecordReportedAccess'; readonly data: AccessReportedData };
+export type AccessCommand = DecideAccess | RecordRouteDenied | RecordAuditRead | RecordReportedAccess | RecordDicomTransfer | RecordDicomSearch;
+
+/**
+ * A reported access, recorded as reported: what the trail's NOT NULL columns and the
+ * sentinel rely on is checked whatever transport sent it (a source, an actor qualified by that
+ * source, an AuditEvent id, a patient Custos can name, a decision that follows the outcome).
+ */
+export function reportAccess(command: RecordReportedAccess): AccessReported {
+  const d = command.data;
+  const bad = (field: string, why: string) => new ValidationError(`${field} ${why}`, { field }, 'invalid-audit-event');
+  if (typeof d?.source?.client !== 'string' || d.source.client.length < 1) throw bad('source', 'must name the reporting client');
+  if (typeof d.actorId !== 'string' || !d.actorId.startsWith(`${d.source.client}/`)) throw bad('actorId', 'must be qualified by the source');
+  if (typeof d.auditEventId !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(d.auditEventId)) throw bad('auditEventId', 'must be a FHIR id');
+  if (d.patientId !== null && (typeof d.patientId !== 'string' || !PATIENT_ID.test(d.patientId))) throw bad('patientId', 'must be a Custos patient id or null');
+  if (typeof d.recorded !== 'string' || Number.isNaN(Date.parse(d.recorded))) throw bad('recorded', 'must be an instant');
+  const expected = d.outcome === null || d.outcome === '0' ? 'reported-success' : 'reported-failure';
+  if (d.decision !== expected) throw bad('decision', `must be ${expected} for outcome ${String(d.outcome)}`);
+  return { type: 'AccessReported', data: d };
+}
 
 export function decideAccess(command: DecideAccess): AccessDecided {
   assertRequest(command);
@@ -115,6 +136,7 @@ export const accessDecider: Decider<null, AccessCommand, AccessEvent> = {
     if (command.type === 'RecordRouteDenied') return [{ type: 'RouteAccessDenied', data: command.data }];
     if (command.type === 'RecordDicomTransfer') return [{ type: 'DicomTransferEnded', data: command.data }];
     if (command.type === 'RecordDicomSearch') return [{ type: 'DicomSearchRecorded', data: command.data }];
+    if (command.type === 'RecordReportedAccess') return [reportAccess(command)];
     return [{ type: 'AuditDataRead', data: command.data }];
   },
 };

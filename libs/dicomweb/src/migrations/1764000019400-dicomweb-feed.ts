@@ -4,8 +4,8 @@ import { type MigrationInterface, type QueryRunner } from 'typeorm';
  * How far each archive's changes feed has been read (Orthanc's change sequence): instances that
  * reach the archive another way than through Custos are registered from it, once, across restarts.
  */
-export class DicomwebFeed1764000016000 implements MigrationInterface {
-  name = 'DicomwebFeed1764000016000';
+export class DicomwebFeed1764000019400 implements MigrationInterface {
+  name = 'DicomwebFeed1764000019400';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
