@@ -41,8 +41,13 @@ export function observationsOf(e: StoredEvent): Observation[] {
   const ref: EvidenceRef = { eventId: e.eventId, sequence: e.globalSeq, hash: e.hash };
   const actor = e.metadata?.actor ?? { id: 'unknown', roles: [] };
   switch (e.type) {
-    case 'AccessDecided':
+    case 'AccessDecided': {
+      // A DICOMweb retrieve of whole instances (a study, a series, an instance) takes the images out: an export of
+      // the patient's images as the bulk-export rule counts them, besides the access itself.
+      const dicom = (d.dicom ?? null) as { level?: unknown } | null;
+      const exported = d.decision === 'PERMIT' && typeof d.patientId === 'string' && (dicom?.level === 'study' || dicom?.level === 'series' || dicom?.level === 'instance');
       return [
+        ...(exported ? [{ kind: 'export' as const, ref, at, actorId: actor.id, patientIds: [d.patientId as string] }] : []),
         {
           kind: 'access',
           ref,
@@ -56,6 +61,7 @@ export function observationsOf(e: StoredEvent): Observation[] {
           purpose: str(d.purpose) ?? 'UNKNOWN',
         },
       ];
+    }
     case 'AccessReported':
       // Another system's access, as it reports it: the actor is its agent, qualified by the
       // source (`<client>/<who>`), so reported reads count per agent like any other and no
