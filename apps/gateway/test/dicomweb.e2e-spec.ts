@@ -81,6 +81,24 @@ beforeAll(async () => {
       expect(ds.PatientSex).toBe('F');
       expect(ds.StudyInstanceUID).not.toBe(study.studyUid);
     }
+    const metadata = await researcher.retrieveStudyMetadata({ studyInstanceUID: study.studyUid });
+    expect(metadata).toHaveLength(2);
+    expect(JSON.stringify(metadata)).not.toContain('Doe');
+    expect(JSON.stringify(metadata)).not.toContain(patientId);
+    expect(JSON.stringify(metadata)).not.toContain('19800214');
+    const first = study.instances[0] as { seriesUid: string; sopInstanceUid: string };
+    const frames = await request(app.getHttpServer())
+      .get(`/dicom-web/studies/${study.studyUid}/series/${first.seriesUid}/instances/${first.sopInstanceUid}/frames/1`)
+      .set('authorization', `Bearer ${tokens.researcher}`)
+      .set('x-purpose-of-use', 'RESEARCH')
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+    expect(frames.status).toBe(200);
+    expect(String(frames.headers['content-type'])).toMatch(/^multipart\/related/);
     const listed = await researcher.searchForStudies({ queryParams: { PatientID: patientId } });
     expect(listed).toHaveLength(1);
     expect(JSON.stringify(listed)).not.toContain('Doe');
@@ -192,7 +210,7 @@ describe('DICOMweb when the client or the archive fails', () => {
     const hanging: Server = createServer(() => undefined);
     await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
     const port = (hanging.address() as AddressInfo).port;
-    const faulty = await bootEmbedded({ DICOMWEB_UPSTREAM: `http://127.0.0.1:${port}/dicom-web`, DICOMWEB_TIMEOUT_MS: '300', DICOMWEB_FEED_POLL_MS: '0' });
+    const faulty = await bootEmbedded({ DICOMWEB_UPSTREAM: `http://127.0.0.1:${port}/dicom-web`, DICOMWEB_TIMEOUT_MS: '300', DICOMWEB_FEED_POLL_MS: '0', DICOMWEB_MAX_STOW_BYTES: '2048' });
     try {
       const clinician = await tokenFor(faulty, principals.clinician());
       const inst = syntheticInstanceWithIds();
@@ -211,6 +229,10 @@ describe('DICOMweb when the client or the archive fails', () => {
       expect([down.status, down.body.code]).toEqual([503, 'archive-unavailable']);
       const unknown = await request(faulty.getHttpServer()).get(`/dicom-web/studies/1.2.3.4.777?purpose=TREATMENT`).set('authorization', `Bearer ${clinician}`);
       expect([unknown.status, unknown.body.code]).toEqual([503, 'archive-unavailable']);
+      const steward = await tokenFor(faulty, principals.steward());
+      const big = multipartDicom([syntheticInstanceWithIds().bytes]);
+      const tooBig = await request(faulty.getHttpServer()).post('/dicom-web/studies').set('authorization', `Bearer ${steward}`).set('content-type', big.contentType).send(big.body);
+      expect([tooBig.status, tooBig.body.code]).toEqual([413, 'payload-too-large']);
       const search = await request(faulty.getHttpServer()).get('/dicom-web/studies?purpose=TREATMENT').set('authorization', `Bearer ${clinician}`);
       expect([search.status, search.body.code]).toEqual([503, 'archive-unavailable']);
 
