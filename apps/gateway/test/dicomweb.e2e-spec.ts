@@ -3,7 +3,9 @@ import { api } from 'dicomweb-client';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CommandBus } from '@nestjs/cqrs';
+import { ArchiveFeed, DicomArchive, DicomwebGateway } from '@custos/dicomweb';
 import { RegisterDicomInstanceCommand } from '@custos/imaging';
+import { createLogger } from '@custos/platform';
 import request from 'supertest';
 import XHR from 'xhr2';
 import { verifyDecisions } from '@custos/contexts';
@@ -130,6 +132,14 @@ beforeAll(async () => {
       if (Date.now() > deadline) throw new Error(`not registered: ${res.status}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Read again from where it stopped (as after a restart), and by a second reader of the same feed: nothing twice.
+    const db = app.get(Database);
+    const again = new ArchiveFeed(app.get(DicomArchive), app.get(DicomwebGateway), db, createLogger('silent'));
+    await again.poll();
+    await db.execute('UPDATE custos_dicomweb_feed SET position = GREATEST(position - 50, 0)');
+    await again.poll();
+    const registrations = await db.query(`SELECT 1 FROM custos_events WHERE type = 'ImageRegistered' AND stream_id = $1`, [`image-${inst.sopInstanceUid}`]);
+    expect(registrations).toHaveLength(1);
   });
 
   it('refuses what a hostile client sends with problem+json, never a 500, and stores nothing of it', async () => {
