@@ -86,7 +86,7 @@ export const EVENT_REF_SCHEMA = { type: 'object', properties: { eventId: str, se
 export const OBJECT_SCHEMA = { type: 'object' };
 export const SCHEMA = { str, int, bool, nullable };
 
-function problemSchema(codes: readonly string[]): Schema {
+export function problemSchema(codes: readonly string[]): Schema {
   return { allOf: [{ $ref: getSchemaPath(ProblemDto) }, { type: 'object', properties: { code: { type: 'string', enum: [...new Set(codes)] } } }] };
 }
 

@@ -10,7 +10,7 @@ import request from 'supertest';
 import XHR from 'xhr2';
 import { verifyDecisions } from '@custos/contexts';
 import { Database, verifyChain } from '@custos/event-store';
-import { multipartDicom, orthancFromEnv, orthancRest, orthancUpload, parseMultipart, principals, readInstance, syntheticInstanceWithIds, syntheticStudy } from '@custos/testing';
+import { multipartDicom, newUid, orthancFromEnv, orthancRest, orthancUpload, parseMultipart, principals, readInstance, syntheticInstanceWithIds, syntheticStudy } from '@custos/testing';
 import { bootEmbedded, tokenFor } from './helpers.js';
 
 // dicomweb-client speaks XMLHttpRequest (it is OHIF's client): xhr2 gives Node one.
@@ -71,7 +71,7 @@ beforeAll(async () => {
 
     const researcher = client(tokens.researcher as string, 'RESEARCH');
     await expect(researcher.retrieveStudy({ studyInstanceUID: study.studyUid })).rejects.toMatchObject({ status: 403 });
-    expect(await researcher.searchForStudies({ queryParams: { PatientID: patientId } })).toEqual([]);
+    expect(await researcher.searchForStudies({ queryParams: { StudyInstanceUID: study.studyUid } })).toEqual([]);
 
     await request(app.getHttpServer()).put(`/v1/patients/${patientId}/consents/RESEARCH`).set('authorization', `Bearer ${tokens.patient}`).send({ status: 'granted' }).expect(200);
     const deidentified = (await researcher.retrieveStudy({ studyInstanceUID: study.studyUid })) as ArrayBuffer[];
@@ -101,7 +101,7 @@ beforeAll(async () => {
       });
     expect(frames.status).toBe(200);
     expect(String(frames.headers['content-type'])).toMatch(/^multipart\/related/);
-    const listed = await researcher.searchForStudies({ queryParams: { PatientID: patientId } });
+    const listed = await researcher.searchForStudies({ queryParams: { StudyInstanceUID: study.studyUid } });
     expect(listed).toHaveLength(1);
     expect(JSON.stringify(listed)).not.toContain('Doe');
 
@@ -211,6 +211,100 @@ beforeAll(async () => {
     const b = await request(app.getHttpServer()).get(`/dicom-web/studies/1.2.3.999999?purpose=TREATMENT`).set('authorization', `Bearer ${nosy}`);
     expect([a.status, a.body.code]).toEqual([404, 'unknown-resource']);
     expect([b.status, b.body.code]).toEqual([404, 'unknown-resource']);
+  });
+});
+
+describe('DICOMweb under attack (findings of the outside attack, kept as tests)', () => {
+  let app: INestApplication;
+  const t: Record<string, string> = {};
+  const http = () => request(app.getHttpServer());
+  const stowAs = (token: string, instances: Uint8Array[]) => {
+    const m = multipartDicom(instances);
+    return http().post('/dicom-web/studies').set('authorization', `Bearer ${token}`).set('content-type', m.contentType).send(m.body);
+  };
+
+  beforeAll(async () => {
+    app = await bootEmbedded({ ...ARCHIVE_ENV, DICOMWEB_FEED_POLL_MS: '0' });
+    t.steward = await tokenFor(app, principals.steward());
+    t.clinician = await tokenFor(app, principals.clinician());
+    t.researcher = await tokenFor(app, principals.researcher());
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it("does not release another patient's (or another issuer's) instance filed under a bound study, nor list it in a search", async () => {
+    const own = syntheticInstanceWithIds({ patientName: 'Own^Patient' });
+    await stowAs(t.steward as string, [own.bytes]).expect(200);
+    // Straight into the archive, under the same study: one of another patient, one of the same number at another issuer.
+    await orthancUpload(syntheticInstanceWithIds({ studyUid: own.studyUid, patientId: `${own.patientId}-other`, patientName: 'Bob^Victim' }).bytes);
+    await orthancUpload(syntheticInstanceWithIds({ studyUid: own.studyUid, patientId: own.patientId, issuerOfPatientId: 'OTHERHOSP', patientName: 'Foreign^Two' }).bytes);
+    const retrieve = await http().get(`/dicom-web/studies/${own.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${t.clinician}`);
+    expect([retrieve.status, retrieve.body.code]).toEqual([409, 'study-patient-mismatch']);
+    expect(JSON.stringify(retrieve.body)).not.toMatch(/Victim|Foreign/);
+    const search = await http().get(`/dicom-web/studies/${own.studyUid}/instances?purpose=TREATMENT&includefield=all`).set('authorization', `Bearer ${t.clinician}`);
+    expect(search.status).toBe(200);
+    expect(search.text).toContain('Own^Patient');
+    expect(search.text).not.toMatch(/Victim|Foreign/);
+    // The instance of the bound patient alone is still released.
+    const alone = await http().get(`/dicom-web/studies/${own.studyUid}/series/${own.seriesUid}/instances/${own.sopInstanceUid}?purpose=TREATMENT`).set('authorization', `Bearer ${t.clinician}`);
+    expect(alone.status).toBe(200);
+  });
+
+  it('refuses a research search on names, MRNs, birth dates or accession numbers (a pseudonym is never tied to a person)', async () => {
+    for (const q of ['PatientID=x', 'PatientName=Doe*', 'PatientBirthDate=19800214', 'AccessionNumber=1', '00100020=x']) {
+      const res = await http().get(`/dicom-web/studies?purpose=RESEARCH&${q}`).set('authorization', `Bearer ${t.researcher}`);
+      expect([res.status, res.body.code]).toEqual([400, 'query-key-not-allowed']);
+    }
+    expect((await http().get('/dicom-web/studies?purpose=RESEARCH&Modality=CT&limit=5').set('authorization', `Bearer ${t.researcher}`)).status).toBeLessThan(300);
+  });
+
+  it('refuses without naming the patient or their consent', async () => {
+    const own = syntheticInstanceWithIds();
+    await stowAs(t.steward as string, [own.bytes]).expect(200);
+    const res = await http().get(`/dicom-web/studies/${own.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${t.researcher}`);
+    expect([res.status, res.body.code]).toEqual([403, 'access-denied']);
+    expect(JSON.stringify(res.body)).not.toContain(own.patientId);
+  });
+
+  it('binds a study before storing it: of two stores of one study for two patients at once, one is refused and nothing of it is stored', async () => {
+    const studyUid = newUid();
+    const a = syntheticInstanceWithIds({ studyUid });
+    const b = syntheticInstanceWithIds({ studyUid });
+    const [ra, rb] = await Promise.all([stowAs(t.steward as string, [a.bytes]), stowAs(t.steward as string, [b.bytes])]);
+    expect([ra.status, rb.status].sort()).toEqual([200, 409]);
+    const loser = ra.status === 409 ? a : b;
+    expect(await (await orthancRest('/tools/lookup', { method: 'POST', body: loser.sopInstanceUid })).json()).toEqual([]);
+  });
+
+  it('refuses a SOP Instance UID registered for another patient, and registers nothing the archive reads differently (a header with two PatientIDs)', async () => {
+    const first = syntheticInstanceWithIds();
+    await stowAs(t.steward as string, [first.bytes]).expect(200);
+    const again = syntheticInstanceWithIds({ sopInstanceUid: first.sopInstanceUid });
+    expect((await stowAs(t.steward as string, [again.bytes])).body.code).toBe('duplicate-instance');
+
+    const x = syntheticInstanceWithIds();
+    const buf = Buffer.from(x.bytes);
+    const tag = Buffer.from([0x10, 0x00, 0x20, 0x00, 0x4c, 0x4f]); // (0010,0020) LO
+    const at = buf.indexOf(tag, 132);
+    const len = buf.readUInt16LE(at + 6);
+    const second = Buffer.alloc(14);
+    tag.copy(second, 0);
+    second.writeUInt16LE(6, 6);
+    second.write('OTHER1', 8, 'latin1');
+    const crafted = Buffer.concat([buf.subarray(0, at + 8 + len), second, buf.subarray(at + 8 + len)]);
+    const res = await stowAs(t.steward as string, [crafted]);
+    expect(res.status).not.toBe(200);
+    const image = await http().get(`/v1/images/${x.sopInstanceUid}?purpose=TREATMENT`).set('authorization', `Bearer ${t.clinician}`);
+    expect(image.status).toBe(404);
+  });
+
+  it('does not answer 200 when the archive stored nothing', async () => {
+    const x = syntheticInstanceWithIds();
+    const truncated = Buffer.from(x.bytes).subarray(0, x.bytes.length - 4000);
+    const res = await stowAs(t.steward as string, [truncated]);
+    expect(res.status).not.toBe(200);
+    expect(res.status).toBeLessThan(500);
   });
 });
 

@@ -3,9 +3,9 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { AccessDecisions, AccessDeniedError, AccessRecorder, type DicomAccess, UnknownResourceError } from '@custos/access';
 import type { Principal } from '@custos/authz';
-import { CustosError, NotFoundError, UnavailableError, ValidationError } from '@custos/errors';
+import { CustosError, ForbiddenError, NotFoundError, UnavailableError, ValidationError } from '@custos/errors';
 import type { CommandContext } from '@custos/event-store';
-import { ImageDirectory, type ImageOwner, RegisterDicomInstanceCommand } from '@custos/imaging';
+import { BindStudyCommand, ImageDirectory, type ImageOwner, RegisterDicomInstanceCommand } from '@custos/imaging';
 import { LOGGER } from '@custos/kernel';
 import type { Logger } from 'pino';
 import type { Purpose } from '@custos/vocabulary';
@@ -102,7 +102,8 @@ export class DicomwebGateway {
     const archive = this.upstream;
     if (scope.studyUid !== undefined) assertUid('StudyInstanceUID', scope.studyUid);
     if (scope.seriesUid !== undefined) assertUid('SeriesInstanceUID', scope.seriesUid);
-    const params = searchParams(query);
+    const deidentifiedSearch = this.deidentifies(purpose.purpose);
+    const params = searchParams(query, deidentifiedSearch ? DEIDENTIFIED_QUERY_KEYS : undefined);
     const path = `${scope.studyUid ? `/studies/${scope.studyUid}` : ''}${scope.seriesUid ? `/series/${scope.seriesUid}` : ''}/${level}?${params.toString()}`;
     const answer = await archive.dicomweb(path, { accept: 'application/dicom+json' });
     if (answer.status === 204) answer.body.resume();
@@ -148,7 +149,16 @@ export class DicomwebGateway {
           throw e;
         }
         patients.add(owner.patientId);
-        for (const item of items) shown.push(deidentified ? rewriteRetrieveUrls(await this.deid().qido(item, owner, archive.config.defaultDataset), archive.config.upstream, baseUrl) : rewriteRetrieveUrls(item, archive.config.upstream, baseUrl));
+        for (const item of items) {
+          // Each item must be of the patient the decision was for: an instance of another patient (or another issuer)
+          // filed under this study is withheld, not shown on this patient's decision.
+          const own = patientIdOf(item, archive.config.localIssuer);
+          if (!('patientId' in own) || own.patientId !== owner.patientId) {
+            withheld += 1;
+            continue;
+          }
+          shown.push(deidentified ? rewriteRetrieveUrls(await this.deid().qido(item, owner, archive.config.defaultDataset), archive.config.upstream, baseUrl) : rewriteRetrieveUrls(item, archive.config.upstream, baseUrl));
+        }
       }),
     );
     await this.recorder.dicomSearch(context, {
@@ -207,7 +217,15 @@ export class DicomwebGateway {
     };
     const action = target.level === 'study' || target.level === 'series' || target.level === 'instance' ? 'download' : 'view';
     const resourceId = target.instanceUid ?? target.seriesUid ?? target.studyUid;
-    const { result } = await this.decisions.decide({ resourceType: 'image', resourceId, action, purpose: purpose.purpose }, principal, context, { resource: owner, dicom });
+    let result;
+    try {
+      ({ result } = await this.decisions.decide({ resourceType: 'image', resourceId, action, purpose: purpose.purpose }, principal, context, { resource: owner, dicom }));
+    } catch (e) {
+      // Recorded with the patient; the answer names neither the patient nor their consent (a caller who may not
+      // see the study must not learn whose it is, nor what that patient chose).
+      if (e instanceof AccessDeniedError) throw new ForbiddenError('access to this study is refused for this purpose (the refusal is recorded)', undefined, 'access-denied');
+      throw e;
+    }
     const patientId = result.patientId as string; // a PERMIT names its patient
     const record = (outcome: 'complete' | 'aborted' | 'archive-failed', instances: number, bytes: number, archiveStatus: number) =>
       this.recorder.dicomTransfer(context, { accessEventId: result.eventId, patientId, outcome, instances, bytes, archiveStatus }).catch((e: unknown) => {
@@ -216,7 +234,7 @@ export class DicomwebGateway {
 
     // The archive must hold the study under the patient Custos bound it to: a study of the same UID stored for
     // another patient (a modality's mistake, or an insider's trick) is not released under this decision.
-    const agrees = await this.archiveAgrees(target.studyUid, patientId).catch(async (e: unknown) => {
+    const agrees = await this.archiveAgrees(target, patientId).catch(async (e: unknown) => {
       await record('archive-failed', 0, 0, 0);
       throw e;
     });
@@ -262,11 +280,16 @@ export class DicomwebGateway {
     };
   }
 
-  /** Whether every study of this UID in the archive is of this patient. */
-  private async archiveAgrees(studyUid: string, patientId: string): Promise<boolean> {
+  /**
+   * Whether every instance the retrieve covers is, in the archive, of this patient: asked instance by instance
+   * (an instance of another patient or of another issuer filed under the same study must not ride on this decision).
+   */
+  private async archiveAgrees(target: RetrieveTarget, patientId: string): Promise<boolean> {
     const archive = this.upstream;
-    const answer = await archive.dicomweb(`/studies?${TAG.StudyInstanceUID}=${studyUid}&includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}`, { accept: 'application/dicom+json' });
-    if (answer.status === 204) {
+    const scope = `/studies/${target.studyUid}${target.seriesUid ? `/series/${target.seriesUid}` : ''}`;
+    const only = target.instanceUid ? `&${TAG.SOPInstanceUID}=${target.instanceUid}` : '';
+    const answer = await archive.dicomweb(`${scope}/instances?includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}&limit=100000${only}`, { accept: 'application/dicom+json' });
+    if (answer.status === 204 || answer.status === 404) {
       answer.body.resume();
       return true; // nothing there: the retrieve answers 404 from the archive
     }
@@ -353,47 +376,77 @@ export class DicomwebGateway {
     if (parts.length === 0) throw new ValidationError('the STOW-RS body holds no instance', { field: 'body' }, 'bad-multipart');
     const registrations = parts.map((part, index) => this.checkPart(part, index, dataset, scope.studyUid));
     const seen = new Set<string>();
+    const byStudy = new Map<string, string>();
     for (const r of registrations) {
       if (seen.has(r.imageId)) throw new ValidationError(`instance ${r.imageId} is given twice`, { field: 'body' }, 'duplicate-instance');
       seen.add(r.imageId);
-      const bound = await this.images.study(r.dicom.studyUid);
-      if (bound && bound.patientId !== r.patientId) throw new CustosConflict(`study ${r.dicom.studyUid} belongs to another patient`, 'study-patient-mismatch');
-    }
-    const byStudy = new Map<string, string>();
-    for (const r of registrations) {
       const other = byStudy.get(r.dicom.studyUid);
       if (other !== undefined && other !== r.patientId) throw new CustosConflict(`study ${r.dicom.studyUid} is given for two patients`, 'study-patient-mismatch');
       byStudy.set(r.dicom.studyUid, r.patientId);
+      // One SOP Instance UID names one image: the same UID for another patient would make the trail and the archive disagree.
+      const known = await this.images.owner(r.imageId);
+      if (known && known.patientId !== r.patientId) throw new CustosConflict(`instance ${r.imageId} is registered for another patient`, 'duplicate-instance');
+    }
+    // Each study is bound to its patient before the archive holds anything of it: of two stores of one study for two
+    // patients at once, one binds it and the other is refused here (409), with nothing stored.
+    for (const [studyUid, patientId] of byStudy) {
+      await this.commands.execute(new BindStudyCommand({ studyUid, patientId, datasetId: dataset }, context));
     }
 
     const answer = await archive.dicomweb(scope.studyUid ? `/studies/${scope.studyUid}` : '/studies', { method: 'POST', body, contentType: `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' });
-    const archived = answer.status < 500 ? await archive.json(answer).catch(() => null) : (answer.body.resume(), null);
-    if (answer.status >= 500 || !archived || typeof archived !== 'object' || Array.isArray(archived)) {
-      if (answer.status >= 500 || answer.status === 401 || answer.status === 403) throw archiveUnavailable(`the image archive answered ${answer.status} to the store`);
-      throw new ValidationError(`the image archive refused the store (${answer.status})`, { field: 'body' }, 'archive-refused');
+    if (answer.status >= 500 || answer.status === 401 || answer.status === 403) {
+      answer.body.resume();
+      throw archiveUnavailable(`the image archive answered ${answer.status} to the store`);
     }
-    const response = archived as DicomJson;
-    const stored = new Set((response[TAG.ReferencedSOPSequence]?.Value ?? []).map((i) => textOf(i as DicomJson, TAG.ReferencedSOPInstanceUID)).filter((u): u is string => !!u));
-    const failed = (response[TAG.FailedSOPSequence]?.Value ?? []) as DicomJson[];
-    for (const r of registrations) if (stored.has(r.imageId)) await this.commands.execute(new RegisterDicomInstanceCommand(r, context));
+    const archived = await archive.json(answer).catch(() => null);
+    const response = (archived && typeof archived === 'object' && !Array.isArray(archived) ? archived : {}) as DicomJson;
+    const reported = new Set((response[TAG.ReferencedSOPSequence]?.Value ?? []).map((i) => textOf(i as DicomJson, TAG.ReferencedSOPInstanceUID)).filter((u): u is string => !!u));
+    // What the archive says it holds, read back: a part the archive read differently (another PatientID, another
+    // issuer: two parsers disagreeing on a crafted header) is not registered, and is reported as failed.
+    const held = answer.status < 300 && reported.size > 0 ? await this.archivePatients(byStudy.keys()) : new Map<string, string | null>();
+    const failed: Array<{ uid: string; reason: string }> = [];
+    const stored: DicomRegistration[] = [];
+    for (const r of registrations) {
+      if (!reported.has(r.imageId)) failed.push({ uid: r.imageId, reason: 'not stored by the archive' });
+      else if (held.get(r.imageId) !== r.patientId) failed.push({ uid: r.imageId, reason: 'the archive reads another patient in this instance' });
+      else stored.push(r);
+    }
+    await Promise.all(stored.map((r) => this.commands.execute(new RegisterDicomInstanceCommand(r, context))));
     const base = `${baseUrl}/dicom-web`;
     const out: DicomJson = {};
     const studies = [...byStudy.keys()];
     if (studies.length === 1) out[TAG.RetrieveURL] = { vr: 'UR', Value: [`${base}/studies/${studies[0]}`] };
     out[TAG.ReferencedSOPSequence] = {
       vr: 'SQ',
-      Value: registrations
-        .filter((r) => stored.has(r.imageId))
-        .map((r) => ({
-          ...(r.dicom.sopClassUid ? { [TAG.ReferencedSOPClassUID]: { vr: 'UI', Value: [r.dicom.sopClassUid] } } : {}),
-          [TAG.ReferencedSOPInstanceUID]: { vr: 'UI', Value: [r.imageId] },
-          [TAG.RetrieveURL]: { vr: 'UR', Value: [`${base}/studies/${r.dicom.studyUid}/series/${r.dicom.seriesUid}/instances/${r.imageId}`] },
-        })),
+      Value: stored.map((r) => ({
+        ...(r.dicom.sopClassUid ? { [TAG.ReferencedSOPClassUID]: { vr: 'UI', Value: [r.dicom.sopClassUid] } } : {}),
+        [TAG.ReferencedSOPInstanceUID]: { vr: 'UI', Value: [r.imageId] },
+        [TAG.RetrieveURL]: { vr: 'UR', Value: [`${base}/studies/${r.dicom.studyUid}/series/${r.dicom.seriesUid}/instances/${r.imageId}`] },
+      })),
     };
-    if (failed.length > 0) out[TAG.FailedSOPSequence] = { vr: 'SQ', Value: failed.map((f) => ({ ...(f[TAG.ReferencedSOPInstanceUID] ? { [TAG.ReferencedSOPInstanceUID]: f[TAG.ReferencedSOPInstanceUID] } : {}), ...(f[TAG.FailureReason] ? { [TAG.FailureReason]: f[TAG.FailureReason] } : {}) })) };
-    // PS3.18 10.5.3: 200 all stored, 202 some failed, 409 none stored.
-    const status = failed.length === 0 ? 200 : stored.size > 0 ? 202 : 409;
+    // PS3.18 10.5.3: 200 all stored, 202 some failed, 409 none stored; 0xC000 "cannot understand" as the failure reason.
+    if (failed.length > 0) out[TAG.FailedSOPSequence] = { vr: 'SQ', Value: failed.map((f) => ({ [TAG.ReferencedSOPInstanceUID]: { vr: 'UI', Value: [f.uid] }, [TAG.FailureReason]: { vr: 'US', Value: [0xc000] } })) };
+    const status = failed.length === 0 ? 200 : stored.length > 0 ? 202 : 409;
     return { status, answer: out };
+  }
+
+  /** The patient the archive files each instance of these studies under (null: another issuer or no usable id). */
+  private async archivePatients(studyUids: Iterable<string>): Promise<Map<string, string | null>> {
+    const archive = this.upstream;
+    const out = new Map<string, string | null>();
+    for (const studyUid of studyUids) {
+      const answer = await archive.dicomweb(`/studies/${studyUid}/instances?includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}&limit=100000`, { accept: 'application/dicom+json' });
+      if (answer.status >= 300 || answer.status === 204) {
+        answer.body.resume();
+        continue;
+      }
+      for (const item of await archive.dicomJson(answer)) {
+        const uid = textOf(item, TAG.SOPInstanceUID);
+        const p = patientIdOf(item, archive.config.localIssuer);
+        if (uid) out.set(uid, 'patientId' in p ? p.patientId : null);
+      }
+    }
+    return out;
   }
 
   private checkPart(part: Part, index: number, datasetId: string, studyUid: string | undefined): DicomRegistration {
@@ -445,7 +498,18 @@ export function wadoPath(t: RetrieveTarget): string {
 }
 
 /** The query as the archive gets it: validated keys only, and the patient's attributes the decision needs. */
-export function searchParams(query: Readonly<Record<string, unknown>>): URLSearchParams {
+/**
+ * What a search for a de-identifying purpose may match on: what its answer shows (de-identified), never a name,
+ * an MRN, a birth date or an accession number (matching on them would tie a pseudonym to a person).
+ */
+export const DEIDENTIFIED_QUERY_KEYS: ReadonlySet<string> = new Set([
+  'limit', 'offset', 'fuzzymatching', 'includefield',
+  'StudyInstanceUID', '0020000D', 'SeriesInstanceUID', '0020000E', 'SOPInstanceUID', '00080018', 'SOPClassUID', '00080016',
+  'Modality', '00080060', 'ModalitiesInStudy', '00080061', 'BodyPartExamined', '00180015',
+  'PatientSex', '00100040', 'PatientAge', '00101010', 'EthnicGroup', '00102160',
+]);
+
+export function searchParams(query: Readonly<Record<string, unknown>>, allowed?: ReadonlySet<string>): URLSearchParams {
   const out = new URLSearchParams();
   const keys = Object.keys(query).filter((k) => k !== 'purpose');
   let count = 0;
@@ -455,6 +519,7 @@ export function searchParams(query: Readonly<Record<string, unknown>>): URLSearc
     count += values.length;
     if (count > MAX_QUERY_KEYS) throw new ValidationError(`a search takes at most ${MAX_QUERY_KEYS} query keys`, { field: 'query' }, 'too-many-keys');
     if (!RESERVED_KEYS.has(key) && !QUERY_KEY.test(key)) throw new ValidationError(`${key.slice(0, 80)} is not a DICOM attribute keyword or tag`, { field: 'query' }, 'bad-query-key');
+    if (allowed && !allowed.has(key)) throw new ValidationError(`a search for a de-identifying purpose cannot match on ${key}`, { field: key }, 'query-key-not-allowed');
     for (const value of values) {
       if (typeof value !== 'string' || value.length > 1024) throw new ValidationError(`the value of ${key} must be text of at most 1024 characters`, { field: key }, 'bad-query-value');
       if ((key === 'limit' || key === 'offset') && !/^\d{1,7}$/.test(value)) throw new ValidationError(`${key} must be a non-negative integer`, { field: key }, 'bad-query-value');

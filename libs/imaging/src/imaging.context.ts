@@ -3,11 +3,11 @@ import { EventStore } from '@custos/event-store';
 import { PayloadCipher } from '@custos/keys';
 import type { CustosContext } from '@custos/kernel';
 import { ImageDirectory, StoreImageDirectory } from './image-directory.js';
-import { RegisterDicomInstanceHandler, RegisterImageHandler } from './register-image.handler.js';
+import { BindStudyHandler, RegisterDicomInstanceHandler, RegisterImageHandler } from './register-image.handler.js';
 
 export const imagingContext: CustosContext = {
   name: 'imaging',
   personal: IMAGE_PERSONAL,
   migrations: [],
-  gatewayProviders: () => [RegisterImageHandler, RegisterDicomInstanceHandler, { provide: ImageDirectory, useFactory: (store: EventStore, cipher: PayloadCipher) => new StoreImageDirectory(store, cipher), inject: [EventStore, PayloadCipher] }],
+  gatewayProviders: () => [RegisterImageHandler, RegisterDicomInstanceHandler, BindStudyHandler, { provide: ImageDirectory, useFactory: (store: EventStore, cipher: PayloadCipher) => new StoreImageDirectory(store, cipher), inject: [EventStore, PayloadCipher] }],
 };

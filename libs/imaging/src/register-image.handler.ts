@@ -3,7 +3,7 @@ import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { ConcurrencyError, AlreadyExistsError } from '@custos/errors';
 import { type CommandContext, EventStore } from '@custos/event-store';
 import { Clock } from '@custos/platform';
-import { type ImageRegisteredData, imageStreamId, studyStreamId } from './domain/image.events.js';
+import { type ImageRegisteredData, imageStreamId, type StudyRegisteredData, studyStreamId } from './domain/image.events.js';
 import { imageShell, studyShell } from './image.codec.js';
 
 export class RegisterImageCommand {
@@ -66,5 +66,30 @@ export class RegisterDicomInstanceHandler implements ICommandHandler<RegisterDic
       if (e instanceof ConcurrencyError || (e instanceof AlreadyExistsError && e.code === 'image-exists')) return { registered: false };
       throw e;
     }
+  }
+}
+
+/**
+ * Bind a study to its patient before any instance of it is stored (STOW-RS reserves the binding
+ * first: of two stores of one study for two patients at once, one binds it and the other is
+ * refused before the archive holds anything of it). Idempotent for the same patient.
+ */
+export class BindStudyCommand {
+  constructor(
+    readonly study: StudyRegisteredData,
+    readonly context: CommandContext,
+  ) {}
+}
+
+@CommandHandler(BindStudyCommand)
+export class BindStudyHandler implements ICommandHandler<BindStudyCommand, void> {
+  private readonly studies;
+
+  constructor(@Inject(EventStore) store: EventStore, @Inject(Clock) clock: Clock) {
+    this.studies = studyShell(store, clock);
+  }
+
+  async execute({ study, context }: BindStudyCommand): Promise<void> {
+    await this.studies.handle(studyStreamId(study.studyUid), { type: 'RegisterStudy', study }, context, { patientId: study.patientId });
   }
 }

@@ -4,11 +4,11 @@ import { DicomwebGateway, type Purposeful, purposeOf, type RetrieveTarget, type 
 import { ValidationError } from '@custos/errors';
 import { type HttpReply, type HttpRequest, Requires } from '@custos/runtime';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
-import { ApiProblems } from '../openapi.js';
+import { ApiProblems, problemSchema } from '../openapi.js';
 
 const DICOM_JSON = { 'application/dicom+json': { schema: { type: 'array', items: { type: 'object' } } } };
 const MULTIPART = { 'multipart/related': { schema: { type: 'string', format: 'binary' } } };
-const SEARCH_PROBLEMS = { 400: ['purpose-required', 'bad-purpose', 'purpose-conflict', 'bad-uid', 'too-many-keys', 'bad-query-key', 'bad-query-value', 'bad-query'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] };
+const SEARCH_PROBLEMS = { 400: ['purpose-required', 'bad-purpose', 'purpose-conflict', 'bad-uid', 'too-many-keys', 'bad-query-key', 'bad-query-value', 'bad-query', 'query-key-not-allowed'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] };
 const RETRIEVE_PROBLEMS = {
   400: ['purpose-required', 'bad-purpose', 'purpose-conflict', 'bad-uid', 'bad-frames', 'bad-accept'],
   403: ['access-denied', 'consent-not-granted'],
@@ -17,6 +17,12 @@ const RETRIEVE_PROBLEMS = {
   409: ['study-patient-mismatch'],
   503: ['no-archive', 'archive-unavailable', 'deidentification-unavailable'],
   504: ['archive-timeout'],
+};
+/** 409: refused before storing (problem+json), or nothing stored by the archive (the standard's answer, FailedSOPSequence). */
+const STOW_CONFLICT = {
+  status: 409,
+  description: 'refused before anything was stored (problem+json), or the archive stored none of the instances (DICOM JSON with FailedSOPSequence)',
+  content: { 'application/problem+json': { schema: problemSchema(['study-patient-mismatch', 'wrong-study', 'duplicate-instance']) }, 'application/dicom+json': { schema: { type: 'object' } } },
 };
 const PURPOSE_QUERY = ApiQuery({ name: 'purpose', required: false, description: 'purpose of use (TREATMENT, RESEARCH, AI_TRAINING, OPERATIONS, PUBLIC_HEALTH, or its HL7 code) when the token carries no purpose_of_use; or the X-Purpose-Of-Use header' });
 
@@ -191,7 +197,8 @@ export class DicomwebController {
   @ApiConsumes('multipart/related') @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 200, description: 'all stored', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
   @ApiResponse({ status: 202, description: 'some stored, some failed (FailedSOPSequence)', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'archive-refused', 'bad-image', 'bad-study'], 409: ['study-patient-mismatch', 'wrong-study', 'archive-refused'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
+  @ApiResponse(STOW_CONFLICT)
+  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'bad-image', 'bad-study'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
   store(@Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext, @Query('dataset') dataset?: unknown) {
     return this.stow(req, reply, caller, undefined, dataset);
   }
@@ -203,7 +210,8 @@ export class DicomwebController {
   @ApiConsumes('multipart/related') @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiResponse({ status: 200, description: 'all stored', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
   @ApiResponse({ status: 202, description: 'some stored, some failed (FailedSOPSequence)', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'archive-refused', 'bad-image', 'bad-study'], 409: ['study-patient-mismatch', 'wrong-study', 'archive-refused'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
+  @ApiResponse(STOW_CONFLICT)
+  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'bad-image', 'bad-study'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
   storeInStudy(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext, @Query('dataset') dataset?: unknown) {
     return this.stow(req, reply, caller, study, dataset);
   }
