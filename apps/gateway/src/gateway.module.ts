@@ -12,6 +12,8 @@ import { IncidentController, ReferenceController, SiemController } from './incid
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { UnauthenticatedError } from '@custos/errors';
 import { AccessController } from './access/access.controller.js';
 import { AuditIngestController } from './audit/audit-ingest.controller.js';
 import { AnnotationController } from './annotation/annotation.controller.js';
@@ -68,5 +70,25 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
   }
   // Embedded mode hosts the projections and the sentinel in process; distributed mode runs apps/projector and apps/sentinel.
   if (config.mode === 'embedded') providers.push(EmbeddedProjections, SentinelHost);
-  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()], openapi: GATEWAY_OPENAPI, bodyParsers: [{ contentType: 'multipart/related', maxBytes: config.dicomweb?.maxStowBytes ?? 1024 * 1024 }] };
+  return { name: 'gateway', contexts: CONTEXTS, personal: PERSONAL_FIELDS, providers, controllers, imports: [CqrsModule.forRoot()], openapi: GATEWAY_OPENAPI, bodyParsers: [{ contentType: 'multipart/related', maxBytes: config.dicomweb?.maxStowBytes ?? 1024 * 1024 }], configure: authenticateBeforeLargeBodies };
+}
+
+/**
+ * A STOW-RS body may be hundreds of megabytes: its token is checked before the body is read (an
+ * onRequest hook), so nobody unauthenticated makes the gateway take in a large body. The guard
+ * checks the token again (from the verifier's cache) with the route's permission, as for any route.
+ */
+function authenticateBeforeLargeBodies(app: NestFastifyApplication): void {
+  const verifier = app.get(JwtVerifier);
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', async (req: { method: string; headers: Record<string, string | string[] | undefined> }) => {
+      const type = req.headers['content-type'];
+      if (req.method !== 'POST' || typeof type !== 'string' || !type.toLowerCase().startsWith('multipart/')) return;
+      const header = req.headers.authorization;
+      const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/=-]{1,16384})$/.exec(header) : null;
+      if (!match) throw new UnauthenticatedError('a bearer token is required', 'token-missing');
+      await verifier.verify(match[1] as string);
+    });
 }

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { api } from 'dicomweb-client';
-import { createServer, get, type Server } from 'node:http';
+import { createServer, get, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CommandBus } from '@nestjs/cqrs';
 import { ArchiveFeed, DicomArchive, DicomwebGateway } from '@custos/dicomweb';
@@ -101,6 +101,13 @@ beforeAll(async () => {
       });
     expect(frames.status).toBe(200);
     expect(String(frames.headers['content-type'])).toMatch(/^multipart\/related/);
+    expect(frames.body.toString('latin1')).not.toContain(archive.dicomweb);
+    expect(frames.body.toString('latin1')).toContain(`${base}/dicom-web/studies/`);
+    // What neither Custos nor the archive can make in the media type asked for is 406, not an outage.
+    const identifiedJson = await request(app.getHttpServer()).get(`/dicom-web/studies/${study.studyUid}?purpose=TREATMENT`).set('authorization', `Bearer ${tokens.clinician}`).set('accept', 'application/dicom+json');
+    expect([identifiedJson.status, identifiedJson.body.code]).toEqual([406, 'not-acceptable']);
+    const deidentifiedPng = await request(app.getHttpServer()).get(`/dicom-web/studies/${study.studyUid}?purpose=RESEARCH`).set('authorization', `Bearer ${tokens.researcher}`).set('accept', 'image/png');
+    expect([deidentifiedPng.status, deidentifiedPng.body.code]).toEqual([406, 'not-acceptable']);
     const listed = await researcher.searchForStudies({ queryParams: { StudyInstanceUID: study.studyUid } });
     expect(listed).toHaveLength(1);
     expect(JSON.stringify(listed)).not.toContain('Doe');
@@ -167,6 +174,24 @@ beforeAll(async () => {
     const lookup = await orthancRest('/tools/lookup', { method: 'POST', body: good.sopInstanceUid });
     expect(await lookup.json()).toEqual([]);
     expect((await stow(Buffer.from('{}'), 'application/json')).status).toBe(415);
+    // Without a valid token a store is refused before its body is read: 1 KB of a declared 100 MB gets the answer.
+    for (const authorization of [undefined, 'Bearer not-a-token']) {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const url = new URL(`${base}/dicom-web/studies`);
+        const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b', 'content-length': String(100 * 1024 * 1024), ...(authorization ? { authorization } : {}) } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => {
+            req.destroy(); // the rest of the 100 MB is never sent
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+        });
+        req.on('error', reject);
+        req.write(Buffer.alloc(1024));
+        setTimeout(() => reject(new Error('the gateway waited for the body')), 10_000).unref();
+      });
+      expect(answer.status).toBe(401);
+    }
     // A clinician may read but not store.
     const one = multipartDicom([syntheticInstanceWithIds().bytes]);
     expect((await http().post('/dicom-web/studies').set(auth).set('content-type', one.contentType).send(one.body)).status).toBe(403);

@@ -12,7 +12,7 @@ import type { Purpose } from '@custos/vocabulary';
 import { ArchiveTimeoutError, DicomArchive, archiveUnavailable } from './archive.js';
 import { type DicomJson, TAG, textOf } from './dicom-json.js';
 import { assertUid, patientIdOf, type PurposeSource } from './identity.js';
-import { mediaTypeOf, type Part, splitParts, stowBoundary, TransferCounter } from './multipart.js';
+import { mediaTypeOf, type Part, ReplaceTransform, splitParts, stowBoundary, TransferCounter } from './multipart.js';
 import { type DicomRegistration, registrationOf } from './registration.js';
 import { DeidentificationFailure, Deidentifier } from './deidentifier.js';
 import { readPart10Header } from './part10.js';
@@ -188,7 +188,7 @@ export class DicomwebGateway {
 
   // ---------------------------------------------------------------- WADO-RS
 
-  async retrieve(target: RetrieveTarget, accept: string | undefined, purpose: Purposeful, principal: Principal, context: CommandContext): Promise<StreamingAnswer> {
+  async retrieve(target: RetrieveTarget, accept: string | undefined, purpose: Purposeful, principal: Principal, context: CommandContext, baseUrl = ''): Promise<StreamingAnswer> {
     const archive = this.upstream;
     assertUid('StudyInstanceUID', target.studyUid);
     if (target.seriesUid !== undefined) assertUid('SeriesInstanceUID', target.seriesUid);
@@ -207,6 +207,8 @@ export class DicomwebGateway {
       throw e;
     }
     const deidentified = this.deidentifies(purpose.purpose) && target.level !== 'frames' && target.level !== 'rendered';
+    // De-identified answers are made here, in one media type each: an Accept that rules it out is 406, before anything.
+    if (deidentified && accept !== undefined && !acceptsDeidentified(accept, target.level === 'metadata')) throw new NotAcceptableError();
     const dicom: DicomAccess = {
       level: target.level,
       studyUid: target.studyUid,
@@ -263,12 +265,15 @@ export class DicomwebGateway {
     if (answer.status >= 300) {
       answer.body.resume();
       await record('archive-failed', 0, 0, answer.status);
-      throw archiveError(answer.status);
+      // The path was checked here: what the archive refuses as a bad request is the Accept header it cannot answer.
+      throw answer.status === 400 ? new NotAcceptableError() : archiveError(answer.status);
     }
     const contentType = answer.contentType ?? 'application/octet-stream';
     const counter = new TransferCounter(mediaTypeOf(contentType)?.params.boundary);
     answer.body.on('error', () => counter.destroy(new Error('the archive stream failed')));
-    const body = answer.body.pipe(counter);
+    // Frames' part headers (Content-Location) and metadata (BulkDataURI) name the archive: they name Custos instead.
+    const named = target.level === 'frames' || target.level === 'metadata' ? answer.body.pipe(new ReplaceTransform(Buffer.from(archive.config.upstream), Buffer.from(`${baseUrl}/dicom-web`))) : answer.body;
+    const body = named.pipe(counter);
     return {
       status: answer.status,
       contentType,
@@ -485,6 +490,18 @@ export class NotAcceptableError extends CustosError {
   constructor() {
     super('not-acceptable', 'the archive cannot answer in the media type the Accept header asks for');
   }
+}
+
+/** Whether an Accept header takes what a de-identified answer is (Part-10 instances in multipart/related, or DICOM JSON). */
+export function acceptsDeidentified(accept: string, metadata: boolean): boolean {
+  return accept.split(',').some((range) => {
+    const media = mediaTypeOf(range);
+    if (!media) return false;
+    if (media.type === '*/*') return true;
+    if (metadata) return media.type === 'application/dicom+json' || media.type === 'application/json' || media.type === 'application/*';
+    if (media.type === 'multipart/related') return media.params.type === undefined || media.params.type.toLowerCase() === 'application/dicom';
+    return media.type === 'application/dicom' || media.type === 'application/*';
+  });
 }
 
 export function wadoPath(t: RetrieveTarget): string {

@@ -83,38 +83,83 @@ export function splitParts(body: Buffer, boundary: string, maxParts: number): Pa
 }
 
 /**
+ * Counts the occurrences of `needle` in a stream of chunks without copying them: each chunk is
+ * searched where it lies, and only the few bytes around a chunk border are joined to find a
+ * needle split across two chunks.
+ */
+export class NeedleCounter {
+  count = 0;
+  private tail: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly needle: Buffer) {}
+
+  push(chunk: Buffer): void {
+    const n = this.needle.length;
+    if (this.tail.length > 0) {
+      // Across the border: the previous chunk's last n-1 bytes and this chunk's first n-1.
+      const seam = Buffer.concat([this.tail, chunk.subarray(0, n - 1)]);
+      for (let at = seam.indexOf(this.needle); at >= 0 && at < this.tail.length; at = seam.indexOf(this.needle, at + 1)) this.count += 1;
+    }
+    for (let at = chunk.indexOf(this.needle); at >= 0; at = chunk.indexOf(this.needle, at + n)) this.count += 1;
+    this.tail = Buffer.from(chunk.subarray(Math.max(0, chunk.length - (n - 1))));
+  }
+}
+
+/**
  * Counts what passes through it: bytes, and the parts of a multipart answer (each delimiter
  * `--boundary`, found even when split across chunks; the closing one is not a part).
  */
 export class TransferCounter extends Transform {
   bytes = 0;
-  private delimiters = 0;
-  private tail = Buffer.alloc(0);
-  private readonly delimiter: Buffer | null;
+  private readonly delimiters: NeedleCounter | null;
 
   constructor(boundary: string | undefined) {
     super();
-    this.delimiter = boundary ? Buffer.from(`--${boundary}`) : null;
+    this.delimiters = boundary ? new NeedleCounter(Buffer.from(`--${boundary}`)) : null;
   }
 
   get parts(): number {
-    return this.delimiter ? Math.max(0, this.delimiters - 1) : this.bytes > 0 ? 1 : 0;
+    return this.delimiters ? Math.max(0, this.delimiters.count - 1) : this.bytes > 0 ? 1 : 0;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
-    if (this.delimiter) {
-      const window = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
-      let from = 0;
-      for (;;) {
-        const found = window.indexOf(this.delimiter, from);
-        if (found < 0) break;
-        this.delimiters += 1;
-        from = found + this.delimiter.length;
-      }
-      const keep = Math.min(this.delimiter.length - 1, window.length - from);
-      this.tail = Buffer.from(window.subarray(window.length - keep));
-    }
+    this.delimiters?.push(chunk);
     done(null, chunk);
+  }
+}
+
+/**
+ * Replaces one text by another in a stream (the archive's address in part headers and metadata,
+ * where Custos must name itself instead), across chunk borders, holding back at most the length
+ * of the text.
+ */
+export class ReplaceTransform extends Transform {
+  private held: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly search: Buffer,
+    private readonly replacement: Buffer,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const data = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    const out: Buffer[] = [];
+    let from = 0;
+    for (let at = data.indexOf(this.search); at >= 0; at = data.indexOf(this.search, from)) {
+      out.push(data.subarray(from, at), this.replacement);
+      from = at + this.search.length;
+    }
+    // Keep back what could be the start of a match split across chunks.
+    const keep = Math.min(this.search.length - 1, data.length - from);
+    out.push(data.subarray(from, data.length - keep));
+    this.held = Buffer.from(data.subarray(data.length - keep));
+    done(null, Buffer.concat(out));
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.held);
   }
 }

@@ -53,6 +53,8 @@ export interface ProcessSpec {
   openapi?: OpenApiSpec;
   /** Body parsers beyond JSON that the process's routes take (the gateway's STOW-RS takes multipart/related). */
   bodyParsers?: ReadonlyArray<{ contentType: string; maxBytes: number }>;
+  /** Last touches on the HTTP server once the providers exist (hooks that run before a body is read). */
+  configure?(app: NestFastifyApplication): void;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function createProcessApp(spec: ProcessSpec, config: CustosConfig, 
     // Taken whole as bytes, up to its own limit; the route checks the framing. The input guard does not walk them.
     app.getHttpAdapter().getInstance().addContentTypeParser(parser.contentType, { parseAs: 'buffer', bodyLimit: parser.maxBytes }, (_req: unknown, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => done(null, body));
   }
+  spec.configure?.(app);
   configureHttp(app, logger, (a) => contractDocument(a, [HealthController, MetricsController, ...(spec.controllers ?? [])], spec.openapi));
   return app;
 }

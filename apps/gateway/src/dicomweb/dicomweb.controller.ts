@@ -232,7 +232,7 @@ export class DicomwebController {
 
   private async retrieve(req: HttpRequest, reply: HttpReply, caller: CallerContext, target: RetrieveTarget) {
     const purpose = this.purpose(req, caller);
-    const answer: StreamingAnswer = await this.gateway.retrieve(target, req.headers.accept, purpose, caller.principal, caller.context);
+    const answer: StreamingAnswer = await this.gateway.retrieve(target, req.headers.accept, purpose, caller.principal, caller.context, baseUrlOf(req));
     // The decision is in the log; what went out is recorded once the stream ends, or is cut.
     let finished = false;
     reply.raw.once('finish', () => {
