@@ -197,6 +197,21 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`)).toBe(before);
   });
 
+  it("refuses another domain's patient (an identifier of another system, an absolute Patient reference to another server) with a 400 naming the FHIR path, and records nothing", async () => {
+    const before = await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`);
+    const byIdentifier = await ingest(source, read('foreign-1', 'x', { entity: [{ what: { identifier: { system: 'urn:oid:9.9.9.OTHER', value: 'atkB' } }, role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' } }] })).expect(400);
+    expect(byIdentifier.body).toMatchObject({ code: 'invalid-audit-event', resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['AuditEvent.entity[0].what.identifier.system'] }] });
+    const byReference = await ingest(source, read('foreign-2', 'x', { entity: [{ what: { reference: 'https://other-hospital.example/fhir/Patient/atkA' } }] })).expect(400);
+    expect(byReference.body).toMatchObject({ code: 'invalid-audit-event', resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['AuditEvent.entity[0].what.reference'] }] });
+    expect(JSON.stringify([byIdentifier.body, byReference.body])).not.toMatch(/atk|other-hospital|9\.9\.9/);
+    expect(await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`)).toBe(before);
+    expect(await count(`SELECT count(*) AS n FROM custos_events WHERE stream_id IN ('access-atkA', 'access-atkB')`)).toBe(0);
+
+    // Custos' own identifier system (the one its trail's FHIR form writes) is the local one by default.
+    const own = (await ingest(source, read('own-system-1', 'x', { entity: [{ what: { identifier: { system: 'https://custos.dev/fhir/patient-id', value: 'pt-own' } }, role: { code: '1' } }] })).expect(200)).body as Ingested;
+    expect(own.entries[0]).toMatchObject({ patientId: 'pt-own' });
+  });
+
   it('lets only audit-source ingest (every refusal recorded), and audit-source do nothing else', async () => {
     const denied = () => count(`SELECT count(*) AS n FROM custos_events WHERE type = 'RouteAccessDenied' AND data->>'route' = '/v1/audit/ingest'`);
     const before = await denied();
@@ -230,5 +245,27 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(types).toContainEqual(expect.objectContaining({ type: 'AccessReported', eventId: res.entries[0]!.eventId }));
     const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
     expect(await verifyBundle(exported.body, { jwks })).toMatchObject({ ok: true });
+  });
+});
+
+describe('FHIR AuditEvent ingest with a configured patient domain (AUDIT_INGEST_PATIENT_SYSTEMS, AUDIT_INGEST_FHIR_BASE)', () => {
+  let app: INestApplication;
+  let source: string;
+  const ingest = (body: unknown) => request(app.getHttpServer()).post('/v1/audit/ingest').set('authorization', `Bearer ${source}`).set('content-type', 'application/fhir+json').send(JSON.stringify(body));
+
+  beforeAll(async () => {
+    app = await bootEmbedded({ AUDIT_INGEST_PATIENT_SYSTEMS: 'urn:oid:1.2.3.LOCAL', AUDIT_INGEST_FHIR_BASE: 'https://ehr.example/fhir/' });
+    source = await tokenFor(app, principals.auditSource());
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('takes the local system and the local base, and still refuses other systems and servers (Custos\' own system included once replaced)', async () => {
+    const patientEntity = (what: Record<string, unknown>) => [{ what, role: { code: '1' } }];
+    expect((await ingest(read('conf-1', 'x', { entity: patientEntity({ identifier: { system: 'urn:oid:1.2.3.LOCAL', value: 'pt-conf' } }) })).expect(200)).body.entries[0]).toMatchObject({ patientId: 'pt-conf' });
+    expect((await ingest(read('conf-2', 'x', { entity: patientEntity({ reference: 'https://ehr.example/fhir/Patient/pt-conf/_history/2' }) })).expect(200)).body.entries[0]).toMatchObject({ patientId: 'pt-conf' });
+    expect((await ingest(read('conf-3', 'x', { entity: patientEntity({ identifier: { system: 'https://custos.dev/fhir/patient-id', value: 'pt-conf' } }) })).expect(400)).body.issue[0].expression).toEqual(['AuditEvent.entity[0].what.identifier.system']);
+    expect((await ingest(read('conf-4', 'x', { entity: patientEntity({ reference: 'https://other-hospital.example/fhir/Patient/pt-conf' }) })).expect(400)).body.issue[0].expression).toEqual(['AuditEvent.entity[0].what.reference']);
   });
 });
