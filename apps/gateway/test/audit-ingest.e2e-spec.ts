@@ -105,6 +105,27 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(JSON.stringify(stored)).toMatch(/"sealed"/);
   });
 
+  it("namespaces the agent's reported type and role codes in the trail (reported:…), JSON and FHIR: no reported role reads as a Custos role", async () => {
+    const agent = [{ who: { reference: 'Practitioner/dr1' }, requestor: true, type: { coding: [{ code: 'admin' }] }, role: [{ coding: [{ code: 'security-officer' }, { system: 'https://custos.dev/fhir/CodeSystem/role', code: 'regulator' }] }] }];
+    const res = await ingest(source, read('agent-codes-1', 'pt-agent-codes', { agent })).expect(200);
+    const [entry] = (res.body as Ingested).entries;
+    await waitForProjection(app, security, 'pt-agent-codes', entry!.sequence);
+
+    const trail = await http().get('/v1/patients/pt-agent-codes/access-trail').set('authorization', `Bearer ${security}`).expect(200);
+    const roles = (trail.body.items[0] as { actor: { id: string; roles: string[] } }).actor;
+    expect(roles).toEqual({ id: 'ehr-1/Practitioner/dr1', roles: ['reported:admin', 'reported:security-officer', 'reported:https://custos.dev/fhir/CodeSystem/role|regulator'] });
+    expect(roles.roles.filter((r) => ['admin', 'security-officer', 'regulator', 'clinician', 'patient', 'steward', 'audit-source'].includes(r))).toEqual([]);
+
+    const fhir = await http().get('/v1/patients/pt-agent-codes/access-trail').set('authorization', `Bearer ${security}`).set('accept', 'application/fhir+json').expect(200);
+    const [event] = (fhir.body.entry as Array<{ resource: { agent: Array<{ role?: Array<{ coding: Array<{ system?: string; code: string }> }> }> } }>).map((e) => e.resource);
+    const codings = event!.agent.flatMap((a) => (a.role ?? []).flatMap((r) => r.coding));
+    expect(codings).toHaveLength(3);
+    for (const c of codings) {
+      expect(c.system).toBe('https://custos.dev/fhir/CodeSystem/reported-role');
+      expect(c.code).toMatch(/^reported:/);
+    }
+  });
+
   it('takes a retry as the same access (duplicate: true, the original event), and the same id from another source as another access', async () => {
     const first = (await ingest(source, read('retry-1', 'pt-retry')).expect(200)).body as Ingested;
     const again = (await ingest(source, read('retry-1', 'pt-retry')).expect(200)).body as Ingested;
