@@ -105,6 +105,27 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(JSON.stringify(stored)).toMatch(/"sealed"/);
   });
 
+  it("namespaces the agent's reported type and role codes in the trail (reported:…), JSON and FHIR: no reported role reads as a Custos role", async () => {
+    const agent = [{ who: { reference: 'Practitioner/dr1' }, requestor: true, type: { coding: [{ code: 'admin' }] }, role: [{ coding: [{ code: 'security-officer' }, { system: 'https://custos.dev/fhir/CodeSystem/role', code: 'regulator' }] }] }];
+    const res = await ingest(source, read('agent-codes-1', 'pt-agent-codes', { agent })).expect(200);
+    const [entry] = (res.body as Ingested).entries;
+    await waitForProjection(app, security, 'pt-agent-codes', entry!.sequence);
+
+    const trail = await http().get('/v1/patients/pt-agent-codes/access-trail').set('authorization', `Bearer ${security}`).expect(200);
+    const roles = (trail.body.items[0] as { actor: { id: string; roles: string[] } }).actor;
+    expect(roles).toEqual({ id: 'ehr-1/Practitioner/dr1', roles: ['reported:admin', 'reported:security-officer', 'reported:https://custos.dev/fhir/CodeSystem/role|regulator'] });
+    expect(roles.roles.filter((r) => ['admin', 'security-officer', 'regulator', 'clinician', 'patient', 'steward', 'audit-source'].includes(r))).toEqual([]);
+
+    const fhir = await http().get('/v1/patients/pt-agent-codes/access-trail').set('authorization', `Bearer ${security}`).set('accept', 'application/fhir+json').expect(200);
+    const [event] = (fhir.body.entry as Array<{ resource: { agent: Array<{ role?: Array<{ coding: Array<{ system?: string; code: string }> }> }> } }>).map((e) => e.resource);
+    const codings = event!.agent.flatMap((a) => (a.role ?? []).flatMap((r) => r.coding));
+    expect(codings).toHaveLength(3);
+    for (const c of codings) {
+      expect(c.system).toBe('https://custos.dev/fhir/CodeSystem/reported-role');
+      expect(c.code).toMatch(/^reported:/);
+    }
+  });
+
   it('takes a retry as the same access (duplicate: true, the original event), and the same id from another source as another access', async () => {
     const first = (await ingest(source, read('retry-1', 'pt-retry')).expect(200)).body as Ingested;
     const again = (await ingest(source, read('retry-1', 'pt-retry')).expect(200)).body as Ingested;
@@ -197,6 +218,21 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`)).toBe(before);
   });
 
+  it("refuses another domain's patient (an identifier of another system, an absolute Patient reference to another server) with a 400 naming the FHIR path, and records nothing", async () => {
+    const before = await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`);
+    const byIdentifier = await ingest(source, read('foreign-1', 'x', { entity: [{ what: { identifier: { system: 'urn:oid:9.9.9.OTHER', value: 'atkB' } }, role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' } }] })).expect(400);
+    expect(byIdentifier.body).toMatchObject({ code: 'invalid-audit-event', resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['AuditEvent.entity[0].what.identifier.system'] }] });
+    const byReference = await ingest(source, read('foreign-2', 'x', { entity: [{ what: { reference: 'https://other-hospital.example/fhir/Patient/atkA' } }] })).expect(400);
+    expect(byReference.body).toMatchObject({ code: 'invalid-audit-event', resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', expression: ['AuditEvent.entity[0].what.reference'] }] });
+    expect(JSON.stringify([byIdentifier.body, byReference.body])).not.toMatch(/atk|other-hospital|9\.9\.9/);
+    expect(await count(`SELECT count(*) AS n FROM custos_events WHERE type = 'AccessReported'`)).toBe(before);
+    expect(await count(`SELECT count(*) AS n FROM custos_events WHERE stream_id IN ('access-atkA', 'access-atkB')`)).toBe(0);
+
+    // Custos' own identifier system (the one its trail's FHIR form writes) is the local one by default.
+    const own = (await ingest(source, read('own-system-1', 'x', { entity: [{ what: { identifier: { system: 'https://custos.dev/fhir/patient-id', value: 'pt-own' } }, role: { code: '1' } }] })).expect(200)).body as Ingested;
+    expect(own.entries[0]).toMatchObject({ patientId: 'pt-own' });
+  });
+
   it('lets only audit-source ingest (every refusal recorded), and audit-source do nothing else', async () => {
     const denied = () => count(`SELECT count(*) AS n FROM custos_events WHERE type = 'RouteAccessDenied' AND data->>'route' = '/v1/audit/ingest'`);
     const before = await denied();
@@ -230,5 +266,27 @@ describe('FHIR AuditEvent ingest (embedded)', () => {
     expect(types).toContainEqual(expect.objectContaining({ type: 'AccessReported', eventId: res.entries[0]!.eventId }));
     const jwks = (await http().get('/.well-known/jwks.json').expect(200)).body as object;
     expect(await verifyBundle(exported.body, { jwks })).toMatchObject({ ok: true });
+  });
+});
+
+describe('FHIR AuditEvent ingest with a configured patient domain (AUDIT_INGEST_PATIENT_SYSTEMS, AUDIT_INGEST_FHIR_BASE)', () => {
+  let app: INestApplication;
+  let source: string;
+  const ingest = (body: unknown) => request(app.getHttpServer()).post('/v1/audit/ingest').set('authorization', `Bearer ${source}`).set('content-type', 'application/fhir+json').send(JSON.stringify(body));
+
+  beforeAll(async () => {
+    app = await bootEmbedded({ AUDIT_INGEST_PATIENT_SYSTEMS: 'urn:oid:1.2.3.LOCAL', AUDIT_INGEST_FHIR_BASE: 'https://ehr.example/fhir/' });
+    source = await tokenFor(app, principals.auditSource());
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('takes the local system and the local base, and still refuses other systems and servers (Custos\' own system included once replaced)', async () => {
+    const patientEntity = (what: Record<string, unknown>) => [{ what, role: { code: '1' } }];
+    expect((await ingest(read('conf-1', 'x', { entity: patientEntity({ identifier: { system: 'urn:oid:1.2.3.LOCAL', value: 'pt-conf' } }) })).expect(200)).body.entries[0]).toMatchObject({ patientId: 'pt-conf' });
+    expect((await ingest(read('conf-2', 'x', { entity: patientEntity({ reference: 'https://ehr.example/fhir/Patient/pt-conf/_history/2' }) })).expect(200)).body.entries[0]).toMatchObject({ patientId: 'pt-conf' });
+    expect((await ingest(read('conf-3', 'x', { entity: patientEntity({ identifier: { system: 'https://custos.dev/fhir/patient-id', value: 'pt-conf' } }) })).expect(400)).body.issue[0].expression).toEqual(['AuditEvent.entity[0].what.identifier.system']);
+    expect((await ingest(read('conf-4', 'x', { entity: patientEntity({ reference: 'https://other-hospital.example/fhir/Patient/pt-conf' }) })).expect(400)).body.issue[0].expression).toEqual(['AuditEvent.entity[0].what.reference']);
   });
 });

@@ -7,6 +7,8 @@ import { commandContextOf, openTestStore, principals, type TestStore } from '@cu
 import { AccessDecisions, ReviewEmergencyAccessCommand, ReviewEmergencyAccessHandler } from './access.handlers.js';
 import { AccessDeniedError } from './access.errors.js';
 import { AccessTrailProjection, readReviews, readTrail } from './access-trail.repository.js';
+import { IngestAuditEventsCommand, IngestAuditEventsHandler } from './audit-ingest.handler.js';
+import { toAuditEvent } from './fhir-audit-event.js';
 import type { ConsentPort } from './consent.port.js';
 import { ACCESS_PERSONAL } from './domain/access.events.js';
 import { ALL_MIGRATIONS } from '@custos/contexts';
@@ -63,6 +65,30 @@ describe('access decisions and the access-trail projection (PGlite)', () => {
       ['res-1', 'RESEARCH', 'DENY', 'consent-not-granted', 0],
     ]);
     expect((await readTrail(t.db, { actorId: 'dr-1', decision: 'DENY', limit: 10 })).items).toHaveLength(1);
+  });
+
+  it("projects a reported agent's type and role codes namespaced (reported:<code>, reported:<system>|<code>), rows projected before the prefix too: never as Custos roles", async () => {
+    const source = principals.auditSource();
+    const ingest = new IngestAuditEventsHandler(store, clock);
+    const auditEvent = {
+      resourceType: 'AuditEvent',
+      id: 'ae-roles',
+      type: { code: 'rest' },
+      action: 'R',
+      recorded: new Date(Date.now() - 60_000).toISOString(),
+      agent: [{ who: { reference: 'Practitioner/dr1' }, requestor: true, type: { coding: [{ code: 'admin' }] }, role: [{ coding: [{ code: 'security-officer' }, { system: 'urn:ehr:roles', code: 'admin' }] }] }],
+      source: { observer: { reference: 'Device/ehr' } },
+      entity: [{ what: { reference: 'Patient/p1' } }],
+    };
+    await ingest.execute(new IngestAuditEventsCommand(auditEvent, source, commandContextOf(source)));
+    await project();
+    const [item] = (await readTrail(t.db, { patientId: 'p1', limit: 10 })).items;
+    expect(item?.actor).toEqual({ id: `${source.sub}/Practitioner/dr1`, roles: ['reported:admin', 'reported:security-officer', 'reported:urn:ehr:roles|admin'] });
+    expect(toAuditEvent(item!)).toMatchObject({ agent: [{ role: item!.actor.roles.map((code) => ({ coding: [{ system: 'https://custos.dev/fhir/CodeSystem/reported-role', code }] })) }] });
+
+    // A row projected before the prefix holds the bare codes: read, they are namespaced all the same.
+    await t.db.query(`UPDATE custos_rm_access_trail SET actor_roles = '["admin","security-officer"]'::jsonb WHERE reported_id = 'ae-roles'`);
+    expect((await readTrail(t.db, { patientId: 'p1', limit: 10 })).items[0]?.actor.roles).toEqual(['reported:admin', 'reported:security-officer']);
   });
 
   it('queues an emergency access for review with its reason kept sealed, and closes it with the sealed note', async () => {

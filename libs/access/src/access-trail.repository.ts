@@ -34,6 +34,19 @@ interface TrailRow {
 /** A decision Custos made (PERMIT, DENY), or the outcome another system reports of its own access. */
 export type TrailDecision = 'PERMIT' | 'DENY' | 'reported-success' | 'reported-failure';
 
+/** The prefix of every role a source reports for its agent in the trail: no reported role reads as a Custos role. */
+export const REPORTED_ROLE_PREFIX = 'reported:';
+
+/**
+ * A reported agent's type or role code as the trail holds it: `reported:<system>|<code>`, or
+ * `reported:<code>` when the coding has no system. A source's `admin` is `reported:admin`,
+ * never Custos' role `admin`.
+ */
+export function reportedRole(coding: { readonly system?: string; readonly code?: string }): string | undefined {
+  if (coding.code === undefined) return undefined;
+  return `${REPORTED_ROLE_PREFIX}${coding.system !== undefined ? `${coding.system}|` : ''}${coding.code}`;
+}
+
 /** What the trail says of an access another system reported (FHIR AuditEvent ingest): never a decision of Custos. */
 export interface ReportedBy {
   /** The reporting source: its client identity in Custos. */
@@ -69,6 +82,7 @@ export interface TrailItem {
   eventId: string;
   sequence: number;
   occurredAt: string;
+  /** Who: for a reported access the source-qualified agent, its roles the source's codes as `reported:<code>` or `reported:<system>|<code>` (never Custos roles). */
   actor: { id: string; roles: string[] };
   patientId: string | null;
   resourceType: string;
@@ -267,7 +281,8 @@ function reportedRow(e: TrailEvent, d: AccessReportedData): NewTrailRow {
   const resourceType = data?.what?.type ?? (ref ? (/([A-Za-z]+)\/[^/]+(?:\/_history\/[^/]+)?$/.exec(ref)?.[1] ?? 'reference') : 'AuditEvent');
   const resourceId = ref ?? data?.what?.identifier?.value ?? `AuditEvent/${d.auditEventId}`;
   const requestor = d.agents.find((a) => a.requestor) ?? d.agents[0];
-  const roles = [...(requestor?.type ?? []), ...(requestor?.roles ?? [])].flatMap((c) => (c.code ? [c.code] : []));
+  // The source's codes, namespaced: never read as Custos roles.
+  const roles = [...new Set([...(requestor?.type ?? []), ...(requestor?.roles ?? [])].flatMap((c) => reportedRole(c) ?? []))];
   return {
     e,
     patientId: d.patientId,
@@ -397,7 +412,8 @@ function toItem(r: TrailRow): TrailItem {
     eventId: r.event_id,
     sequence: Number(r.global_seq),
     occurredAt: new Date(r.occurred_at).toISOString(),
-    actor: { id: r.actor_id, roles: r.actor_roles },
+    // A reported row's roles are the source's codes: namespaced (rows projected before the prefix included).
+    actor: { id: r.actor_id, roles: r.reported_by ? r.actor_roles.map((x) => (x.startsWith(REPORTED_ROLE_PREFIX) ? x : `${REPORTED_ROLE_PREFIX}${x}`)) : r.actor_roles },
     patientId: r.patient_id,
     resourceType: r.resource_type,
     resourceId: r.resource_id,

@@ -1,13 +1,14 @@
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { createHash } from 'node:crypto';
 import type { Principal } from '@custos/authz';
 import { ConcurrencyError } from '@custos/errors';
 import { type AppendRequest, type CommandContext, EventStore, metadataFor, type StoredEvent } from '@custos/event-store';
-import { Clock } from '@custos/platform';
+import { CUSTOS_CONFIG } from '@custos/kernel';
+import { Clock, type CustosConfig } from '@custos/platform';
 import { accessDecider } from './domain/access.decide.js';
 import { type AccessReportedData, accessStreamId, REPORTED_UNRESOLVED_STREAM, reportMarkerStreamId } from './domain/access.events.js';
-import { parseIngest, reportedAccessOf } from './domain/fhir-audit-ingest.js';
+import { DEFAULT_PATIENT_DOMAIN, parseIngest, type PatientDomain, reportedAccessOf } from './domain/fhir-audit-ingest.js';
 import { accessCodec } from './access.codec.js';
 import { InvalidAuditEventError } from './access.errors.js';
 
@@ -54,11 +55,17 @@ export class IngestAuditEventsHandler implements ICommandHandler<IngestAuditEven
   constructor(
     @Inject(EventStore) private readonly store: EventStore,
     @Inject(Clock) private readonly clock: Clock,
-  ) {}
+    @Optional() @Inject(CUSTOS_CONFIG) config?: Pick<CustosConfig, 'auditIngest'>,
+  ) {
+    this.domain = config?.auditIngest ? { systems: config.auditIngest.patientSystems, fhirBases: config.auditIngest.fhirBases } : DEFAULT_PATIENT_DOMAIN;
+  }
+
+  /** What names a Custos patient (AUDIT_INGEST_PATIENT_SYSTEMS, AUDIT_INGEST_FHIR_BASE). */
+  private readonly domain: PatientDomain;
 
   async execute({ body, principal, context }: IngestAuditEventsCommand): Promise<IngestResult> {
     const now = this.clock.now();
-    const parsed = parseIngest(body, now);
+    const parsed = parseIngest(body, now, this.domain);
     if (!parsed.ok) throw new InvalidAuditEventError(parsed.issues);
     const client = principal.sub;
     const digest = createHash('sha256').update(client).digest('hex').slice(0, 32);

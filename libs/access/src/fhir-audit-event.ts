@@ -89,7 +89,8 @@ function toReportedAuditEvent(item: TrailItem, reported: NonNullable<TrailItem['
     agent: [
       {
         who: { identifier: { system: 'https://custos.dev/fhir/reported-agent', value: item.actor.id } },
-        ...(item.actor.roles.length > 0 ? { role: item.actor.roles.map((r) => ({ coding: [{ code: r }] })) } : {}),
+        // The source's own codes, namespaced (`reported:…`) under a system of their own: never Custos' role system.
+        ...(item.actor.roles.length > 0 ? { role: item.actor.roles.map((r) => ({ coding: [{ system: 'https://custos.dev/fhir/CodeSystem/reported-role', code: r }] })) } : {}),
         requestor: true,
       },
     ],

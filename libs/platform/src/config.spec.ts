@@ -44,6 +44,10 @@ describe('loadConfig', () => {
     [{ WITNESS_MAX_LAG_MS: 'soon' }, 'WITNESS_MAX_LAG_MS'],
     [{ WITNESS_MAX_LAG_MS: '1000' }, 'WITNESS_MAX_LAG_MS'], // not more than a checkpoint interval plus integration: a healthy log would alarm
     [{ WITNESS_MAX_LAG_MS: '1000000000000' }, 'WITNESS_MAX_LAG_MS'],
+    [{ AUDIT_INGEST_PATIENT_SYSTEMS: 'not a uri' }, 'AUDIT_INGEST_PATIENT_SYSTEMS'],
+    [{ AUDIT_INGEST_FHIR_BASE: 'ehr.example/fhir' }, 'AUDIT_INGEST_FHIR_BASE'],
+    [{ AUDIT_INGEST_FHIR_BASE: 'ftp://ehr.example/fhir' }, 'AUDIT_INGEST_FHIR_BASE'],
+    [{ AUDIT_INGEST_FHIR_BASE: 'https://u:p@ehr.example/fhir' }, 'AUDIT_INGEST_FHIR_BASE'],
   ])('refuses %j with a message naming %s', (env, variable) => {
     try {
       loadConfig(env);
@@ -53,5 +57,13 @@ describe('loadConfig', () => {
       expect((e as ConfigError).variable).toBe(variable);
       expect((e as Error).message).toContain(variable);
     }
+  });
+
+  it('reads what names a Custos patient in an ingested AuditEvent: by default Custos\' own identifier system and no absolute FHIR base', () => {
+    expect(loadConfig({}).auditIngest).toEqual({ patientSystems: ['https://custos.dev/fhir/patient-id'], fhirBases: [] });
+    expect(loadConfig({ AUDIT_INGEST_PATIENT_SYSTEMS: 'urn:oid:1.2.3, https://custos.dev/fhir/patient-id', AUDIT_INGEST_FHIR_BASE: 'https://EHR.example/fhir/, http://ehr.local:8080/r4' }).auditIngest).toEqual({
+      patientSystems: ['urn:oid:1.2.3', 'https://custos.dev/fhir/patient-id'],
+      fhirBases: ['https://ehr.example/fhir', 'http://ehr.local:8080/r4'],
+    });
   });
 });

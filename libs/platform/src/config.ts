@@ -71,7 +71,19 @@ export interface CustosConfig {
   sentinel: { pollMs: number; groupId: string; rules: Record<string, unknown> };
   /** The image archive Custos sits in front of (DICOMweb); null when none is configured (the routes answer 503 no-archive). */
   dicomweb: DicomwebConfig | null;
+  /** The FHIR AuditEvent ingest: what names a Custos patient (another system's patient is another domain's). */
+  auditIngest: AuditIngestConfig;
 }
+
+export interface AuditIngestConfig {
+  /** Identifier systems whose values are Custos patient ids (an identifier without a system is taken too). */
+  patientSystems: string[];
+  /** Absolute FHIR bases whose `Patient/<id>` references are Custos patients (no trailing slash); relative references always are. */
+  fhirBases: string[];
+}
+
+/** The identifier system Custos itself writes for its patient ids (the trail's FHIR form). */
+export const CUSTOS_PATIENT_ID_SYSTEM = 'https://custos.dev/fhir/patient-id';
 
 export interface DicomwebConfig {
   /** The archive's DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (no trailing slash). */
@@ -155,6 +167,8 @@ export const CONFIG_VARIABLES = {
   DICOMWEB_LOCAL_ISSUER: 'the hospital\'s IssuerOfPatientID; instances of another issuer are refused (default none: only instances without an issuer)',
   DICOMWEB_FEED_POLL_MS: 'how often the archive\'s changes feed is read, ms (default 1000; 0 turns the feed off)',
   DICOMWEB_TIMEOUT_MS: 'how long the archive may take to start an answer, ms (default 30000; then 504)',
+  AUDIT_INGEST_PATIENT_SYSTEMS: 'comma-separated identifier systems whose values are Custos patient ids in an ingested AuditEvent (default https://custos.dev/fhir/patient-id; an identifier without a system is taken too; any other system is refused)',
+  AUDIT_INGEST_FHIR_BASE: 'comma-separated absolute FHIR base URLs whose Patient references in an ingested AuditEvent are Custos patients (default none: only relative Patient/<id> references)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -278,7 +292,26 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
       rules: sentinelRules(env.SENTINEL_RULES),
     },
     dicomweb: dicomwebConfig(env),
+    auditIngest: auditIngestConfig(env),
   };
+}
+
+function auditIngestConfig(env: Env): AuditIngestConfig {
+  const items = (name: keyof typeof CONFIG_VARIABLES) => (env[name] ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+  const systems = items('AUDIT_INGEST_PATIENT_SYSTEMS');
+  for (const s of systems) if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s|]{1,4000}$/.test(s)) throw new ConfigError('AUDIT_INGEST_PATIENT_SYSTEMS', `names ${JSON.stringify(s)}, not an identifier system (a URI)`);
+  const bases = items('AUDIT_INGEST_FHIR_BASE').map((b) => {
+    let url: URL;
+    try {
+      url = new URL(b);
+    } catch {
+      throw new ConfigError('AUDIT_INGEST_FHIR_BASE', `names ${JSON.stringify(b)}, not a URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('AUDIT_INGEST_FHIR_BASE', `must be http(s) (got ${url.protocol})`);
+    if (url.username || url.password || url.search || url.hash) throw new ConfigError('AUDIT_INGEST_FHIR_BASE', 'must be a base URL without credentials, query or fragment');
+    return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+  });
+  return { patientSystems: systems.length > 0 ? systems : [CUSTOS_PATIENT_ID_SYSTEM], fhirBases: bases };
 }
 
 function httpUrl(env: Env, name: keyof typeof CONFIG_VARIABLES): string | null {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { given } from '@custos/testing';
 import { accessDecider } from './access.decide.js';
-import { INGEST_LIMITS, parseIngest, type ParsedAuditEvent, reportedAccessOf } from './fhir-audit-ingest.js';
+import { DEFAULT_PATIENT_DOMAIN, INGEST_LIMITS, parseIngest, type ParsedAuditEvent, type PatientDomain, reportedAccessOf } from './fhir-audit-ingest.js';
 
 const NOW = new Date('2026-12-03T12:00:00Z');
 const DATA = join(import.meta.dirname, '../../test-data/fhir');
@@ -39,13 +39,13 @@ function read(over: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 
-const ok = (body: unknown) => {
-  const r = parseIngest(body, NOW);
+const ok = (body: unknown, domain?: PatientDomain) => {
+  const r = parseIngest(body, NOW, domain);
   if (!r.ok) throw new Error(`refused: ${JSON.stringify(r.issues)}`);
   return r.value;
 };
-const issuesOf = (body: unknown) => {
-  const r = parseIngest(body, NOW);
+const issuesOf = (body: unknown, domain?: PatientDomain) => {
+  const r = parseIngest(body, NOW, domain);
   if (r.ok) throw new Error('accepted');
   return r.issues.map((i) => [i.code, i.expression[0]]);
 };
@@ -92,12 +92,47 @@ describe('FHIR AuditEvent ingest: reading and mapping', () => {
 
   it.each([
     ['a Patient reference', [{ what: { reference: 'Patient/p7' } }], 'p7'],
-    ['an absolute, versioned Patient reference', [{ what: { reference: 'https://ehr.example/fhir/Patient/p7/_history/3' } }], 'p7'],
-    ['a BALP patient entity by identifier', [{ what: { identifier: { system: 'urn:mrn', value: 'p7' } }, type: { code: '1' }, role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' } }], 'p7'],
+    ['a versioned Patient reference', [{ what: { reference: 'Patient/p7/_history/3' } }], 'p7'],
+    ['a BALP patient entity by identifier without a system', [{ what: { identifier: { value: 'p7' } }, type: { code: '1' }, role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' } }], 'p7'],
+    ['a BALP patient entity by an identifier of Custos\' own system', [{ what: { identifier: { system: 'https://custos.dev/fhir/patient-id', value: 'p7' } }, role: { code: '1' } }], 'p7'],
     ['a Patient-typed reference by identifier', [{ what: { type: 'Patient', identifier: { value: 'p7' } } }], 'p7'],
+    ['an entity that is not the patient, by an identifier of another system', [{ what: { identifier: { system: 'urn:oid:9.9.9.OTHER', value: 'x1' } }, role: { code: '4' } }], null],
     ['no patient', [{ what: { reference: 'MeasureReport/m1' } }], null],
   ])('the patient from %s', (_name, entity, patientId) => {
     expect(ok(read({ entity })).entries[0]?.event.patientId).toBe(patientId);
+  });
+
+  describe("another domain's patient is refused, not filed under the Custos patient of the same id", () => {
+    const local: PatientDomain = { systems: ['urn:oid:1.2.3.LOCAL', 'https://custos.dev/fhir/patient-id'], fhirBases: ['https://ehr.example/fhir'] };
+    it.each<[string, unknown[], string]>([
+      ['a patient entity (role 1) by an identifier of another system', [{ what: { identifier: { system: 'urn:oid:9.9.9.OTHER', value: 'atkB' } }, role: { code: '1' } }], 'AuditEvent.entity[0].what.identifier.system'],
+      ['a Patient-typed reference by an identifier of another system', [{ what: { type: 'Patient', identifier: { system: 'urn:mrn', value: 'atkB' } } }], 'AuditEvent.entity[0].what.identifier.system'],
+      ['an absolute Patient reference to another server', [{ what: { reference: 'https://other-hospital.example/fhir/Patient/atkA' } }], 'AuditEvent.entity[0].what.reference'],
+      ['an absolute, versioned Patient reference to another server', [{ what: { reference: 'https://other-hospital.example/fhir/Patient/atkA/_history/2' } }], 'AuditEvent.entity[0].what.reference'],
+      ['an absolute Patient reference to a longer path on the local host', [{ what: { reference: 'https://ehr.example/fhir/other/Patient/atkA' } }], 'AuditEvent.entity[0].what.reference'],
+      ['a foreign patient beside a local one', [{ what: { reference: 'Patient/p1' } }, { what: { identifier: { system: 'urn:oid:9.9.9.OTHER', value: 'p1' } }, role: { code: '1' } }], 'AuditEvent.entity[1].what.identifier.system'],
+    ])('%s: 400 naming the FHIR path (default and configured domains)', (_name, entity, path) => {
+      expect(issuesOf(read({ entity }))).toEqual([['value', path]]);
+      expect(issuesOf(read({ entity }), local)).toEqual([['value', path]]);
+    });
+
+    it('by default, an absolute Patient reference is refused even to a plausible local server (no base configured)', () => {
+      expect(DEFAULT_PATIENT_DOMAIN.fhirBases).toEqual([]);
+      expect(issuesOf(read({ entity: [{ what: { reference: 'https://ehr.example/fhir/Patient/p7' } }] }))).toEqual([['value', 'AuditEvent.entity[0].what.reference']]);
+    });
+
+    it.each([
+      ['an absolute Patient reference to the configured base', 'https://ehr.example/fhir/Patient/p7'],
+      ['the same, versioned', 'https://ehr.example/fhir/Patient/p7/_history/3'],
+      ['the same, the host in upper case', 'https://EHR.example/fhir/Patient/p7'],
+    ])('takes %s', (_name, reference) => {
+      expect(ok(read({ entity: [{ what: { reference } }] }), local).entries[0]?.event.patientId).toBe('p7');
+    });
+
+    it('takes an identifier of a configured system', () => {
+      expect(ok(read({ entity: [{ what: { identifier: { system: 'urn:oid:1.2.3.LOCAL', value: 'p7' } }, role: { code: '1' } }] }), local).entries[0]?.event.patientId).toBe('p7');
+      expect(issuesOf(read({ entity: [{ what: { identifier: { system: 'urn:oid:1.2.3.LOCAL', value: 'p7' } }, role: { code: '1' } }] }))).toEqual([['value', 'AuditEvent.entity[0].what.identifier.system']]);
+    });
   });
 
   it('names an agent given by display only with a stable pseudonym (the name itself is sealed), and an event without a requestor by its first agent', () => {

@@ -74,6 +74,22 @@ export interface ParsedIngest {
   readonly entries: ReadonlyArray<{ readonly path: string; readonly event: ParsedAuditEvent }>;
 }
 
+/**
+ * What names a Custos patient in an AuditEvent. Another system's patient id is another
+ * domain's patient (the DICOM rule for an IssuerOfPatientID): an identifier of another system,
+ * or an absolute Patient reference to another FHIR server, is refused rather than filed
+ * under the Custos patient that happens to have the same id.
+ */
+export interface PatientDomain {
+  /** Identifier systems whose values are Custos patient ids; an identifier without a system is taken too. */
+  readonly systems: readonly string[];
+  /** Absolute FHIR bases (no trailing slash) whose `Patient/<id>` references are Custos patients; relative references always are. */
+  readonly fhirBases: readonly string[];
+}
+
+/** The defaults: Custos' own patient-id system (the one its trail's FHIR form writes), no absolute base. */
+export const DEFAULT_PATIENT_DOMAIN: PatientDomain = { systems: ['https://custos.dev/fhir/patient-id'], fhirBases: [] };
+
 export type IngestParse = { readonly ok: true; readonly value: ParsedIngest } | { readonly ok: false; readonly issues: readonly IngestIssue[] };
 
 type Json = Record<string, unknown>;
@@ -96,14 +112,14 @@ class Issues {
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads a POSTed body: one AuditEvent, or a batch/transaction Bundle of them. `now` bounds `recorded`. */
-export function parseIngest(body: unknown, now: Date): IngestParse {
+export function parseIngest(body: unknown, now: Date, domain: PatientDomain = DEFAULT_PATIENT_DOMAIN): IngestParse {
   const issues = new Issues();
   if (!isObject(body)) {
     issues.add('structure', '$', 'the body must be a FHIR resource (a JSON object)');
     return { ok: false, issues: issues.all() };
   }
   if (body.resourceType === 'AuditEvent') {
-    const event = readAuditEvent(body, 'AuditEvent', now, issues);
+    const event = readAuditEvent(body, 'AuditEvent', now, issues, domain);
     return event && issues.count === 0 ? { ok: true, value: { kind: 'AuditEvent', entries: [{ path: 'AuditEvent', event }] } } : { ok: false, issues: issues.all() };
   }
   if (body.resourceType !== 'Bundle') {
@@ -138,7 +154,7 @@ export function parseIngest(body: unknown, now: Date): IngestParse {
     const resource = e.resource;
     if (!isObject(resource)) return issues.add(resource === undefined ? 'required' : 'structure', `${at}.resource`, 'an entry must hold an AuditEvent resource');
     if (resource.resourceType !== 'AuditEvent') return issues.add('invalid', `${at}.resource.resourceType`, 'each entry must be an AuditEvent');
-    const event = readAuditEvent(resource, `${at}.resource`, now, issues);
+    const event = readAuditEvent(resource, `${at}.resource`, now, issues, domain);
     if (!event) return;
     const first = seen.get(event.auditEventId);
     if (first !== undefined) return issues.add('value', `${at}.resource.id`, `the same AuditEvent id as Bundle.entry[${first}]`);
@@ -180,7 +196,7 @@ function checkTree(value: unknown, path: string, depth: number, issues: Issues, 
   }
 }
 
-function readAuditEvent(r: Json, path: string, now: Date, issues: Issues): ParsedAuditEvent | undefined {
+function readAuditEvent(r: Json, path: string, now: Date, issues: Issues, domain: PatientDomain): ParsedAuditEvent | undefined {
   const before = issues.count;
   checkTree(r, path, 0, issues, INGEST_LIMITS.depth);
   if (issues.count > before) return undefined; // junk: no point reading it further
@@ -276,8 +292,11 @@ function readAuditEvent(r: Json, path: string, now: Date, issues: Issues): Parse
           narrative.entities.push({ index: i, ...(display !== undefined ? { display } : {}), ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description } : {}) });
         }
         entities.push({ what: what ? stripped(what) : null, type: entityType, role });
-        const patient = patientOf(what, entityType, role);
-        if (patient !== undefined) {
+        const named = patientOf(what, entityType, role, domain);
+        const patient = named?.id;
+        if (named?.foreign === 'reference') issues.add('value', `${ep}.what.reference`, "a Patient of another FHIR server is another domain's patient: only relative Patient references, or absolute ones to the local FHIR base (AUDIT_INGEST_FHIR_BASE), name a Custos patient");
+        else if (named?.foreign === 'identifier') issues.add('value', `${ep}.what.identifier.system`, "a patient identifier of another system is another domain's patient: only identifiers without a system or of the local one (AUDIT_INGEST_PATIENT_SYSTEMS) name a Custos patient");
+        else if (patient !== undefined) {
           if (!PATIENT_ID.test(patient)) issues.add('value', `${ep}.what`, 'the patient is not one Custos can name (ids are [A-Za-z0-9._-]{1,100})');
           else if (!patients.has(patient)) patients.set(patient, `${ep}.what`);
         }
@@ -408,18 +427,39 @@ function whoOf(who: (ReportedReference & { display?: string }) | null, display: 
   return 'unidentified';
 }
 
-const PATIENT_REFERENCE = /(?:^|\/)Patient\/([^/]+)(?:\/_history\/[^/]+)?$/;
+const PATIENT_REFERENCE = /^(?:(.*)\/)?Patient\/([^/]+)(?:\/_history\/[^/]+)?$/;
+
+/** A base URL as compared: origin and path, no trailing slash (scheme and host in lower case). */
+function baseOf(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * The patient an entity names: a reference to a Patient (`Patient/x`, absolute or versioned),
- * or, for BALP's patient entity (role 1 "Patient", or `what.type` Patient), its identifier's value.
+ * The patient an entity names: a reference to a Patient (`Patient/x`, versioned or not; an
+ * absolute one only to a local FHIR base), or, for BALP's patient entity (role 1 "Patient", or
+ * `what.type` Patient), its identifier's value when the identifier has no system or the local
+ * one. A Patient of another server or another identifier system is `foreign`: refused.
  */
-function patientOf(what: ReportedReference | null, type: ReportedCoding | null, role: ReportedCoding | null): string | undefined {
+function patientOf(what: ReportedReference | null, type: ReportedCoding | null, role: ReportedCoding | null, domain: PatientDomain): { id: string; foreign?: undefined } | { id?: undefined; foreign: 'reference' | 'identifier' } | undefined {
   if (!what) return undefined;
   const m = what.reference !== undefined ? PATIENT_REFERENCE.exec(what.reference) : null;
-  if (m) return m[1];
+  if (m) {
+    const base = m[1];
+    if (base === undefined) return { id: m[2] as string };
+    const normalized = baseOf(base);
+    return normalized !== undefined && domain.fhirBases.includes(normalized) ? { id: m[2] as string } : { foreign: 'reference' };
+  }
   const patientEntity = what.type === 'Patient' || (role?.code === '1' && (role.system === undefined || role.system.endsWith('/object-role')) && (type === null || type.code === '1'));
-  return patientEntity && what.reference === undefined ? what.identifier?.value : undefined;
+  if (!patientEntity || what.reference !== undefined) return undefined;
+  const identifier = what.identifier;
+  if (identifier?.value === undefined) return undefined;
+  if (identifier.system !== undefined && !domain.systems.includes(identifier.system)) return { foreign: 'identifier' };
+  return { id: identifier.value };
 }
 
 /** The purpose in Custos' vocabulary where a code maps to one (v3-ActReason, Custos' own), else the first code as given. */
