@@ -41,6 +41,8 @@ interface Archive {
   auth: string;
   credentialsFile: string;
   port: string;
+  /** Started (and reset) by the bench, on its own port. */
+  started: boolean;
 }
 
 export interface DicomwebFigure {
@@ -194,6 +196,7 @@ function archiveFromEnv(): Archive {
       auth: process.env.ORTHANC_AUTH ?? readFileSync(credentialsFile, 'utf8').trim(),
       credentialsFile,
       port: new URL(process.env.DICOMWEB_UPSTREAM).port,
+      started: false,
     };
   }
   const port = process.env.BENCH_ORTHANC_PORT ?? '8052';
@@ -207,7 +210,7 @@ function archiveFromEnv(): Archive {
       .split('\n')
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   ) as Record<string, string>;
-  return { dicomweb: vars.DICOMWEB_UPSTREAM as string, url: vars.ORTHANC_URL as string, auth: vars.ORTHANC_AUTH as string, credentialsFile: vars.DICOMWEB_UPSTREAM_CREDENTIALS_FILE as string, port };
+  return { dicomweb: vars.DICOMWEB_UPSTREAM as string, url: vars.ORTHANC_URL as string, auth: vars.ORTHANC_AUTH as string, credentialsFile: vars.DICOMWEB_UPSTREAM_CREDENTIALS_FILE as string, port, started: true };
 }
 
 function rssBytes(pid: number): number {
@@ -456,6 +459,8 @@ export async function dicomwebFigures(): Promise<{ figures: DicomwebFigure[]; rs
     gateway.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 1500));
     rmSync(data, { recursive: true, force: true });
+    // The bench's own archive holds a few GB: stopped and emptied (BENCH_DICOMWEB_KEEP_ARCHIVE=1 keeps it running).
+    if (archive.started && process.env.BENCH_DICOMWEB_KEEP_ARCHIVE !== '1') execFileSync('bash', [join(ROOT, 'scripts/orthanc.sh'), 'reset'], { env: { ...process.env, ORTHANC_HTTP_PORT: archive.port }, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadBefore, loadAfter: loadavg() };
   const sizes = { studies: STUDIES, instances: INSTANCES, pixelBytes: PIXEL_BYTES, retrieves: RETRIEVES, levels: LEVELS, deidLevels: DEID_LEVELS, qido: QIDO, bigInstances: BIG, bigPixelBytes: BIG_PIXEL_BYTES };
