@@ -6,6 +6,7 @@
  *   EventStore append: sequential, concurrent (group commit), batched
  *   raw kafkajs produce (idempotent, acks=all, 500-message batches) vs the outbox relay
  *   raw SHA-256 over canonical JSON (the hash chain's own cost)
+ *   DICOMweb through Custos beside Orthanc itself (bench/dicomweb.ts; BENCH_ONLY=dicomweb alone, BENCH_DICOMWEB=0 skips)
  *
  * Uses BENCH_DATABASE_URL (default: the test server) with a fresh database, and KAFKA_BROKERS
  * (default: the local broker, started with scripts/kafka.sh).
@@ -26,6 +27,7 @@ import { benchServer, type DecisionRun, plotSvg, type ServerKind, tempDataDir } 
 import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './catch-up.js';
 import { logFigures } from './log.js';
 import { sentinelFigures } from './sentinel.js';
+import { dicomwebFigures } from './dicomweb.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -322,6 +324,11 @@ async function main(): Promise<void> {
   });
   report('raw SHA-256 over canonical JSON (hash chain cost)', hashes, hashSeconds);
 
+  // BENCH_ONLY=dicomweb: the DICOMweb figures alone (Orthanc, no PostgreSQL or Kafka needed).
+  if (process.env.BENCH_ONLY === 'dicomweb') {
+    await dicomwebFigures();
+    return;
+  }
   // BENCH_ONLY=decisions: the HTTP rounds alone (BENCH_SERVERS picks the servers).
   if (process.env.BENCH_ONLY !== 'decisions' && (await figures())) return;
   // Decisions over HTTP: Custos beside the raw baseline, same load, same body, same run.
@@ -342,6 +349,10 @@ async function main(): Promise<void> {
       await database.drop();
       await dropTopics(brokers.split(','), 'benchhttp');
     }
+  }
+  // DICOMweb through Custos beside the archive (its own table and bench/results/<stamp>-dicomweb.json).
+  if (process.env.BENCH_DICOMWEB !== '0' && process.env.BENCH_ONLY !== 'decisions') {
+    for (const f of (await dicomwebFigures()).figures) results.push({ what: `DICOMweb: ${f.what} (${f.unit})`, perSecond: f.custos, raw: `direct ${f.direct.toFixed(1)}`, ratio: f.ratio });
   }
   if (runs.length === 0) return;
   const reference: Record<ServerKind, ServerKind | undefined> = { baseline: undefined, 'baseline-no-kafka': undefined, 'baseline-pglite': undefined, distributed: 'baseline', 'gateway-only': 'baseline-no-kafka', embedded: 'baseline-pglite', 'embedded-sealed': 'embedded' };
