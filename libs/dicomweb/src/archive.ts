@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { CustosError, UnavailableError } from '@custos/errors';
 import type { DicomwebConfig } from '@custos/platform';
 import { type DicomJson, isDicomJsonArray } from './dicom-json.js';
@@ -35,6 +36,8 @@ export interface ArchiveAnswer {
 export class DicomArchive {
   private readonly authorization: string | undefined;
   private readonly credentials: string | undefined;
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
 
   constructor(readonly config: DicomwebConfig) {
     if (config.credentialsFile) {
@@ -45,6 +48,12 @@ export class DicomArchive {
       this.credentials = credentials;
       this.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
     }
+  }
+
+  /** Idle keep-alive connections to the archive are closed with the process (Nest calls this on shutdown). */
+  onApplicationShutdown(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 
   /** GET or POST under the DICOMweb root (`path` starts with /studies, /series or /instances). */
@@ -92,30 +101,35 @@ export class DicomArchive {
     return value;
   }
 
-  private async send(url: string, init: { method?: string; accept?: string; body?: Buffer | string; contentType?: string; signal?: AbortSignal }): Promise<ArchiveAnswer> {
-    const headers: Record<string, string> = {};
+  private send(url: string, init: { method?: string; accept?: string; body?: Buffer | string; contentType?: string; signal?: AbortSignal }): Promise<ArchiveAnswer> {
+    // node:http rather than fetch: its response is a Node stream (no web-stream bridge on the hot path), piped
+    // straight on to the client with back-pressure; one keep-alive agent per archive.
+    const target = new URL(url);
+    const headers: Record<string, string | number> = {};
     if (this.authorization) headers.authorization = this.authorization;
     if (init.accept) headers.accept = init.accept;
     if (init.contentType) headers['content-type'] = init.contentType;
-    // The timeout guards the wait for an answer only: a large study may take longer to stream.
-    const waiting = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      waiting.abort();
-    }, this.config.timeoutMs);
-    const signal = init.signal ? AbortSignal.any([waiting.signal, init.signal]) : waiting.signal;
-    let response: Response;
-    try {
-      response = await fetch(url, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: init.body } : {}), signal, redirect: 'error' });
-    } catch {
-      if (timedOut) throw new ArchiveTimeoutError();
-      throw archiveUnavailable();
-    } finally {
-      clearTimeout(timer);
-    }
-    const length = response.headers.get('content-length');
-    const body = response.body ? Readable.fromWeb(response.body as unknown as WebReadableStream) : Readable.from([]);
-    return { status: response.status, contentType: response.headers.get('content-type') ?? undefined, contentLength: length !== null && /^\d+$/.test(length) ? Number(length) : undefined, body };
+    if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
+    return new Promise<ArchiveAnswer>((resolve, reject) => {
+      let answered = false;
+      const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, { method: init.method ?? 'GET', headers, agent: target.protocol === 'https:' ? this.httpsAgent : this.httpAgent }, (res) => {
+        answered = true;
+        clearTimeout(timer);
+        const length = res.headers['content-length'];
+        const type = res.headers['content-type'];
+        resolve({ status: res.statusCode ?? 0, contentType: typeof type === 'string' ? type : undefined, contentLength: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : undefined, body: res });
+      });
+      // The timeout guards the wait for an answer only: a large study may take longer to stream.
+      const timer = setTimeout(() => {
+        req.destroy();
+        reject(new ArchiveTimeoutError());
+      }, this.config.timeoutMs);
+      req.on('error', () => {
+        clearTimeout(timer);
+        if (!answered) reject(archiveUnavailable());
+      });
+      init.signal?.addEventListener('abort', () => req.destroy(), { once: true });
+      req.end(init.body);
+    });
   }
 }
