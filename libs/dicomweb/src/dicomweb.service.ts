@@ -286,14 +286,17 @@ export class DicomwebGateway {
   }
 
   /**
-   * Whether every instance the retrieve covers is, in the archive, of this patient: asked instance by instance
-   * (an instance of another patient or of another issuer filed under the same study must not ride on this decision).
+   * Whether every instance the retrieve covers is registered in Custos for this patient: the archive lists the
+   * instances in scope (their UIDs only, from its index), and each must be one Custos registered, from its own
+   * header, for the decided patient. An instance of another patient or of another issuer filed under the same
+   * study (which Custos refuses to register) must not ride on this decision. Instances not registered yet (the
+   * feed lags by a poll) are registered from the archive first.
    */
   private async archiveAgrees(target: RetrieveTarget, patientId: string): Promise<boolean> {
     const archive = this.upstream;
     const scope = `/studies/${target.studyUid}${target.seriesUid ? `/series/${target.seriesUid}` : ''}`;
     const only = target.instanceUid ? `&${TAG.SOPInstanceUID}=${target.instanceUid}` : '';
-    const answer = await archive.dicomweb(`${scope}/instances?includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}&limit=100000${only}`, { accept: 'application/dicom+json' });
+    const answer = await archive.dicomweb(`${scope}/instances?limit=100000${only}`, { accept: 'application/dicom+json' });
     if (answer.status === 204 || answer.status === 404) {
       answer.body.resume();
       return true; // nothing there: the retrieve answers 404 from the archive
@@ -302,10 +305,14 @@ export class DicomwebGateway {
       answer.body.resume();
       throw archiveError(answer.status);
     }
-    return (await archive.dicomJson(answer)).every((item) => {
-      const p = patientIdOf(item, archive.config.localIssuer);
-      return 'patientId' in p && p.patientId === patientId;
-    });
+    const uids = (await archive.dicomJson(answer)).map((item) => textOf(item, TAG.SOPInstanceUID));
+    if (uids.some((u) => !u)) return false;
+    let owners = await Promise.all(uids.map((u) => this.images.owner(u as string)));
+    if (owners.some((o) => o === null)) {
+      await this.registerStudyFromArchive(target.studyUid);
+      owners = await Promise.all(uids.map((u) => this.images.owner(u as string)));
+    }
+    return owners.every((o) => o !== null && o.patientId === patientId);
   }
 
   private deid(): Deidentifier {
@@ -435,20 +442,20 @@ export class DicomwebGateway {
     return { status, answer: out };
   }
 
-  /** The patient the archive files each instance of these studies under (null: another issuer or no usable id). */
+  /** The PatientID the archive files each instance of these studies under. */
   private async archivePatients(studyUids: Iterable<string>): Promise<Map<string, string | null>> {
     const archive = this.upstream;
     const out = new Map<string, string | null>();
     for (const studyUid of studyUids) {
-      const answer = await archive.dicomweb(`/studies/${studyUid}/instances?includefield=${TAG.PatientID}&includefield=${TAG.IssuerOfPatientID}&limit=100000`, { accept: 'application/dicom+json' });
+      const answer = await archive.dicomweb(`/studies/${studyUid}/instances?includefield=${TAG.PatientID}&limit=100000`, { accept: 'application/dicom+json' });
       if (answer.status >= 300 || answer.status === 204) {
         answer.body.resume();
         continue;
       }
       for (const item of await archive.dicomJson(answer)) {
         const uid = textOf(item, TAG.SOPInstanceUID);
-        const p = patientIdOf(item, archive.config.localIssuer);
-        if (uid) out.set(uid, 'patientId' in p ? p.patientId : null);
+        // The PatientID the archive indexed the instance under (its parser's reading of the header).
+        if (uid) out.set(uid, textOf(item, TAG.PatientID) ?? null);
       }
     }
     return out;

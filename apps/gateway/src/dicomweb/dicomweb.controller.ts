@@ -1,5 +1,5 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { applyDecorators, Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiQuery, ApiResponse, type ApiResponseOptions, ApiTags } from '@nestjs/swagger';
 import { DicomwebGateway, type Purposeful, purposeOf, type RetrieveTarget, type StreamingAnswer, UnsupportedMediaError } from '@custos/dicomweb';
 import { ValidationError } from '@custos/errors';
 import { type HttpReply, type HttpRequest, Requires } from '@custos/runtime';
@@ -26,6 +26,21 @@ const STOW_CONFLICT = {
 };
 const PURPOSE_QUERY = ApiQuery({ name: 'purpose', required: false, description: 'purpose of use (TREATMENT, RESEARCH, AI_TRAINING, OPERATIONS, PUBLIC_HEALTH, or its HL7 code) when the token carries no purpose_of_use; or the X-Purpose-Of-Use header' });
 
+/** A QIDO-RS route: any caller may search (each study shown is a decision), with its answers. */
+const Qido = (summary: string) =>
+  applyDecorators(
+    Requires('create', 'AccessRequest'),
+    ApiOperation({ summary }),
+    PURPOSE_QUERY,
+    ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON }),
+    ApiResponse({ status: 204, description: 'no match' }),
+    ApiProblems(SEARCH_PROBLEMS),
+  );
+
+/** A WADO-RS route: any caller may ask (the decision decides), with its answers. */
+const Wado = (summary: string, description: string, content: NonNullable<ApiResponseOptions['content']>) =>
+  applyDecorators(Requires('create', 'AccessRequest'), ApiOperation({ summary }), PURPOSE_QUERY, ApiResponse({ status: 200, description, content }), ApiProblems(RETRIEVE_PROBLEMS));
+
 /**
  * DICOMweb (PS3.18) through Custos, in front of the archive: QIDO-RS, WADO-RS and STOW-RS with
  * the standard's paths, media types and status codes. Every search and retrieve is decided and
@@ -41,67 +56,37 @@ export class DicomwebController {
   // ------------------------------------------------------------ QIDO-RS
 
   @Get('studies')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'QIDO-RS: search for studies; only studies whose patient permits the purpose are listed (each a recorded decision), withheld ones are counted in the record, never returned' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido('QIDO-RS: search for studies; only studies whose patient permits the purpose are listed (each a recorded decision), withheld ones are counted in the record, never returned')
   searchStudies(@Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'studies', {});
   }
 
   @Get('series')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'QIDO-RS: search for series across studies (filtered as studies are)' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido('QIDO-RS: search for series across studies (filtered as studies are)')
   searchSeries(@Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'series', {});
   }
 
   @Get('instances')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'QIDO-RS: search for instances across studies (filtered as studies are)' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido('QIDO-RS: search for instances across studies (filtered as studies are)')
   searchInstances(@Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'instances', {});
   }
 
   @Get('studies/:study/series')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "QIDO-RS: search for a study's series" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido("QIDO-RS: search for a study's series")
   searchStudySeries(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'series', { studyUid: study });
   }
 
   @Get('studies/:study/instances')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "QIDO-RS: search for a study's instances" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido("QIDO-RS: search for a study's instances")
   searchStudyInstances(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'instances', { studyUid: study });
   }
 
   @Get('studies/:study/series/:series/instances')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "QIDO-RS: search for a series' instances" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'matches, DICOM JSON', content: DICOM_JSON })
-  @ApiResponse({ status: 204, description: 'no match' })
-  @ApiProblems(SEARCH_PROBLEMS)
+  @Qido("QIDO-RS: search for a series' instances")
   searchSeriesInstances(@Param('study') study: string, @Param('series') series: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.search(req, reply, caller, 'instances', { studyUid: study, seriesUid: series });
   }
@@ -109,81 +94,49 @@ export class DicomwebController {
   // ------------------------------------------------------------ WADO-RS
 
   @Get('studies/:study')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'WADO-RS: retrieve a study (multipart/related; type="application/dicom"), decided and recorded first; de-identified for the purposes that ask for it' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'the instances', content: MULTIPART })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado('WADO-RS: retrieve a study (multipart/related; type="application/dicom"), decided and recorded first; de-identified for the purposes that ask for it', 'the instances', MULTIPART)
   study(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'study', studyUid: study });
   }
 
   @Get('studies/:study/metadata')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "WADO-RS: a study's metadata (DICOM JSON)" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'metadata', content: DICOM_JSON })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado("WADO-RS: a study's metadata (DICOM JSON)", 'metadata', DICOM_JSON)
   studyMetadata(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'metadata', studyUid: study });
   }
 
   @Get('studies/:study/series/:series')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'WADO-RS: retrieve a series' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'the instances', content: MULTIPART })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado('WADO-RS: retrieve a series', 'the instances', MULTIPART)
   series(@Param('study') study: string, @Param('series') series: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'series', studyUid: study, seriesUid: series });
   }
 
   @Get('studies/:study/series/:series/metadata')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "WADO-RS: a series' metadata" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'metadata', content: DICOM_JSON })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado("WADO-RS: a series' metadata", 'metadata', DICOM_JSON)
   seriesMetadata(@Param('study') study: string, @Param('series') series: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'metadata', studyUid: study, seriesUid: series });
   }
 
   @Get('studies/:study/series/:series/instances/:instance')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'WADO-RS: retrieve an instance' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'the instance', content: MULTIPART })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado('WADO-RS: retrieve an instance', 'the instance', MULTIPART)
   instance(@Param('study') study: string, @Param('series') series: string, @Param('instance') instance: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'instance', studyUid: study, seriesUid: series, instanceUid: instance });
   }
 
   @Get('studies/:study/series/:series/instances/:instance/metadata')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "WADO-RS: an instance's metadata" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'metadata', content: DICOM_JSON })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado("WADO-RS: an instance's metadata", 'metadata', DICOM_JSON)
   instanceMetadata(@Param('study') study: string, @Param('series') series: string, @Param('instance') instance: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'metadata', studyUid: study, seriesUid: series, instanceUid: instance });
   }
 
   @Get('studies/:study/series/:series/instances/:instance/frames/:frames')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: "WADO-RS: an instance's frames (pixel data, unchanged by de-identification)" })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'the frames', content: MULTIPART })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado("WADO-RS: an instance's frames (pixel data, unchanged by de-identification)", 'the frames', MULTIPART)
   frames(@Param('study') study: string, @Param('series') series: string, @Param('instance') instance: string, @Param('frames') frames: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'frames', studyUid: study, seriesUid: series, instanceUid: instance, frames });
   }
 
   @Get('studies/:study/series/:series/instances/:instance/rendered')
-  @Requires('create', 'AccessRequest')
-  @ApiOperation({ summary: 'WADO-RS: an instance rendered (image/jpeg, image/png), where the archive supports it' })
-  @PURPOSE_QUERY
-  @ApiResponse({ status: 200, description: 'the rendered image', content: { 'image/jpeg': { schema: { type: 'string', format: 'binary' } }, 'image/png': { schema: { type: 'string', format: 'binary' } } } })
-  @ApiProblems(RETRIEVE_PROBLEMS)
+  @Wado('WADO-RS: an instance rendered (image/jpeg, image/png), where the archive supports it', 'the rendered image', { 'image/jpeg': { schema: { type: 'string', format: 'binary' } }, 'image/png': { schema: { type: 'string', format: 'binary' } } })
   rendered(@Param('study') study: string, @Param('series') series: string, @Param('instance') instance: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext) {
     return this.retrieve(req, reply, caller, { level: 'rendered', studyUid: study, seriesUid: series, instanceUid: instance });
   }
