@@ -45,6 +45,22 @@ interface Archive {
   started: boolean;
 }
 
+/** A bare pass-through proxy (the raw limit of one more Node hop): GET only, the archive's answer piped back as it comes. */
+const BARE_PROXY = `
+const http = require('node:http');
+const up = new URL(process.env.BARE_UPSTREAM);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
+const server = http.createServer((req, res) => {
+  const out = http.request({ host: up.hostname, port: up.port, path: up.pathname + req.url, method: 'GET', agent, headers: { accept: req.headers.accept || '*/*', authorization: process.env.BARE_AUTH } }, (a) => {
+    res.writeHead(a.statusCode, { 'content-type': a.headers['content-type'] || 'application/octet-stream' });
+    a.pipe(res);
+  });
+  out.on('error', () => { res.statusCode = 502; res.end(); });
+  out.end();
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
 export interface DicomwebFigure {
   what: string;
   custos: number;
@@ -335,12 +351,25 @@ export async function dicomwebFigures(): Promise<{ figures: DicomwebFigure[]; rs
       });
       return { seconds, bytes, failed };
     };
-    for (const c of LEVELS) {
-      // Direct first, then Custos: both read studies the page cache already holds (the probe above warmed one).
-      const d = await retrieve(c, (s) => `${archive.dicomweb}/studies/${s.studyUid}`, asArchive);
-      const g = await retrieve(c, (s) => `${base}/dicom-web/studies/${s.studyUid}`, asCustos(clinician, 'TREATMENT'));
-      figure(`WADO-RS study, identified, ${c} clients: MB/s`, g.bytes / MB / g.seconds, d.bytes / MB / d.seconds, 'MB/s', { failedCustos: g.failed, failedDirect: d.failed, retrieves: RETRIEVES });
-      figure(`WADO-RS study, identified, ${c} clients: studies/s`, RETRIEVES / g.seconds, RETRIEVES / d.seconds, 'studies/s');
+    // The raw limit of any proxy here: a bare Node pass-through (node:http piping to the archive, nothing decided,
+    // nothing recorded), in its own process like the gateway, so that every byte takes the same extra hop.
+    const bare = spawn(process.execPath, ['-e', BARE_PROXY], { env: { ...process.env, BARE_UPSTREAM: archive.dicomweb, BARE_AUTH: asArchive.authorization ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const barePort = await new Promise<number>((resolve, reject) => {
+      bare.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      bare.once('exit', () => reject(new Error('the bare proxy did not start')));
+    });
+    try {
+      for (const c of LEVELS) {
+        // Direct first, then the bare proxy, then Custos: all read studies the page cache already holds (the probe above warmed one).
+        const d = await retrieve(c, (s) => `${archive.dicomweb}/studies/${s.studyUid}`, asArchive);
+        const p = await retrieve(c, (s) => `http://127.0.0.1:${barePort}/studies/${s.studyUid}`, {});
+        const g = await retrieve(c, (s) => `${base}/dicom-web/studies/${s.studyUid}`, asCustos(clinician, 'TREATMENT'));
+        figure(`WADO-RS study, bare Node pass-through, ${c} clients: MB/s`, p.bytes / MB / p.seconds, d.bytes / MB / d.seconds, 'MB/s', { failed: p.failed });
+        figure(`WADO-RS study, identified, ${c} clients: MB/s`, g.bytes / MB / g.seconds, d.bytes / MB / d.seconds, 'MB/s', { failedCustos: g.failed, failedDirect: d.failed, retrieves: RETRIEVES, custosToBareProxy: Number((g.bytes / g.seconds / (p.bytes / p.seconds)).toFixed(2)) });
+        figure(`WADO-RS study, identified, ${c} clients: studies/s`, RETRIEVES / g.seconds, RETRIEVES / d.seconds, 'studies/s');
+      }
+    } finally {
+      bare.kill();
     }
 
     // --------------------------------------------------------- de-identified (researcher, RESEARCH, consent granted)

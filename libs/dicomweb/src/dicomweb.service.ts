@@ -12,7 +12,7 @@ import type { Purpose } from '@custos/vocabulary';
 import { ArchiveTimeoutError, DicomArchive, archiveUnavailable } from './archive.js';
 import { type DicomJson, TAG, textOf } from './dicom-json.js';
 import { assertUid, patientIdOf, type PurposeSource } from './identity.js';
-import { mediaTypeOf, type Part, ReplaceTransform, splitParts, stowBoundary, TransferCounter } from './multipart.js';
+import { mediaTypeOf, type Part, ReplaceTransform, splitParts, stowBoundary, tally } from './multipart.js';
 import { type DicomRegistration, registrationOf } from './registration.js';
 import { DeidentificationFailure, Deidentifier } from './deidentifier.js';
 import { readPart10Header } from './part10.js';
@@ -269,11 +269,10 @@ export class DicomwebGateway {
       throw answer.status === 400 ? new NotAcceptableError() : archiveError(answer.status);
     }
     const contentType = answer.contentType ?? 'application/octet-stream';
-    const counter = new TransferCounter(mediaTypeOf(contentType)?.params.boundary);
-    answer.body.on('error', () => counter.destroy(new Error('the archive stream failed')));
     // Frames' part headers (Content-Location) and metadata (BulkDataURI) name the archive: they name Custos instead.
-    const named = target.level === 'frames' || target.level === 'metadata' ? answer.body.pipe(new ReplaceTransform(Buffer.from(archive.config.upstream), Buffer.from(`${baseUrl}/dicom-web`))) : answer.body;
-    const body = named.pipe(counter);
+    const body = target.level === 'frames' || target.level === 'metadata' ? answer.body.pipe(new ReplaceTransform(Buffer.from(archive.config.upstream), Buffer.from(`${baseUrl}/dicom-web`))) : answer.body;
+    // Counted as it goes out, without a stream of its own in the path: the archive's stream goes to the client as it is.
+    const counter = tally(body, mediaTypeOf(contentType)?.params.boundary);
     return {
       status: answer.status,
       contentType,

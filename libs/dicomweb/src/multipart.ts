@@ -130,6 +130,29 @@ export class TransferCounter extends Transform {
 }
 
 /**
+ * Counts what a stream carries (bytes, and the parts of a multipart answer) by listening to it,
+ * not by standing in its path: the stream is piped on as it is, with its own back-pressure.
+ */
+export function tally(stream: NodeJS.ReadableStream, boundary: string | undefined): { readonly bytes: number; readonly parts: number } {
+  const delimiters = boundary ? new NeedleCounter(Buffer.from(`--${boundary}`)) : null;
+  let bytes = 0;
+  stream.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    delimiters?.push(chunk);
+  });
+  // A 'data' listener would start the flow at once: held until the stream is piped to the client.
+  stream.pause();
+  return {
+    get bytes() {
+      return bytes;
+    },
+    get parts() {
+      return delimiters ? Math.max(0, delimiters.count - 1) : bytes > 0 ? 1 : 0;
+    },
+  };
+}
+
+/**
  * Replaces one text by another in a stream (the archive's address in part headers and metadata,
  * where Custos must name itself instead), across chunk borders, holding back at most the length
  * of the text.
