@@ -41,6 +41,26 @@ const Qido = (summary: string) =>
 const Wado = (summary: string, description: string, content: NonNullable<ApiResponseOptions['content']>) =>
   applyDecorators(Requires('create', 'AccessRequest'), ApiOperation({ summary }), PURPOSE_QUERY, ApiResponse({ status: 200, description, content }), ApiProblems(RETRIEVE_PROBLEMS));
 
+/** A STOW-RS route: the roles that may register images, a multipart/related body, the standard's answers. */
+const Stow = (summary: string) =>
+  applyDecorators(
+    Requires('create', 'Image'),
+    ApiOperation({ summary }),
+    ApiQuery({ name: 'dataset', required: false }),
+    ApiConsumes('multipart/related'),
+    ApiBody({ schema: { type: 'string', format: 'binary' } }),
+    ApiResponse({ status: 200, description: 'all stored', content: { 'application/dicom+json': { schema: { type: 'object' } } } }),
+    ApiResponse({ status: 202, description: 'some stored, some failed (FailedSOPSequence)', content: { 'application/dicom+json': { schema: { type: 'object' } } } }),
+    ApiResponse(STOW_CONFLICT),
+    ApiProblems({
+      400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'bad-image', 'bad-study'],
+      413: ['payload-too-large'],
+      415: ['unsupported-media-type'],
+      503: ['no-archive', 'archive-unavailable'],
+      504: ['archive-timeout'],
+    }),
+  );
+
 /**
  * DICOMweb (PS3.18) through Custos, in front of the archive: QIDO-RS, WADO-RS and STOW-RS with
  * the standard's paths, media types and status codes. Every search and retrieve is decided and
@@ -144,27 +164,13 @@ export class DicomwebController {
   // ------------------------------------------------------------ STOW-RS
 
   @Post('studies')
-  @Requires('create', 'Image')
-  @ApiOperation({ summary: 'STOW-RS: store instances (multipart/related; type="application/dicom"); each stored instance is registered (ImageRegistered, its study bound to its patient). ?dataset= names the dataset.' })
-  @ApiQuery({ name: 'dataset', required: false })
-  @ApiConsumes('multipart/related') @ApiBody({ schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 200, description: 'all stored', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiResponse({ status: 202, description: 'some stored, some failed (FailedSOPSequence)', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiResponse(STOW_CONFLICT)
-  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'bad-image', 'bad-study'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
+  @Stow('STOW-RS: store instances (multipart/related; type="application/dicom"); each stored instance is registered (ImageRegistered, its study bound to its patient). ?dataset= names the dataset.')
   store(@Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext, @Query('dataset') dataset?: unknown) {
     return this.stow(req, reply, caller, undefined, dataset);
   }
 
   @Post('studies/:study')
-  @Requires('create', 'Image')
-  @ApiOperation({ summary: 'STOW-RS: store instances of one study (every part must belong to it)' })
-  @ApiQuery({ name: 'dataset', required: false })
-  @ApiConsumes('multipart/related') @ApiBody({ schema: { type: 'string', format: 'binary' } })
-  @ApiResponse({ status: 200, description: 'all stored', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiResponse({ status: 202, description: 'some stored, some failed (FailedSOPSequence)', content: { 'application/dicom+json': { schema: { type: 'object' } } } })
-  @ApiResponse(STOW_CONFLICT)
-  @ApiProblems({ 400: ['bad-multipart', 'too-many-parts', 'not-dicom', 'no-patient-id', 'patient-id-unusable', 'foreign-issuer', 'bad-uids', 'bad-uid', 'bad-dataset', 'duplicate-instance', 'bad-image', 'bad-study'], 413: ['payload-too-large'], 415: ['unsupported-media-type'], 503: ['no-archive', 'archive-unavailable'], 504: ['archive-timeout'] })
+  @Stow('STOW-RS: store instances of one study (every part must belong to it)')
   storeInStudy(@Param('study') study: string, @Req() req: HttpRequest, @Res() reply: HttpReply, @Caller() caller: CallerContext, @Query('dataset') dataset?: unknown) {
     return this.stow(req, reply, caller, study, dataset);
   }
