@@ -15,8 +15,15 @@ export class ArchiveTimeoutError extends CustosError {
   }
 }
 
-export function archiveUnavailable(message = 'the image archive is not reachable'): UnavailableError {
-  return new UnavailableError(message, 'archive-unavailable');
+/** The archive is unreachable or failing (503): nothing was released. */
+export class ArchiveUnavailableError extends UnavailableError {
+  constructor(message = 'the image archive is not reachable') {
+    super(message, 'archive-unavailable');
+  }
+}
+
+export function archiveUnavailable(message?: string): ArchiveUnavailableError {
+  return new ArchiveUnavailableError(message);
 }
 
 /** An answer of the archive, its body not yet read (a retrieve streams it on to the client). */

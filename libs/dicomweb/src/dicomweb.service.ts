@@ -570,4 +570,3 @@ export function rewriteRetrieveUrls(item: DicomJson, upstream: string, baseUrl: 
   return { ...item, [TAG.RetrieveURL]: { ...url, Value: url.Value.map(rewrite) } };
 }
 
-export { ArchiveTimeoutError };

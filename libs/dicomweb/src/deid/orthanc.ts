@@ -6,24 +6,11 @@
  * calls to the archive are plain fetches with basic authentication, and no DICOM value is ever
  * logged or put into an error message.
  */
-import { CustosError, UnavailableError } from '@custos/errors';
+import { ArchiveTimeoutError, ArchiveUnavailableError } from '../archive.js';
 import { pseudonymPatientId, pseudonymUid } from './pseudonyms.js';
 
-/** The archive (Orthanc's REST API) is unreachable or failing: the edge answers 503, nothing released. */
-export class ArchiveUnavailableError extends UnavailableError {
-  constructor(message: string) {
-    super(message, 'archive-unavailable');
-  }
-}
-
-/** The archive did not answer in time (504), nothing released. */
-export class ArchiveTimeoutError extends CustosError {
-  readonly status = 504;
-  readonly title = 'Gateway timeout';
-  constructor(message: string) {
-    super('archive-timeout', message);
-  }
-}
+// One pair of archive errors for the whole gateway (503 archive-unavailable, 504 archive-timeout).
+export { ArchiveTimeoutError, ArchiveUnavailableError };
 
 /** Orthanc's REST root and its credentials (`user:password`, as in ORTHANC_AUTH). */
 export interface OrthancConnection {
