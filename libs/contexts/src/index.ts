@@ -4,6 +4,7 @@ import { consentContext } from '@custos/consent';
 import { EventStore1764000000000, StreamChain1764000010000 } from '@custos/event-store';
 import { imagingContext } from '@custos/imaging';
 import { dicomwebContext } from '@custos/dicomweb';
+import { fairnessContext } from '@custos/fairness';
 import { sentinelContext } from '@custos/sentinel';
 import { ProjectionFaults1764000015100, Projections1764000001000, StreamCatalogueProjection } from '@custos/projections';
 import { Keys1764000005000 } from '@custos/keys';
@@ -25,6 +26,7 @@ export const CONTEXTS: readonly CustosContext[] = [
   annotationContext,
   sentinelContext,
   dicomwebContext,
+  fairnessContext,
 ];
 
 export const ALL_MIGRATIONS = migrationsOf(CONTEXTS);

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { epsilonMicrosOf } from '@custos/vocabulary';
 
 /**
  * Custos configuration: read from the environment once, at boot, by `loadConfig`, validated,
@@ -73,6 +74,38 @@ export interface CustosConfig {
   dicomweb: DicomwebConfig | null;
   /** The FHIR AuditEvent ingest: what names a Custos patient (another system's patient is another domain's). */
   auditIngest: AuditIngestConfig;
+  /** Balance reports under differential privacy, and the bias thresholds (docs/bias.md). */
+  fairness: FairnessConfig;
+}
+
+/**
+ * Privacy budgets are in micro-epsilon (ε × 10^6, integers), so sequential composition is an
+ * exact sum and a budget is never exceeded by rounding.
+ */
+export interface FairnessConfig {
+  /** Per requester and dataset, in micro-epsilon. */
+  epsilonPerRequester: number;
+  /** Per dataset for everyone, in micro-epsilon. */
+  epsilonPerDataset: number;
+  /** Most one release may spend, in micro-epsilon. */
+  epsilonMaxPerRelease: number;
+  /** Most images one patient adds to an image count (contributions clipped). */
+  clipImages: number;
+  /** Most approved annotations one patient adds to the label counts, over all labels (contributions clipped). */
+  clipAnnotations: number;
+  /** A group is flagged when its whole representation interval is under this ratio. */
+  minRepresentation: number;
+  /** Largest acceptable gap in sensitivity between groups (absolute). */
+  maxGap: number;
+  /** Fewest cases for a group's evaluation to be judged. */
+  minGroupSize: number;
+  /** A group's agreement below this (over its last `kappaWindow` reviews) is a finding. */
+  minKappa: number;
+  kappaWindow: number;
+  /** A model whose snapshots lost more than this share of their patients' AI_TRAINING consent is a finding. */
+  maxConsentLoss: number;
+  /** The ethnicity groups a report counts (public; any other value counts as `other`). */
+  ethnicityGroups: string[];
 }
 
 export interface AuditIngestConfig {
@@ -169,6 +202,18 @@ export const CONFIG_VARIABLES = {
   DICOMWEB_TIMEOUT_MS: 'how long the archive may take to start an answer, ms (default 30000; then 504)',
   AUDIT_INGEST_PATIENT_SYSTEMS: 'comma-separated identifier systems whose values are Custos patient ids in an ingested AuditEvent (default https://custos.dev/fhir/patient-id; an identifier without a system is taken too; any other system is refused)',
   AUDIT_INGEST_FHIR_BASE: 'comma-separated absolute FHIR base URLs whose Patient references in an ingested AuditEvent are Custos patients (default none: only relative Patient/<id> references)',
+  DP_EPSILON_PER_REQUESTER: 'privacy budget per requester and dataset, epsilon (default 1.0)',
+  DP_EPSILON_PER_DATASET: 'privacy budget per dataset for all requesters together, epsilon (default 4.0)',
+  DP_EPSILON_MAX_PER_RELEASE: 'most epsilon one balance report may spend (default 1.0)',
+  DP_CLIP_IMAGES: 'most images one patient adds to a balance report\'s image counts (default 20)',
+  DP_CLIP_ANNOTATIONS: 'most approved annotations one patient adds to a balance report\'s label counts, all labels together (default 20)',
+  BIAS_MIN_REPRESENTATION: 'a group is flagged when its whole representation-ratio interval is under this (default 0.8)',
+  BIAS_MAX_GAP: 'largest acceptable sensitivity gap between groups in a model evaluation, absolute (default 0.05)',
+  BIAS_MIN_GROUP_N: 'fewest cases for a group of a model evaluation to be judged (default 30)',
+  BIAS_MIN_KAPPA: 'a group\'s annotator agreement (kappa) below this over its last BIAS_KAPPA_WINDOW reviews is a finding (default 0.6)',
+  BIAS_KAPPA_WINDOW: 'how many of a group\'s latest reviews its agreement is judged over (default 50)',
+  BIAS_MAX_CONSENT_LOSS: 'a model whose snapshots lost more than this share of their patients\' AI_TRAINING consent is a finding (default 0.1)',
+  BIAS_ETHNICITY_GROUPS: 'comma-separated ethnicity groups balance reports count, lower case (default asian,black,hispanic,white,other,unknown; any other value counts as other)',
   RECEIPT_KEY_FILE: 'file of the consent-receipt signing key (default DATA_DIR/keys/receipts.jwk.json in embedded mode; share one file between gateways)',
 } as const;
 
@@ -293,6 +338,42 @@ export function loadConfig(env: Env, cwd: string = process.cwd(), options: LoadO
     },
     dicomweb: dicomwebConfig(env),
     auditIngest: auditIngestConfig(env),
+    fairness: fairnessConfig(env),
+  };
+}
+
+function epsilon(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: string): number {
+  const raw = env[name]?.trim() || fallback;
+  const micros = epsilonMicrosOf(raw);
+  if (micros === null) throw new ConfigError(name, 'must be a positive decimal with at most six places (e.g. 0.5)');
+  return micros;
+}
+
+function ratio(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const v = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || !Number.isFinite(v) || v < 0 || v > 1) throw new ConfigError(name, 'must be a number from 0 to 1');
+  return v;
+}
+
+function fairnessConfig(env: Env): FairnessConfig {
+  const groups = (env.BIAS_ETHNICITY_GROUPS ?? 'asian,black,hispanic,white,other,unknown').split(',').map((g) => g.trim()).filter(Boolean);
+  for (const g of groups) if (!/^[a-z0-9][a-z0-9 _-]{0,39}$/.test(g)) throw new ConfigError('BIAS_ETHNICITY_GROUPS', `names ${JSON.stringify(g)}: groups are lower-case words`);
+  for (const must of ['other', 'unknown']) if (!groups.includes(must)) groups.push(must);
+  return {
+    epsilonPerRequester: epsilon(env, 'DP_EPSILON_PER_REQUESTER', '1.0'),
+    epsilonPerDataset: epsilon(env, 'DP_EPSILON_PER_DATASET', '4.0'),
+    epsilonMaxPerRelease: epsilon(env, 'DP_EPSILON_MAX_PER_RELEASE', '1.0'),
+    clipImages: int(env, 'DP_CLIP_IMAGES', 20, 1, 10_000),
+    clipAnnotations: int(env, 'DP_CLIP_ANNOTATIONS', 20, 1, 10_000),
+    minRepresentation: ratio(env, 'BIAS_MIN_REPRESENTATION', 0.8),
+    maxGap: ratio(env, 'BIAS_MAX_GAP', 0.05),
+    minGroupSize: int(env, 'BIAS_MIN_GROUP_N', 30, 1, 1_000_000),
+    minKappa: ratio(env, 'BIAS_MIN_KAPPA', 0.6),
+    kappaWindow: int(env, 'BIAS_KAPPA_WINDOW', 50, 2, 100_000),
+    maxConsentLoss: ratio(env, 'BIAS_MAX_CONSENT_LOSS', 0.1),
+    ethnicityGroups: [...new Set(groups)],
   };
 }
 

@@ -7,3 +7,4 @@ export * from './forger.js';
 export * from './factories.js';
 export * from './dicom.js';
 export * from './orthanc.js';
+export * from './seeded-random.js';

@@ -42,7 +42,7 @@ export const PURPOSE_CODES: Readonly<Record<Purpose, Coding>> = {
 export const DATA_CATEGORY_SYSTEM = 'https://custos.dev/fhir/CodeSystem/data-category';
 
 /** The roles Custos knows (JWT claim `roles`). */
-export const ROLES = ['patient', 'clinician', 'annotator', 'reviewer', 'data-steward', 'researcher', 'security-officer', 'regulator', 'admin', 'audit-source'] as const;
+export const ROLES = ['patient', 'clinician', 'annotator', 'reviewer', 'data-steward', 'researcher', 'security-officer', 'regulator', 'admin', 'audit-source', 'model-developer'] as const;
 export type Role = (typeof ROLES)[number];
 
 export function isRole(value: unknown): value is Role {
@@ -81,3 +81,21 @@ export const sameActor = (a: string, b: string): boolean => a.normalize('NFKC').
  * alpha-2, `EU` for the Union). Such keys are stored in clear, so nothing but a code passes.
  */
 export const REGION_CODE = /^([A-Z]{2}-)?[A-Z0-9]{1,3}$/;
+
+/**
+ * An epsilon (differential privacy) as micro-epsilon, ε × 10^6: a decimal with at most six
+ * places, more than 0 and under 1000; null otherwise. Budgets add micro-epsilon, exactly.
+ */
+export function epsilonMicrosOf(raw: string): number | null {
+  const m = /^(\d{1,3})(?:\.(\d{1,6}))?$/.exec(raw);
+  if (!m) return null;
+  const micros = Number(m[1]) * 1_000_000 + Number(((m[2] ?? '') + '000000').slice(0, 6));
+  return micros > 0 ? micros : null;
+}
+
+/** Micro-epsilon as the decimal it stands for (no trailing zeros). */
+export function epsilonText(micros: number): string {
+  const whole = Math.floor(micros / 1_000_000);
+  const frac = String(micros % 1_000_000).padStart(6, '0').replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : String(whole);
+}

@@ -1,0 +1,5 @@
+export * from './domain/random.js';
+export * from './domain/dlap.js';
+export * from './domain/groups.js';
+export * from './domain/privacy.events.js';
+export * from './fairness.context.js';
