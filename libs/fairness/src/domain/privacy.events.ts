@@ -28,6 +28,15 @@ export interface ReleasedCell {
   readonly annotations: Readonly<Record<string, number>>;
 }
 
+export interface FlaggedGroup {
+  readonly kind: 'representation' | 'label-prevalence';
+  readonly dimension: Dimension;
+  readonly group: string;
+  readonly label?: string;
+  /** The interval of the ratio (95%, noise included). */
+  readonly interval: readonly [number, number];
+}
+
 export interface BalanceReleasedData {
   readonly releaseId: string;
   readonly datasetId: string;
@@ -43,6 +52,14 @@ export interface BalanceReleasedData {
   readonly cells: readonly ReleasedCell[];
   /** The read models the counts came from were complete up to this global sequence. */
   readonly asOfSequence: number;
+  /** The reference population the flags were judged against (its stream version), null: none set. */
+  readonly referenceVersion: number | null;
+  /**
+   * Groups flagged at release (post-processing of the noisy answer, no further ε): a group's
+   * representation ratio whose whole interval is under the minimum, or a label's prevalence in
+   * a group whose whole interval is under the minimum times its prevalence overall.
+   */
+  readonly flagged: readonly FlaggedGroup[];
   /** The budgets in force when it was spent, micro-epsilon. */
   readonly caps: { readonly perRequester: number; readonly perDataset: number };
 }
