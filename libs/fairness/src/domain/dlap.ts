@@ -1,4 +1,4 @@
-import { bernoulli, RANDOM_RANGE_MAX, type RandomSource } from './random.js';
+import { RANDOM_RANGE_MAX, type RandomSource } from './random.js';
 
 /**
  * The discrete Laplace (two-sided geometric) mechanism, sampled exactly from integers after
@@ -31,24 +31,35 @@ export function scaleFor(sensitivity: number, epsilonMicros: number): Scale {
 }
 
 /**
+ * Bernoulli(γ/k) for 0 < γ = num/den ≤ 1, exactly, when den·k may exceed the source's range:
+ * the product of Bernoulli(num/den) and Bernoulli(1/k), each from one uniform integer.
+ */
+function bernoulliRatio(num: number, den: number, k: number, rng: RandomSource): boolean {
+  const d = den * k;
+  if (d <= RANDOM_RANGE_MAX) return rng.below(d) < num;
+  return rng.below(den) < num && rng.below(k) < 1;
+}
+
+/** Bernoulli(exp(−num/den)) for 0 ≤ num ≤ den, den ≤ 2^48 (the inner loop of Algorithm 1, arguments trusted). */
+function bernoulliExpAtMostOne(num: number, den: number, rng: RandomSource): boolean {
+  if (num === 0) return true; // Bernoulli(0) fails at once: K = 1, odd
+  let k = 1;
+  if (num === den) k = 2; // Bernoulli(γ/1) with γ = 1 succeeds without a draw
+  while (bernoulliRatio(num, den, k, rng)) k += 1;
+  return k % 2 === 1;
+}
+
+/**
  * Bernoulli(exp(−num/den)) (CKS20 Algorithm 1). For γ ≤ 1: draw K = 1, 2, … while
  * Bernoulli(γ/K) succeeds; K odd has probability e^{−γ}. For γ > 1: ⌊γ⌋ trials of
  * Bernoulli(e^{−1}) must all succeed, then one of Bernoulli(e^{−(γ−⌊γ⌋)}).
  */
 export function bernoulliExp(num: number, den: number, rng: RandomSource): boolean {
-  if (num < 0 || den < 1) throw new RangeError('bernoulliExp needs γ = num/den ≥ 0');
-  if (num <= den) {
-    let k = 1;
-    for (;;) {
-      if (den * k > RANDOM_RANGE_MAX) return k % 2 === 1; // γ/k < 2^-48 · den: the chain has all but ended
-      if (!bernoulli(num, den * k, rng)) break;
-      k += 1;
-    }
-    return k % 2 === 1;
-  }
+  if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || num < 0 || den < 1 || den > RANDOM_RANGE_MAX) throw new RangeError('bernoulliExp needs γ = num/den ≥ 0, integers, den at most 2^48');
+  if (num <= den) return bernoulliExpAtMostOne(num, den, rng);
   const whole = Math.floor(num / den);
-  for (let i = 0; i < whole; i++) if (!bernoulliExp(1, 1, rng)) return false;
-  return bernoulliExp(num - whole * den, den, rng);
+  for (let i = 0; i < whole; i++) if (!bernoulliExpAtMostOne(1, 1, rng)) return false;
+  return bernoulliExpAtMostOne(num - whole * den, den, rng);
 }
 
 /**
@@ -63,9 +74,9 @@ export function sampleDiscreteLaplace(scale: Scale, rng: RandomSource): number {
   if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t < 1 || s < 1 || t > RANDOM_RANGE_MAX) throw new RangeError('the scale must be a ratio of positive integers, numerator at most 2^48');
   for (;;) {
     const u = rng.below(t);
-    if (!bernoulliExp(u, t, rng)) continue;
+    if (!bernoulliExpAtMostOne(u, t, rng)) continue;
     let v = 0;
-    while (bernoulliExp(1, 1, rng)) v += 1;
+    while (bernoulliExpAtMostOne(1, 1, rng)) v += 1;
     const x = u + t * v;
     const y = Math.floor(x / s);
     const negative = rng.below(2) === 1;
