@@ -6,3 +6,4 @@ export * from './fairness.context.js';
 export * from './domain/model.events.js';
 export * from './domain/balance.js';
 export * from './domain/representation.js';
+export * from './domain/plan.js';
