@@ -7,6 +7,7 @@
  *   raw kafkajs produce (idempotent, acks=all, 500-message batches) vs the outbox relay
  *   raw SHA-256 over canonical JSON (the hash chain's own cost)
  *   DICOMweb through Custos beside Orthanc itself (bench/dicomweb.ts; BENCH_ONLY=dicomweb alone, BENCH_DICOMWEB=0 skips)
+ *   the discrete Laplace sampler and a balance report's pure part (bench/dp.ts; BENCH_ONLY=dp alone)
  *
  * Uses BENCH_DATABASE_URL (default: the test server) with a fresh database, and KAFKA_BROKERS
  * (default: the local broker, started with scripts/kafka.sh).
@@ -28,6 +29,7 @@ import { projectorCatchUp, rawConsume, replayFromStore, trailAtScale } from './c
 import { logFigures } from './log.js';
 import { sentinelFigures } from './sentinel.js';
 import { dicomwebFigures } from './dicomweb.js';
+import { dpFigures } from './dp.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -324,6 +326,11 @@ async function main(): Promise<void> {
   });
   report('raw SHA-256 over canonical JSON (hash chain cost)', hashes, hashSeconds);
 
+  // BENCH_ONLY=dp: the differential-privacy sampler and the balance report's pure part alone (no database).
+  if (process.env.BENCH_ONLY === 'dp') {
+    dpFigures(report, results);
+    return;
+  }
   // BENCH_ONLY=dicomweb: the DICOMweb figures alone (Orthanc, no PostgreSQL or Kafka needed).
   if (process.env.BENCH_ONLY === 'dicomweb') {
     await dicomwebFigures();

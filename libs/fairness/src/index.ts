@@ -7,3 +7,4 @@ export * from './domain/model.events.js';
 export * from './domain/balance.js';
 export * from './domain/representation.js';
 export * from './domain/plan.js';
+export * from './crypto-random.js';
