@@ -85,7 +85,7 @@ function chiSquare(draw: () => number, sigma: number, n: number): Fit {
   const observed = new Float64Array(hi - lo + 1);
   for (let i = 0; i < n; i++) {
     const z = draw();
-    observed[Math.min(hi, Math.max(lo, z)) - lo] += 1;
+    observed[(z > hi ? hi : z < lo ? lo : z) - lo] += 1; // no Math.* in the loop: a global lookup costs ~0.4 µs under Jest
   }
   const expectedAt = (z: number): number => {
     if (z === lo) return n * (tailBeyond(-lo - 1, sigma) / 2);
@@ -138,12 +138,13 @@ describe('sampleDiscreteLaplace: chi-square against the exact pmf, 10^6 seeded d
     const naiveFit = (epsilon: number): Fit => {
       const sigma = 1 / epsilon;
       const rng = seededRandom(7);
+      const { log, round } = Math;
       const uniform = (): number => (rng.below(2 ** 48) + 0.5) / 2 ** 48;
       const naive = (): number => {
-        const magnitude = -sigma * Math.log(uniform());
-        return Math.round(rng.below(2) === 1 ? -magnitude : magnitude);
+        const magnitude = -sigma * log(uniform());
+        return round(rng.below(2) === 1 ? -magnitude : magnitude);
       };
-      return chiSquare(naive, sigma, DRAWS);
+      return chiSquare(naive, sigma, DRAWS / 4); // the bias is ≥ 3% a bin here: 250,000 draws see it many times over
     };
     for (const epsilon of [0.5, 1, 2]) expect(naiveFit(epsilon).p).toBeLessThan(1e-6);
   });
