@@ -148,6 +148,27 @@ describe('planFor', () => {
     expect(() => planFor({ ...base, estimatedCells: [1, 2, 3, 0.5] })).toThrow(RangeError);
     expect(() => planFor({ ...base, total: -1 })).toThrow(RangeError);
     expect(() => planFor({ ...base, epsilonMicros: 0 })).toThrow(RangeError);
+    expect(() => planFor({ ...base, minRatio: Number.NaN })).toThrow(RangeError);
+    expect(() => planFor({ ...base, minRatio: -1 })).toThrow(RangeError);
+    expect(() => planFor({ ...base, draws: 0 })).toThrow(RangeError);
+    expect(() => planFor({ ...base, total: 100, reference: { sex: { female: 1.5 } } })).toThrow(RangeError);
+    expect(() => flagProbability({ trueRatio: 1, referenceShare: 0.1, total: 100, groupCells: 1, totalCells: 4, scale: scaleFor(1, 500_000), minRatio: 0.8 }, 0)).toThrow(RangeError);
+  });
+
+  it('three dimensions: every reference group judged over its own cells of one set of simulated releases', () => {
+    const by = ['sex', 'ageBand', 'ethnicity'] as const;
+    const cells = cellsOf(by, domains);
+    const estimatedCells = cells.map((c) => (c.ethnicity === 'black' ? 2 : 25));
+    const reference = { sex: { female: 0.5, male: 0.5 }, ethnicity: { asian: 0.2, black: 0.2 } };
+    const plan = planFor({ epsilonMicros: 1_000_000, clips, by, domains, estimatedCells, reference, minRatio: 0.8 });
+    expect(plan.cells).toHaveLength(100);
+    const black = plan.groups.find((g) => g.group === 'black');
+    expect(black?.estimatedRatio).toBeCloseTo(40 / (plan.total as number) / 0.2, 12);
+    expect(black?.underMinimum).toBe(true);
+    expect(black?.flipProbability).toBeLessThan(0.05); // 40 of 2040 against 20%: flagged whatever the noise
+    const asian = plan.groups.find((g) => g.group === 'asian');
+    expect(asian?.underMinimum).toBe(false);
+    expect(asian?.flipProbability).toBeLessThan(0.05);
   });
 
   it('a total without estimates gives the curves only', () => {

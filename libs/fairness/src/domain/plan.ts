@@ -74,32 +74,56 @@ function planUniform(seed: number): () => number {
 }
 
 /**
- * `draws` samples of the sum of `cells` independent DLap(σ) noises. DLap(σ) is the difference of
- * two independent geometric variables on {0, 1, …} with P(k) = (1 − q)q^k, q = e^{−1/σ}; each is
- * ⌊ln U / ln q⌋ by inversion.
+ * `draws` samples of the noise on each of `cells` counts, independent DLap(σ), row by row.
+ * DLap(σ) is the difference of two independent geometric variables on {0, 1, …} with
+ * P(k) = (1 − q)q^k, q = e^{−1/σ}; each is ⌊ln U / ln q⌋ by inversion.
  */
-function noiseSums(cells: number, sigma: number, draws: number, uniform: () => number): Int32Array {
+function cellNoise(cells: number, sigma: number, draws: number, uniform: () => number): Int32Array {
   const { floor, log } = Math; // bound once (a global lookup per draw is slow inside a vm context)
   const lnQ = -1 / sigma;
-  const out = new Int32Array(draws);
-  for (let i = 0; i < draws; i++) {
-    let s = 0;
-    for (let j = 0; j < cells; j++) s += floor(log(uniform()) / lnQ) - floor(log(uniform()) / lnQ);
-    out[i] = s;
-  }
+  const out = new Int32Array(draws * cells);
+  for (let i = 0; i < out.length; i++) out[i] = floor(log(uniform()) / lnQ) - floor(log(uniform()) / lnQ);
   return out;
 }
 
-/** The noise sums of one group's question, drawn once and reused for every ratio (common random numbers: the curve is smooth). */
+/** A release's noise, `draws` times over: drawn once per plan and summed per group (every group of a plan sees the same releases). */
+interface ReleaseNoise {
+  readonly cells: number;
+  readonly draws: number;
+  readonly perCell: Int32Array;
+  /** Per draw, the noise on the total (all cells). */
+  readonly total: Int32Array;
+}
+
+function releaseNoise(cells: number, scale: Scale, draws: number): ReleaseNoise {
+  const perCell = cellNoise(cells, scaleValue(scale), draws, planUniform(PLAN_SEED ^ cells));
+  const total = new Int32Array(draws);
+  for (let i = 0; i < draws; i++) {
+    let s = 0;
+    for (let j = 0; j < cells; j++) s += perCell[i * cells + j] as number;
+    total[i] = s;
+  }
+  return { cells, draws, perCell, total };
+}
+
+/** The noise sums of one group's question: its cells' noise and the total's, per draw. */
 interface NoiseSample {
   readonly group: Int32Array;
-  readonly rest: Int32Array;
+  readonly total: Int32Array;
+}
+
+function groupNoise(noise: ReleaseNoise, cellIndexes: readonly number[]): NoiseSample {
+  const group = new Int32Array(noise.draws);
+  for (let i = 0; i < noise.draws; i++) {
+    let s = 0;
+    for (const j of cellIndexes) s += noise.perCell[i * noise.cells + j] as number;
+    group[i] = s;
+  }
+  return { group, total: noise.total };
 }
 
 function sampleFor(q: Pick<FlagQuestion, 'groupCells' | 'totalCells' | 'scale'>, draws: number): NoiseSample {
-  const uniform = planUniform(PLAN_SEED ^ (q.groupCells * 7919 + q.totalCells));
-  const sigma = scaleValue(q.scale);
-  return { group: noiseSums(q.groupCells, sigma, draws, uniform), rest: noiseSums(q.totalCells - q.groupCells, sigma, draws, uniform) };
+  return groupNoise(releaseNoise(q.totalCells, q.scale, draws), Array.from({ length: q.groupCells }, (_, j) => j));
 }
 
 function flagProbabilityFrom(q: FlagQuestion, noise: NoiseSample): number {
@@ -109,10 +133,14 @@ function flagProbabilityFrom(q: FlagQuestion, noise: NoiseSample): number {
   let flags = 0;
   for (let i = 0; i < noise.group.length; i++) {
     const g = groupCount + (noise.group[i] as number);
-    const t = q.total + (noise.group[i] as number) + (noise.rest[i] as number);
+    const t = q.total + (noise.total[i] as number);
     if (flagged(g, t, hG, hT, q.referenceShare, q.minRatio)) flags += 1;
   }
   return flags / noise.group.length;
+}
+
+function checkDraws(draws: number): void {
+  if (!Number.isSafeInteger(draws) || draws < 1 || draws > 1_000_000) throw new RangeError('draws must be a whole number from 1 to 10^6');
 }
 
 function checkQuestion(q: FlagQuestion): void {
@@ -129,6 +157,7 @@ function checkQuestion(q: FlagQuestion): void {
  */
 export function flagProbability(q: FlagQuestion, draws = PLAN_DRAWS): number {
   checkQuestion(q);
+  checkDraws(draws);
   return flagProbabilityFrom(q, sampleFor(q, draws));
 }
 
@@ -208,6 +237,8 @@ function partOf(p: { epsilonMicros: number; sensitivity: number; scale: Scale })
 /** The plan `GET …/balance/plan` answers: the noise per part, the expected error per cell, and per reference group the chance of a wrong flag. */
 export function planFor(input: PlanInput): BalancePlan {
   const draws = input.draws ?? PLAN_DRAWS;
+  checkDraws(draws);
+  if (!(input.minRatio > 0) || !Number.isFinite(input.minRatio)) throw new RangeError('minRatio must be a finite number > 0');
   const raw = releaseParts(input.epsilonMicros, input.clips);
   const parts = { patients: partOf(raw.patients), images: partOf(raw.images), annotations: partOf(raw.annotations) };
   const groupCells = cellsOf(input.by, input.domains);
@@ -218,6 +249,7 @@ export function planFor(input: PlanInput): BalancePlan {
   if (total !== null && (!Number.isSafeInteger(total) || total < 0)) throw new RangeError('total must be a whole number ≥ 0');
   const groups: PlanGroup[] = [];
   if (total !== null && total > 0 && input.reference) {
+    const noise = releaseNoise(groupCells.length, raw.patients.scale, draws);
     for (const [dimension, shares] of Object.entries(input.reference) as Array<[Dimension, Readonly<Record<string, number>>]>) {
       if (!input.by.includes(dimension)) continue; // representation() judges only the dimensions asked
       for (const [group, referenceShare] of Object.entries(shares)) {
@@ -226,8 +258,8 @@ export function planFor(input: PlanInput): BalancePlan {
         if (mine.length === 0) continue; // a reference group outside the report's groups
         const base = { referenceShare, total, groupCells: mine.length, totalCells: groupCells.length, scale: raw.patients.scale, minRatio: input.minRatio };
         checkQuestion({ ...base, trueRatio: 1 });
-        const noise = sampleFor(base, draws);
-        const curve = PLAN_RATIOS.map((ratio) => ({ ratio, flagProbability: flagProbabilityFrom({ ...base, trueRatio: ratio }, noise) }));
+        const sample = groupNoise(noise, mine);
+        const curve = PLAN_RATIOS.map((ratio) => ({ ratio, flagProbability: flagProbabilityFrom({ ...base, trueRatio: ratio }, sample) }));
         let estimatedRatio: number | null = null;
         let flip: number | null = null;
         let under: boolean | null = null;
@@ -235,7 +267,7 @@ export function planFor(input: PlanInput): BalancePlan {
           const inGroup = mine.reduce((s, i) => s + (estimates[i] as number), 0);
           estimatedRatio = inGroup / total / referenceShare;
           under = estimatedRatio < input.minRatio;
-          const p = flagProbabilityFrom({ ...base, trueRatio: estimatedRatio }, noise);
+          const p = flagProbabilityFrom({ ...base, trueRatio: estimatedRatio }, sample);
           flip = under ? 1 - p : p;
         }
         groups.push({ dimension, group, referenceShare, estimatedRatio, flipProbability: flip, underMinimum: under, curve });
@@ -250,6 +282,6 @@ export function planFor(input: PlanInput): BalancePlan {
     total,
     minRatio: input.minRatio,
     groups,
-    method: `Monte Carlo, ${draws} seeded draws of the noise sums per group (standard error ≤ ${(0.5 / Math.sqrt(draws)).toFixed(3)}), flags by the release's own rule and half-widths`,
+    method: `Monte Carlo, ${draws} seeded draws of the release's noise (every cell), summed per group (standard error ≤ ${(0.5 / Math.sqrt(draws)).toFixed(3)}), flags by the release's own rule and half-widths`,
   };
 }
