@@ -6,3 +6,8 @@ export * from './fairness.context.js';
 export * from './domain/model.events.js';
 export * from './domain/balance.js';
 export * from './domain/representation.js';
+export * from './domain/model.decide.js';
+export * from './model.codec.js';
+export * from './model.ports.js';
+export * from './model.projection.js';
+export * from './model.handlers.js';

@@ -36,6 +36,7 @@ describe('model decider', () => {
     given(modelDecider, []).when(register({ description: 'x'.repeat(2001) })).thenFails('bad-description');
     given(modelDecider, []).when(register({ trainedOn: [] })).thenFails('bad-snapshots');
     given(modelDecider, []).when(register({ trainedOn: [snap('a'), snap('a')] })).thenFails('bad-snapshots');
+    given(modelDecider, []).when(register({ trainedOn: [snap('a')], validatedOn: [snap('a')] })).thenFails('validation-snapshot-in-training');
   });
 
   it('an evaluation needs the model (404) and a test snapshot it was not trained on (409)', () => {

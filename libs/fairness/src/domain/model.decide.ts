@@ -120,6 +120,8 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
       if (m.description !== undefined && (typeof m.description !== 'string' || m.description.length > 2000)) throw bad('description', 'must be text of at most 2000 characters', 'bad-description');
       checkSnapshots('trainedOn', m.trainedOn, 1);
       checkSnapshots('validatedOn', m.validatedOn, 0);
+      const overlap = m.validatedOn.find((v) => m.trainedOn.some((t) => t.snapshotId === v.snapshotId));
+      if (overlap) throw new ConflictError('a snapshot it was trained on cannot validate it', { field: 'validatedOn', snapshotId: overlap.snapshotId }, 'validation-snapshot-in-training');
       return [{ type: 'ModelRegistered', data: m }];
     }
     if (!state.model) throw new NotFoundError('no such model', undefined, 'not-found');
