@@ -260,22 +260,22 @@ describe('models tied to their data, judged per group (embedded)', () => {
   it('authorization: who may register, evaluate, list and read cards', async () => {
     const readers = ['dev', 'steward', 'regulator'];
     const testRef = { datasetId: 'ds-m1', snapshotId: test.snapshotId };
-    for (const [who, token] of Object.entries(t)) {
-      const may = (roles: string[], ok: number) => (roles.includes(who) ? ok : 403);
-      const register = await http().post('/v1/models').set(bearer(token)).send(body(`3.0.${who}`));
-      const evaluate = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(token)).send({ testSnapshot: testRef, groups: RESULTS });
-      const list = await http().get('/v1/models').set(bearer(token));
-      const read = await http().get(`/v1/models/${modelId}`).set(bearer(token));
-      const card = await http().get(`/v1/models/${modelId}/card`).set(bearer(token));
-      expect({ who, register: register.status, evaluate: evaluate.status, list: list.status, read: read.status, card: card.status }).toEqual({
-        who,
-        register: may(['dev'], 201),
-        evaluate: may(['dev'], 201),
-        list: may(readers, 200),
-        read: may(readers, 200),
-        card: may(readers, 200),
-      });
-    }
+    const seen = await Promise.all(
+      Object.entries(t).map(async ([who, token]) => {
+        const [register, evaluate, list, read, card] = await Promise.all([
+          http().post('/v1/models').set(bearer(token)).send(body(`3.0.${who}`)),
+          http().post(`/v1/models/${modelId}/evaluations`).set(bearer(token)).send({ testSnapshot: testRef, groups: RESULTS }),
+          http().get('/v1/models').set(bearer(token)),
+          http().get(`/v1/models/${modelId}`).set(bearer(token)),
+          http().get(`/v1/models/${modelId}/card`).set(bearer(token)),
+        ]);
+        return { who, register: register.status, evaluate: evaluate.status, list: list.status, read: read.status, card: card.status };
+      }),
+    );
+    const may = (who: string, roles: string[], ok: number) => (roles.includes(who) ? ok : 403);
+    expect(seen).toEqual(
+      Object.keys(t).map((who) => ({ who, register: may(who, ['dev'], 201), evaluate: may(who, ['dev'], 201), list: may(who, readers, 200), read: may(who, readers, 200), card: may(who, readers, 200) })),
+    );
     await http().get(`/v1/models/${modelId}/card`).expect(401);
   });
 });
