@@ -60,6 +60,13 @@ describe('model decider', () => {
     });
   });
 
+  it('records only the known keys of each result: nothing else rides into the log', () => {
+    const smuggled = { ...group('sex', 'female', 100, 0.9), patientName: 'Jane Doe', sensitivity: { value: 0.9, ci: [0.8, 0.95], note: 'Jane Doe' } };
+    given(modelDecider, [registered])
+      .when(evaluate([smuggled]))
+      .then((events: readonly ModelEvent[]) => expect(JSON.stringify(events)).not.toContain('Jane'));
+  });
+
   it('a gap exactly at the threshold is not flagged (beyond means beyond)', () => {
     given(modelDecider, [registered])
       .when(evaluate([group('sex', 'female', 100, 0.85), group('sex', 'male', 100, 0.9)]))
