@@ -97,6 +97,10 @@ describe('models tied to their data, judged per group (embedded)', () => {
     expect(reused.body.code).toBe('validation-snapshot-in-training');
     // Nothing recorded for any of them: 2.0.0 registers cleanly afterwards.
     await http().post('/v1/models').set(bearer(t.dev)).send(body('2.0.0')).expect(201);
+    // Two registrations of one name and version racing: one recorded, one 409.
+    const raced = await Promise.all([1, 2, 3].map(() => http().post('/v1/models').set(bearer(t.dev)).send(body('2.1.0'))));
+    expect(raced.map((r) => r.status).sort()).toEqual([201, 409, 409]);
+    expect(raced.filter((r) => r.status === 409).every((r) => r.body.code === 'model-exists')).toBe(true);
   });
 
   it('answers hostile bodies with 400 problem+json, never 500', async () => {
@@ -249,12 +253,12 @@ describe('models tied to their data, judged per group (embedded)', () => {
     let withdrawals: { items: Array<{ patientId: string }>; models: Array<{ modelId: string; version: string; trainedOn: string[]; validatedOn: string[] }> } = { items: [], models: [] };
     while (Date.now() < deadline) {
       withdrawals = (await http().get('/v1/datasets/ds-m1/consent-withdrawals').set(bearer(t.steward)).expect(200)).body;
-      if (withdrawals.models.length >= 2) break;
+      if (withdrawals.models.length >= 3) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(withdrawals.items.map((i) => i.patientId)).toEqual(['pm2']);
     expect(withdrawals.models.find((m) => m.modelId === modelId)).toEqual({ modelId, name: 'chest-nodules', version: '1.0.0', trainedOn: [train.snapshotId], validatedOn: [val.snapshotId] });
-    expect(withdrawals.models.map((m) => m.version).sort()).toEqual(['1.0.0', '2.0.0']);
+    expect(withdrawals.models.map((m) => m.version).sort()).toEqual(['1.0.0', '2.0.0', '2.1.0']);
   });
 
   it('authorization: who may register, evaluate, list and read cards', async () => {
