@@ -2,8 +2,10 @@ import type { Provider, Type } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { AccessRecorder, ConsentPort, POLICY } from '@custos/access';
-import { CONSENT_RULES, ConsentReader, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
-import { consentPortFrom, CONTEXTS, datasetSnapshotsFrom, legalClaimsRetentionFrom, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce } from '@custos/contexts';
+import { CONSENT_RULES, ConsentReader, DatasetModels, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
+import { consentPortFrom, CONTEXTS, datasetModelsFrom, datasetSnapshotsFrom, legalClaimsRetentionFrom, logReadRecorderFrom, PERSONAL_FIELDS, policyInForce, trainingConsentFrom } from '@custos/contexts';
+import { TrainingConsent } from '@custos/fairness';
+import { ModelController } from './fairness/model.controller.js';
 import { Database } from '@custos/event-store';
 import { JwksHandler, KeyService } from '@custos/keys';
 import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
@@ -43,6 +45,8 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     },
     { provide: POLICY, useFactory: policyInForce, inject: [CONSENT_RULES] },
     { provide: DatasetSnapshots, useFactory: datasetSnapshotsFrom, inject: [Database] },
+    { provide: DatasetModels, useFactory: datasetModelsFrom, inject: [Database] },
+    { provide: TrainingConsent, useFactory: trainingConsentFrom, inject: [Database] },
     { provide: LegalClaimsRetention, useFactory: legalClaimsRetentionFrom, inject: [Database] },
     {
       provide: JwtVerifier,
@@ -63,7 +67,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController];
+  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController, ModelController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

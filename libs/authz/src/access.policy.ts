@@ -62,6 +62,7 @@ export type Subjects =
   | 'PatientProfile'
   | 'Workforce'
   | 'Incident'
+  | 'Model'
   | 'AuditIngest';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
@@ -137,6 +138,13 @@ export function rulesFor(p: Principal): Rule[] {
     // Incident response: the cases, their evidence and clocks, and the officers' own notes.
     rules.push({ action: ['read', 'create', 'update'], subject: 'Incident', reason: 'security-incidents' });
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['reason', 'factors', 'rationale', 'title', 'agency', 'reference', 'channel'], reason: 'security-incident-notes' });
+  }
+  if (has('model-developer')) {
+    // Models tied to their snapshots, and their evaluations per group (docs/bias.md).
+    rules.push({ action: ['create', 'read', 'update'], subject: 'Model', reason: 'model-developer-models' });
+  }
+  if (has('data-steward') || has('regulator')) {
+    rules.push({ action: 'read', subject: 'Model', reason: 'oversight-model-cards' });
   }
   if (has('regulator')) {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });

@@ -145,26 +145,46 @@ export abstract class DatasetSnapshots {
   abstract withImages(datasetId: string, imageIds: readonly string[]): Promise<Array<{ snapshotId: string; images: string[]; takenAt: string }>>;
 }
 
+/** Which registered models were trained or validated on some of a dataset's snapshots: the fairness context's read model, wired by the app. */
+export abstract class DatasetModels {
+  abstract onSnapshots(datasetId: string, snapshotIds: readonly string[]): Promise<DatasetModel[]>;
+}
+
+export interface DatasetModel {
+  modelId: string;
+  name: string;
+  version: string;
+  trainedOn: string[];
+  validatedOn: string[];
+}
+
 export type DatasetWithdrawalItem = DatasetWithdrawal & { snapshots: Array<{ snapshotId: string; images: string[]; takenAt: string }> };
 
-export class DatasetWithdrawalsQuery extends Query<{ datasetId: string; items: DatasetWithdrawalItem[] }> {
+export type DatasetWithdrawals = { datasetId: string; items: DatasetWithdrawalItem[]; models: DatasetModel[] };
+
+export class DatasetWithdrawalsQuery extends Query<DatasetWithdrawals> {
   constructor(readonly datasetId: string) {
     super();
   }
 }
 
-/** Patients whose AI_TRAINING consent was withdrawn after images of theirs entered the dataset, with the snapshots holding those images. */
+/**
+ * Patients whose AI_TRAINING consent was withdrawn after images of theirs entered the dataset,
+ * with the snapshots holding those images, and the models trained or validated on those snapshots.
+ */
 @QueryHandler(DatasetWithdrawalsQuery)
-export class DatasetWithdrawalsHandler implements IQueryHandler<DatasetWithdrawalsQuery, { datasetId: string; items: DatasetWithdrawalItem[] }> {
+export class DatasetWithdrawalsHandler implements IQueryHandler<DatasetWithdrawalsQuery, DatasetWithdrawals> {
   constructor(
     @Inject(Database) private readonly db: Database,
     @Inject(DatasetSnapshots) private readonly snapshots: DatasetSnapshots,
+    @Inject(DatasetModels) private readonly models: DatasetModels,
   ) {}
 
-  async execute({ datasetId }: DatasetWithdrawalsQuery): Promise<{ datasetId: string; items: DatasetWithdrawalItem[] }> {
+  async execute({ datasetId }: DatasetWithdrawalsQuery): Promise<DatasetWithdrawals> {
     const withdrawals = await datasetWithdrawals(this.db, datasetId);
     const items = await Promise.all(withdrawals.map(async (w) => ({ ...w, snapshots: await this.snapshots.withImages(datasetId, w.images) })));
-    return { datasetId, items };
+    const snapshotIds = [...new Set(items.flatMap((i) => i.snapshots.map((s) => s.snapshotId)))];
+    return { datasetId, items, models: await this.models.onSnapshots(datasetId, snapshotIds) };
   }
 }
 

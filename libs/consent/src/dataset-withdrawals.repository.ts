@@ -59,3 +59,10 @@ export async function datasetWithdrawals(sql: Sql, datasetId: string): Promise<D
   );
   return rows.map((r) => ({ patientId: r.patient_id, images: r.images, withdrawnAt: new Date(r.withdrawn_at).toISOString(), withdrawnSequence: Number(r.withdrawn_seq) }));
 }
+
+/** The patients (distinct, sorted) whose images these are. */
+export async function patientsOfImages(sql: Sql, imageIds: readonly string[]): Promise<string[]> {
+  if (imageIds.length === 0) return [];
+  const rows = await sql.query<{ patient_id: string }>('SELECT DISTINCT patient_id FROM custos_rm_dataset_images WHERE image_id = ANY($1::text[]) ORDER BY patient_id', [[...imageIds]]);
+  return rows.map((r) => r.patient_id);
+}

@@ -1,8 +1,9 @@
 import type { AccessRecorder, ConsentAnswer, ConsentPort, PolicyInForce } from '@custos/access';
 import { policyVersionOf, RULES_DIGEST } from '@custos/authz';
-import type { ConsentReader, ConsentRules, DatasetSnapshots, LegalClaimsRetention } from '@custos/consent';
+import { type ConsentReader, type ConsentRules, type DatasetModels, type DatasetSnapshots, datasetWithdrawals, type LegalClaimsRetention, patientsOfImages } from '@custos/consent';
 import { snapshotsWithImages } from '@custos/annotation';
 import type { Database } from '@custos/event-store';
+import { modelsOnSnapshots, type TrainingConsent } from '@custos/fairness';
 import { retainedForLegalClaims } from '@custos/sentinel';
 import type { LogReadRecorder } from '@custos/log';
 import type { Purpose } from '@custos/vocabulary';
@@ -48,4 +49,24 @@ export function datasetSnapshotsFrom(db: Database): DatasetSnapshots {
 /** An erasure (consent) names the records kept for legal claims: the incidents (sentinel). */
 export function legalClaimsRetentionFrom(db: Database): LegalClaimsRetention {
   return { retainedFor: (patientId) => retainedForLegalClaims(db, patientId) };
+}
+
+/**
+ * The model card's consent since training: consent's read models (which patient each image is
+ * of, who withdrew AI_TRAINING and when), asked for a snapshot's images and position.
+ */
+export function trainingConsentFrom(db: Database): TrainingConsent {
+  return {
+    async since(datasetId, imageIds, since) {
+      const images = new Set(imageIds);
+      const patients = await patientsOfImages(db, imageIds);
+      const withdrawn = (await datasetWithdrawals(db, datasetId)).filter((w) => w.withdrawnSequence > since && w.images.some((i) => images.has(i))).map((w) => w.patientId);
+      return { patients: patients.length, withdrawn };
+    },
+  };
+}
+
+/** Consent's dataset withdrawals name the models trained or validated on the snapshots: fairness's read model. */
+export function datasetModelsFrom(db: Database): DatasetModels {
+  return { onSnapshots: (datasetId, snapshotIds) => modelsOnSnapshots(db, datasetId, snapshotIds) };
 }

@@ -1,4 +1,7 @@
 import type { CustosContext } from '@custos/kernel';
+import { Models1764000020300 } from './migrations/1764000020300-models.js';
+import { MODEL_HANDLERS } from './model.handlers.js';
+import { ModelsProjection } from './model.projection.js';
 
 /**
  * Bias and privacy: balance reports under differential privacy with their budgets, reference
@@ -6,7 +9,7 @@ import type { CustosContext } from '@custos/kernel';
  */
 export const fairnessContext: CustosContext = {
   name: 'fairness',
-  migrations: [],
-  projections: () => [],
-  gatewayProviders: () => [],
+  migrations: [Models1764000020300],
+  projections: () => [new ModelsProjection()],
+  gatewayProviders: () => [...MODEL_HANDLERS],
 };

@@ -8,3 +8,8 @@ export * from './domain/balance.js';
 export * from './domain/representation.js';
 export * from './domain/plan.js';
 export * from './crypto-random.js';
+export * from './domain/model.decide.js';
+export * from './model.codec.js';
+export * from './model.ports.js';
+export * from './model.projection.js';
+export * from './model.handlers.js';

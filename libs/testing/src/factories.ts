@@ -27,6 +27,8 @@ export const principals = {
   securityOfficer: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'so-1', roles: ['security-officer'], credentials: [] }, over),
   regulator: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'reg-1', roles: ['regulator'], credentials: [] }, over),
   admin: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'admin-1', roles: ['admin'], credentials: [] }, over),
+  /** Registers model versions and their evaluations per group. */
+  modelDeveloper: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'mdev-1', roles: ['model-developer'], credentials: [] }, over),
   /** A source system reporting its own accesses as FHIR AuditEvents (an EHR, a viewer). */
   auditSource: (over: PrincipalOverrides = {}): Principal => principal({ sub: 'ehr-1', roles: ['audit-source'], credentials: [] }, over),
 } as const;

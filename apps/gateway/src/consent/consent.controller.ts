@@ -115,8 +115,8 @@ export class ConsentController {
   @Get('datasets/:datasetId/consent-withdrawals')
   @Requires('read', 'DatasetConsent')
   @AuditedRead('dataset-consent', itemsOf)
-  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset, with the snapshots that contain those images. The read is recorded.' })
-  @ApiJson(200, 'the withdrawals', { type: 'object', properties: { datasetId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA } } })
+  @ApiOperation({ summary: 'Patients whose AI_TRAINING consent was withdrawn after images of theirs entered this dataset, with the snapshots that contain those images and the models trained or validated on those snapshots. The read is recorded.' })
+  @ApiJson(200, 'the withdrawals', { type: 'object', properties: { datasetId: SCHEMA.str, items: { type: 'array', items: OBJECT_SCHEMA }, models: { type: 'array', items: OBJECT_SCHEMA } } })
   @ApiProblems()
   datasetWithdrawals(@Param() p: DatasetParams) {
     return this.queries.execute(new DatasetWithdrawalsQuery(p.datasetId));
