@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { FINDING_NOTE_MAX, FINDING_RULE_IDS, FINDING_STATES, type FindingState } from '@custos/sentinel';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { ID } from '../access/access.dto.js';
 
 /** The shapes of the findings routes, checked at the edge (the decider checks the rest). */
@@ -23,9 +23,8 @@ export class FindingListQuery {
 
 export class FindingTransitionDto {
   @ApiProperty({ enum: FINDING_STATES }) @IsIn(FINDING_STATES) to!: FindingState;
-  /** Free text a steward writes (what was done or decided): required, bounded, must say something visible. */
+  /** Free text a steward writes (what was done or decided): required, bounded and visible (the decider: note-required, note-too-long). */
   @ApiProperty({ maxLength: FINDING_NOTE_MAX })
   @IsString({ message: 'note is required', context: { code: 'note-required' } })
-  @MaxLength(FINDING_NOTE_MAX, { context: { code: 'note-too-long' } })
   note!: string;
 }
