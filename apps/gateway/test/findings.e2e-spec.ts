@@ -83,7 +83,7 @@ describe('findings over HTTP (embedded)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await http().get(`/v1/findings?rule=evaluation-gap&limit=2${cursor ? `&cursor=${cursor}` : ''}`).set(bearer(steward)).expect(200);
+      const res: request.Response = await http().get(`/v1/findings?rule=evaluation-gap&limit=2${cursor ? `&cursor=${cursor}` : ''}`).set(bearer(steward)).expect(200);
       expect(res.body.total).toBe(5);
       expect(res.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.items.map((i: { findingId: string }) => i.findingId));
