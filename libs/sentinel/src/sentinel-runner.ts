@@ -192,7 +192,9 @@ export class SentinelRunner {
   private savedAt = 0;
   private started = false;
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
-  readonly counts = { recorded: 0, alreadyRecorded: 0, findings: 0, findingsAlreadyRecorded: 0 };
+  readonly counts = { recorded: 0, alreadyRecorded: 0 };
+  /** Findings recorded by this runner, and skipped as already recorded. */
+  readonly findingCounts = { recorded: 0, alreadyRecorded: 0 };
   private readonly listeners = new Set<(d: Detection) => void>();
   private readonly incidents;
   private readonly findingSteps;
@@ -260,7 +262,7 @@ export class SentinelRunner {
    */
   async catchUp(): Promise<number> {
     await this.start();
-    const recordedBefore = this.counts.recorded + this.counts.findings;
+    const recordedBefore = this.counts.recorded + this.findingCounts.recorded;
     for (;;) {
       const held = this.feed ? this.feed.take(this.position + 1, this.position + 1 + this.batchSize).map((c) => c.event) : [];
       const events = held.length > 0 ? held : await this.store.readAll(this.position + 1, this.batchSize);
@@ -274,7 +276,7 @@ export class SentinelRunner {
       // next commit, or the poll, brings a round for the rest): no second read to learn that nothing follows.
       if (events.length < this.batchSize) break;
     }
-    if (this.position > this.savedPosition && (this.counts.recorded + this.counts.findings > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {
+    if (this.position > this.savedPosition && (this.counts.recorded + this.findingCounts.recorded > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {
       await this.db.execute(
         "INSERT INTO custos_sentinel_position (name, position) VALUES ('sentinel', $1) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
         [this.position],
@@ -294,10 +296,10 @@ export class SentinelRunner {
     const stream = findingStreamId(f.findingId);
     try {
       await this.findingSteps.handle(stream, { type: 'RaiseFinding', finding: f }, context, { now: new Date(f.at), expectedVersion: 'no-stream' });
-      this.counts.findings += 1;
+      this.findingCounts.recorded += 1;
     } catch (e) {
       if (e instanceof ConcurrencyError && e.streamId === stream) {
-        this.counts.findingsAlreadyRecorded += 1;
+        this.findingCounts.alreadyRecorded += 1;
         return;
       }
       throw e;
