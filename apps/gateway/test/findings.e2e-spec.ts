@@ -76,6 +76,25 @@ describe('findings over HTTP (embedded)', () => {
     expect(page.items[0]).toMatchObject({ rule: 'snapshot-while-flagged', datasetId: 'ds-flag', evidenceCount: 2, facts: { snapshotId: 'snap-1', releaseId: 'rel-1' } });
   });
 
+  it('a model whose snapshot lost more than the allowed share of its patients\' AI_TRAINING consent becomes one finding, naming no patient', async () => {
+    const patients = Array.from({ length: 5 }, (_, i) => `cl-p${i}`);
+    for (const [i, p] of patients.entries()) {
+      await append(`image-cl-i${i}`, 'ImageRegistered', { imageId: `cl-i${i}`, patientId: p, modality: 'CT', bodySite: 'CHEST', datasetId: 'ds-cl', demographics: { sex: 'female', birthYear: 1970, ethnicity: 'white' } });
+    }
+    await append('snapshot-cl-s1', 'DatasetSnapshotted', { snapshotId: 'cl-s1', datasetId: 'ds-cl', entries: patients.map((_, i) => ({ annotationId: `cl-a${i}`, version: 1, imageId: `cl-i${i}`, label: 'nodule' })) });
+    await append('model-m-cl', 'ModelRegistered', { modelId: 'm-cl', name: 'cl', version: '1', trainedOn: [snapshot('ds-cl', 'cl-s1')], validatedOn: [], developer: 'dev-1' });
+    // 1 of 5 = 20% > 10%: found; the second withdrawal raises nothing more while it stands.
+    await append('consent-cl-p0', 'ConsentWithdrawn', { patientId: 'cl-p0', purpose: 'AI_TRAINING', channel: 'patient-portal' });
+    await append('consent-cl-p1', 'ConsentChanged', { patientId: 'cl-p1', purpose: 'AI_TRAINING', status: 'denied', categories: [], expiresAt: null, recipients: [], channel: 'patient-portal' });
+    const page = await findings('rule=consent-loss', 1);
+    expect(page.items).toHaveLength(1);
+    expect(page.items[0]).toMatchObject({ modelId: 'm-cl', facts: { patients: 5, withdrawn: 1, share: 0.2 } });
+    const got = (await http().get(`/v1/findings/${page.items[0]?.findingId as string}`).set(bearer(steward)).expect(200)).body;
+    expect(JSON.stringify(got)).not.toMatch(/cl-p\d/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await http().get('/v1/findings?rule=consent-loss').set(bearer(steward)).expect(200)).body.total).toBe(1);
+  });
+
   it('lists newest first with filters, cursor paging and totals', async () => {
     for (let i = 2; i <= 5; i++) await evaluate(`m-${i}`, `ev-${i}`, [gap]);
     const all = await findings('rule=evaluation-gap', 5);
@@ -93,7 +112,7 @@ describe('findings over HTTP (embedded)', () => {
     expect(new Set(seen).size).toBe(5);
     expect((await http().get('/v1/findings?modelId=m-3').set(bearer(regulator)).expect(200)).body).toMatchObject({ total: 1, items: [{ modelId: 'm-3' }] });
     expect((await http().get('/v1/findings?state=resolved').set(bearer(steward)).expect(200)).body.total).toBe(0);
-    expect((await http().get('/v1/findings?rule=consent-loss').set(bearer(steward)).expect(200)).body).toEqual({ items: [], total: 0, nextCursor: null });
+    expect((await http().get('/v1/findings?rule=group-agreement').set(bearer(steward)).expect(200)).body).toEqual({ items: [], total: 0, nextCursor: null });
   });
 
   it('moves a finding open → acknowledged → resolved → open with notes; refuses illegal steps (409 naming the allowed) and a missing note (400)', async () => {
