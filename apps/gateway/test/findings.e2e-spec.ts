@@ -132,8 +132,13 @@ describe('findings over HTTP (embedded)', () => {
     const got = (await http().get(`/v1/findings/${findingId}`).set(bearer(regulator)).expect(200)).body;
     expect(got.state).toBe('open');
     expect(got.history.map((h: { from: string; to: string; by: string }) => `${h.from}>${h.to} ${h.by}`)).toEqual(['open>acknowledged stew-1', 'acknowledged>resolved stew-1', 'resolved>open stew-1']);
+    // Three stewards at once on a second finding: each answer is 200 or 409, and the recorded steps form one chain.
+    const other = (await http().get('/v1/findings?modelId=m-2').set(bearer(steward)).expect(200)).body.items[0].findingId as string;
+    const raced = await Promise.all(['acknowledged', 'acknowledged', 'acknowledged'].map((to, i) => http().post(`/v1/findings/${other}/transitions`).set(bearer(steward)).send({ to, note: `steward ${i}` })));
+    expect(raced.map((r) => r.status).sort()).toEqual([200, 409, 409]);
+    expect((await http().get(`/v1/findings/${other}`).set(bearer(steward)).expect(200)).body.history).toHaveLength(1);
     const deadline = Date.now() + 10_000;
-    while ((await http().get('/v1/findings?state=open&modelId=m-1').set(bearer(steward)).expect(200)).body.total !== 1 || (await http().get('/v1/findings?state=acknowledged').set(bearer(steward))).body.total !== 0) {
+    while ((await http().get('/v1/findings?state=open&modelId=m-1').set(bearer(steward)).expect(200)).body.total !== 1 || (await http().get('/v1/findings?state=acknowledged&modelId=m-1').set(bearer(steward))).body.total !== 0) {
       if (Date.now() > deadline) throw new Error('read model did not follow the transitions');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -150,7 +155,7 @@ describe('findings over HTTP (embedded)', () => {
     const events = await app.get(EventStore).readAll(0, 100_000);
     expect(events.filter((e) => e.type === 'RouteAccessDenied' && e.metadata.actor.id === 'so-1').length).toBe(3);
     expect(events.some((e) => e.type === 'AuditDataRead' && (e.data as { resourceType: string }).resourceType === 'findings' && e.metadata.actor.id === 'reg-1')).toBe(true);
-    expect(events.filter((e) => e.type === 'FindingTransitioned').map((e) => e.metadata.actor.id)).toEqual(['stew-1', 'stew-1', 'stew-1']);
+    expect(events.filter((e) => e.type === 'FindingTransitioned').map((e) => e.metadata.actor.id)).toEqual(['stew-1', 'stew-1', 'stew-1', 'stew-1']);
   });
 
   it('answers hostile input with 4xx problems, never 500', async () => {

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { type CommandContext, Database, EventStore } from '@custos/event-store';
-import { NotFoundError, ValidationError } from '@custos/errors';
+import { type ConcurrencyError, NotFoundError, ValidationError } from '@custos/errors';
 import { fold } from '@custos/decider';
 import { Clock } from '@custos/platform';
 import type { EvidenceRef } from './domain/incident.events.js';
@@ -170,7 +170,10 @@ export class TransitionFindingHandler implements ICommandHandler<TransitionFindi
 
   async execute({ findingId, to, note, context }: TransitionFindingCommand): Promise<FindingChange> {
     const now = this.clock.now();
-    const handled = await this.shell.handle(findingStreamId(findingId), { type: 'TransitionFinding', to, note, by: context.actor.id, at: now.toISOString() }, context, { now });
+    const stream = findingStreamId(findingId);
+    // Two stewards at once: the later one is decided again on the state the first left (200, or 409 illegal-transition), never a stale step.
+    const retry = { when: (e: ConcurrencyError) => e.streamId === stream, attempts: 5 };
+    const handled = await this.shell.handle(stream, { type: 'TransitionFinding', to, note, by: context.actor.id, at: now.toISOString() }, context, { now, retry });
     if (!handled.state) throw new NotFoundError('no such finding', { findingId }, 'finding-not-found');
     return { findingId, state: handled.state.state, version: handled.version };
   }
