@@ -11,6 +11,7 @@ import { JwksHandler, KeyService } from '@custos/keys';
 import { LOG_QUERY_HANDLERS, LogIntegrator, LogReadRecorder } from '@custos/log';
 import { SentinelHost } from '@custos/sentinel';
 import { IncidentController, ReferenceController, SiemController } from './incidents/incident.controller.js';
+import { FindingController } from './findings/finding.controller.js';
 import { DevIssuer, FileJwks, JwtVerifier, RemoteJwks, type TrustedIssuer } from '@custos/identity';
 import type { CustosConfig } from '@custos/platform';
 import { EmbeddedProjections, type ProcessSpec } from '@custos/runtime';
@@ -67,7 +68,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController, ModelController];
+  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController, ModelController, FindingController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

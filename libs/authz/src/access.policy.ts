@@ -63,6 +63,7 @@ export type Subjects =
   | 'Workforce'
   | 'Incident'
   | 'Model'
+  | 'Finding'
   | 'AuditIngest';
 
 export type CustosAbility = MongoAbility<[Action, Subjects | (Record<string, unknown> & { __caslSubjectType__?: Subjects })]>;
@@ -111,6 +112,8 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'create', subject: 'Erasure', reason: 'steward-erasure' });
     // Who a patient is (residence, VIP or employee): what the sentinel's rules and the breach clocks need.
     rules.push({ action: 'update', subject: 'PatientProfile', reason: 'steward-patient-profiles' });
+    // Fairness findings of the sentinel's dataset rules: the steward works them (acknowledge, resolve, reopen).
+    rules.push({ action: ['read', 'update'], subject: 'Finding', reason: 'steward-findings' });
   }
   if (has('admin')) {
     rules.push({ action: 'create', subject: 'Image', reason: 'admin-images' });
@@ -152,6 +155,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'regulator-quality-audit' });
     rules.push({ action: 'read', subject: 'LogProof', reason: 'regulator-log-proofs' });
     rules.push({ action: 'create', subject: 'Export', reason: 'regulator-export' });
+    rules.push({ action: 'read', subject: 'Finding', reason: 'regulator-findings' });
   }
   // Oversight roles audit access; they never receive patient data through an access request,
   // whatever other role the same identity holds. Inverted rules come last and win.

@@ -15,3 +15,8 @@ export * from './domain/notification-draft.js';
 export * from './ocsf.js';
 export * from './generator.js';
 export * from './incident.read-handlers.js';
+export * from './domain/findings.js';
+export * from './domain/finding.decide.js';
+export * from './findings.projection.js';
+export * from './findings.handlers.js';
+export { Findings1764000020500 } from './migrations/1764000020500-findings.js';

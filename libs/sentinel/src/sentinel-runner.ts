@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { type IncidentCommand, incidentDecider } from './domain/incident.decide.js';
 import { type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
 import { DEFAULT_PARAMETERS, type Detection, detectionStreamId, IncidentLinker, type Observation, SentinelEngine, type SentinelParameters } from './domain/rules.js';
+import { DEFAULT_FINDING_PARAMETERS, type FindingParameters, type FindingRaisedData, FindingsEngine, findingStreamId } from './domain/findings.js';
+import { type FindingEvent, findingDecider } from './domain/finding.decide.js';
 
 export type DetectionRaised = { readonly type: 'DetectionRaised'; readonly data: Detection };
 export const detectionCodec = eventCodec<DetectionRaised>({ DetectionRaised: { version: 1 } });
@@ -22,6 +24,11 @@ export const incidentCodec = eventCodec<IncidentEvent>({
   IncidentReopened: { version: 1 },
   PatientsAdded: { version: 1 },
 });
+
+export const findingCodec = eventCodec<FindingEvent>({ FindingRaised: { version: 1 }, FindingTransitioned: { version: 1 } });
+
+/** A finding's command shell: the sentinel raises findings, stewards move them on. */
+export const findingShell = (store: EventStore, clock: { now(): Date }) => commandShell({ store, clock, decider: findingDecider, codec: findingCodec });
 
 /** An incident's command shell: officers' steps and the sentinel's detections alike go through the incident decider. */
 export const incidentShell = (store: EventStore, clock: { now(): Date }) => commandShell({ store, clock, decider: incidentDecider, codec: incidentCodec });
@@ -123,12 +130,20 @@ export function observationsOf(e: StoredEvent): Observation[] {
  */
 export class SentinelCore {
   readonly engine: SentinelEngine;
+  /** The dataset rules (fairness findings for stewards), fed the same events in the same order. */
+  readonly findings: FindingsEngine;
   private readonly linker: IncidentLinker;
   private readonly subjects = new Map<string, { kind: string; id: string }>();
 
-  constructor(parameters: SentinelParameters = DEFAULT_PARAMETERS) {
+  constructor(parameters: SentinelParameters = DEFAULT_PARAMETERS, findingParameters: FindingParameters = DEFAULT_FINDING_PARAMETERS) {
     this.engine = new SentinelEngine(parameters);
+    this.findings = new FindingsEngine(findingParameters);
     this.linker = new IncidentLinker(parameters.aggregateHours);
+  }
+
+  /** The dataset rules' findings on one event. */
+  evaluateFindings(e: StoredEvent): FindingRaisedData[] {
+    return this.findings.observe(e);
   }
 
   evaluate(e: StoredEvent): Array<{ detection: Detection; incidentId: string; opens: boolean }> {
@@ -178,8 +193,11 @@ export class SentinelRunner {
   private started = false;
   /** Detections recorded by this runner, and skipped as already recorded (for tests and metrics). */
   readonly counts = { recorded: 0, alreadyRecorded: 0 };
+  /** Findings recorded by this runner, and skipped as already recorded. */
+  readonly findingCounts = { recorded: 0, alreadyRecorded: 0 };
   private readonly listeners = new Set<(d: Detection) => void>();
   private readonly incidents;
+  private readonly findingSteps;
 
   constructor(
     private readonly db: Database,
@@ -187,10 +205,12 @@ export class SentinelRunner {
     private readonly logger: Logger,
     parameters: SentinelParameters = DEFAULT_PARAMETERS,
     private readonly batchSize = 2000,
+    findingParameters: FindingParameters = DEFAULT_FINDING_PARAMETERS,
   ) {
-    this.core = new SentinelCore(parameters);
+    this.core = new SentinelCore(parameters, findingParameters);
     // Every event the sentinel records carries the detection's own time, never the clock's.
     this.incidents = incidentShell(store, { now: () => new Date() });
+    this.findingSteps = findingShell(store, { now: () => new Date() });
   }
 
   private feed: CommitFeed | undefined;
@@ -225,7 +245,10 @@ export class SentinelRunner {
     while (this.position < saved) {
       const events = await this.store.readAll(this.position + 1, Math.min(this.batchSize, saved - this.position));
       if (events.length === 0) break;
-      for (const e of events) this.core.evaluate(e);
+      for (const e of events) {
+        this.core.evaluate(e);
+        this.core.evaluateFindings(e);
+      }
       this.position = (events[events.length - 1] as StoredEvent).globalSeq;
     }
     this.started = true;
@@ -239,20 +262,21 @@ export class SentinelRunner {
    */
   async catchUp(): Promise<number> {
     await this.start();
-    const recordedBefore = this.counts.recorded;
+    const recordedBefore = this.counts.recorded + this.findingCounts.recorded;
     for (;;) {
       const held = this.feed ? this.feed.take(this.position + 1, this.position + 1 + this.batchSize).map((c) => c.event) : [];
       const events = held.length > 0 ? held : await this.store.readAll(this.position + 1, this.batchSize);
       for (const e of events) {
         const raised = this.core.evaluate(e);
         for (const r of raised) await this.record(r.detection, r.incidentId, r.opens);
+        for (const f of this.core.evaluateFindings(e)) await this.recordFinding(f);
       }
       if (events.length > 0) this.position = (events[events.length - 1] as StoredEvent).globalSeq;
       // A short page is the head (or, from memory, all this process has committed so far: the
       // next commit, or the poll, brings a round for the rest): no second read to learn that nothing follows.
       if (events.length < this.batchSize) break;
     }
-    if (this.position > this.savedPosition && (this.counts.recorded > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {
+    if (this.position > this.savedPosition && (this.counts.recorded + this.findingCounts.recorded > recordedBefore || Date.now() - this.savedAt >= POSITION_EVERY_MS)) {
       await this.db.execute(
         "INSERT INTO custos_sentinel_position (name, position) VALUES ('sentinel', $1) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
         [this.position],
@@ -261,6 +285,25 @@ export class SentinelRunner {
       this.savedAt = Date.now();
     }
     return this.position;
+  }
+
+  /**
+   * Records a finding on its own stream ('no-stream': recorded once; after a crash the replay
+   * raises the same id and finds it there).
+   */
+  private async recordFinding(f: FindingRaisedData): Promise<void> {
+    const context: CommandContext = { actor: SENTINEL_ACTOR, correlationId: f.findingId };
+    const stream = findingStreamId(f.findingId);
+    try {
+      await this.findingSteps.handle(stream, { type: 'RaiseFinding', finding: f }, context, { now: new Date(f.at), expectedVersion: 'no-stream' });
+      this.findingCounts.recorded += 1;
+    } catch (e) {
+      if (e instanceof ConcurrencyError && e.streamId === stream) {
+        this.findingCounts.alreadyRecorded += 1;
+        return;
+      }
+      throw e;
+    }
   }
 
   /**

@@ -34,7 +34,8 @@ export class SentinelHost implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     // Parameters are validated here, at start: a bad SENTINEL_RULES stops the process.
-    this.runner = new SentinelRunner(db, store, logger, sentinelParameters(config.sentinel.rules));
+    const { maxConsentLoss, minKappa, kappaWindow } = config.fairness;
+    this.runner = new SentinelRunner(db, store, logger, sentinelParameters(config.sentinel.rules), undefined, { maxConsentLoss, minKappa, kappaWindow });
   }
 
   onApplicationBootstrap(): void {

@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import type { EvidenceRef } from './incident.events.js';
+
+/**
+ * Fairness watched continuously: the sentinel's dataset rules. Each raises a finding for data
+ * stewards (not a security incident) naming its evidence like a detection does. Pure: events in
+ * global order in, findings out; time is the events' own, and a finding's id is derived from its
+ * rule, subject and evidence, so a replay of the same log raises the same findings.
+ *
+ * The rules read the log's own events (balance releases, snapshots, models, consents, images) by
+ * their stored shape; nothing here imports the contexts that write them, so each field is checked
+ * before it is trusted (a malformed event is skipped, never a crash).
+ */
+export const FINDING_RULE_IDS = ['snapshot-while-flagged', 'evaluation-gap', 'consent-loss', 'group-agreement'] as const;
+export type FindingRuleId = (typeof FINDING_RULE_IDS)[number];
+
+export const FINDING_RULE_VERSIONS: Readonly<Record<FindingRuleId, number>> = {
+  'snapshot-while-flagged': 1,
+  'evaluation-gap': 1,
+  'consent-loss': 1,
+  'group-agreement': 1,
+};
+
+export interface FindingParameters {
+  /** consent-loss: a model is found when more than this share of its snapshots' patients withdrew AI_TRAINING after the snapshot. */
+  readonly maxConsentLoss: number;
+  /** group-agreement (not evaluated yet, see docs/bias.md): the least kappa over a group's last `kappaWindow` reviews. */
+  readonly minKappa: number;
+  readonly kappaWindow: number;
+}
+
+export const DEFAULT_FINDING_PARAMETERS: FindingParameters = { maxConsentLoss: 0.1, minKappa: 0.6, kappaWindow: 50 };
+
+export interface FindingRaisedData {
+  /** Deterministic: rule, subject and evidence. */
+  readonly findingId: string;
+  readonly rule: FindingRuleId;
+  readonly ruleVersion: number;
+  readonly datasetId?: string;
+  readonly modelId?: string;
+  /** What was found, in words; never a patient. */
+  readonly summary: string;
+  /** Counts and names behind it (groups, gaps, shares); never a patient. */
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly evidence: readonly EvidenceRef[];
+  /** The triggering event's time. */
+  readonly at: string;
+}
+
+/** What the rules read of a stored event (a StoredEvent is one). */
+export interface LoggedEvent {
+  readonly eventId: string;
+  readonly globalSeq: number;
+  readonly hash: string;
+  readonly type: string;
+  readonly streamId: string;
+  readonly occurredAt: string;
+  readonly data: unknown;
+}
+
+/** At most this many evidence refs per finding (the newest consent withdrawals past it are counted in facts, not listed). */
+export const MAX_FINDING_EVIDENCE = 200;
+
+export function findingIdOf(rule: FindingRuleId, subject: string, evidence: readonly EvidenceRef[]): string {
+  const h = createHash('sha256').update(JSON.stringify([rule, subject, evidence.map((e) => e.eventId)])).digest('hex');
+  return `fnd-${h.slice(0, 24)}`;
+}
+
+export function findingStreamId(findingId: string): string {
+  return `finding-${findingId}`;
+}
+
+type Data = Record<string, unknown>;
+const obj = (v: unknown): Data | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Data) : null);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const refOf = (e: LoggedEvent): EvidenceRef => ({ eventId: e.eventId, sequence: e.globalSeq, hash: e.hash });
+
+interface SnapshotSeen {
+  readonly ref: EvidenceRef;
+  readonly at: number;
+  readonly datasetId: string;
+  readonly patients: ReadonlySet<string>;
+}
+
+interface ModelSeen {
+  readonly modelId: string;
+  readonly ref: EvidenceRef;
+  readonly snapshotIds: readonly string[];
+  /** Every patient of its snapshots (found at registration). */
+  readonly patients: number;
+  /** Patients lost: withdrew AI_TRAINING after a snapshot of this model that holds them, and not granted since; their withdrawal's ref. */
+  readonly lost: Map<string, EvidenceRef>;
+  /** A consent-loss finding stands for this model (until it is resolved). */
+  armed: boolean;
+}
+
+/** The dataset rules' state, folded over the log in global order. */
+export class FindingsEngine {
+  /** The latest balance release per dataset: its groups flagged at release. */
+  private readonly releases = new Map<string, { ref: EvidenceRef; releaseId: string; flagged: unknown[]; referenceVersion: unknown }>();
+  private readonly imagePatient = new Map<string, string>();
+  private readonly snapshots = new Map<string, SnapshotSeen>();
+  private readonly models = new Map<string, ModelSeen>();
+  /** Patient → the models whose snapshots hold them, with the earliest such snapshot's time per model. */
+  private readonly patientModels = new Map<string, Map<string, number>>();
+  /** A consent-loss finding's id → its model (to re-arm the rule when a steward resolves it). */
+  private readonly consentFindings = new Map<string, string>();
+
+  constructor(readonly parameters: FindingParameters = DEFAULT_FINDING_PARAMETERS) {
+    if (!(parameters.maxConsentLoss >= 0 && parameters.maxConsentLoss <= 1)) throw new Error(`maxConsentLoss must be from 0 to 1 (is ${parameters.maxConsentLoss})`);
+  }
+
+  observe(e: LoggedEvent): FindingRaisedData[] {
+    const d = obj(e.data) ?? {};
+    switch (e.type) {
+      case 'BalanceReleased':
+        return this.released(e, d);
+      case 'DatasetSnapshotted':
+        return this.snapshotted(e, d);
+      case 'ImageRegistered': {
+        const imageId = str(d.imageId);
+        const patientId = str(d.patientId);
+        if (imageId && patientId) this.imagePatient.set(imageId, patientId);
+        return [];
+      }
+      case 'ModelRegistered':
+        return this.registered(e, d);
+      case 'ModelEvaluated':
+        return this.evaluated(e, d);
+      case 'ConsentChanged':
+      case 'ConsentWithdrawn':
+        return this.consent(e, d);
+      case 'FindingRaised': {
+        const id = str(d.findingId);
+        const modelId = str(d.modelId);
+        if (d.rule === 'consent-loss' && id && modelId) this.consentFindings.set(id, modelId);
+        return [];
+      }
+      case 'FindingTransitioned': {
+        const id = str(d.findingId);
+        const modelId = id ? this.consentFindings.get(id) : undefined;
+        const model = modelId ? this.models.get(modelId) : undefined;
+        // Resolved: the rule watches the model again (a further loss past the threshold raises a new finding).
+        if (model && d.to === 'resolved') model.armed = false;
+        return [];
+      }
+      default:
+        return [];
+    }
+  }
+
+  private released(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    const datasetId = str(d.datasetId);
+    if (datasetId) this.releases.set(datasetId, { ref: refOf(e), releaseId: str(d.releaseId) ?? '', flagged: arr(d.flagged), referenceVersion: d.referenceVersion ?? null });
+    return [];
+  }
+
+  private snapshotted(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    const datasetId = str(d.datasetId);
+    const snapshotId = str(d.snapshotId);
+    if (!datasetId || !snapshotId) return [];
+    const patients = new Set<string>();
+    for (const entry of arr(d.entries)) {
+      const imageId = str(obj(entry)?.imageId);
+      const patientId = imageId ? this.imagePatient.get(imageId) : undefined;
+      if (patientId) patients.add(patientId);
+    }
+    const at = Date.parse(e.occurredAt);
+    this.snapshots.set(snapshotId, { ref: refOf(e), at, datasetId, patients });
+    const release = this.releases.get(datasetId);
+    if (!release || release.flagged.length === 0) return [];
+    const flagged = release.flagged.map((f) => {
+      const g = obj(f) ?? {};
+      return { kind: g.kind, dimension: g.dimension, group: g.group, ...(g.label !== undefined ? { label: g.label } : {}), interval: g.interval };
+    });
+    const evidence = [release.ref, refOf(e)];
+    const names = flagged.map((f) => `${String(f.dimension)}=${String(f.group)}${f.label !== undefined ? ` (${String(f.label)})` : ''}`);
+    return [
+      {
+        findingId: findingIdOf('snapshot-while-flagged', `dataset:${datasetId}`, evidence),
+        rule: 'snapshot-while-flagged',
+        ruleVersion: FINDING_RULE_VERSIONS['snapshot-while-flagged'],
+        datasetId,
+        summary: `snapshot ${snapshotId} of dataset ${datasetId} was taken while its latest balance release flagged ${flagged.length} group(s): ${names.slice(0, 10).join(', ')}`,
+        facts: { snapshotId, releaseId: release.releaseId, referenceVersion: release.referenceVersion, flagged },
+        evidence,
+        at: e.occurredAt,
+      },
+    ];
+  }
+
+  private registered(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    const modelId = str(d.modelId);
+    if (!modelId || this.models.has(modelId)) return [];
+    const snapshotIds = [...new Set([...arr(d.trainedOn), ...arr(d.validatedOn)].map((s) => str(obj(s)?.snapshotId)).filter((s): s is string => s !== null))];
+    const earliest = new Map<string, number>();
+    for (const id of snapshotIds) {
+      const s = this.snapshots.get(id);
+      if (!s) continue;
+      for (const p of s.patients) earliest.set(p, Math.min(earliest.get(p) ?? Infinity, s.at));
+    }
+    const model: ModelSeen = { modelId, ref: refOf(e), snapshotIds, patients: earliest.size, lost: new Map(), armed: false };
+    this.models.set(modelId, model);
+    for (const [p, at] of earliest) {
+      let m = this.patientModels.get(p);
+      if (!m) this.patientModels.set(p, (m = new Map()));
+      m.set(modelId, at);
+      // Withdrawals recorded between the snapshot and the model's registration count as well.
+      const w = this.withdrawn.get(p);
+      if (w && w.at > at) model.lost.set(p, w.ref);
+    }
+    return this.judgeConsent(model, e);
+  }
+
+  /** Patients whose latest AI_TRAINING choice is a withdrawal: when, and the event. */
+  private readonly withdrawn = new Map<string, { at: number; ref: EvidenceRef }>();
+
+  private consent(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    if (d.purpose !== 'AI_TRAINING') return [];
+    const patientId = str(d.patientId) ?? e.streamId.replace(/^consent-/, '');
+    // AI_TRAINING is denied by default: a withdrawal of the explicit choice, or a denial, takes the patient out.
+    const withdrawal = e.type === 'ConsentWithdrawn' || d.status === 'denied';
+    const at = Date.parse(e.occurredAt);
+    const models = this.patientModels.get(patientId);
+    if (!withdrawal) {
+      this.withdrawn.delete(patientId);
+      for (const modelId of models?.keys() ?? []) this.models.get(modelId)?.lost.delete(patientId);
+      return [];
+    }
+    this.withdrawn.set(patientId, { at, ref: refOf(e) });
+    const out: FindingRaisedData[] = [];
+    for (const [modelId, since] of models ?? []) {
+      const model = this.models.get(modelId);
+      if (!model || at <= since) continue;
+      model.lost.set(patientId, refOf(e));
+      out.push(...this.judgeConsent(model, e));
+    }
+    return out;
+  }
+
+  private judgeConsent(model: ModelSeen, e: LoggedEvent): FindingRaisedData[] {
+    if (model.armed || model.patients === 0) return [];
+    const share = model.lost.size / model.patients;
+    if (share <= this.parameters.maxConsentLoss) return [];
+    model.armed = true;
+    const withdrawals = [...model.lost.values()].sort((a, b) => a.sequence - b.sequence);
+    const snapshotRefs = model.snapshotIds.map((id) => this.snapshots.get(id)?.ref).filter((r): r is EvidenceRef => r !== undefined);
+    const evidence = [model.ref, ...snapshotRefs, ...withdrawals.slice(-Math.max(0, MAX_FINDING_EVIDENCE - 1 - snapshotRefs.length))];
+    const perSnapshot = model.snapshotIds.map((id) => {
+      const s = this.snapshots.get(id);
+      if (!s) return { snapshotId: id, patients: 0, withdrawn: 0, known: false };
+      let withdrawn = 0;
+      for (const p of s.patients) if (model.lost.has(p) && (this.withdrawn.get(p)?.at ?? 0) > s.at) withdrawn++;
+      return { snapshotId: id, datasetId: s.datasetId, patients: s.patients.size, withdrawn, known: true };
+    });
+    const percent = (share * 100).toFixed(1);
+    return [
+      {
+        findingId: findingIdOf('consent-loss', `model:${model.modelId}`, evidence),
+        rule: 'consent-loss',
+        ruleVersion: FINDING_RULE_VERSIONS['consent-loss'],
+        modelId: model.modelId,
+        summary: `model ${model.modelId}: ${model.lost.size} of the ${model.patients} patients in its snapshots (${percent}%) withdrew AI_TRAINING consent after the snapshot (threshold ${(this.parameters.maxConsentLoss * 100).toFixed(1)}%)`,
+        facts: { patients: model.patients, withdrawn: model.lost.size, share: Number(share.toFixed(6)), threshold: this.parameters.maxConsentLoss, perSnapshot, withdrawalsListed: Math.min(withdrawals.length, evidence.length - 1 - snapshotRefs.length) },
+        evidence,
+        at: e.occurredAt,
+      },
+    ];
+  }
+
+  private evaluated(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    const modelId = str(d.modelId);
+    const flagged = arr(d.flagged);
+    if (!modelId || flagged.length === 0) return [];
+    const gaps = flagged.map((f) => {
+      const g = obj(f) ?? {};
+      return { dimension: g.dimension, metric: g.metric, gap: g.gap, groups: g.groups };
+    });
+    const test = obj(d.testSnapshot) ?? {};
+    const datasetId = str(test.datasetId);
+    const evidence = [refOf(e)];
+    const model = this.models.get(modelId);
+    if (model) evidence.unshift(model.ref);
+    const worst = gaps.map((g) => `${String(g.metric)} by ${String(g.dimension)}: ${typeof g.gap === 'number' ? g.gap.toFixed(3) : '?'}`);
+    return [
+      {
+        findingId: findingIdOf('evaluation-gap', `model:${modelId}`, evidence),
+        rule: 'evaluation-gap',
+        ruleVersion: FINDING_RULE_VERSIONS['evaluation-gap'],
+        modelId,
+        ...(datasetId ? { datasetId } : {}),
+        summary: `evaluation ${str(d.evaluationId) ?? '?'} of model ${modelId} flagged ${gaps.length} gap(s) between groups: ${worst.slice(0, 10).join('; ')}`,
+        facts: { evaluationId: str(d.evaluationId), testSnapshotId: str(test.snapshotId), thresholds: d.thresholds ?? null, flagged: gaps, tooSmall: arr(d.tooSmall).length },
+        evidence,
+        at: e.occurredAt,
+      },
+    ];
+  }
+}
