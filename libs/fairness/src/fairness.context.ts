@@ -1,4 +1,5 @@
 import type { CustosContext } from '@custos/kernel';
+import { BALANCE_HANDLERS } from './balance.handlers.js';
 
 /**
  * Bias and privacy: balance reports under differential privacy with their budgets, reference
@@ -8,5 +9,5 @@ export const fairnessContext: CustosContext = {
   name: 'fairness',
   migrations: [],
   projections: () => [],
-  gatewayProviders: () => [],
+  gatewayProviders: () => [...BALANCE_HANDLERS],
 };

@@ -6,3 +6,7 @@ export * from './fairness.context.js';
 export * from './domain/model.events.js';
 export * from './domain/balance.js';
 export * from './domain/representation.js';
+export * from './domain/budget.decide.js';
+export * from './domain/reference.decide.js';
+export * from './balance.handlers.js';
+export * from './balance.source.js';
