@@ -15,6 +15,7 @@ import { groupsOf } from './domain/groups.js';
  * per chunk of streams), never one stream read per image.
  */
 const CHUNK = 5_000;
+const OPENING_CONCURRENCY = 32;
 
 interface PatientRow {
   patient_id: string;
@@ -54,11 +55,13 @@ async function registeredDemographics(sql: Sql, cipher: PayloadCipher, imageIds:
   for (let i = 0; i < imageIds.length; i += CHUNK) {
     const streams = imageIds.slice(i, i + CHUNK).map(imageStreamId);
     const rows = await sql.query<{ data: unknown }>(`SELECT data FROM custos_events WHERE stream_id = ANY($1) AND type = 'ImageRegistered'`, [streams]);
-    for (const row of rows) {
-      const data = (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown>;
-      const opened = (await cipher.open({ data })).data as Record<string, unknown>;
-      const d = opened.demographics;
-      if (typeof opened.imageId === 'string') out.set(opened.imageId, d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null);
+    // Opened OPENING_CONCURRENCY at a time: each patient's data key is a lookup of its own (a pool of connections serves them side by side).
+    for (let j = 0; j < rows.length; j += OPENING_CONCURRENCY) {
+      const opened = await Promise.all(rows.slice(j, j + OPENING_CONCURRENCY).map(async (row) => (await cipher.open({ data: (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown> })).data as Record<string, unknown>));
+      for (const o of opened) {
+        const d = o.demographics;
+        if (typeof o.imageId === 'string') out.set(o.imageId, d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null);
+      }
     }
   }
   return out;
