@@ -20,6 +20,7 @@ import { UnauthenticatedError } from '@custos/errors';
 import { AccessController } from './access/access.controller.js';
 import { AuditIngestController } from './audit/audit-ingest.controller.js';
 import { AnnotationController } from './annotation/annotation.controller.js';
+import { BalanceController } from './fairness/balance.controller.js';
 import { ExportController, LogController } from './log/log.controller.js';
 import { AuditedReadInterceptor, RecordRefusalsInterceptor } from './audit/audit.interceptors.js';
 import { AuthGuard } from './auth/auth.guard.js';
@@ -68,7 +69,7 @@ export function gatewaySpec(config: CustosConfig): ProcessSpec {
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_INTERCEPTOR, useClass: RecordRefusalsInterceptor },
   ];
-  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController, ModelController, FindingController];
+  const controllers: Type[] = [JwksController, AccessController, AuditIngestController, ConsentController, DataProtectionController, AnnotationController, LogController, ExportController, ReferenceController, IncidentController, SiemController, DicomwebController, BalanceController, ModelController, FindingController];
   if (auth.devIssuer) {
     providers.push({ provide: DevIssuer, useFactory: (keys: KeyService) => DevIssuer.open({ keys, ...(auth.devKeyFile ? { legacyKeyFile: auth.devKeyFile } : {}), issuer: auth.devIssuerName, audience: auth.audience }), inject: [KeyService] });
     controllers.push(DevTokensController);

@@ -348,11 +348,12 @@ describe('snapshots for training (embedded)', () => {
     expect(q.body.agreement.fleiss).toMatchObject({ images: 0, kappa: null });
     expect(q.body.demographics).toEqual(
       expect.arrayContaining([
-        { dimension: 'sex', group: 'F', images: 3, annotations: 9, approvedShare: 6 / 9 },
-        { dimension: 'ageBand', group: '40-64', images: 3, annotations: 9, approvedShare: 6 / 9 },
-        { dimension: 'ethnicity', group: 'unknown', images: 3, annotations: 9, approvedShare: 6 / 9 },
+        { ...{ dimension: 'sex', group: 'F', images: 3, annotations: 9, approvedShare: 6 / 9 }, agreement: { images: 2, fleissKappa: null, pairs: [], flagged: false } }, // agreement: too few images to judge
+        { ...{ dimension: 'ageBand', group: '40-64', images: 3, annotations: 9, approvedShare: 6 / 9 }, agreement: { images: 2, fleissKappa: null, pairs: [], flagged: false } }, // agreement: too few images to judge
+        { ...{ dimension: 'ethnicity', group: 'unknown', images: 3, annotations: 9, approvedShare: 6 / 9 }, agreement: { images: 2, fleissKappa: null, pairs: [], flagged: false } }, // agreement: too few images to judge
       ]),
     );
+    expect(q.body.agreementFlags).toEqual([]);
     const db = app.get(Database) as Database;
     const reads = await db.query<{ n: string | number }>("SELECT count(*) AS n FROM custos_events WHERE type = 'AuditDataRead' AND data->>'resourceType' = 'dataset-quality'");
     expect(Number(reads[0]?.n)).toBe(1);

@@ -4,7 +4,8 @@ import { NotFoundError } from '@custos/errors';
 import { Database, EventStore } from '@custos/event-store';
 import { ImageDirectory } from '@custos/imaging';
 import { leafHash } from '@custos/merkle';
-import { Clock } from '@custos/platform';
+import { Clock, type CustosConfig } from '@custos/platform';
+import { CUSTOS_CONFIG } from '@custos/kernel';
 import { projectedPosition } from '@custos/projections';
 import { AnnotationDirectory } from './annotation-directory.js';
 import { readSnapshot } from './annotation.handlers.js';
@@ -112,6 +113,7 @@ export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(Database) private readonly db: Database,
     @Inject(Clock) private readonly clock: Clock,
+    @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
   ) {}
 
   async execute({ datasetId }: DatasetQualityQuery): Promise<DatasetQuality> {
@@ -120,7 +122,7 @@ export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery,
       const d = (await this.images.image(imageId))?.demographics as Partial<Demographics> | undefined;
       return d && typeof d.sex === 'string' && (typeof d.birthYear === 'number' || d.birthYear === null) && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
     };
-    return datasetQuality(this.db, datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db));
+    return datasetQuality(this.db, datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db), this.config.fairness.minKappa);
   }
 }
 

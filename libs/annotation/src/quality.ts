@@ -21,7 +21,42 @@ export interface DatasetQuality {
     pairs: Array<{ annotators: [string, string]; images: number; cohensKappa: number | null }>;
     fleiss: { images: number; raters: string; kappa: number | null };
   };
-  demographics: Array<{ dimension: 'sex' | 'ageBand' | 'ethnicity'; group: string; images: number; annotations: number; approvedShare: number | null }>;
+  demographics: Array<{ dimension: 'sex' | 'ageBand' | 'ethnicity'; group: string; images: number; annotations: number; approvedShare: number | null; agreement: GroupAgreement }>;
+  /** Groups whose agreement is under the minimum (BIAS_MIN_KAPPA); not differentially private: this audit is for stewards and regulators only. */
+  agreementFlags: Array<{ dimension: 'sex' | 'ageBand' | 'ethnicity'; group: string; kappa: number; minKappa: number }>;
+}
+
+/** Annotator agreement over a group's images: Fleiss over images with two or more annotators, Cohen per pair; null below MIN_AGREEMENT_IMAGES images. */
+export interface GroupAgreement {
+  readonly images: number;
+  readonly fleissKappa: number | null;
+  readonly pairs: Array<{ annotators: [string, string]; images: number; cohensKappa: number | null }>;
+  readonly flagged: boolean;
+}
+
+/** Fewer images rated by two or more annotators than this: no agreement is computed for a group (too few to judge). */
+export const MIN_AGREEMENT_IMAGES = 10;
+
+/** Agreement over the images of one group, from one rating per (image, annotator). */
+export function groupAgreement(ratings: ReadonlyMap<string, ReadonlyMap<string, string>>, images: ReadonlySet<string>, minKappa: number): GroupAgreement {
+  const rated = [...images].map((i) => ratings.get(i)).filter((m): m is ReadonlyMap<string, string> => m !== undefined && m.size >= 2);
+  if (rated.length < MIN_AGREEMENT_IMAGES) return { images: rated.length, fleissKappa: null, pairs: [], flagged: false };
+  const labels = [...new Set(rated.flatMap((m) => [...m.values()]))].sort();
+  const kappa = fleissKappa(rated.map((m) => labels.map((l) => [...m.values()].filter((v) => v === l).length)));
+  const raters = [...new Set(rated.flatMap((m) => [...m.keys()]))].sort();
+  const pairs: GroupAgreement['pairs'] = [];
+  for (let i = 0; i < raters.length; i++) {
+    for (let j = i + 1; j < raters.length; j++) {
+      const both: Array<[string, string]> = [];
+      for (const m of rated) {
+        const x = m.get(raters[i] as string);
+        const y = m.get(raters[j] as string);
+        if (x !== undefined && y !== undefined) both.push([x, y]);
+      }
+      if (both.length >= MIN_AGREEMENT_IMAGES) pairs.push({ annotators: [raters[i] as string, raters[j] as string], images: both.length, cohensKappa: cohensKappa(both) });
+    }
+  }
+  return { images: rated.length, fleissKappa: kappa, pairs, flagged: kappa !== null && kappa < minKappa };
 }
 
 const AGE_BANDS: Array<[number, string]> = [
@@ -42,7 +77,7 @@ export function ageBand(birthYear: number | null, now: Date): string {
  * the others); demographics come from each image's registration, opened for the aggregate
  * only (`demographicsOf`), never returned per image.
  */
-export async function datasetQuality(sql: Sql, datasetId: string, demographicsOf: (imageId: string) => Promise<Demographics | null>, now: Date, projectedSequence: number): Promise<DatasetQuality> {
+export async function datasetQuality(sql: Sql, datasetId: string, demographicsOf: (imageId: string) => Promise<Demographics | null>, now: Date, projectedSequence: number, minKappa = 0.6): Promise<DatasetQuality> {
   const live = await sql.query<{ annotation_id: string; image_id: string; created_by: string; label: string; status: string; created_at: Date | string }>(
     'SELECT annotation_id, image_id, created_by, label, status, created_at FROM custos_rm_annotations WHERE dataset_id = $1 AND NOT deleted ORDER BY annotation_id',
     [datasetId],
@@ -112,6 +147,9 @@ export async function datasetQuality(sql: Sql, datasetId: string, demographicsOf
   }
 
   const approved = live.filter((a) => a.status === 'approved').length;
+  const perGroup = [...groups.values()]
+    .sort((x, y) => (x.dimension === y.dimension ? (x.group < y.group ? -1 : 1) : x.dimension < y.dimension ? -1 : 1))
+    .map((g) => ({ dimension: g.dimension, group: g.group, images: g.images.size, annotations: g.annotations, approvedShare: g.annotations ? g.approved / g.annotations : null, agreement: groupAgreement(ratings, g.images, minKappa) }));
   return {
     datasetId,
     projectedSequence,
@@ -126,8 +164,7 @@ export async function datasetQuality(sql: Sql, datasetId: string, demographicsOf
       pairs,
       fleiss: { images: multi.length, raters: 'images with three or more annotators (Fleiss 1971, varying raters per image)', kappa: multi.length ? fleissKappa(table) : null },
     },
-    demographics: [...groups.values()]
-      .sort((x, y) => (x.dimension === y.dimension ? (x.group < y.group ? -1 : 1) : x.dimension < y.dimension ? -1 : 1))
-      .map((g) => ({ dimension: g.dimension, group: g.group, images: g.images.size, annotations: g.annotations, approvedShare: g.annotations ? g.approved / g.annotations : null })),
+    demographics: perGroup,
+    agreementFlags: perGroup.filter((g) => g.agreement.flagged).map((g) => ({ dimension: g.dimension, group: g.group, kappa: g.agreement.fleissKappa as number, minKappa })),
   };
 }

@@ -56,6 +56,8 @@ export type Subjects =
   | 'Annotation'
   | 'AnnotationReview'
   | 'DatasetQuality'
+  | 'DatasetBalance'
+  | 'ReferencePopulation'
   | 'LogCheckpoint'
   | 'LogProof'
   | 'Export'
@@ -89,6 +91,7 @@ export function rulesFor(p: Principal): Rule[] {
   }
   if (has('researcher')) {
     rules.push({ action: 'read', subject: 'Dataset', reason: 'researchers-datasets' });
+    rules.push({ action: 'read', subject: ['DatasetBalance', 'ReferencePopulation'], reason: 'researchers-on-dataset-balance' }); // on the dataset: the handler checks its researchers
     rules.push({ action: ['view', 'download'], subject: 'PatientData', conditions: { purpose: { $in: ['RESEARCH', 'AI_TRAINING'] }, consentGranted: true }, reason: 'researcher-with-consent' });
   }
   if (has('annotator') || has('reviewer')) {
@@ -106,6 +109,8 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: 'DatasetConsent', reason: 'steward-datasets' });
     rules.push({ action: ['read', 'update'], subject: 'Dataset', reason: 'steward-dataset-settings' });
     rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'steward-quality-audit' });
+    rules.push({ action: 'read', subject: ['DatasetBalance', 'ReferencePopulation'], reason: 'steward-balance' });
+    rules.push({ action: 'update', subject: 'ReferencePopulation', reason: 'steward-reference-population' });
     // The steward captured the paper form: its reference is theirs to read back.
     rules.push({ action: 'read', subject: 'PersonalField', fields: ['evidenceRef'], reason: 'steward-paper-evidence' });
     // Erasure on the patient's request (GDPR Art. 17), by the steward or an admin.
@@ -153,6 +158,7 @@ export function rulesFor(p: Principal): Rule[] {
     rules.push({ action: 'read', subject: ['AccessTrail', 'Disclosures', 'AuditLog', 'Consent'], reason: 'regulator-oversight' });
     rules.push({ action: 'read', subject: 'Dataset', reason: 'regulator-datasets' });
     rules.push({ action: 'read', subject: 'DatasetQuality', reason: 'regulator-quality-audit' });
+    rules.push({ action: 'read', subject: ['DatasetBalance', 'ReferencePopulation'], reason: 'regulator-balance' });
     rules.push({ action: 'read', subject: 'LogProof', reason: 'regulator-log-proofs' });
     rules.push({ action: 'create', subject: 'Export', reason: 'regulator-export' });
     rules.push({ action: 'read', subject: 'Finding', reason: 'regulator-findings' });

@@ -2,6 +2,7 @@ import type { CustosContext } from '@custos/kernel';
 import { Models1764000020300 } from './migrations/1764000020300-models.js';
 import { MODEL_HANDLERS } from './model.handlers.js';
 import { ModelsProjection } from './model.projection.js';
+import { BALANCE_HANDLERS } from './balance.handlers.js';
 
 /**
  * Bias and privacy: balance reports under differential privacy with their budgets, reference
@@ -11,5 +12,5 @@ export const fairnessContext: CustosContext = {
   name: 'fairness',
   migrations: [Models1764000020300],
   projections: () => [new ModelsProjection()],
-  gatewayProviders: () => [...MODEL_HANDLERS],
+  gatewayProviders: () => [...BALANCE_HANDLERS, ...MODEL_HANDLERS],
 };

@@ -13,3 +13,7 @@ export * from './model.codec.js';
 export * from './model.ports.js';
 export * from './model.projection.js';
 export * from './model.handlers.js';
+export * from './domain/budget.decide.js';
+export * from './domain/reference.decide.js';
+export * from './balance.handlers.js';
+export * from './balance.source.js';

@@ -1,7 +1,7 @@
 import { canonicalJson, type EventSealer, type NewEvent, SEALED_MEMBER } from '@custos/event-store';
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
-import { encryptDirA256Gcm } from './jwe.js';
+import { decryptDirA256Gcm, encryptDirA256Gcm } from './jwe.js';
 import type { KeyService } from './key-service.js';
 
 /** Event type → its personal fields, as each context declares them next to its event types. */
@@ -25,7 +25,7 @@ interface SealedHeader {
  *
  * Sealing (on append, before the hash chain sees the event): the personal fields present in
  * `data` move into one compact JWE (`dir` + A256GCM, written with node:crypto on this hot
- * path, see jwe.ts; opened with node-jose) under the data key of the
+ * path, see jwe.ts; opened with node:crypto too, node-jose for any other form) under the data key of the
  * event's patient (`metadata.patientId`), or of its context for events without one; `kid`
  * names the data key and `fields` the fields inside. The clear part stays queryable. The
  * stored, hashed, published and projected event is the sealed one.
@@ -89,8 +89,10 @@ export class PayloadCipher implements EventSealer {
     let personal = this.opened.get(jwe);
     if (!personal) {
       try {
-        const result = await jose.JWE.createDecrypt(lookup.key).decrypt(jwe);
-        personal = JSON.parse(result.plaintext.toString('utf8')) as Record<string, unknown>;
+        // node:crypto for the form Custos writes (dir + A256GCM, kid checked); node-jose for anything else.
+        const fast = decryptDirA256Gcm(rawOf(lookup.key), jwe, header.kid);
+        const plaintext = fast ?? (await jose.JWE.createDecrypt(lookup.key).decrypt(jwe)).plaintext;
+        personal = JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
       } catch {
         throw new UnavailableError('a sealed part of an event does not open under its data key', 'key-unavailable');
       }

@@ -41,10 +41,10 @@ export class AnnotationController {
   @Requires('update', 'Dataset')
   @ApiOperation({ summary: "A dataset's settings: purpose, label vocabulary, accepted credentials, reviewers needed. An event, versioned; If-Match makes it conditional (412 when stale)" })
   @ApiJson(200, 'recorded', { type: 'object', properties: { datasetId: SCHEMA.str, version: SCHEMA.int } })
-  @ApiProblems({ 400: ['bad-labels', 'bad-credentials', 'bad-purpose', 'bad-minReviewers'], 409: ['concurrency-conflict'], 412: ['stale-version'] })
+  @ApiProblems({ 400: ['bad-labels', 'bad-credentials', 'bad-purpose', 'bad-minReviewers', 'bad-researchers'], 409: ['concurrency-conflict'], 412: ['stale-version'] })
   async configure(@Param() p: DatasetParams, @Body() body: DatasetDto, @Headers('if-match') ifMatch: string | undefined, @Caller() caller: CallerContext, @Res({ passthrough: true }) res: HttpReply) {
     const r: { datasetId: string; version: number } = await this.commands.execute(
-      new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers }, ifMatchVersion(ifMatch), caller.context),
+      new ConfigureDatasetCommand({ datasetId: p.datasetId, purpose: body.purpose, labels: [...body.labels], credentials: [...body.credentials], minReviewers: body.minReviewers, ...(body.researchers !== undefined ? { researchers: [...body.researchers] } : {}) }, ifMatchVersion(ifMatch), caller.context),
     );
     res.header('etag', `"${r.version}"`);
     return r;

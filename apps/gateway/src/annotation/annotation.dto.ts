@@ -47,6 +47,7 @@ export class DatasetDto {
   @ApiProperty({ type: [String], description: 'the controlled label vocabulary (lower case, digits, _ and -)' }) @IsArray() @ArrayMaxSize(200) @IsString({ each: true }) labels!: string[];
   @ApiProperty({ type: [String], description: 'credentials accepted to annotate and review' }) @IsArray() @ArrayMaxSize(50) @IsString({ each: true }) credentials!: string[];
   @ApiProperty({ minimum: 1, maximum: 5 }) @Type(() => Number) @IsInt() @Min(1) @Max(5) minReviewers!: number;
+  @ApiPropertyOptional({ type: [String], maxItems: 200, description: 'researchers (actor ids) on the dataset: they may ask for its balance report' }) @IsOptional() @IsArray() @ArrayMaxSize(200) @IsString({ each: true }) researchers?: string[];
 }
 
 export class AnnotationDto {

@@ -93,7 +93,7 @@ export interface EmergencyAccessReviewedData {
 }
 
 /** What audit data a read returned (watching the watchers). */
-export const AUDIT_RESOURCES = ['access-trail', 'disclosures', 'audit-log', 'consent', 'review-queue', 'dataset-consent', 'dataset-quality', 'incidents', 'findings'] as const;
+export const AUDIT_RESOURCES = ['access-trail', 'disclosures', 'audit-log', 'consent', 'review-queue', 'dataset-consent', 'dataset-quality', 'incidents', 'findings', 'privacy-ledger'] as const;
 export type AuditResource = (typeof AUDIT_RESOURCES)[number];
 
 /** Someone read audit data: who (metadata), which route, which patient or filters, how many items. */

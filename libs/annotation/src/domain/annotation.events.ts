@@ -18,6 +18,8 @@ export interface DatasetConfiguredData {
   readonly credentials: readonly string[];
   /** Distinct approvals an annotation needs to count as approved. */
   readonly minReviewers: number;
+  /** Researchers (actor ids) on the dataset: who besides stewards and regulators may ask for its balance report. */
+  readonly researchers?: readonly string[];
 }
 
 export type BoundingBox = { readonly type: 'bbox'; readonly x: number; readonly y: number; readonly width: number; readonly height: number };
