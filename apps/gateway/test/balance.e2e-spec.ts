@@ -114,8 +114,13 @@ describe('balance reports, budgets and the ledger (embedded)', () => {
 
   it('plan spends nothing and records nothing in the ledger', async () => {
     const plan = await http().get('/v1/datasets/ds-bal/balance/plan?epsilon=0.5&by=sex,ethnicity').set(bearer(t.researcherOn)).expect(200);
-    expect(plan.body).toMatchObject({ spends: '0', affordable: true, cells: 4 * 6, remaining: { requester: '1', dataset: '2' } });
+    expect(plan.body).toMatchObject({ spends: '0', affordable: true, cellCount: 4 * 6, remaining: { requester: '1', dataset: '2' }, estimates: null, cells: null, groups: [] });
     expect(plan.body.parts.patients).toMatchObject({ epsilon: '0.25', sensitivity: 1, scale: 4 });
+    for (const total of ['0', '-5', 'abc', '1e3', '1000000000', '2.5']) {
+      const bad = await http().get(`/v1/datasets/ds-bal/balance/plan?epsilon=0.5&by=sex&total=${total}`).set(bearer(t.steward));
+      expect([total, bad.status, bad.body.code]).toEqual([total, 400, 'bad-total']);
+    }
+    await http().get('/v1/datasets/ds-bal/balance/plan?epsilon=0.5&by=sex&total=5&total=6').set(bearer(t.steward)).expect(400);
     expect(await ledger('ds-bal')).toMatchObject({ spent: '0', releases: 0 });
   });
 
@@ -224,6 +229,27 @@ describe('balance reports, budgets and the ledger (embedded)', () => {
     const [event] = await db.query<{ data: { flagged: unknown[]; referenceVersion: number } }>("SELECT data FROM custos_events WHERE stream_id = 'privacy-ds-rep'");
     expect(event?.data.referenceVersion).toBe(1);
     expect(event?.data.flagged).toEqual(body.flagged);
+
+    // The plan now estimates the cells from that release (public already): per cell the expected
+    // relative error, per reference group the chance of a flipped flag and the curve; nothing spent.
+    const spent = (await ledger('ds-rep')).spent;
+    const plan = (await http().get('/v1/datasets/ds-rep/balance/plan?epsilon=0.5&by=ethnicity').set(bearer(t.steward)).expect(200)).body as {
+      estimates: { from: string; releaseId: string };
+      cells: Array<{ estimate: number; expectedRelativeError: number | null }>;
+      groups: Array<{ group: string; flipProbability: number; underMinimum: boolean; curve: Array<{ ratio: number; flagProbability: number }> }>;
+    };
+    expect(plan.estimates).toMatchObject({ from: 'latest-release', releaseId: (body as unknown as { releaseId: string }).releaseId });
+    expect(plan.cells).toHaveLength(6);
+    expect(plan.groups.map((g) => g.group).sort()).toEqual(['asian', 'black', 'hispanic', 'other', 'white']);
+    const black = plan.groups.find((g) => g.group === 'black');
+    expect(black?.underMinimum).toBe(true);
+    expect(black?.flipProbability).toBeGreaterThanOrEqual(0);
+    expect(black?.flipProbability).toBeLessThanOrEqual(1);
+    expect(black?.curve.map((p) => p.ratio)).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.15, 1.2]);
+    const byTotal = (await http().get('/v1/datasets/ds-rep/balance/plan?epsilon=0.5&by=ethnicity&total=2000').set(bearer(t.steward)).expect(200)).body as { estimates: { from: string }; groups: Array<{ flipProbability: number | null; curve: unknown[] }> };
+    expect(byTotal.estimates.from).toBe('total');
+    expect(byTotal.groups.every((g) => g.flipProbability === null && g.curve.length === 15)).toBe(true);
+    expect((await ledger('ds-rep')).spent).toBe(spent);
   });
 
   it('answers only what the OpenAPI document declares', () => {

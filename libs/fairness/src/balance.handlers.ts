@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { AnnotationDirectory, type DatasetConfiguredData } from '@custos/annotation';
@@ -11,6 +10,9 @@ import { Clock, type CustosConfig, type FairnessConfig, Ids } from '@custos/plat
 import { projectedPosition } from '@custos/projections';
 import { epsilonMicrosOf, epsilonText } from '@custos/vocabulary';
 import { patientContributions } from './balance.source.js';
+import { cryptoRandom } from './crypto-random.js';
+import { planFor } from './domain/plan.js';
+import { cellKey, cellsOf } from './domain/balance.js';
 import { releaseCells, releaseParts, trueCells } from './domain/balance.js';
 import { budgetDecider, type BudgetState, remainingOf } from './domain/budget.decide.js';
 import { noiseHalfWidth, noiseStandardDeviation, scaleValue } from './domain/dlap.js';
@@ -20,9 +22,8 @@ import type { RandomSource } from './domain/random.js';
 import { referenceDecider } from './domain/reference.decide.js';
 import { flagsOf, labelPrevalence, representation } from './domain/representation.js';
 
-// TODO(lead): swap for `cryptoRandom` from ./crypto-random.ts once the stats branch lands.
 /** The only randomness in production: node:crypto's uniform integers. */
-const cryptoSource: RandomSource = { below: (n) => randomInt(0, n) };
+const cryptoSource: RandomSource = cryptoRandom;
 
 export const privacyCodec = eventCodec<BalanceReleased>({ BalanceReleased: { version: 1 } });
 export const referenceCodec = eventCodec<ReferencePopulationSet>({ ReferencePopulationSet: { version: 1 } });
@@ -202,9 +203,18 @@ export class BalancePlanQuery extends Query<unknown> {
     readonly epsilon: unknown,
     readonly by: unknown,
     readonly principal: Principal,
+    /** A hypothetical number of patients (?total=), when no release of these dimensions exists to estimate from. */
+    readonly total?: unknown,
   ) {
     super();
   }
+}
+
+/** ?total=: a whole number of patients from 1 to 10^9, or absent. */
+function planTotal(raw: unknown): number | null {
+  if (raw === undefined) return null;
+  if (typeof raw !== 'string' || !/^[1-9][0-9]{0,8}$/.test(raw) ) throw new ValidationError('total must be a whole number of patients from 1 to 999999999', { field: 'total' }, 'bad-total');
+  return Number(raw);
 }
 
 /** What a release at ε would cost in noise, from public parameters only: nothing is read of the data, nothing spent or recorded. */
@@ -222,20 +232,55 @@ export class BalancePlanHandler implements IQueryHandler<BalancePlanQuery, unkno
     const dataset = await datasetOf(this.directory, query.datasetId);
     standing(query.principal, dataset);
     const parts = releaseParts(q.epsilonMicros, { images: fairness.clipImages, annotations: fairness.clipAnnotations });
-    const { state } = await ledgerState(this.store, query.datasetId);
+    const { events, state } = await ledgerState(this.store, query.datasetId);
     const left = remainingOf(state, query.principal.sub, capsOf(fairness));
     const domains = groupDomains(fairness.ethnicityGroups);
-    // TODO(lead): planFor(...) from the stats branch (expected relative error per cell, flag-flip chances against the reference).
+    const given = planTotal(query.total);
+    // The cells' sizes are estimated from the latest release of the same dimensions: its noisy
+    // counts are public already (post-processing spends nothing); failing that, a total the
+    // caller names. The dataset itself is never read.
+    const latest = given === null ? latestRelease(events, q.by) : null;
+    const order = cellsOf(q.by, domains);
+    const estimatedCells = latest ? order.map((g) => Math.max(0, latest.cells.get(cellKey(q.by, g)) ?? 0)) : null;
+    const reference = await currentReference(this.store, query.datasetId);
+    const plan = planFor({
+      epsilonMicros: q.epsilonMicros,
+      clips: { images: fairness.clipImages, annotations: fairness.clipAnnotations },
+      by: q.by,
+      domains,
+      estimatedCells,
+      total: given,
+      reference: reference?.data.shares ?? null,
+      minRatio: fairness.minRepresentation,
+    });
     return {
       datasetId: query.datasetId,
       query: { by: q.by, epsilon: epsilonText(q.epsilonMicros) },
       spends: '0',
       remaining: { requester: epsilonText(left.requester), dataset: epsilonText(left.dataset) },
       affordable: q.epsilonMicros <= Math.min(left.requester, left.dataset),
-      cells: q.by.reduce((n, d) => n * domains[d].length, 1),
+      estimates: latest ? { from: 'latest-release', releaseId: latest.releaseId, sequence: latest.sequence, note: 'the noisy patient counts of the latest release of these dimensions, negatives as 0' } : given !== null ? { from: 'total', total: given, note: 'a total named by the caller; no cell estimates' } : null,
+      reference: reference ? { version: reference.version, source: reference.data.source } : null,
+      cellCount: order.length,
       parts: { patients: partView(parts.patients), images: partView(parts.images), annotations: partView(parts.annotations) },
+      cells: plan.cells,
+      total: plan.total,
+      minRatio: plan.minRatio,
+      groups: plan.groups,
+      method: plan.method,
     };
   }
+}
+
+/** The latest release of exactly these dimensions: its noisy patients per cell. */
+function latestRelease(events: readonly StoredEvent[], by: readonly Dimension[]): { releaseId: string; sequence: number; cells: Map<string, number> } | null {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as StoredEvent;
+    const d = privacyCodec.decode(e).data;
+    if (d.query.by.length !== by.length || d.query.by.some((x, j) => x !== by[j])) continue;
+    return { releaseId: d.releaseId, sequence: e.globalSeq, cells: new Map(d.cells.map((c) => [cellKey(by, c.group), c.patients])) };
+  }
+  return null;
 }
 
 export class PrivacyLedgerQuery extends Query<unknown> {

@@ -8,7 +8,7 @@ import { AuditedRead, itemsOf } from '../audit/audit.interceptors.js';
 import { Caller, type CallerContext } from '../auth/identity.decorator.js';
 import { ifMatchVersion } from '../if-match.js';
 import { ApiJson, ApiProblems, OBJECT_SCHEMA, SCHEMA } from '../openapi.js';
-import { BalanceQueryDto, ReferencePopulationDto } from './balance.dto.js';
+import { BalancePlanQueryDto, BalanceQueryDto, ReferencePopulationDto } from './balance.dto.js';
 
 /** What a balance query's parameters can be refused with (nothing spent). */
 const QUERY_PROBLEMS = ['bad-epsilon', 'bad-by', 'validation-failed'];
@@ -36,11 +36,14 @@ export class BalanceController {
 
   @Get('balance/plan')
   @Requires('read', 'DatasetBalance')
-  @ApiOperation({ summary: 'What a balance release at ε would cost in noise, per part (sd, 95% half-width), from public parameters only: spends nothing, records nothing in the ledger' })
+  @ApiOperation({
+    summary:
+      "What a balance release at ε would do, from public parameters only (spends nothing, records nothing in the ledger): the noise per part (sd, 95% half-width); per cell the expected relative error, the cells estimated from the latest release of the same dimensions (already public) or from ?total=; per reference group the chance the noise flips its flag at the estimated ratio, and the flag probability against the true ratio (0.5 to 1.2)",
+  })
   @ApiJson(200, 'the plan', OBJECT_SCHEMA)
-  @ApiProblems({ 400: QUERY_PROBLEMS, 403: ['not-on-dataset'], 404: ['not-found'] })
-  plan(@Param() p: DatasetParams, @Query() q: BalanceQueryDto, @Caller() caller: CallerContext) {
-    return this.queries.execute(new BalancePlanQuery(p.datasetId, q.epsilon, q.by, caller.principal));
+  @ApiProblems({ 400: [...QUERY_PROBLEMS, 'bad-total'], 403: ['not-on-dataset'], 404: ['not-found'] })
+  plan(@Param() p: DatasetParams, @Query() q: BalancePlanQueryDto, @Caller() caller: CallerContext) {
+    return this.queries.execute(new BalancePlanQuery(p.datasetId, q.epsilon, q.by, caller.principal, q.total));
   }
 
   @Get('privacy-ledger')

@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsObject, IsString, Length } from 'class-validator';
+import { IsObject, IsOptional, IsString, Length } from 'class-validator';
 
 const EPSILON = { context: { code: 'bad-epsilon' }, message: 'epsilon must be given once, as a decimal (e.g. 0.5)' };
 const BY = { context: { code: 'bad-by' }, message: 'by must be given once, as a comma-separated list of sex, ageBand, ethnicity' };
@@ -8,6 +8,13 @@ const BY = { context: { code: 'bad-by' }, message: 'by must be given once, as a 
 export class BalanceQueryDto {
   @ApiProperty({ example: '0.5', description: 'ε to spend: a positive decimal, at most six places, at most DP_EPSILON_MAX_PER_RELEASE' }) @IsString(EPSILON) @Length(1, 20, EPSILON) epsilon!: string;
   @ApiProperty({ example: 'sex,ageBand,ethnicity', description: 'one to three of sex, ageBand, ethnicity, comma-separated, no repeats' }) @IsString(BY) @Length(1, 60, BY) by!: string;
+}
+
+const TOTAL = { context: { code: 'bad-total' }, message: 'total must be given at most once, as a whole number of patients' };
+
+/** The plan's parameters: a balance query, and optionally a hypothetical number of patients. */
+export class BalancePlanQueryDto extends BalanceQueryDto {
+  @ApiProperty({ required: false, example: '2000', description: 'patients to plan for when no release of these dimensions exists yet (1 to 999999999)' }) @IsOptional() @IsString(TOTAL) @Length(1, 9, TOTAL) total?: string;
 }
 
 const REFERENCE = { context: { code: 'bad-reference' } };
