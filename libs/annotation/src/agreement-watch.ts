@@ -30,6 +30,12 @@ export interface RecordedReview {
 
 /** Reviews read per page while looking for a group's last N (newest first). */
 const PAGE = 500;
+/**
+ * The newest reviews of a dataset looked at per measurement: 20 × the window (at least 2000).
+ * A group rarer than that among the dataset's recent reviews is measured over fewer than N
+ * reviews (its window says how many: `reviews`), so a review never reads a whole large dataset.
+ */
+export const scanLimitOf = (window: number): number => Math.max(20 * window, 2000);
 
 /**
  * Measures a demographic group's inter-annotator agreement after a review, and records it
@@ -99,12 +105,16 @@ export class AgreementWatch {
     for (const d of AGREEMENT_DIMENSIONS) out[d].push({ sequence: review.sequence, imageId: review.imageId });
     const full = () => AGREEMENT_DIMENSIONS.every((d) => out[d].length >= window);
     let below = Number.MAX_SAFE_INTEGER;
-    while (!full()) {
+    let scanned = 0;
+    const limit = scanLimitOf(window);
+    while (!full() && scanned < limit) {
+      const size = Math.min(PAGE, limit - scanned);
       const rows = await this.db.query<{ global_seq: string | number; image_id: string }>(
         `SELECT r.global_seq, a.image_id FROM custos_rm_annotation_reviews r JOIN custos_rm_annotations a ON a.annotation_id = r.annotation_id
           WHERE r.dataset_id = $1 AND r.global_seq < $2 ORDER BY r.global_seq DESC LIMIT $3`,
-        [review.datasetId, below, PAGE],
+        [review.datasetId, below, size],
       );
+      scanned += rows.length;
       for (const row of rows) {
         const sequence = Number(row.global_seq);
         below = sequence;
@@ -112,7 +122,7 @@ export class AgreementWatch {
         const groups = await this.groupsOf(row.image_id, year);
         for (const d of AGREEMENT_DIMENSIONS) if (out[d].length < window && groups[d] === target[d]) out[d].push({ sequence, imageId: row.image_id });
       }
-      if (rows.length < PAGE) break;
+      if (rows.length < size) break;
     }
     return out;
   }
