@@ -4,6 +4,7 @@ import type { CustosContext } from '@custos/kernel';
 import { ANNOTATION_HANDLERS } from './annotation.handlers.js';
 import { ANNOTATION_QUERY_HANDLERS } from './annotation.queries.js';
 import { AnnotationDirectory } from './annotation-directory.js';
+import { AgreementWatch } from './agreement-watch.js';
 import { AnnotationsProjection, SnapshotImagesProjection } from './annotations.projection.js';
 import { ANNOTATION_PERSONAL } from './domain/annotation.events.js';
 import { Annotation1764000007000 } from './migrations/1764000007000-annotation.js';
@@ -20,5 +21,6 @@ export const annotationContext: CustosContext = {
     ...ANNOTATION_QUERY_HANDLERS,
     { provide: AnnotationDirectory, useFactory: (store: EventStore) => new AnnotationDirectory(store), inject: [EventStore] },
     { provide: AnnotationOwners, useExisting: AnnotationDirectory },
+    AgreementWatch,
   ],
 };

@@ -1,4 +1,4 @@
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AccessDecisions, type AccessDecisionResult, annotationsOfImage as listingId, ConsentPort } from '@custos/access';
 import type { Principal } from '@custos/authz';
@@ -11,6 +11,7 @@ import { projectedPosition } from '@custos/projections';
 import type { Purpose } from '@custos/vocabulary';
 import { annotationShell, datasetShell, snapshotCodec, snapshotShell } from './annotation.codec.js';
 import { AnnotationDirectory } from './annotation-directory.js';
+import { AgreementWatch } from './agreement-watch.js';
 import { type AnnotationRow, annotationsOfImage } from './annotations.projection.js';
 import type { AnnotationCommand, AnnotationFields } from './domain/annotation.decide.js';
 import { annotationStreamId, type DatasetConfiguredData, type DatasetSnapshottedData, datasetStreamId, snapshotStreamId } from './domain/annotation.events.js';
@@ -219,6 +220,7 @@ export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotation
     @Inject(Clock) private readonly clock: Clock,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
+    @Optional() @Inject(AgreementWatch) private readonly watch?: AgreementWatch,
   ) {
     this.shell = annotationShell(store, clock);
   }
@@ -228,6 +230,12 @@ export class ReviewAnnotationHandler implements ICommandHandler<ReviewAnnotation
     const { patientId, dataset } = await existing(this.images, this.directory, command.annotationId);
     const stream = annotationStreamId(command.annotationId);
     const handled = await this.shell.handle(stream, { type: 'ReviewAnnotation', principal: command.principal, dataset, verdict: command.verdict, ...(command.reason !== undefined ? { reason: command.reason } : {}) }, command.context, { now, patientId });
+    // After the review is recorded, never inside its decision: the group's agreement is measured
+    // (a failure there is logged and does not fail the review; see AgreementWatch.afterReview).
+    const [reviewed] = handled.events;
+    if (this.watch && reviewed && handled.state.imageId) {
+      await this.watch.afterReview({ datasetId: dataset.datasetId, annotationId: command.annotationId, imageId: handled.state.imageId, eventId: reviewed.eventId, sequence: reviewed.globalSeq, hash: reviewed.hash }, command.context);
+    }
     return { annotationId: command.annotationId, version: handled.version, status: handled.state.status };
   }
 }

@@ -10,3 +10,5 @@ export * from './annotation.context.js';
 export * from './snapshots.js';
 export * from './domain/agreement.js';
 export * from './quality.js';
+export * from './domain/agreement.decide.js';
+export * from './agreement-watch.js';

@@ -1,4 +1,6 @@
+import { DemographicGroups } from '@custos/annotation';
 import type { CustosContext } from '@custos/kernel';
+import { groupsOf } from './domain/groups.js';
 import { Models1764000020300 } from './migrations/1764000020300-models.js';
 import { MODEL_HANDLERS } from './model.handlers.js';
 import { ModelsProjection } from './model.projection.js';
@@ -12,5 +14,9 @@ export const fairnessContext: CustosContext = {
   name: 'fairness',
   migrations: [Models1764000020300],
   projections: () => [new ModelsProjection()],
-  gatewayProviders: () => [...BALANCE_HANDLERS, ...MODEL_HANDLERS],
+  gatewayProviders: (config) => [
+    ...BALANCE_HANDLERS,
+    ...MODEL_HANDLERS,
+    { provide: DemographicGroups, useValue: { of: (d, year) => groupsOf(d, year, config.fairness.ethnicityGroups) } satisfies DemographicGroups },
+  ],
 };

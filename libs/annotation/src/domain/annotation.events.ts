@@ -130,3 +130,40 @@ export function datasetStreamId(datasetId: string): string {
 export function annotationStreamId(annotationId: string): string {
   return `annotation-${annotationId}`;
 }
+
+export const AGREEMENT_DIMENSIONS = ['sex', 'ageBand', 'ethnicity'] as const;
+export type AgreementDimension = (typeof AGREEMENT_DIMENSIONS)[number];
+
+/** A review event a measurement rests on (evidence: its place in the log). */
+export interface ReviewRef {
+  readonly eventId: string;
+  readonly sequence: number;
+  readonly hash: string;
+}
+
+/**
+ * A demographic group's inter-annotator agreement, measured by the gateway (which can open the
+ * demographics) over the group's last `window` reviews in a dataset (stream
+ * `agreement-<datasetId>`). Recorded only when the group's state changes; the sentinel judges
+ * it. Counts and kappa only: no patient, no per-image data.
+ */
+export interface GroupAgreementMeasuredData {
+  readonly datasetId: string;
+  readonly dimension: AgreementDimension;
+  readonly group: string;
+  /** Fleiss' kappa over the window's images with two or more raters. */
+  readonly kappa: number | null;
+  /** Rated images (two or more raters) in the window. */
+  readonly images: number;
+  readonly window: number;
+  readonly minKappa: number;
+  readonly state: 'below' | 'at-or-above';
+  /** The window's review events, newest first. */
+  readonly reviews: readonly ReviewRef[];
+}
+
+export type GroupAgreementMeasured = { readonly type: 'GroupAgreementMeasured'; readonly data: GroupAgreementMeasuredData };
+
+export function agreementStreamId(datasetId: string): string {
+  return `agreement-${datasetId}`;
+}

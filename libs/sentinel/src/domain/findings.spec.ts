@@ -161,3 +161,31 @@ describe('a finding\'s life (decider)', () => {
     expect(() => step(null, 'acknowledged')).toThrow(expect.objectContaining({ code: 'finding-not-found' }));
   });
 });
+
+describe('the dataset rules: group-agreement', () => {
+  it('a measurement below raises a finding citing it and its reviews; the rule re-arms on a recovery', () => {
+    const l = log();
+    const reviews = [l.add('AnnotationReviewed', 'annotation-a1', {}), l.add('AnnotationReviewed', 'annotation-a2', {})].map((e) => ({ eventId: e.eventId, sequence: e.globalSeq, hash: e.hash }));
+    const measured = (state: string, kappa: number, over: Record<string, unknown> = {}) => ({ datasetId: 'ds-1', dimension: 'sex', group: 'female', kappa, images: 12, window: 12, minKappa: 0.6, state, reviews: [...reviews].reverse(), ...over });
+    const m1 = l.add('GroupAgreementMeasured', 'agreement-ds-1', measured('below', 0.2));
+    l.add('GroupAgreementMeasured', 'agreement-ds-1', measured('below', 0.1)); // a second below while the first stands: nothing new
+    l.add('GroupAgreementMeasured', 'agreement-ds-1', measured('below', 0.1, { group: 'male', reviews: [{ eventId: 1 }, 'x', null] })); // another group; malformed refs dropped
+    l.add('GroupAgreementMeasured', 'agreement-ds-1', measured('at-or-above', 0.8));
+    const m2 = l.add('GroupAgreementMeasured', 'agreement-ds-1', measured('below', 0.3));
+    l.add('GroupAgreementMeasured', 'agreement-ds-1', { datasetId: 'ds-1', state: 'below' }); // malformed: skipped
+    const found = run(l.events);
+    expect(found.map((f) => [f.rule, f.facts.group, f.at])).toEqual([
+      ['group-agreement', 'female', m1.occurredAt],
+      ['group-agreement', 'male', expect.any(String)],
+      ['group-agreement', 'female', m2.occurredAt],
+    ]);
+    const [first, male, again] = found as [FindingRaisedData, FindingRaisedData, FindingRaisedData];
+    expect(first).toMatchObject({ ruleVersion: 1, datasetId: 'ds-1', facts: { dimension: 'sex', group: 'female', kappa: 0.2, images: 12, window: 12, minKappa: 0.6, reviews: 2 } });
+    expect(first.evidence).toEqual([{ eventId: m1.eventId, sequence: m1.globalSeq, hash: m1.hash }, ...reviews]);
+    expect(first.summary).toContain('sex=female');
+    expect(male.evidence).toHaveLength(1);
+    expect(again.findingId).not.toBe(first.findingId);
+    // Deterministic: a replay of the same log raises the same ids.
+    expect(run(l.events).map((f) => f.findingId)).toEqual(found.map((f) => f.findingId));
+  });
+});

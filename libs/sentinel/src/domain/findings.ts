@@ -24,7 +24,12 @@ export const FINDING_RULE_VERSIONS: Readonly<Record<FindingRuleId, number>> = {
 export interface FindingParameters {
   /** consent-loss: a model is found when more than this share of its snapshots' patients withdrew AI_TRAINING after the snapshot. */
   readonly maxConsentLoss: number;
-  /** group-agreement (not evaluated yet, see docs/bias.md): the least kappa over a group's last `kappaWindow` reviews. */
+  /**
+   * group-agreement: the least kappa over a group's last `kappaWindow` reviews. The gateway
+   * measures (it holds the keys to the demographics) and records the threshold and window it
+   * used in each `GroupAgreementMeasured`; the rule judges the recorded state, so these two are
+   * for reference only.
+   */
   readonly minKappa: number;
   readonly kappaWindow: number;
 }
@@ -106,6 +111,8 @@ export class FindingsEngine {
   private readonly patientModels = new Map<string, Map<string, number>>();
   /** A consent-loss finding's id → its model (to re-arm the rule when a steward resolves it). */
   private readonly consentFindings = new Map<string, string>();
+  /** Groups (dataset, dimension, group) whose agreement finding stands until a measurement at or above the threshold. */
+  private readonly agreementBelow = new Set<string>();
 
   constructor(readonly parameters: FindingParameters = DEFAULT_FINDING_PARAMETERS) {
     if (!(parameters.maxConsentLoss >= 0 && parameters.maxConsentLoss <= 1)) throw new Error(`maxConsentLoss must be from 0 to 1 (is ${parameters.maxConsentLoss})`);
@@ -128,6 +135,8 @@ export class FindingsEngine {
         return this.registered(e, d);
       case 'ModelEvaluated':
         return this.evaluated(e, d);
+      case 'GroupAgreementMeasured':
+        return this.agreement(e, d);
       case 'ConsentChanged':
       case 'ConsentWithdrawn':
         return this.consent(e, d);
@@ -292,6 +301,46 @@ export class FindingsEngine {
         ...(datasetId ? { datasetId } : {}),
         summary: `evaluation ${str(d.evaluationId) ?? '?'} of model ${modelId} flagged ${gaps.length} gap(s) between groups: ${worst.slice(0, 10).join('; ')}`,
         facts: { evaluationId: str(d.evaluationId), testSnapshotId: str(test.snapshotId), thresholds: d.thresholds ?? null, flagged: gaps, tooSmall: arr(d.tooSmall).length },
+        evidence,
+        at: e.occurredAt,
+      },
+    ];
+  }
+
+  /**
+   * A group's agreement measured below the threshold (the gateway records a measurement only
+   * when the group's state changes) raises a finding; a later measurement at or above re-arms
+   * the rule for that group.
+   */
+  private agreement(e: LoggedEvent, d: Data): FindingRaisedData[] {
+    const datasetId = str(d.datasetId);
+    const dimension = str(d.dimension);
+    const group = str(d.group);
+    if (!datasetId || !dimension || !group) return [];
+    const key = JSON.stringify([datasetId, dimension, group]);
+    if (d.state === 'at-or-above') {
+      this.agreementBelow.delete(key);
+      return [];
+    }
+    if (d.state !== 'below' || this.agreementBelow.has(key)) return [];
+    this.agreementBelow.add(key);
+    const reviews = arr(d.reviews)
+      .map((r) => obj(r))
+      .filter((r): r is Data => r !== null && str(r.eventId) !== null && typeof r.sequence === 'number' && str(r.hash) !== null)
+      .map((r): EvidenceRef => ({ eventId: r.eventId as string, sequence: r.sequence as number, hash: r.hash as string }))
+      .sort((a, b) => a.sequence - b.sequence);
+    const listed = reviews.slice(-(MAX_FINDING_EVIDENCE - 1));
+    const evidence = [refOf(e), ...listed];
+    const kappa = typeof d.kappa === 'number' ? d.kappa : null;
+    const minKappa = typeof d.minKappa === 'number' ? d.minKappa : null;
+    return [
+      {
+        findingId: findingIdOf('group-agreement', `dataset:${datasetId}:${dimension}=${group}`, evidence),
+        rule: 'group-agreement',
+        ruleVersion: FINDING_RULE_VERSIONS['group-agreement'],
+        datasetId,
+        summary: `dataset ${datasetId}: annotator agreement for ${dimension}=${group} fell to kappa ${kappa === null ? '?' : kappa.toFixed(3)} over its last ${String(d.window ?? '?')} reviews (threshold ${minKappa === null ? '?' : minKappa.toFixed(2)})`,
+        facts: { dimension, group, kappa, images: typeof d.images === 'number' ? d.images : null, window: typeof d.window === 'number' ? d.window : null, minKappa, reviews: reviews.length, reviewsListed: listed.length },
         evidence,
         at: e.occurredAt,
       },
