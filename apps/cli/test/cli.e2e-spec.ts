@@ -8,14 +8,14 @@ import { Database, EventStore, hashEvent, readLog } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, LogTree } from '@custos/log';
 import { createProjectionRunner } from '@custos/runtime';
-import { asSuperuser, createTestDatabase, rewriteAndRehash, type TestDatabase, testEvent } from '@custos/testing';
+import { asSuperuser, createTestDatabase, migratedPgliteDir, rewriteAndRehash, type TestDatabase, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
 /** The operator commands against a real PGlite data folder, as `npm run custos -- …` runs them. */
 describe('custos CLI', () => {
   let dataDir: string;
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'custos-cli-'));
+    dataDir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-');
     const db = await Database.open({ kind: 'pglite', dataDir }, ALL_MIGRATIONS);
     const store = new EventStore(db);
     for (let i = 0; i < 12; i++) await store.append(`access-${i % 4}`, [testEvent('TestHappened', { i }, `p${i % 4}`)], { expectedVersion: 'any' });
@@ -50,7 +50,7 @@ describe('custos CLI', () => {
   });
 
   it('replay reports an event a projection cannot apply (quarantined for it alone) and does not fail', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-poison-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-poison-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -96,7 +96,7 @@ describe('custos CLI', () => {
   });
 
   it('verify --against checks the log against a checkpoint kept outside (file and JWKS), exit 2 naming the event after a rewrite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-against-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-against-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -137,7 +137,7 @@ describe('custos CLI', () => {
   });
 
   it('verify --decisions re-derives every decision, exit 0, and names one rewritten with every hash recomputed, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-decisions-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-decisions-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -223,7 +223,7 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'custos-cli-projections-'));
+    dir = kind === 'pglite' ? await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-projections-') : mkdtempSync(join(tmpdir(), 'custos-cli-projections-'));
     if (kind === 'postgres') pg = await createTestDatabase();
     env = kind === 'pglite' ? { DATA_DIR: dir, LOG_LEVEL: 'silent' } : { DATABASE_URL: pg!.url, LOG_LEVEL: 'silent' };
     const db = await open();
