@@ -8,14 +8,14 @@ import { Database, EventStore, hashEvent, readLog } from '@custos/event-store';
 import { KeyService, openKek } from '@custos/keys';
 import { Checkpoints, LogTree } from '@custos/log';
 import { createProjectionRunner } from '@custos/runtime';
-import { asSuperuser, createTestDatabase, rewriteAndRehash, type TestDatabase, testEvent } from '@custos/testing';
+import { asSuperuser, createTestDatabase, migratedPgliteDir, rewriteAndRehash, type TestDatabase, testEvent } from '@custos/testing';
 import { runCli } from '../src/cli.js';
 
 /** The operator commands against a real PGlite data folder, as `npm run custos -- …` runs them. */
 describe('custos CLI', () => {
   let dataDir: string;
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'custos-cli-'));
+    dataDir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-');
     const db = await Database.open({ kind: 'pglite', dataDir }, ALL_MIGRATIONS);
     const store = new EventStore(db);
     for (let i = 0; i < 12; i++) await store.append(`access-${i % 4}`, [testEvent('TestHappened', { i }, `p${i % 4}`)], { expectedVersion: 'any' });
@@ -50,7 +50,7 @@ describe('custos CLI', () => {
   });
 
   it('replay reports an event a projection cannot apply (quarantined for it alone) and does not fail', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-poison-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-poison-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -96,7 +96,7 @@ describe('custos CLI', () => {
   });
 
   it('verify --against checks the log against a checkpoint kept outside (file and JWKS), exit 2 naming the event after a rewrite', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-against-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-against-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -137,7 +137,7 @@ describe('custos CLI', () => {
   });
 
   it('verify --decisions re-derives every decision, exit 0, and names one rewritten with every hash recomputed, exit 2', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'custos-cli-decisions-'));
+    const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-decisions-');
     try {
       const db = await Database.open({ kind: 'pglite', dataDir: dir }, ALL_MIGRATIONS);
       const store = new EventStore(db);
@@ -223,7 +223,7 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'custos-cli-projections-'));
+    dir = kind === 'pglite' ? await migratedPgliteDir(ALL_MIGRATIONS, 'custos-cli-projections-') : mkdtempSync(join(tmpdir(), 'custos-cli-projections-'));
     if (kind === 'postgres') pg = await createTestDatabase();
     env = kind === 'pglite' ? { DATA_DIR: dir, LOG_LEVEL: 'silent' } : { DATABASE_URL: pg!.url, LOG_LEVEL: 'silent' };
     const db = await open();
@@ -262,19 +262,23 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
     }
   });
 
-  it('names a trail row a superuser changed (table, key), exit 2; a deleted row and an invented one too', async () => {
-    const [row] = await (async () => {
-      const db = await open();
-      try {
-        return await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_rm_access_trail WHERE decision = 'PERMIT' ORDER BY global_seq LIMIT 1 OFFSET 3");
-      } finally {
-        await db.close();
-      }
-    })();
-    const seq = Number(row!.global_seq);
+  /** The trail row the tamper tests below change: the fourth PERMIT. */
+  async function targetSeq(): Promise<number> {
+    const db = await open();
+    try {
+      const [row] = await db.query<{ global_seq: string | number }>("SELECT global_seq FROM custos_rm_access_trail WHERE decision = 'PERMIT' ORDER BY global_seq LIMIT 1 OFFSET 3");
+      return Number(row!.global_seq);
+    } finally {
+      await db.close();
+    }
+  }
 
+  // One tampering per test (each ends with a replay that repairs it), so that each has the
+  // whole test timeout for its CLI runs, every one of which opens the store.
+  it('names a trail row a superuser changed (table, key), exit 2; a replay repairs it', async () => {
+    const seq = await targetSeq();
     await superuser([`UPDATE custos_rm_access_trail SET patient_id = 'p-invented', actor_id = 'ghost-1' WHERE global_seq = ${seq}`]);
-    let r = await verify();
+    const r = await verify();
     expect(r.code).toBe(2);
     expect(r.out.ok).toBe(true); // the log itself is intact: only the read model lies
     expect(r.out.projections).toMatchObject({ ok: false, firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: seq }, kind: 'differs' } });
@@ -282,19 +286,25 @@ describe.each(['pglite', 'postgres'] as const)('custos verify --projections on %
 
     await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
     expect((await verify()).code).toBe(0);
+  });
 
+  it('names a trail row a superuser deleted, exit 2', async () => {
+    const seq = await targetSeq();
     await superuser([`DELETE FROM custos_rm_access_trail WHERE global_seq = ${seq}`]);
-    r = await verify();
+    const r = await verify();
     expect(r.code).toBe(2);
     expect(r.out.projections).toMatchObject({ firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: seq }, kind: 'missing' } });
-
     await runCli(['replay'], env, { out: () => undefined, err: () => undefined, tty: false });
+  });
+
+  it('names a trail row a superuser invented, exit 2', async () => {
+    const seq = await targetSeq();
     await superuser([
       `INSERT INTO custos_rm_access_trail (global_seq, event_id, patient_id, occurred_at, actor_id, actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned)
        SELECT 9999, '00000000-0000-4000-8000-000000000009', 'p-invented', occurred_at, 'ghost-1', actor_roles, resource_type, resource_id, action, purpose, decision, rule, emergency, consent_version, items_returned
          FROM custos_rm_access_trail WHERE global_seq = ${seq}`,
     ]);
-    r = await verify();
+    const r = await verify();
     expect(r.code).toBe(2);
     expect(r.out.projections).toMatchObject({ firstDifference: { table: 'custos_rm_access_trail', key: { global_seq: 9999 }, kind: 'extra' } });
     expect(r.err).toContain('is not given by the log');

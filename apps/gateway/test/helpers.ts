@@ -1,7 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
 import type { Principal } from '@custos/authz';
 import { createLogger, type CustosConfig, loadConfig } from '@custos/platform';
-import { claimsOf, image } from '@custos/testing';
+import { claimsOf, image, migratedPgliteDir } from '@custos/testing';
+import { ALL_MIGRATIONS } from '@custos/contexts';
+import { rmSync } from 'node:fs';
 import request from 'supertest';
 import type { Logger } from 'pino';
 import { createGatewayApp as createUncheckedGatewayApp } from '../src/app.js';
@@ -33,9 +35,35 @@ export async function createGatewayApp(config: CustosConfig, logger: Logger): Pr
   return app;
 }
 
-/** The gateway on an in-memory PGlite, dev issuer on: the embedded default, in a test. */
+/**
+ * The gateway on an in-memory PGlite, dev issuer on: the embedded default, in a test. The
+ * configuration is the in-memory one (keys held in memory, no key files); only the database is
+ * a copy of a migrated PGlite folder (see `migratedPgliteDir`: no initdb and migrations per
+ * boot), removed at `close()`. A `DATA_DIR` of the caller's is used as given.
+ */
 export async function bootEmbedded(env: Record<string, string> = {}): Promise<INestApplication> {
-  return boot(loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'silent', RELAY_POLL_MS: '10', ...env }));
+  const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'silent', RELAY_POLL_MS: '10', ...env });
+  if (config.database.kind !== 'pglite' || config.database.dataDir !== 'memory://') return boot(config);
+  const dir = await migratedPgliteDir(ALL_MIGRATIONS, 'custos-e2e-');
+  config.database = { kind: 'pglite', dataDir: dir };
+  let app: INestApplication;
+  try {
+    app = await boot(config);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const close = async () => {
+    try {
+      await app.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const wrapped = new Proxy(app, { get: (target, prop) => (prop === 'close' ? close : Reflect.get(target, prop)) });
+  const checker = checkers.get(app);
+  if (checker) checkers.set(wrapped, checker);
+  return wrapped;
 }
 
 export async function boot(config: CustosConfig): Promise<INestApplication> {

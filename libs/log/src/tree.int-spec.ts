@@ -41,9 +41,13 @@ describe.each<StoreKind>(['pglite', 'postgres'])('the log tree on %s', (kind) =>
     expect((await tree.head()).root.toString('hex')).toBe(rootOf(leaves).toString('hex'));
     expect((await tree.leafHashes(0, 45)).map((h) => h.toString('hex'))).toEqual(leaves.map((h) => h.toString('hex')));
     expect((await tree.leafHashes(13, 30)).map((h) => h.toString('hex'))).toEqual(leaves.slice(13, 30).map((h) => h.toString('hex')));
+    // The root at every size; the proofs at the sizes where a subtree or a tile (2, 4, 16 or 256
+    // leaves wide here) closes or opens: one below, at and above each power of two, and the end.
+    const proved = new Set([1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 44, 45]);
     for (let n = 1; n <= 45; n++) {
       const root = await tree.root(n);
       expect(root.toString('hex')).toBe(rootOf(leaves.slice(0, n)).toString('hex'));
+      if (!proved.has(n)) continue;
       for (const i of [0, Math.floor(n / 2), n - 1]) expect(verifyInclusion(i, n, leaves[i]!, await tree.inclusion(i, n), root)).toBe(true);
       for (const m of [1, Math.max(1, n - 3), n]) expect(verifyConsistency(m, n, await tree.root(m), root, await tree.consistency(m, n))).toBe(true);
     }

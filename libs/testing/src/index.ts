@@ -8,3 +8,4 @@ export * from './factories.js';
 export * from './dicom.js';
 export * from './orthanc.js';
 export * from './seeded-random.js';
+export * from './pglite-template.js';

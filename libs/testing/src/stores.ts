@@ -1,5 +1,7 @@
+import { rmSync } from 'node:fs';
 import { Database, EventStore, type NewEvent } from '@custos/event-store';
 import { SequentialIds } from '@custos/platform';
+import { migratedPgliteDir } from './pglite-template.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import type { MigrationClass } from '@custos/kernel';
 
@@ -15,14 +17,34 @@ export interface TestStore {
 }
 
 /**
- * An empty event store on PGlite (in memory) or on a fresh PostgreSQL database, migrated with
+ * An empty event store on PGlite or on a fresh PostgreSQL database, migrated with
  * `migrations`: the caller says which contexts it needs (`ALL_MIGRATIONS` of `@custos/contexts`
  * for the whole product), so this lib sits below the contexts and knows none of them.
+ * The PGlite one is a copy of a migrated template folder (on /dev/shm when it has room), not a
+ * fresh initdb each time: see `migratedPgliteDir`. It is removed at `close()`.
  */
 export async function openTestStore(kind: StoreKind, migrations: readonly MigrationClass[]): Promise<TestStore> {
   if (kind === 'pglite') {
-    const db = await Database.open({ kind: 'pglite', dataDir: 'memory://' }, [...migrations]);
-    return { kind, db, store: new EventStore(db, { ids: new SequentialIds() }), close: () => db.close() };
+    const dir = await migratedPgliteDir(migrations, 'custos-store-');
+    let db: Database;
+    try {
+      db = await Database.open({ kind: 'pglite', dataDir: dir }, [...migrations]);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return {
+      kind,
+      db,
+      store: new EventStore(db, { ids: new SequentialIds() }),
+      close: async () => {
+        try {
+          await db.close();
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
   }
   const pg = await createTestDatabase();
   const db = await Database.open({ kind: 'postgres', url: pg.url, poolSize: 8 }, [...migrations]);
