@@ -140,7 +140,7 @@ describe('balance reports, budgets and the ledger (embedded)', () => {
     const data = event?.data as { releaseId: string; requester: string; cells: Array<Record<string, unknown>> };
     expect(data.releaseId).toBe(body.releaseId);
     expect(data.requester).toBe('stew-1');
-    expect(Object.keys(data).sort()).toEqual(['asOfSequence', 'caps', 'cells', 'datasetId', 'epsilonMicros', 'flagged', 'groups', 'labels', 'mechanism', 'parts', 'query', 'referenceVersion', 'releaseId', 'requester'].sort());
+    expect(Object.keys(data).sort()).toEqual(['asOfSequence', 'caps', 'cells', 'cleared', 'datasetId', 'epsilonMicros', 'flagged', 'groups', 'labels', 'mechanism', 'parts', 'query', 'referenceVersion', 'releaseId', 'requester'].sort());
     // The event's counts are exactly the noisy ones answered; nothing else per cell.
     expect(data.cells.map((c) => Object.keys(c).sort())).toEqual(body.cells.map(() => ['annotations', 'group', 'images', 'patients']));
     expect(data.cells.map((c) => c.patients)).toEqual(body.cells.map((c) => c.patients.value));

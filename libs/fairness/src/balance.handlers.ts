@@ -20,7 +20,7 @@ import { type Dimension, groupDomains, isDimension } from './domain/groups.js';
 import { type BalanceReleased, type BalanceReleasedData, privacyStreamId, type ReferencePopulationSet, type ReferencePopulationSetData, type ReleasedCell, type ReleasePart, referencePopulationStreamId } from './domain/privacy.events.js';
 import type { RandomSource } from './domain/random.js';
 import { referenceDecider } from './domain/reference.decide.js';
-import { flagsOf, labelPrevalence, representation } from './domain/representation.js';
+import { clearedOf, flagsOf, labelPrevalence, representation } from './domain/representation.js';
 
 /** The only randomness in production: node:crypto's uniform integers. */
 const cryptoSource: RandomSource = cryptoRandom;
@@ -164,6 +164,7 @@ export class BalanceReportHandler implements ICommandHandler<BalanceReportComman
       asOfSequence,
       referenceVersion: reference?.version ?? null,
       flagged: flagsOf(rep, prevalence).map((f) => ({ ...f, interval: interval(f.interval) as unknown as readonly [number, number] })), // JSON: an unbounded end is null
+      cleared: clearedOf(rep, prevalence, fairness.minRepresentation).map((f) => ({ ...f, interval: interval(f.interval) as unknown as readonly [number, number] })),
       caps,
     };
     const handled = await this.shell.handle(privacyStreamId(command.datasetId), { type: 'Release', release }, command.context, { now });

@@ -60,6 +60,12 @@ export interface BalanceReleasedData {
    * a group whose whole interval is under the minimum times its prevalence overall.
    */
   readonly flagged: readonly FlaggedGroup[];
+  /**
+   * Groups the release shows confidently not under the minimum (the whole interval at or above
+   * it): they clear an earlier flag. A group in neither list keeps whatever an earlier release
+   * said of it (absent in releases recorded before this field: none cleared).
+   */
+  readonly cleared?: readonly FlaggedGroup[];
   /** The budgets in force when it was spent, micro-epsilon. */
   readonly caps: { readonly perRequester: number; readonly perDataset: number };
 }

@@ -121,6 +121,18 @@ export function labelPrevalence(
   return out;
 }
 
+/**
+ * The groups a release shows confidently NOT under the minimum (the whole interval at or above
+ * it): what clears an earlier flag. A release too noisy to say either way neither flags nor
+ * clears, so a low-ε report cannot wash out a flag.
+ */
+export function clearedOf(rep: readonly GroupRepresentation[], prevalence: readonly LabelPrevalence[], minRatio: number): FlaggedGroup[] {
+  return [
+    ...rep.filter((r) => r.interval[0] >= minRatio).map((r): FlaggedGroup => ({ kind: 'representation', dimension: r.dimension, group: r.group, interval: r.interval })),
+    ...prevalence.filter((p) => p.interval[0] >= minRatio).map((p): FlaggedGroup => ({ kind: 'label-prevalence', dimension: p.dimension, group: p.group, label: p.label, interval: p.interval })),
+  ];
+}
+
 /** The flags of a release, as BalanceReleased records them. */
 export function flagsOf(rep: readonly GroupRepresentation[], prevalence: readonly LabelPrevalence[]): FlaggedGroup[] {
   return [
