@@ -55,7 +55,7 @@ describe('balance reports, budgets and the ledger (embedded)', () => {
       if (Date.now() > deadline) throw new Error('the dataset images were not projected');
       await new Promise((r) => setTimeout(r, 25));
     }
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await app.close();
   });
@@ -182,7 +182,7 @@ describe('balance reports, budgets and the ledger (embedded)', () => {
     expect(l).toMatchObject({ spent: '2', releases: 8 });
     const plan = await http().get('/v1/datasets/ds-bal/balance/plan?epsilon=0.1&by=sex').set(bearer(t.steward)).expect(200);
     expect(plan.body).toMatchObject({ affordable: false, remaining: { dataset: '0' } });
-  }, 30_000);
+  }, 120_000);
 
   it('reference population: steward only, versioned with If-Match (412 when stale), bad shares refused naming the field', async () => {
     const ref = { source: '2021 census, test catchment', shares: { ethnicity: { white: 0.05, asian: 0.05, hispanic: 0.05, black: 0.8, other: 0.05 } } };

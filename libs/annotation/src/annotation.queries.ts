@@ -99,15 +99,22 @@ export class SnapshotProofHandler implements IQueryHandler<SnapshotProofQuery, S
   }
 }
 
-export class DatasetQualityQuery extends Query<DatasetQuality> {
-  constructor(readonly datasetId: string) {
+export class DatasetQualityQuery extends Query<DatasetQuality | QualityWithoutGroups> {
+  constructor(
+    readonly datasetId: string,
+    /** Exact counts per demographic group: for readers who may read demographics anyway (stewards); others get the audit without them. */
+    readonly withGroups = true,
+  ) {
     super();
   }
 }
 
+/** The audit without its per-group part: exact small counts per group would tell which group a newly annotated patient is in. */
+export type QualityWithoutGroups = Omit<DatasetQuality, 'demographics' | 'agreementFlags'> & { demographics: null; agreementFlags: null; groupsWithheld: string };
+
 /** The dataset's quality audit from the read models, with the demographics its images were registered with. */
 @QueryHandler(DatasetQualityQuery)
-export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery, DatasetQuality> {
+export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery, DatasetQuality | QualityWithoutGroups> {
   constructor(
     @Inject(AnnotationDirectory) private readonly directory: AnnotationDirectory,
     @Inject(ImageDirectory) private readonly images: ImageDirectory,
@@ -116,12 +123,21 @@ export class DatasetQualityHandler implements IQueryHandler<DatasetQualityQuery,
     @Inject(CUSTOS_CONFIG) private readonly config: CustosConfig,
   ) {}
 
-  async execute({ datasetId }: DatasetQualityQuery): Promise<DatasetQuality> {
+  async execute({ datasetId, withGroups }: DatasetQualityQuery): Promise<DatasetQuality | QualityWithoutGroups> {
     if (!(await this.directory.dataset(datasetId))) throw new NotFoundError(`no dataset ${datasetId}`, undefined, 'not-found');
     const demographicsOf = async (imageId: string): Promise<Demographics | null> => {
       const d = (await this.images.image(imageId))?.demographics as Partial<Demographics> | undefined;
       return d && typeof d.sex === 'string' && (typeof d.birthYear === 'number' || d.birthYear === null) && typeof d.ethnicity === 'string' ? (d as Demographics) : null;
     };
+    if (!withGroups) {
+      const audit = await datasetQuality(this.db, datasetId, async () => null, this.clock.now(), await projectedPosition(this.db), this.config.fairness.minKappa);
+      return {
+        ...audit,
+        demographics: null,
+        agreementFlags: null,
+        groupsWithheld: 'exact counts per demographic group are for data stewards (who may read demographics); the balance report (GET /v1/datasets/{id}/balance) gives them under differential privacy',
+      };
+    }
     return datasetQuality(this.db, datasetId, demographicsOf, this.clock.now(), await projectedPosition(this.db), this.config.fairness.minKappa);
   }
 }

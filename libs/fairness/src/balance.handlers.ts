@@ -2,7 +2,7 @@ import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { AnnotationDirectory, type DatasetConfiguredData } from '@custos/annotation';
 import type { Principal } from '@custos/authz';
-import { ConcurrencyError, ForbiddenError, NotFoundError, PreconditionFailedError, ValidationError } from '@custos/errors';
+import { ConcurrencyError, ForbiddenError, NotFoundError, PreconditionFailedError, UnavailableError, ValidationError } from '@custos/errors';
 import { type CommandContext, commandShell, Database, EventStore, eventCodec, type StoredEvent } from '@custos/event-store';
 import { CUSTOS_CONFIG } from '@custos/kernel';
 import { PayloadCipher } from '@custos/keys';
@@ -37,13 +37,48 @@ export const budgetShell = (store: EventStore, clock: Clock) =>
   commandShell({ store, clock, decider: budgetDecider, codec: privacyCodec, retry: { when: (e) => e.code === 'concurrency-conflict' || e.code === 'condition-failed', attempts: 200 } });
 export const referenceShell = (store: EventStore, clock: Clock) => commandShell({ store, clock, decider: referenceDecider, codec: referenceCodec });
 
-const MIN_EPSILON_MICROS = 4; // the three parts need at least one micro-epsilon each
+/**
+ * Reports computed at once in this process, and waiting: counting a large dataset is CPU work
+ * in the process that also decides clinical access, so a flood of reports queues (a budget race
+ * still sees every request decided on the fresh ledger), and beyond the queue is refused at once
+ * with 503 `reports-busy` instead of slowing everything else down.
+ */
+const REPORTS_RUNNING = 2;
+const REPORTS_WAITING = 32;
+
+export class ReportGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly slots = REPORTS_RUNNING,
+    private readonly queue = REPORTS_WAITING,
+  ) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= this.slots) {
+      if (this.waiting.length >= this.queue) throw new UnavailableError('too many balance reports are being computed; try again shortly', 'reports-busy');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running += 1;
+    }
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes on: `running` is unchanged
+      else this.running -= 1;
+    }
+  }
+}
 
 /** ε and the dimensions of a balance query, checked (400 naming the field); nothing is read or spent before. */
 export function balanceQuery(epsilon: unknown, by: unknown, fairness: FairnessConfig): { epsilonMicros: number; by: Dimension[] } {
   if (typeof epsilon !== 'string') throw new ValidationError('epsilon is required, once: a positive decimal (e.g. 0.5)', { field: 'epsilon' }, 'bad-epsilon');
   const micros = epsilonMicrosOf(epsilon.trim() === epsilon ? epsilon : '');
-  if (micros === null || micros < MIN_EPSILON_MICROS) throw new ValidationError('epsilon must be a positive decimal with at most six places, at least 0.000004', { field: 'epsilon' }, 'bad-epsilon');
+  if (micros === null) throw new ValidationError('epsilon must be a positive decimal with at most six places (e.g. 0.5)', { field: 'epsilon' }, 'bad-epsilon');
+  // A floor on ε bounds how many releases a budget buys (each costs work; a flood of tiny ones is averaging by another name).
+  if (micros < fairness.epsilonMinPerRelease) throw new ValidationError(`epsilon must be at least ${epsilonText(fairness.epsilonMinPerRelease)} per release`, { field: 'epsilon', min: epsilonText(fairness.epsilonMinPerRelease) }, 'bad-epsilon');
   if (micros > fairness.epsilonMaxPerRelease) throw new ValidationError(`epsilon must be at most ${epsilonText(fairness.epsilonMaxPerRelease)} per release`, { field: 'epsilon', max: epsilonText(fairness.epsilonMaxPerRelease) }, 'bad-epsilon');
   if (typeof by !== 'string' || by.length === 0) throw new ValidationError('by is required, once: one to three of sex, ageBand, ethnicity', { field: 'by' }, 'bad-by');
   const dims = by.split(',');
@@ -127,6 +162,8 @@ export class BalanceReportHandler implements ICommandHandler<BalanceReportComman
     this.shell = budgetShell(store, clock);
   }
 
+  private readonly gate = new ReportGate();
+
   async execute(command: BalanceReportCommand): Promise<unknown> {
     const fairness = this.config.fairness;
     const q = balanceQuery(command.epsilon, command.by, fairness);
@@ -137,6 +174,11 @@ export class BalanceReportHandler implements ICommandHandler<BalanceReportComman
     // Refuse early when the budget is already spent (the append decides again, on the fresh ledger).
     budgetDecider.decide({ type: 'Release', release: { requester, epsilonMicros: q.epsilonMicros, caps } as BalanceReleasedData }, (await ledgerState(this.store, command.datasetId)).state);
 
+    return this.gate.run(() => this.release(command, q, dataset, caps, requester));
+  }
+
+  private async release(command: BalanceReportCommand, q: { epsilonMicros: number; by: Dimension[] }, dataset: DatasetConfiguredData, caps: { perRequester: number; perDataset: number }, requester: string): Promise<unknown> {
+    const fairness = this.config.fairness;
     const now = this.clock.now();
     const asOfSequence = await projectedPosition(this.db);
     const patients = await patientContributions(this.db, this.cipher, command.datasetId, now.getUTCFullYear(), fairness.ethnicityGroups);

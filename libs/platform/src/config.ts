@@ -89,6 +89,8 @@ export interface FairnessConfig {
   epsilonPerDataset: number;
   /** Most one release may spend, in micro-epsilon. */
   epsilonMaxPerRelease: number;
+  /** Least one release may spend, in micro-epsilon: bounds how many releases a budget buys. */
+  epsilonMinPerRelease: number;
   /** Most images one patient adds to an image count (contributions clipped). */
   clipImages: number;
   /** Most approved annotations one patient adds to the label counts, over all labels (contributions clipped). */
@@ -205,6 +207,7 @@ export const CONFIG_VARIABLES = {
   DP_EPSILON_PER_REQUESTER: 'privacy budget per requester and dataset, epsilon (default 1.0)',
   DP_EPSILON_PER_DATASET: 'privacy budget per dataset for all requesters together, epsilon (default 4.0)',
   DP_EPSILON_MAX_PER_RELEASE: 'most epsilon one balance report may spend (default 1.0)',
+  DP_EPSILON_MIN_PER_RELEASE: 'least epsilon one balance report may spend (default 0.01): bounds how many releases a budget buys',
   DP_CLIP_IMAGES: 'most images one patient adds to a balance report\'s image counts (default 20)',
   DP_CLIP_ANNOTATIONS: 'most approved annotations one patient adds to a balance report\'s label counts, all labels together (default 20)',
   BIAS_MIN_REPRESENTATION: 'a group is flagged when its whole representation-ratio interval is under this (default 0.8)',
@@ -358,6 +361,9 @@ function ratio(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number):
 }
 
 function fairnessConfig(env: Env): FairnessConfig {
+  const min = epsilon(env, 'DP_EPSILON_MIN_PER_RELEASE', '0.01');
+  if (min < 4) throw new ConfigError('DP_EPSILON_MIN_PER_RELEASE', 'must be at least 0.000004 (each of a release\'s three parts needs some)');
+  if (min > epsilon(env, 'DP_EPSILON_MAX_PER_RELEASE', '1.0')) throw new ConfigError('DP_EPSILON_MIN_PER_RELEASE', 'must not exceed DP_EPSILON_MAX_PER_RELEASE');
   const groups = (env.BIAS_ETHNICITY_GROUPS ?? 'asian,black,hispanic,white,other,unknown').split(',').map((g) => g.trim()).filter(Boolean);
   for (const g of groups) if (!/^[a-z0-9][a-z0-9 _-]{0,39}$/.test(g)) throw new ConfigError('BIAS_ETHNICITY_GROUPS', `names ${JSON.stringify(g)}: groups are lower-case words`);
   for (const must of ['other', 'unknown']) if (!groups.includes(must)) groups.push(must);
@@ -365,6 +371,7 @@ function fairnessConfig(env: Env): FairnessConfig {
     epsilonPerRequester: epsilon(env, 'DP_EPSILON_PER_REQUESTER', '1.0'),
     epsilonPerDataset: epsilon(env, 'DP_EPSILON_PER_DATASET', '4.0'),
     epsilonMaxPerRelease: epsilon(env, 'DP_EPSILON_MAX_PER_RELEASE', '1.0'),
+    epsilonMinPerRelease: epsilon(env, 'DP_EPSILON_MIN_PER_RELEASE', '0.01'),
     clipImages: int(env, 'DP_CLIP_IMAGES', 20, 1, 10_000),
     clipAnnotations: int(env, 'DP_CLIP_ANNOTATIONS', 20, 1, 10_000),
     minRepresentation: ratio(env, 'BIAS_MIN_REPRESENTATION', 0.8),

@@ -84,10 +84,10 @@ export const REGION_CODE = /^([A-Z]{2}-)?[A-Z0-9]{1,3}$/;
 
 /**
  * An epsilon (differential privacy) as micro-epsilon, ε × 10^6: a decimal with at most six
- * places, more than 0 and under 1000; null otherwise. Budgets add micro-epsilon, exactly.
+ * places, more than 0 and under 1000, no leading zero (`00.5` is refused); null otherwise. Budgets add micro-epsilon, exactly.
  */
 export function epsilonMicrosOf(raw: string): number | null {
-  const m = /^(\d{1,3})(?:\.(\d{1,6}))?$/.exec(raw);
+  const m = /^(0|[1-9]\d{0,2})(?:\.(\d{1,6}))?$/.exec(raw);
   if (!m) return null;
   const micros = Number(m[1]) * 1_000_000 + Number(((m[2] ?? '') + '000000').slice(0, 6));
   return micros > 0 ? micros : null;

@@ -96,12 +96,13 @@ export class AnnotationController {
   @AuditedRead('dataset-quality', (r) => (r as { annotations?: number }).annotations ?? 0)
   @ApiOperation({
     summary:
-      "The dataset's quality audit: per annotator annotations, rejection rate and median time to review; the approved share; agreement where annotators labelled the same image (Cohen's kappa per pair, Fleiss' kappa over images with three or more); per demographic group (sex, age band, ethnicity) images annotated and approved share. The read is recorded.",
+      "The dataset's quality audit: per annotator annotations, rejection rate and median time to review; the approved share; agreement where annotators labelled the same image (Cohen's kappa per pair, Fleiss' kappa over images with three or more); per demographic group (sex, age band, ethnicity) images annotated, approved share and agreement, for data stewards only (others get `demographics: null`: the balance report gives them under differential privacy). The read is recorded.",
   })
   @ApiJson(200, 'the audit', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['not-found'] })
-  quality(@Param() p: DatasetParams) {
-    return this.queries.execute(new DatasetQualityQuery(p.datasetId));
+  quality(@Param() p: DatasetParams, @Caller() caller: CallerContext) {
+    // Stewards read demographics anyway; a regulator's exact counts per group would be a way around the balance report's noise.
+    return this.queries.execute(new DatasetQualityQuery(p.datasetId, caller.principal.roles.includes('data-steward')));
   }
 
   @Post('images/:imageId/annotations')

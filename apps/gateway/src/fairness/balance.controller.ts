@@ -29,7 +29,7 @@ export class BalanceController {
       "The dataset's balance under differential privacy: patients, images and approved annotations per label in each demographic cell, each count with discrete Laplace noise (privacy unit: the patient; contributions clipped), its sd and 95% interval; representation against the reference population and label prevalence per group, flags where a whole interval is under BIAS_MIN_REPRESENTATION. Spends ε from the requester's and the dataset's budgets; the release (never the true counts) is recorded before the answer",
   })
   @ApiJson(200, 'the release', OBJECT_SCHEMA)
-  @ApiProblems({ 400: [...QUERY_PROBLEMS, 'dataset-empty'], 403: ['not-on-dataset', 'privacy-budget-exhausted'], 404: ['not-found'], 409: ['concurrency-conflict'] })
+  @ApiProblems({ 400: [...QUERY_PROBLEMS, 'dataset-empty'], 403: ['not-on-dataset', 'privacy-budget-exhausted'], 404: ['not-found'], 409: ['concurrency-conflict'], 503: ['reports-busy'] })
   balance(@Param() p: DatasetParams, @Query() q: BalanceQueryDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new BalanceReportCommand(p.datasetId, q.epsilon, q.by, caller.principal, caller.context));
   }
