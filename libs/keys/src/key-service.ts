@@ -347,19 +347,23 @@ export async function publishedJwks(sql: Sql, purpose?: SigningPurpose): Promise
   return { keys: rows.map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
 }
 
-const kekRaws = new WeakMap<jose.JWK.Key, Buffer>();
+const kekRaws = new WeakMap<jose.JWK.KeyStore, Map<string, Buffer>>();
 
-/** The 32 bytes of the ring's KEK with this kid (kept beside the key object), or undefined. */
+/**
+ * The 32 bytes of the ring's KEK with this kid, or undefined. Kept per key store and kid (a
+ * store only grows, and a lookup in a node-jose store costs more than the unwrap itself).
+ */
 function kekBytes(ring: KekRing, kid: string): Buffer | undefined {
+  let known = kekRaws.get(ring.all);
+  if (!known) kekRaws.set(ring.all, (known = new Map()));
+  const hit = known.get(kid);
+  if (hit) return hit;
   const key = ring.all.get(kid) as jose.JWK.Key | null | undefined;
   if (!key || key.kty !== 'oct') return undefined;
-  let raw = kekRaws.get(key);
-  if (!raw) {
-    const k = (key.toJSON(true) as { k?: unknown }).k;
-    if (typeof k !== 'string') return undefined;
-    raw = Buffer.from(k, 'base64url');
-    kekRaws.set(key, raw);
-  }
+  const k = (key.toJSON(true) as { k?: unknown }).k;
+  if (typeof k !== 'string') return undefined;
+  const raw = Buffer.from(k, 'base64url');
+  known.set(kid, raw);
   return raw;
 }
 
