@@ -8,6 +8,7 @@
  *   raw SHA-256 over canonical JSON (the hash chain's own cost)
  *   DICOMweb through Custos beside Orthanc itself (bench/dicomweb.ts; BENCH_ONLY=dicomweb alone, BENCH_DICOMWEB=0 skips)
  *   the discrete Laplace sampler and a balance report's pure part (bench/dp.ts; BENCH_ONLY=dp alone)
+ *   a balance report's whole path over 100,000 patients on PostgreSQL (bench/balance.ts; BENCH_ONLY=balance alone)
  *
  * Uses BENCH_DATABASE_URL (default: the test server) with a fresh database, and KAFKA_BROKERS
  * (default: the local broker, started with scripts/kafka.sh).
@@ -30,6 +31,7 @@ import { logFigures } from './log.js';
 import { sentinelFigures } from './sentinel.js';
 import { dicomwebFigures } from './dicomweb.js';
 import { dpFigures } from './dp.js';
+import { balanceFigures } from './balance.js';
 
 const logger = createLogger('silent');
 const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -126,6 +128,11 @@ async function figures(): Promise<boolean> {
     // BENCH_ONLY=log: the verifiable log's figures alone (a few minutes instead of the hour).
     if (process.env.BENCH_ONLY === 'log') {
       await logFigures(db, new EventStore(db), report, results);
+      return true;
+    }
+    // BENCH_ONLY=balance: a balance report's whole path over 100,000 patients alone.
+    if (process.env.BENCH_ONLY === 'balance') {
+      await balanceFigures(db, report, results);
       return true;
     }
     // BENCH_ONLY=sentinel: the sentinel's figures alone.

@@ -12,10 +12,10 @@ import { groupsOf } from './domain/groups.js';
  * of it is logged, stored, or put in an error: only the noisy release leaves the process.
  *
  * Built for 100,000 patients: three set queries, and the registrations read in bulk (one query
- * per chunk of streams), never one stream read per image.
+ * per chunk of streams), never one stream read per image; their data keys too (one key-table
+ * query per chunk, `PayloadCipher.openMany`), never one key lookup per patient.
  */
 const CHUNK = 5_000;
-const OPENING_CONCURRENCY = 32;
 
 interface PatientRow {
   patient_id: string;
@@ -55,13 +55,11 @@ async function registeredDemographics(sql: Sql, cipher: PayloadCipher, imageIds:
   for (let i = 0; i < imageIds.length; i += CHUNK) {
     const streams = imageIds.slice(i, i + CHUNK).map(imageStreamId);
     const rows = await sql.query<{ data: unknown }>(`SELECT data FROM custos_events WHERE stream_id = ANY($1) AND type = 'ImageRegistered'`, [streams]);
-    // Opened OPENING_CONCURRENCY at a time: each patient's data key is a lookup of its own (a pool of connections serves them side by side).
-    for (let j = 0; j < rows.length; j += OPENING_CONCURRENCY) {
-      const opened = await Promise.all(rows.slice(j, j + OPENING_CONCURRENCY).map(async (row) => (await cipher.open({ data: (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown> })).data as Record<string, unknown>));
-      for (const o of opened) {
-        const d = o.demographics;
-        if (typeof o.imageId === 'string') out.set(o.imageId, d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null);
-      }
+    // One bulk read of the chunk's data keys (one query, node:crypto unwraps), held for this chunk only; then node:crypto opens each part.
+    const opened = await cipher.openMany(rows.map((row) => ({ data: (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown> })));
+    for (const { data: o } of opened) {
+      const d = o.demographics;
+      if (typeof o.imageId === 'string') out.set(o.imageId, d !== null && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null);
     }
   }
   return out;

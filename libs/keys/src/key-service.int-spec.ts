@@ -145,6 +145,46 @@ describe.each<StoreKind>(['pglite', 'postgres'])('KeyService and PayloadCipher o
     expect((await cipher.open(later!)).data).toEqual({ secret: 'new' });
   });
 
+  it('openMany: one key-table query per call, past caches smaller than the call, same fields as open; a key destroyed elsewhere reads erased at once; an unknown kid is unavailable', async () => {
+    const writer = new EventStore(t.db, { sealer: new PayloadCipher(keys, SCHEMA) });
+    const stored = [];
+    for (let p = 0; p < 5; p++) stored.push(...(await writer.append(`test-${p}`, [testEvent('TestHappened', { n: p, secret: `${MARKER}-${p}` }, `p${p}`)], { expectedVersion: 'no-stream' })).events);
+    const plain = { data: { n: 99 } };
+    let keyQueries = 0;
+    const counting = Object.assign(Object.create(t.db) as typeof t.db, {
+      query: (text: string, ...rest: unknown[]) => {
+        if (text.includes('custos_data_keys')) keyQueries += 1;
+        return (t.db.query as (...a: unknown[]) => unknown)(text, ...rest);
+      },
+    });
+    const small = new KeyService(counting, kek, { maxCached: 2 });
+    const cipher = new PayloadCipher(small, SCHEMA, 2);
+    const opened = await cipher.openMany([...stored, plain]);
+    expect(keyQueries).toBe(1);
+    expect(opened.map((e) => e.data)).toEqual([...stored.map((_, p) => ({ n: p, secret: `${MARKER}-${p}` })), { n: 99 }]);
+    expect(await Promise.all(stored.map(async (e) => (await new PayloadCipher(new KeyService(t.db, kek), SCHEMA).open(e)).data))).toEqual(opened.slice(0, 5).map((e) => e.data));
+    // A second call asks the table again (nothing was kept): p1 erased by another process shows at once.
+    const kidOf = (e: { data: unknown }) => (JSON.parse(Buffer.from(((e.data as Record<string, string>)[SEALED] as string).split('.')[0] as string, 'base64url').toString()) as { kid: string }).kid;
+    expect('key' in (await small.dataKey(kidOf(stored[1]!)))).toBe(true); // now in this process's key cache
+    await new KeyService(t.db, kek).destroy('p1');
+    keyQueries = 0;
+    const again = await cipher.openMany(stored);
+    expect(keyQueries).toBe(1);
+    expect(again[1]?.data).toEqual({ n: 1, secret: ERASED });
+    expect(again[0]?.data).toEqual({ n: 0, secret: `${MARKER}-0` });
+
+    // A kid the key table does not hold is unavailable, as for open; a key that does not unwrap too.
+    const jwe = (stored[0]!.data as Record<string, string>)[SEALED] as string;
+    const [h, ...rest] = jwe.split('.');
+    const unknownKid = [Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(h as string, 'base64url').toString()), kid: 'dk-nowhere' })).toString('base64url'), ...rest].join('.');
+    const err = await cipher.openMany([stored[0]!, { data: { [SEALED]: unknownKid } }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as UnavailableError).code).toBe('key-unavailable');
+    const stranger = new PayloadCipher(new KeyService(t.db, await ring()), SCHEMA);
+    await expect(stranger.openMany([stored[0]!])).rejects.toThrow(UnavailableError);
+    expect(await cipher.openMany([])).toEqual([]);
+  });
+
   it('refuses ill-formed text in a personal field before sealing it', async () => {
     const store = new EventStore(t.db, { sealer: new PayloadCipher(keys, SCHEMA) });
     await expect(store.append('test-1', [testEvent('TestHappened', { secret: 'a\uD800b' }, 'p1')], { expectedVersion: 'no-stream' })).rejects.toThrow(/ill-formed|surrogate/i);

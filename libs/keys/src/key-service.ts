@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Sql } from '@custos/event-store';
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
+import { unwrapA256KwA256Gcm } from './jwe.js';
 import { KeyConfigError, type KekRing, newKekBytes, octKek, writeRing } from './kek.js';
 
 /** A patient's (or a context's) data key, unwrapped. */
@@ -12,6 +13,15 @@ export interface DataKey {
 
 /** What a kid resolves to: the key, or the fact that it was destroyed (erasure). */
 export type DataKeyLookup = DataKey | { readonly kid: string; readonly destroyed: true };
+
+/**
+ * What a kid resolves to in a bulk read (`dataKeys`): the key's 32 bytes (no node-jose key
+ * object is made), or the fact that it was destroyed.
+ */
+export type RawDataKeyLookup = { readonly kid: string; readonly raw: Buffer } | { readonly kid: string; readonly destroyed: true };
+
+/** Kids per query of a bulk read. */
+const KIDS_PER_QUERY = 5_000;
 
 export type SigningPurpose = 'receipts' | 'dev-tokens' | 'checkpoints';
 
@@ -114,6 +124,36 @@ export class KeyService {
     const key = await this.unwrapRow(row);
     this.remember(row.owner, kid, key);
     return { kid, key };
+  }
+
+  /**
+   * Many data keys at once, for a report that opens one part per patient: one query per 5,000
+   * kids (`kid = ANY($1)`), each wrapped key unwrapped with node:crypto (node-jose for any form
+   * but the one Custos writes). Always asks the key table, so a key destroyed before the call
+   * (here or in another process) reads destroyed: the caller holds the result for the report's
+   * duration instead of the bounded cache, which this neither fills nor evicts from.
+   * A kid the table does not hold is left out of the map: `dataKey(kid)` then refuses it
+   * (UnavailableError), as for one key. A key that does not unwrap is an UnavailableError.
+   */
+  async dataKeys(kids: readonly string[]): Promise<Map<string, RawDataKeyLookup>> {
+    const out = new Map<string, RawDataKeyLookup>();
+    const unique = [...new Set(kids)];
+    for (let i = 0; i < unique.length; i += KIDS_PER_QUERY) {
+      const chunk = unique.slice(i, i + KIDS_PER_QUERY);
+      const rows = await this.sql.query<{ kid: string; wrapped: string | null }>('SELECT kid, wrapped FROM custos_data_keys WHERE kid = ANY($1)', [chunk], { name: 'custos_data_keys_by_kids' });
+      for (const row of rows) {
+        if (row.wrapped === null || this.destroyed.has(row.kid)) {
+          this.forget(row.kid);
+          this.destroyed.add(row.kid);
+          out.set(row.kid, { kid: row.kid, destroyed: true });
+          continue;
+        }
+        const raw = await this.unwrap(row.wrapped);
+        if (raw.length !== 32) throw new UnavailableError('a stored data key is malformed', 'key-unavailable');
+        out.set(row.kid, { kid: row.kid, raw });
+      }
+    }
+    return out;
   }
 
   /**
@@ -280,7 +320,8 @@ export class KeyService {
 
   private async unwrap(wrapped: string, ring: KekRing = this.ring): Promise<Buffer> {
     try {
-      return (await jose.JWE.createDecrypt(ring.all).decrypt(wrapped)).plaintext;
+      // node:crypto for the form wrapUnder writes (A256KW + A256GCM, a KEK of the ring by kid); node-jose for anything else.
+      return unwrapA256KwA256Gcm((kid) => kekBytes(ring, kid), wrapped) ?? (await jose.JWE.createDecrypt(ring.all).decrypt(wrapped)).plaintext;
     } catch {
       throw new UnavailableError('a stored key does not unwrap under this process\'s key-encryption key', 'key-unavailable');
     }
@@ -306,8 +347,28 @@ export async function publishedJwks(sql: Sql, purpose?: SigningPurpose): Promise
   return { keys: rows.map((r) => (typeof r.public_jwk === 'string' ? (JSON.parse(r.public_jwk) as object) : r.public_jwk)) };
 }
 
+const kekRaws = new WeakMap<jose.JWK.KeyStore, Map<string, Buffer>>();
+
+/**
+ * The 32 bytes of the ring's KEK with this kid, or undefined. Kept per key store and kid (a
+ * store only grows, and a lookup in a node-jose store costs more than the unwrap itself).
+ */
+function kekBytes(ring: KekRing, kid: string): Buffer | undefined {
+  let known = kekRaws.get(ring.all);
+  if (!known) kekRaws.set(ring.all, (known = new Map()));
+  const hit = known.get(kid);
+  if (hit) return hit;
+  const key = ring.all.get(kid) as jose.JWK.Key | null | undefined;
+  if (!key || key.kty !== 'oct') return undefined;
+  const k = (key.toJSON(true) as { k?: unknown }).k;
+  if (typeof k !== 'string') return undefined;
+  const raw = Buffer.from(k, 'base64url');
+  known.set(kid, raw);
+  return raw;
+}
+
 /** JWE key wrapping: the key bytes as the payload of a JWE under the KEK (A256KW + A256GCM). */
-async function wrapUnder(kek: jose.JWK.Key, raw: Buffer): Promise<string> {
+export async function wrapUnder(kek: jose.JWK.Key, raw: Buffer): Promise<string> {
   return (await jose.JWE.createEncrypt({ format: 'compact', fields: { alg: 'A256KW', enc: 'A256GCM', kid: kek.kid, cty: 'custos-key' } }, kek).update(raw).final()) as unknown as string;
 }
 

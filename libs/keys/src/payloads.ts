@@ -2,7 +2,7 @@ import { canonicalJson, type EventSealer, type NewEvent, SEALED_MEMBER } from '@
 import { UnavailableError } from '@custos/errors';
 import jose from 'node-jose';
 import { decryptDirA256Gcm, encryptDirA256Gcm } from './jwe.js';
-import type { KeyService } from './key-service.js';
+import type { KeyService, RawDataKeyLookup } from './key-service.js';
 
 /** Event type → its personal fields, as each context declares them next to its event types. */
 export type PersonalSchema = Readonly<Record<string, readonly string[]>>;
@@ -88,18 +88,50 @@ export class PayloadCipher implements EventSealer {
     }
     let personal = this.opened.get(jwe);
     if (!personal) {
-      try {
-        // node:crypto for the form Custos writes (dir + A256GCM, kid checked); node-jose for anything else.
-        const fast = decryptDirA256Gcm(rawOf(lookup.key), jwe, header.kid);
-        const plaintext = fast ?? (await jose.JWE.createDecrypt(lookup.key).decrypt(jwe)).plaintext;
-        personal = JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
-      } catch {
-        throw new UnavailableError('a sealed part of an event does not open under its data key', 'key-unavailable');
-      }
+      personal = await openPart(rawOf(lookup.key), () => lookup.key, jwe, header.kid);
       if (this.opened.size >= this.maxCached) this.opened.delete(this.opened.keys().next().value as string);
       this.opened.set(jwe, personal);
     }
     return { ...event, data: { ...clear, ...personal } };
+  }
+
+  /**
+   * Many events opened at once (a report over a dataset): their data keys are read in bulk
+   * (`KeyService.dataKeys`: one query per 5,000 kids, unwrapped with node:crypto) and used for
+   * this call only, neither through the bounded key cache nor into the cache of opened parts,
+   * so a report over more patients than either cache holds does not evict what requests need.
+   * The bulk read is the "does the key still exist" question, asked once for the whole call:
+   * a key destroyed before it reads `{"erased": true}`. A kid the key table does not hold is
+   * an UnavailableError, as for `open`. Same order as `events`.
+   */
+  async openMany<T extends { data: unknown }>(events: readonly T[]): Promise<T[]> {
+    const kids = new Set<string>();
+    for (const e of events) if (PayloadCipher.isSealed(e)) kids.add(headerOf((e.data as Record<string, unknown>)[SEALED] as string).kid);
+    const keys = kids.size > 0 ? await this.keys.dataKeys([...kids]) : new Map<string, RawDataKeyLookup>();
+    const out: T[] = [];
+    for (const event of events) {
+      if (!PayloadCipher.isSealed(event)) {
+        out.push(event);
+        continue;
+      }
+      const data = event.data as Record<string, unknown>;
+      const jwe = data[SEALED] as string;
+      const header = headerOf(jwe);
+      const { [SEALED]: _sealed, ...clear } = data;
+      const lookup = keys.get(header.kid);
+      if (!lookup) {
+        out.push(await this.open(event)); // not in the key table: dataKey refuses it as it does for one event
+        continue;
+      }
+      if ('destroyed' in lookup) {
+        this.opened.delete(jwe);
+        out.push({ ...event, data: { ...clear, ...Object.fromEntries(header.fields.map((f) => [f, ERASED])) } });
+        continue;
+      }
+      const personal = await openPart(lookup.raw, () => asDataKey(lookup.raw, lookup.kid), jwe, header.kid);
+      out.push({ ...event, data: { ...clear, ...personal } });
+    }
+    return out;
   }
 
   /** The event with each personal field as `{"redacted": true}`: no key is used. */
@@ -146,6 +178,23 @@ export function redact<T extends { data: unknown }>(event: T): T {
   const header = headerOf(data[SEALED] as string);
   const { [SEALED]: _sealed, ...clear } = data;
   return { ...event, data: { ...clear, ...Object.fromEntries(header.fields.map((f) => [f, REDACTED])) } };
+}
+
+/** A sealed part's fields: node:crypto for the form Custos writes (dir + A256GCM, kid checked); node-jose for anything else. */
+async function openPart(raw: Buffer, key: () => jose.JWK.Key | Promise<jose.JWK.Key>, jwe: string, kid: string): Promise<Record<string, unknown>> {
+  try {
+    const plaintext = decryptDirA256Gcm(raw, jwe, kid) ?? (await jose.JWE.createDecrypt(await key()).decrypt(jwe)).plaintext;
+    return JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new UnavailableError('a sealed part of an event does not open under its data key', 'key-unavailable');
+  }
+}
+
+/** A node-jose key object for raw data key bytes (only for a part not of the form Custos writes). */
+async function asDataKey(raw: Buffer, kid: string): Promise<jose.JWK.Key> {
+  const key = await jose.JWK.asKey({ kty: 'oct', k: raw.toString('base64url'), alg: 'A256GCM', use: 'enc', kid });
+  raws.set(key, raw);
+  return key;
 }
 
 const raws = new WeakMap<jose.JWK.Key, Buffer>();
