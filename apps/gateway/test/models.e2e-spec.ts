@@ -12,23 +12,27 @@ const group = (dimension: string, g: string, n: number, sensitivity: number) => 
 /** A planted gap in sensitivity between the sexes (0.13 > BIAS_MAX_GAP 0.05), a group too small (n < 30), and age bands within the gap. */
 const RESULTS = [group('sex', 'female', 400, 0.78), group('sex', 'male', 420, 0.91), group('sex', 'other', 12, 0.4), group('ageBand', '18-39', 300, 0.86), group('ageBand', '65+', 250, 0.84)];
 
-type Snapshot = { snapshotId: string; rootHash: string; treeSize: number };
+type Snapshot = { datasetId: string; snapshotId: string; rootHash: string; treeSize: number };
 
 describe('models tied to their data, judged per group (embedded)', () => {
   let app: INestApplication;
   const http = () => request(app.getHttpServer());
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-  let t: Record<'dev' | 'steward' | 'regulator' | 'security' | 'researcher' | 'annotator' | 'reviewer' | 'clinician' | 'patient' | 'admin', string>;
+  let t: Record<'dev' | 'dev2' | 'steward' | 'regulator' | 'security' | 'researcher' | 'annotator' | 'reviewer' | 'clinician' | 'patient' | 'admin', string>;
   let train: Snapshot;
   let val: Snapshot;
   let test: Snapshot;
-  const ref = (s: Snapshot, withRoot = true) => ({ datasetId: 'ds-m1', snapshotId: s.snapshotId, ...(withRoot ? { rootHash: s.rootHash } : {}) });
+  /** The same images as `train`, frozen again; and a snapshot of a RESEARCH dataset. */
+  let train2: Snapshot;
+  let research: Snapshot;
+  const ref = (s: Snapshot, withRoot = true) => ({ datasetId: s.datasetId, snapshotId: s.snapshotId, ...(withRoot ? { rootHash: s.rootHash } : {}) });
   const body = (version: string) => ({ name: 'chest-nodules', version, description: 'nodule detector', trainedOn: [ref(train)], validatedOn: [ref(val, false)] });
 
   beforeAll(async () => {
     app = await bootEmbedded();
     t = {
       dev: await tokenFor(app, principals.modelDeveloper()),
+      dev2: await tokenFor(app, principals.modelDeveloper({ sub: 'mdev-2' })),
       steward: await tokenFor(app, principals.steward()),
       regulator: await tokenFor(app, principals.regulator()),
       security: await tokenFor(app, principals.securityOfficer()),
@@ -39,11 +43,13 @@ describe('models tied to their data, judged per group (embedded)', () => {
       patient: await tokenFor(app, principals.patient({ patientId: 'pm1', sub: 'pat-pm1' })),
       admin: await tokenFor(app, principals.admin()),
     };
-    // A dataset with three consenting patients, their annotations approved, frozen three times.
-    await http().put('/v1/datasets/ds-m1').set(bearer(t.steward)).send(DATASET).expect(200);
+    // Training data: three consenting patients in ds-m1, their annotations approved, frozen twice;
+    // validation (ds-m2) and test (ds-m3) data: one other patient each; ds-mr is for RESEARCH.
+    for (const ds of ['ds-m1', 'ds-m2', 'ds-m3']) await http().put(`/v1/datasets/${ds}`).set(bearer(t.steward)).send(DATASET).expect(200);
+    await http().put('/v1/datasets/ds-mr').set(bearer(t.steward)).send({ ...DATASET, purpose: 'RESEARCH' }).expect(200);
     let last = 0;
-    for (const p of ['pm1', 'pm2', 'pm3']) {
-      await http().post('/v1/images').set(bearer(t.steward)).send({ ...IMAGE(`img-${p}`, p), datasetId: 'ds-m1' }).expect(201);
+    for (const [p, ds] of [['pm1', 'ds-m1'], ['pm2', 'ds-m1'], ['pm3', 'ds-m1'], ['pm4', 'ds-m2'], ['pm5', 'ds-m3']] as const) {
+      await http().post('/v1/images').set(bearer(t.steward)).send({ ...IMAGE(`img-${p}`, p), datasetId: ds }).expect(201);
       const patient = await devToken(app, { sub: `pat-${p}`, roles: ['patient'], patient_id: p });
       await http().put(`/v1/patients/${p}/consents/AI_TRAINING`).set(bearer(patient)).send({ status: 'granted', categories: ['ANNOTATIONS'] }).expect(200);
       const created = await http().post(`/v1/images/img-${p}/annotations`).set(bearer(t.annotator)).send({ label: 'nodule', geometry: box(1), confidence: 0.9 }).expect(201);
@@ -51,12 +57,14 @@ describe('models tied to their data, judged per group (embedded)', () => {
       const listed = await http().get(`/v1/images/img-${p}/annotations`).set(bearer(t.reviewer)).expect(200);
       last = listed.body.access.sequence as number;
     }
-    await waitForProjection(app, t.security, 'pm3', last);
-    const snap = async (): Promise<Snapshot> => (await http().post('/v1/datasets/ds-m1/snapshots').set(bearer(t.steward)).expect(201)).body as Snapshot;
-    train = await snap();
-    val = await snap();
-    test = await snap();
-    expect(train.treeSize).toBe(3);
+    await waitForProjection(app, t.security, 'pm5', last);
+    const snap = async (datasetId: string): Promise<Snapshot> => ({ ...((await http().post(`/v1/datasets/${datasetId}/snapshots`).set(bearer(t.steward)).expect(201)).body as Snapshot), datasetId });
+    train = await snap('ds-m1');
+    train2 = await snap('ds-m1');
+    val = await snap('ds-m2');
+    test = await snap('ds-m3');
+    research = await snap('ds-mr');
+    expect([train.treeSize, train2.treeSize, val.treeSize, test.treeSize]).toEqual([3, 3, 1, 1]);
   });
   afterAll(async () => {
     await app.close();
@@ -73,7 +81,7 @@ describe('models tied to their data, judged per group (embedded)', () => {
       version: '1.0.0',
       developer: 'mdev-1',
       trainedOn: [{ datasetId: 'ds-m1', snapshotId: train.snapshotId, rootHash: train.rootHash, treeSize: 3, purpose: 'AI_TRAINING' }],
-      validatedOn: [{ datasetId: 'ds-m1', snapshotId: val.snapshotId, rootHash: val.rootHash, treeSize: 3, purpose: 'AI_TRAINING' }],
+      validatedOn: [{ datasetId: 'ds-m2', snapshotId: val.snapshotId, rootHash: val.rootHash, treeSize: 1, purpose: 'AI_TRAINING' }],
     });
     const again = await http().post('/v1/models').set(bearer(t.dev)).send({ ...body('1.0.0'), description: 'another' }).expect(409);
     expect(again.body.code).toBe('model-exists');
@@ -137,7 +145,7 @@ describe('models tied to their data, judged per group (embedded)', () => {
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     }
     const ok = RESULTS[0] as ReturnType<typeof group>;
-    const testRef = { datasetId: 'ds-m1', snapshotId: test.snapshotId };
+    const testRef = { datasetId: 'ds-m3', snapshotId: test.snapshotId };
     const evaluations: Array<[unknown, string?, string?]> = [
       [null],
       [{ testSnapshot: null, groups: RESULTS }],
@@ -159,6 +167,9 @@ describe('models tied to their data, judged per group (embedded)', () => {
       [{ testSnapshot: testRef, groups: [{ ...ok, auc: { value: 0.5, ci: [0.7, 0.3] } }] }, 'bad-metric', 'groups[0].auc.ci'],
       [{ testSnapshot: testRef, groups: [{ ...ok, specificity: [0.9, [0.8, 1]] }] }, 'bad-metric', 'groups[0].specificity'],
       [{ testSnapshot: testRef, groups: [{ ...ok, specificity: null }] }, 'bad-metric', 'groups[0].specificity'],
+      // Unknown keys are refused, not dropped.
+      [{ testSnapshot: testRef, groups: [{ ...ok, extra: 1 }] }, 'bad-groups', 'groups[0].extra'],
+      [{ testSnapshot: testRef, groups: [{ ...ok, auc: { ...ok.auc, note: 'Jane Doe' } }] }, 'bad-metric', 'groups[0].auc.note'],
     ];
     for (const [b, code, field] of evaluations) {
       const res = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).set('content-type', 'application/json').send(JSON.stringify(b));
@@ -178,13 +189,13 @@ describe('models tied to their data, judged per group (embedded)', () => {
   it('judges an evaluation: the planted sensitivity gap flagged, the small group listed not judged; a training snapshot cannot test it', async () => {
     const inTraining = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: { datasetId: 'ds-m1', snapshotId: train.snapshotId }, groups: RESULTS }).expect(409);
     expect(inTraining.body.code).toBe('test-snapshot-in-training');
-    const missing = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: { datasetId: 'ds-m1', snapshotId: '00000000-0000-4000-8000-000000000000' }, groups: RESULTS }).expect(404);
+    const missing = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: { datasetId: 'ds-m3', snapshotId: '00000000-0000-4000-8000-000000000000' }, groups: RESULTS }).expect(404);
     expect(missing.body.code).toBe('unknown-snapshot');
-    await http().post('/v1/models/00000000-0000-4000-8000-000000000000/evaluations').set(bearer(t.dev)).send({ testSnapshot: { datasetId: 'ds-m1', snapshotId: test.snapshotId }, groups: RESULTS }).expect(404);
+    await http().post('/v1/models/00000000-0000-4000-8000-000000000000/evaluations').set(bearer(t.dev)).send({ testSnapshot: ref(test, false), groups: RESULTS }).expect(404);
 
-    const res = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: { datasetId: 'ds-m1', snapshotId: test.snapshotId }, groups: RESULTS }).expect(201);
+    const res = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: ref(test, false), groups: RESULTS }).expect(201);
     evaluationId = res.body.evaluationId as string;
-    expect(res.body.testSnapshot).toEqual({ datasetId: 'ds-m1', snapshotId: test.snapshotId, rootHash: test.rootHash, treeSize: 3, purpose: 'AI_TRAINING' });
+    expect(res.body.testSnapshot).toEqual({ datasetId: 'ds-m3', snapshotId: test.snapshotId, rootHash: test.rootHash, treeSize: 1, purpose: 'AI_TRAINING' });
     expect(res.body.thresholds).toEqual({ maxGap: 0.05, minGroupSize: 30 });
     expect(res.body.flagged).toEqual([{ dimension: 'sex', metric: 'sensitivity', gap: 0.13, groups: ['male', 'female'] }]);
     expect(res.body.tooSmall).toEqual([{ dimension: 'sex', group: 'other', n: 12 }]);
@@ -192,6 +203,58 @@ describe('models tied to their data, judged per group (embedded)', () => {
     expect(ageGap?.gap).toBe(0.02);
     // The small group (sensitivity 0.4) was not judged: the sex gap is male-female, not male-other.
     expect((res.body.gaps as Array<{ groups: string[] }>).some((g) => g.groups.includes('other'))).toBe(false);
+  });
+
+  it('another developer: cannot evaluate the model (403), does not see it (404, as a missing one), lists only their own', async () => {
+    const testRef = ref(test, false);
+    const evaluated = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev2)).send({ testSnapshot: testRef, groups: RESULTS }).expect(403);
+    expect(evaluated.body.code).toBe('not-model-developer');
+    expect(evaluated.headers['content-type']).toMatch(/application\/problem\+json/);
+    const missing = '00000000-0000-4000-8000-000000000000';
+    for (const path of ['', '/card']) {
+      const other = await http().get(`/v1/models/${modelId}${path}`).set(bearer(t.dev2)).expect(404);
+      const none = await http().get(`/v1/models/${missing}${path}`).set(bearer(t.dev2)).expect(404);
+      expect(other.body.code).toBe('not-found');
+      // The same answer but for the id asked about (and the correlation id).
+      const same = (b: Record<string, unknown>, id: string) => JSON.stringify({ ...b, correlationId: undefined }).replaceAll(id, '<id>');
+      expect(same(other.body, modelId)).toBe(same(none.body, missing));
+      expect(JSON.stringify(other.body)).not.toContain('chest-nodules');
+    }
+    // Names are one namespace (a known limit, docs/bias.md): another's name and version is 409.
+    expect((await http().post('/v1/models').set(bearer(t.dev2)).send(body('1.0.0')).expect(409)).body.code).toBe('model-exists');
+    const own = (await http().post('/v1/models').set(bearer(t.dev2)).send({ name: 'other-model', version: '1', trainedOn: [ref(test)], validatedOn: [] }).expect(201)).body.modelId as string;
+    await http().get(`/v1/models/${own}`).set(bearer(t.dev2)).expect(200);
+    await http().get(`/v1/models/${own}`).set(bearer(t.dev)).expect(404);
+    const listed = async (token: string, want: string) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const ids = ((await http().get('/v1/models?limit=200').set(bearer(token)).expect(200)).body.items as Array<{ modelId: string }>).map((m) => m.modelId);
+        if (ids.includes(want) || Date.now() > deadline) return ids;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    expect(await listed(t.dev2, own)).toEqual([own]);
+    expect(await listed(t.regulator, own)).toEqual(expect.arrayContaining([own, modelId]));
+    const mine = await listed(t.dev, modelId);
+    expect(mine).toContain(modelId);
+    expect(mine).not.toContain(own);
+  });
+
+  it('AI_TRAINING snapshots only (409 snapshot-purpose); validation and test share no image with training (409, a count, no ids)', async () => {
+    const research1 = await http().post('/v1/models').set(bearer(t.dev)).send({ ...body('4.0.0'), trainedOn: [ref(train), ref(research)] }).expect(409);
+    expect(research1.body).toMatchObject({ code: 'snapshot-purpose', field: 'trainedOn[1]', purpose: 'RESEARCH' });
+    const research2 = await http().post('/v1/models').set(bearer(t.dev)).send({ ...body('4.0.0'), validatedOn: [ref(research)] }).expect(409);
+    expect(research2.body).toMatchObject({ code: 'snapshot-purpose', field: 'validatedOn[0]' });
+    const research3 = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: ref(research, false), groups: RESULTS }).expect(409);
+    expect(research3.body).toMatchObject({ code: 'snapshot-purpose', field: 'testSnapshot' });
+    const validation = await http().post('/v1/models').set(bearer(t.dev)).send({ ...body('4.0.0'), validatedOn: [ref(val), ref(train2)] }).expect(409);
+    expect(validation.body).toMatchObject({ code: 'validation-overlaps-training', field: 'validatedOn', sharedImages: 3 });
+    const testing = await http().post(`/v1/models/${modelId}/evaluations`).set(bearer(t.dev)).send({ testSnapshot: ref(train2, false), groups: RESULTS }).expect(409);
+    expect(testing.body).toMatchObject({ code: 'test-snapshot-overlaps-training', field: 'testSnapshot', sharedImages: 3 });
+    expect(JSON.stringify([validation.body, testing.body])).not.toMatch(/img-pm/);
+    // Nothing recorded by any refusal: one evaluation still, and 4.0.0 registers cleanly.
+    expect((await http().get(`/v1/models/${modelId}`).set(bearer(t.dev)).expect(200)).body.evaluations).toHaveLength(1);
+    await http().post('/v1/models').set(bearer(t.dev)).send({ ...body('4.0.0'), trainedOn: [ref(train2)] }).expect(201);
   });
 
   it('lists models (paged) once the read model has them', async () => {
@@ -227,7 +290,7 @@ describe('models tied to their data, judged per group (embedded)', () => {
     expect(before.body.evaluations.map((e: { evaluationId: string }) => e.evaluationId)).toEqual([evaluationId]);
     expect(before.body.flags).toEqual([{ dimension: 'sex', metric: 'sensitivity', gap: 0.13, groups: ['male', 'female'], evaluationId }]);
 
-    // pm2 withdraws AI_TRAINING: the card counts it for every snapshot (all three hold pm2's image).
+    // pm2 withdraws AI_TRAINING: the card counts it for the training snapshot (it holds pm2's image), not the validation one.
     const pm2 = await devToken(app, { sub: 'pat-pm2', roles: ['patient'], patient_id: 'pm2' });
     const withdrawn = await http().delete('/v1/patients/pm2/consents/AI_TRAINING').set(bearer(pm2)).send({}).expect(200);
     await waitForProjection(app, t.security, 'pm2', withdrawn.body.sequence as number);
@@ -243,7 +306,8 @@ describe('models tied to their data, judged per group (embedded)', () => {
     expect(forRegulator.data.trainedOn[0].consentSinceTaken).toEqual({ patients: 3, withdrawn: 1, withdrawnShare: 0.333333 });
     expect(JSON.stringify(forRegulator)).not.toContain('pm2');
     const forDeveloper = await cardFor(t.dev);
-    expect(forDeveloper.data.validatedOn[0].consentSinceTaken).toEqual({ patients: 3, withdrawn: 1, withdrawnShare: 0.333333 });
+    expect(forDeveloper.data.trainedOn[0].consentSinceTaken).toEqual({ patients: 3, withdrawn: 1, withdrawnShare: 0.333333 });
+    expect(forDeveloper.data.validatedOn[0].consentSinceTaken).toEqual({ patients: 1, withdrawn: 0, withdrawnShare: 0 });
     expect(JSON.stringify(forDeveloper)).not.toContain('pm2');
     const forSteward = await cardFor(t.steward);
     expect(forSteward.data.trainedOn[0].consentSinceTaken).toEqual({ patients: 3, withdrawn: 1, withdrawnShare: 0.333333, patientIds: ['pm2'] });
@@ -257,13 +321,13 @@ describe('models tied to their data, judged per group (embedded)', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(withdrawals.items.map((i) => i.patientId)).toEqual(['pm2']);
-    expect(withdrawals.models.find((m) => m.modelId === modelId)).toEqual({ modelId, name: 'chest-nodules', version: '1.0.0', trainedOn: [train.snapshotId], validatedOn: [val.snapshotId] });
-    expect(withdrawals.models.map((m) => m.version).sort()).toEqual(['1.0.0', '2.0.0', '2.1.0']);
+    expect(withdrawals.models.find((m) => m.modelId === modelId)).toEqual({ modelId, name: 'chest-nodules', version: '1.0.0', trainedOn: [train.snapshotId], validatedOn: [] });
+    expect(withdrawals.models.map((m) => m.version).sort()).toEqual(['1.0.0', '2.0.0', '2.1.0', '4.0.0']);
   });
 
   it('authorization: who may register, evaluate, list and read cards', async () => {
     const readers = ['dev', 'steward', 'regulator'];
-    const testRef = { datasetId: 'ds-m1', snapshotId: test.snapshotId };
+    const testRef = { datasetId: 'ds-m3', snapshotId: test.snapshotId };
     const seen = await Promise.all(
       Object.entries(t).map(async ([who, token]) => {
         const [register, evaluate, list, read, card] = await Promise.all([
@@ -278,7 +342,12 @@ describe('models tied to their data, judged per group (embedded)', () => {
     );
     const may = (who: string, roles: string[], ok: number) => (roles.includes(who) ? ok : 403);
     expect(seen).toEqual(
-      Object.keys(t).map((who) => ({ who, register: may(who, ['dev'], 201), evaluate: may(who, ['dev'], 201), list: may(who, readers, 200), read: may(who, readers, 200), card: may(who, readers, 200) })),
+      Object.keys(t).map((who) =>
+        // Another developer registers and lists (their own), is refused the model's evaluations and does not see it.
+        who === 'dev2'
+          ? { who, register: 201, evaluate: 403, list: 200, read: 404, card: 404 }
+          : { who, register: may(who, ['dev'], 201), evaluate: may(who, ['dev'], 201), list: may(who, readers, 200), read: may(who, readers, 200), card: may(who, readers, 200) },
+      ),
     );
     await http().get(`/v1/models/${modelId}/card`).expect(401);
   });

@@ -7,8 +7,9 @@ import { ConflictError, NotFoundError } from '@custos/errors';
 import { type CommandContext, Database, EventStore } from '@custos/event-store';
 import { CUSTOS_CONFIG } from '@custos/kernel';
 import { Clock, type CustosConfig, Ids } from '@custos/platform';
-import { epsilonText } from '@custos/vocabulary';
+import { epsilonText, sameActor } from '@custos/vocabulary';
 import { groupDomains } from './domain/groups.js';
+import { checkDeveloper } from './domain/model.decide.js';
 import type { ModelEvaluatedData, ModelRegisteredData, SnapshotRef } from './domain/model.events.js';
 import { modelStreamId } from './domain/model.events.js';
 import { type BalanceReleasedData, privacyStreamId } from './domain/privacy.events.js';
@@ -81,7 +82,15 @@ export class RegisterModelHandler implements ICommandHandler<RegisterModelComman
   }
 
   async execute({ input, context }: RegisterModelCommand): Promise<RegisteredModel> {
-    const resolve = (list: readonly SnapshotInput[], name: string) => Promise.all(list.map(async (s, i) => (await recorded(this.store, s, `${name}[${i}]`)).ref));
+    const images: Record<string, string[]> = {};
+    const resolve = (list: readonly SnapshotInput[], name: string) =>
+      Promise.all(
+        list.map(async (s, i) => {
+          const r = await recorded(this.store, s, `${name}[${i}]`);
+          images[r.ref.snapshotId] = r.imageIds;
+          return r.ref;
+        }),
+      );
     const trainedOn = await resolve(input.trainedOn, 'trainedOn');
     const validatedOn = await resolve(input.validatedOn, 'validatedOn');
     const modelId = modelIdOf(input.name, input.version);
@@ -94,7 +103,7 @@ export class RegisterModelHandler implements ICommandHandler<RegisterModelComman
       validatedOn,
       developer: context.actor.id,
     };
-    const handled = await this.shell.handle(modelStreamId(modelId), { type: 'RegisterModel', model }, context);
+    const handled = await this.shell.handle(modelStreamId(modelId), { type: 'RegisterModel', model, images }, context);
     const event = handled.events[0];
     if (!event) throw new ConflictError('this model is registered already', { modelId }, 'model-exists');
     return { ...model, eventId: event.eventId, sequence: event.globalSeq, registeredAt: event.stored.occurredAt };
@@ -133,12 +142,17 @@ export class EvaluateModelHandler implements ICommandHandler<EvaluateModelComman
 
   async execute({ modelId, input, context }: EvaluateModelCommand): Promise<RecordedEvaluation> {
     const stream = modelStreamId(modelId);
-    if ((await this.store.streamVersion(stream)) === 0) throw new NotFoundError(`no model ${modelId}`, undefined, 'not-found');
+    const model = (await history(this.store, modelId)).registered.data;
+    // Before any snapshot is looked up: another developer learns nothing about them here.
+    checkDeveloper(model, context.actor.id);
     const test = await recorded(this.store, input.testSnapshot, 'testSnapshot');
+    // The training snapshots' images, from the log, for the overlap check (the decider counts shared images).
+    const images: Record<string, readonly string[]> = { [test.ref.snapshotId]: test.imageIds };
+    for (const [i, s] of model.trainedOn.entries()) images[s.snapshotId] = (await recorded(this.store, s, `trainedOn[${i}]`)).imageIds;
     const f = this.config.fairness;
     const handled = await this.shell.handle(
       stream,
-      { type: 'EvaluateModel', evaluationId: this.ids.next(), testSnapshot: test.ref, groups: input.groups, thresholds: { maxGap: f.maxGap, minGroupSize: f.minGroupSize }, domains: groupDomains(f.ethnicityGroups), by: context.actor.id },
+      { type: 'EvaluateModel', evaluationId: this.ids.next(), testSnapshot: test.ref, groups: input.groups, thresholds: { maxGap: f.maxGap, minGroupSize: f.minGroupSize }, domains: groupDomains(f.ethnicityGroups), by: context.actor.id, images },
       context,
     );
     const event = handled.events[0];
@@ -151,18 +165,29 @@ export class ListModelsQuery extends Query<{ items: ModelListing[]; next: number
   constructor(
     readonly limit: number,
     readonly after: number,
+    readonly principal: Principal,
   ) {
     super();
   }
 }
 
-/** Registered models, in registration order, a page at a time (`after`: the last one's registeredSequence). */
+/** Stewards and regulators oversee every model; a model developer sees only the models they registered. */
+function oversees(principal: Principal): boolean {
+  return principal.roles.includes('data-steward') || principal.roles.includes('regulator');
+}
+
+/** A model another developer registered answers as a missing one does (404 not-found: no existence oracle). */
+function visibleTo(principal: Principal, model: ModelRegisteredData): void {
+  if (!oversees(principal) && !sameActor(model.developer, principal.sub)) throw new NotFoundError(`no model ${model.modelId}`, undefined, 'not-found');
+}
+
+/** Registered models, in registration order, a page at a time (`after`: the last one's registeredSequence); a developer's own only. */
 @QueryHandler(ListModelsQuery)
 export class ListModelsHandler implements IQueryHandler<ListModelsQuery, { items: ModelListing[]; next: number | null }> {
   constructor(@Inject(Database) private readonly db: Database) {}
 
-  async execute({ limit, after }: ListModelsQuery): Promise<{ items: ModelListing[]; next: number | null }> {
-    const items = await listModels(this.db, limit, after);
+  async execute({ limit, after, principal }: ListModelsQuery): Promise<{ items: ModelListing[]; next: number | null }> {
+    const items = await listModels(this.db, limit, after, oversees(principal) ? null : principal.sub);
     return { items, next: items.length === limit ? (items[items.length - 1]?.registeredSequence ?? null) : null };
   }
 }
@@ -183,7 +208,10 @@ async function history(store: EventStore, modelId: string): Promise<ModelHistory
 }
 
 export class ModelQuery extends Query<RegisteredModel & { evaluations: RecordedEvaluation[] }> {
-  constructor(readonly modelId: string) {
+  constructor(
+    readonly modelId: string,
+    readonly principal: Principal,
+  ) {
     super();
   }
 }
@@ -193,8 +221,9 @@ export class ModelQuery extends Query<RegisteredModel & { evaluations: RecordedE
 export class ModelHandler implements IQueryHandler<ModelQuery, RegisteredModel & { evaluations: RecordedEvaluation[] }> {
   constructor(@Inject(EventStore) private readonly store: EventStore) {}
 
-  async execute({ modelId }: ModelQuery): Promise<RegisteredModel & { evaluations: RecordedEvaluation[] }> {
+  async execute({ modelId, principal }: ModelQuery): Promise<RegisteredModel & { evaluations: RecordedEvaluation[] }> {
     const h = await history(this.store, modelId);
+    visibleTo(principal, h.registered.data);
     return { ...h.registered.data, eventId: h.registered.eventId, sequence: h.registered.sequence, registeredAt: h.registered.at, evaluations: h.evaluations };
   }
 }
@@ -248,6 +277,7 @@ export class ModelCardHandler implements IQueryHandler<ModelCardQuery, ModelCard
 
   async execute({ modelId, principal }: ModelCardQuery): Promise<ModelCard> {
     const h = await history(this.store, modelId);
+    visibleTo(principal, h.registered.data);
     const withIds = defineAbilityFor(principal).can('read', 'DatasetConsent');
     const releases = new Map<string, Promise<BalanceReleaseSummary[]>>();
     const releasesOf = (datasetId: string) => {

@@ -74,11 +74,15 @@ interface ModelRow {
   flagged: number | string;
 }
 
-/** Registered models in the order they were registered, `limit` after sequence `after`. */
-export async function listModels(sql: Sql, limit: number, after: number): Promise<ModelListing[]> {
+/**
+ * Registered models in the order they were registered, `limit` after sequence `after`; only
+ * those `developer` registered when one is given (compared as sameActor does: NFKC, lower case).
+ */
+export async function listModels(sql: Sql, limit: number, after: number, developer: string | null = null): Promise<ModelListing[]> {
   const rows = await sql.query<ModelRow>(
-    'SELECT model_id, name, version, developer, registered_at, registered_seq, evaluations, flagged FROM custos_rm_models WHERE registered_seq > $1 ORDER BY registered_seq LIMIT $2',
-    [after, limit],
+    `SELECT model_id, name, version, developer, registered_at, registered_seq, evaluations, flagged FROM custos_rm_models
+      WHERE registered_seq > $1 AND ($3::text IS NULL OR lower(normalize(developer, NFKC)) = $3) ORDER BY registered_seq LIMIT $2`,
+    [after, limit, developer === null ? null : developer.normalize('NFKC').toLowerCase()],
   );
   return rows.map((r) => ({
     modelId: r.model_id,

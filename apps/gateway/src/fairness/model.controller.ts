@@ -24,10 +24,10 @@ export class ModelController {
   @Requires('create', 'Model')
   @ApiOperation({
     summary:
-      'Register a model version with the snapshots it was trained and validated on: each must exist, a root given must be the one recorded, and the roots, sizes and purposes are copied from the log (what it learned from, provably). One registration per name and version. An event',
+      'Register a model version with the snapshots it was trained and validated on: each must exist and be of an AI_TRAINING dataset, a root given must be the one recorded, validation must share no image with training, and the roots, sizes and purposes are copied from the log (what it learned from, provably). One registration per name and version (one namespace for all developers). An event',
   })
   @ApiJson(201, 'the model as registered', OBJECT_SCHEMA)
-  @ApiProblems({ 400: ['bad-name', 'bad-version', 'bad-description', 'bad-snapshots'], 404: ['unknown-snapshot'], 409: ['model-exists', 'snapshot-root-mismatch', 'validation-snapshot-in-training'] })
+  @ApiProblems({ 400: ['bad-name', 'bad-version', 'bad-description', 'bad-snapshots'], 404: ['unknown-snapshot'], 409: ['model-exists', 'snapshot-root-mismatch', 'validation-snapshot-in-training', 'snapshot-purpose', 'validation-overlaps-training'] })
   register(@Body() body: RegisterModelDto, @Caller() caller: CallerContext) {
     const refs = (list: RegisterModelDto['trainedOn']) => list.map((s) => ({ datasetId: s.datasetId, snapshotId: s.snapshotId, ...(s.rootHash !== undefined ? { rootHash: s.rootHash } : {}) }));
     return this.commands.execute(
@@ -37,30 +37,30 @@ export class ModelController {
 
   @Get()
   @Requires('read', 'Model')
-  @ApiOperation({ summary: 'Registered models in registration order, a page at a time, with how many evaluations each has and how many were flagged' })
+  @ApiOperation({ summary: 'Registered models in registration order, a page at a time, with how many evaluations each has and how many were flagged: a model developer sees only their own' })
   @ApiJson(200, 'a page of models', { type: 'object', properties: { items: { type: 'array', items: OBJECT_SCHEMA }, next: SCHEMA.nullable(SCHEMA.int) } })
   @ApiProblems()
-  list(@Query() q: ModelListQueryDto) {
-    return this.queries.execute(new ListModelsQuery(q.limit ?? 50, q.after ?? -1));
+  list(@Query() q: ModelListQueryDto, @Caller() caller: CallerContext) {
+    return this.queries.execute(new ListModelsQuery(q.limit ?? 50, q.after ?? -1, caller.principal));
   }
 
   @Get(':modelId')
   @Requires('read', 'Model')
-  @ApiOperation({ summary: 'A model as registered, with its evaluations' })
+  @ApiOperation({ summary: "A model as registered, with its evaluations (another developer's model is 404 to a model developer)" })
   @ApiJson(200, 'the model', OBJECT_SCHEMA)
   @ApiProblems({ 404: ['not-found'] })
-  read(@Param() p: ModelParams) {
-    return this.queries.execute(new ModelQuery(p.modelId));
+  read(@Param() p: ModelParams, @Caller() caller: CallerContext) {
+    return this.queries.execute(new ModelQuery(p.modelId, caller.principal));
   }
 
   @Post(':modelId/evaluations')
   @Requires('update', 'Model')
   @ApiOperation({
     summary:
-      'Results on a test snapshot (not one the model was trained on) per demographic group: n, sensitivity, specificity and AUC with their confidence intervals. Custos computes the largest gap per dimension and metric between groups with at least BIAS_MIN_GROUP_N cases, flags sensitivity gaps beyond BIAS_MAX_GAP, and lists the groups too small to judge. An event',
+      'By the developer who registered the model only. Results on a test snapshot (of an AI_TRAINING dataset, sharing no image with the training snapshots) per demographic group: n, sensitivity, specificity and AUC with their confidence intervals. Custos computes the largest gap per dimension and metric between groups with at least BIAS_MIN_GROUP_N cases, flags sensitivity gaps beyond BIAS_MAX_GAP, and lists the groups too small to judge. An event',
   })
   @ApiJson(201, 'the evaluation, with its gaps, flags and groups too small', OBJECT_SCHEMA)
-  @ApiProblems({ 400: GROUP_PROBLEMS, 404: ['not-found', 'unknown-snapshot'], 409: ['test-snapshot-in-training'] })
+  @ApiProblems({ 400: GROUP_PROBLEMS, 403: ['not-model-developer'], 404: ['not-found', 'unknown-snapshot'], 409: ['test-snapshot-in-training', 'snapshot-purpose', 'test-snapshot-overlaps-training'] })
   evaluate(@Param() p: ModelParams, @Body() body: EvaluationDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new EvaluateModelCommand(p.modelId, { testSnapshot: { datasetId: body.testSnapshot.datasetId, snapshotId: body.testSnapshot.snapshotId }, groups: body.groups }, caller.context));
   }

@@ -8,7 +8,21 @@ const registered: ModelRegistered = {
   type: 'ModelRegistered',
   data: { modelId: 'm1', name: 'chest-nodules', version: '1.0.0', trainedOn: [snap('s-train')], validatedOn: [snap('s-val')], developer: 'dev-1' },
 };
-const register = (over: Partial<RegisterModel['model']> = {}): RegisterModel => ({ type: 'RegisterModel', model: { ...registered.data, ...over } });
+/** One image per snapshot, its own, unless told otherwise. */
+const ownImages = (refs: readonly SnapshotRef[]) => Object.fromEntries(refs.map((r) => [r.snapshotId, [`img-${r.snapshotId}`]]));
+const register = (over: Partial<RegisterModel['model']> = {}, images?: RegisterModel['images']): RegisterModel => {
+  const model = { ...registered.data, ...over };
+  return { type: 'RegisterModel', model, images: images ?? ownImages([...model.trainedOn, ...model.validatedOn]) };
+};
+/** What a refusal names: its code and details. */
+const refusal = (run: () => unknown): { code?: unknown; details?: Record<string, unknown> } => {
+  try {
+    run();
+  } catch (e) {
+    return e as { code?: unknown; details?: Record<string, unknown> };
+  }
+  throw new Error('not refused');
+};
 const metric = (value: number, lo = Math.max(0, value - 0.02), hi = Math.min(1, value + 0.02)) => ({ value, ci: [lo, hi] });
 const group = (dimension: string, g: string, n: number, sens: number) => ({ dimension, group: g, n, sensitivity: metric(sens), specificity: metric(0.9), auc: metric(0.85) });
 const domains = groupDomains(['asian', 'black', 'white', 'other', 'unknown']);
@@ -20,6 +34,7 @@ const evaluate = (groups: unknown, over: Partial<EvaluateModel> = {}): EvaluateM
   thresholds: { maxGap: 0.05, minGroupSize: 30 },
   domains,
   by: 'dev-1',
+  images: { 's-train': ['i1', 'i2'], 's-test': ['i3', 'i4'] },
   ...over,
 });
 
@@ -60,11 +75,42 @@ describe('model decider', () => {
     });
   });
 
-  it('records only the known keys of each result: nothing else rides into the log', () => {
-    const smuggled = { ...group('sex', 'female', 100, 0.9), patientName: 'Jane Doe', sensitivity: { value: 0.9, ci: [0.8, 0.95], note: 'Jane Doe' } };
+  it('refuses unknown keys in a result or a metric, naming the field: nothing unchecked rides into the log, nothing is dropped silently', () => {
+    const ok = group('sex', 'female', 100, 0.9);
+    const state = { model: registered.data, evaluations: 0 };
+    const inGroup = refusal(() => modelDecider.decide(evaluate([ok, { ...group('sex', 'male', 100, 0.9), patientName: 'Jane Doe' }]), state));
+    expect([inGroup.code, inGroup.details?.field]).toEqual(['bad-groups', 'groups[1].patientName']);
+    const inMetric = refusal(() => modelDecider.decide(evaluate([{ ...ok, sensitivity: { value: 0.9, ci: [0.8, 0.95], note: 'Jane Doe' } }]), state));
+    expect([inMetric.code, inMetric.details?.field]).toEqual(['bad-metric', 'groups[0].sensitivity.note']);
+  });
+
+  it('only the developer who registered the model evaluates it (403 not-model-developer; the same actor in another case is the same)', () => {
+    given(modelDecider, [registered]).when(evaluate([group('sex', 'female', 100, 0.9)], { by: 'dev-2' })).thenFails('not-model-developer');
     given(modelDecider, [registered])
-      .when(evaluate([smuggled]))
-      .then((events: readonly ModelEvent[]) => expect(JSON.stringify(events)).not.toContain('Jane'));
+      .when(evaluate([group('sex', 'female', 100, 0.9)], { by: 'DEV-1' }))
+      .then((events: readonly ModelEvent[]) => expect(events[0]?.type).toBe('ModelEvaluated'));
+  });
+
+  it('every snapshot a model names is of an AI_TRAINING dataset (409 snapshot-purpose, naming the field)', () => {
+    const research = { ...snap('s-research'), purpose: 'RESEARCH' };
+    const trained = refusal(() => modelDecider.decide(register({ trainedOn: [snap('s-train'), research] }), { model: null, evaluations: 0 }));
+    expect([trained.code, trained.details?.field]).toEqual(['snapshot-purpose', 'trainedOn[1]']);
+    const validated = refusal(() => modelDecider.decide(register({ validatedOn: [research] }), { model: null, evaluations: 0 }));
+    expect([validated.code, validated.details?.field]).toEqual(['snapshot-purpose', 'validatedOn[0]']);
+    const tested = refusal(() => modelDecider.decide(evaluate([group('sex', 'female', 100, 0.9)], { testSnapshot: research, images: { 's-train': ['i1'], 's-research': ['r1'] } }), { model: registered.data, evaluations: 0 }));
+    expect([tested.code, tested.details?.field]).toEqual(['snapshot-purpose', 'testSnapshot']);
+  });
+
+  it('validation and test snapshots share no image with the training ones (409 with the count of shared images, no ids)', () => {
+    const validated = refusal(() =>
+      modelDecider.decide(register({ trainedOn: [snap('s-train'), snap('s-train2')] }, { 's-train': ['i1', 'i2'], 's-train2': ['i3'], 's-val': ['i2', 'i3', 'i9'] }), { model: null, evaluations: 0 }),
+    );
+    expect([validated.code, validated.details]).toEqual(['validation-overlaps-training', { field: 'validatedOn', sharedImages: 2 }]);
+    given(modelDecider, [])
+      .when(register({}, { 's-train': ['i1', 'i2'], 's-val': ['i3'] }))
+      .then((events: readonly ModelEvent[]) => expect(events[0]?.type).toBe('ModelRegistered'));
+    const tested = refusal(() => modelDecider.decide(evaluate([group('sex', 'female', 100, 0.9)], { images: { 's-train': ['i1', 'i2'], 's-test': ['i2', 'i2', 'i7'] } }), { model: registered.data, evaluations: 0 }));
+    expect([tested.code, tested.details]).toEqual(['test-snapshot-overlaps-training', { field: 'testSnapshot', sharedImages: 1 }]);
   });
 
   it('a gap exactly at the threshold is not flagged (beyond means beyond)', () => {

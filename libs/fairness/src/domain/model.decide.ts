@@ -1,5 +1,6 @@
 import type { Decider } from '@custos/decider';
-import { ConflictError, NotFoundError, ValidationError } from '@custos/errors';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
+import { sameActor } from '@custos/vocabulary';
 import { DIMENSIONS, type Dimension, isDimension } from './groups.js';
 import type { GroupResult, Metric, MetricGap, MetricResult, ModelEvent, ModelEvaluatedData, ModelRegisteredData, SnapshotRef } from './model.events.js';
 
@@ -9,7 +10,10 @@ export interface ModelState {
   readonly evaluations: number;
 }
 
-export type RegisterModel = { readonly type: 'RegisterModel'; readonly model: ModelRegisteredData };
+/** Each named snapshot's image ids (of its entries, as the log recorded them), by snapshot id. */
+export type SnapshotImages = Readonly<Record<string, readonly string[]>>;
+
+export type RegisterModel = { readonly type: 'RegisterModel'; readonly model: ModelRegisteredData; readonly images: SnapshotImages };
 
 export type EvaluateModel = {
   readonly type: 'EvaluateModel';
@@ -21,6 +25,8 @@ export type EvaluateModel = {
   /** Each dimension's public groups (groupDomains(config.fairness.ethnicityGroups)). */
   readonly domains: Readonly<Record<Dimension, readonly string[]>>;
   readonly by: string;
+  /** The image ids of the test snapshot and of every snapshot the model was trained on. */
+  readonly images: SnapshotImages;
 };
 
 export type ModelCommand = RegisterModel | EvaluateModel;
@@ -38,9 +44,48 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Keys beyond the known ones are refused, naming the first (nothing unchecked rides into the log, nothing is silently dropped). */
+function onlyKeys(raw: Record<string, unknown>, known: readonly string[], field: string, code: string): void {
+  const extra = Object.keys(raw).find((k) => !known.includes(k));
+  if (extra !== undefined) throw bad(`${field}.${extra}`, `is not a known field (known: ${known.join(', ')})`, code);
+}
+
+/** Patients consented to AI_TRAINING for AI_TRAINING datasets only: a model learns from, is validated and tested on nothing else. */
+export const MODEL_PURPOSE = 'AI_TRAINING';
+
+function checkPurpose(ref: SnapshotRef, field: string): void {
+  if (ref.purpose !== MODEL_PURPOSE) {
+    throw new ConflictError(`${field}: snapshot ${ref.snapshotId} is of a ${ref.purpose} dataset; models use ${MODEL_PURPOSE} snapshots only`, { field, snapshotId: ref.snapshotId, purpose: ref.purpose }, 'snapshot-purpose');
+  }
+}
+
+function imagesOf(images: SnapshotImages, refs: readonly SnapshotRef[]): Set<string> {
+  const all = new Set<string>();
+  for (const r of refs) {
+    const ids = images[r.snapshotId];
+    if (!ids) throw new Error(`the images of snapshot ${r.snapshotId} were not given`);
+    for (const id of ids) all.add(id);
+  }
+  return all;
+}
+
+/** How many distinct images of `these` snapshots are also in `training`. */
+function shared(images: SnapshotImages, these: readonly SnapshotRef[], training: readonly SnapshotRef[]): number {
+  const train = imagesOf(images, training);
+  let n = 0;
+  for (const id of imagesOf(images, these)) if (train.has(id)) n += 1;
+  return n;
+}
+
+/** Only the developer who registered a model adds evaluations to it (403 not-model-developer). */
+export function checkDeveloper(model: ModelRegisteredData, by: string): void {
+  if (!sameActor(model.developer, by)) throw new ForbiddenError('only the developer who registered this model may evaluate it', undefined, 'not-model-developer');
+}
+
 /** A metric as submitted: a finite value in [0, 1] inside its interval [lo, hi] ⊆ [0, 1]. */
 function metricOf(raw: unknown, field: string): MetricResult {
   if (!isRecord(raw)) throw bad(field, 'must be an object {value, ci: [lo, hi]}', 'bad-metric');
+  onlyKeys(raw, ['value', 'ci'], field, 'bad-metric');
   const { value, ci } = raw;
   const unit = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1;
   if (!unit(value)) throw bad(`${field}.value`, 'must be a number in [0, 1]', 'bad-metric');
@@ -50,6 +95,8 @@ function metricOf(raw: unknown, field: string): MetricResult {
   return { value, ci: [lo, hi] };
 }
 
+const GROUP_KEYS = ['dimension', 'group', 'n', 'sensitivity', 'specificity', 'auc'];
+
 /** The submitted results per group, checked: each field named where it is wrong (400). */
 export function groupResultsOf(raw: unknown, domains: Readonly<Record<Dimension, readonly string[]>>): GroupResult[] {
   if (!Array.isArray(raw) || raw.length < 1 || raw.length > MAX_GROUPS) throw bad('groups', `must be a list of 1 to ${MAX_GROUPS} results`, 'bad-groups');
@@ -57,6 +104,7 @@ export function groupResultsOf(raw: unknown, domains: Readonly<Record<Dimension,
   return raw.map((g: unknown, i) => {
     const at = `groups[${i}]`;
     if (!isRecord(g)) throw bad(at, 'must be an object', 'bad-groups');
+    onlyKeys(g, GROUP_KEYS, at, 'bad-groups');
     const { dimension, group, n } = g;
     if (typeof dimension !== 'string' || !isDimension(dimension)) throw bad(`${at}.dimension`, `must be one of ${DIMENSIONS.join(', ')}`, 'unknown-dimension');
     if (typeof group !== 'string' || !domains[dimension].includes(group)) throw bad(`${at}.group`, `must be one of ${dimension}'s groups: ${domains[dimension].join(', ')}`, 'unknown-group');
@@ -104,9 +152,11 @@ function checkSnapshots(field: string, refs: readonly SnapshotRef[], min: number
 
 /**
  * A model version is registered once (409 model-exists), naming the snapshots it was trained
- * and validated on (roots as the log recorded them). Its evaluations are judged here: the
- * test snapshot must not be one it was trained on, the results per group are checked, and the
- * gaps computed with the thresholds in force, which the event records.
+ * and validated on (roots as the log recorded them): all of AI_TRAINING datasets, validation
+ * sharing no image with training. Its evaluations, by the developer who registered it only,
+ * are judged here: the test snapshot (AI_TRAINING) must share no image with the training ones,
+ * the results per group are checked, and the gaps computed with the thresholds in force,
+ * which the event records.
  */
 export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
   initialState: { model: null, evaluations: 0 },
@@ -122,13 +172,21 @@ export const modelDecider: Decider<ModelState, ModelCommand, ModelEvent> = {
       checkSnapshots('validatedOn', m.validatedOn, 0);
       const overlap = m.validatedOn.find((v) => m.trainedOn.some((t) => t.snapshotId === v.snapshotId));
       if (overlap) throw new ConflictError('a snapshot it was trained on cannot validate it', { field: 'validatedOn', snapshotId: overlap.snapshotId }, 'validation-snapshot-in-training');
+      m.trainedOn.forEach((s, i) => checkPurpose(s, `trainedOn[${i}]`));
+      m.validatedOn.forEach((s, i) => checkPurpose(s, `validatedOn[${i}]`));
+      const sharedImages = shared(command.images, m.validatedOn, m.trainedOn);
+      if (sharedImages > 0) throw new ConflictError(`${sharedImages} image(s) it was validated on are images it was trained on`, { field: 'validatedOn', sharedImages }, 'validation-overlaps-training');
       return [{ type: 'ModelRegistered', data: m }];
     }
     if (!state.model) throw new NotFoundError('no such model', undefined, 'not-found');
+    checkDeveloper(state.model, command.by);
     const test = command.testSnapshot;
     if (state.model.trainedOn.some((s) => s.snapshotId === test.snapshotId)) {
       throw new ConflictError('the test snapshot is one the model was trained on', { field: 'testSnapshot.snapshotId', snapshotId: test.snapshotId }, 'test-snapshot-in-training');
     }
+    checkPurpose(test, 'testSnapshot');
+    const sharedImages = shared(command.images, [test], state.model.trainedOn);
+    if (sharedImages > 0) throw new ConflictError(`${sharedImages} image(s) of the test snapshot are images the model was trained on`, { field: 'testSnapshot', sharedImages }, 'test-snapshot-overlaps-training');
     const groups = groupResultsOf(command.groups, command.domains);
     const { maxGap, minGroupSize } = command.thresholds;
     return [
