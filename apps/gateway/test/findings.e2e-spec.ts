@@ -13,6 +13,7 @@ describe('findings over HTTP (embedded)', () => {
   const http = () => request(app.getHttpServer());
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
   let steward: string;
+  let steward2: string;
   let regulator: string;
   let security: string;
   let researcher: string;
@@ -22,8 +23,8 @@ describe('findings over HTTP (embedded)', () => {
   const gap = { dimension: 'sex', metric: 'sensitivity', gap: 0.12, groups: ['male', 'female'] };
   const snapshot = (datasetId: string, snapshotId: string) => ({ datasetId, snapshotId, rootHash: 'ab'.repeat(32), treeSize: 3, purpose: 'AI_TRAINING' });
 
-  async function append(streamId: string, type: string, data: Record<string, unknown>) {
-    const result = await app.get(EventStore).append(streamId, [{ type, schemaVersion: 1, data, metadata: { actor, correlationId: `test-${streamId}` }, occurredAt: new Date() }], { expectedVersion: 'any' });
+  async function append(streamId: string, type: string, data: Record<string, unknown>, by: { id: string; roles: string[] } = actor) {
+    const result = await app.get(EventStore).append(streamId, [{ type, schemaVersion: 1, data, metadata: { actor: by, correlationId: `test-${streamId}` }, occurredAt: new Date() }], { expectedVersion: 'any' });
     return result.events[0];
   }
 
@@ -43,6 +44,7 @@ describe('findings over HTTP (embedded)', () => {
   beforeAll(async () => {
     app = await bootEmbedded({ SENTINEL_POLL_MS: '20' });
     steward = await devToken(app, { sub: 'stew-1', roles: ['data-steward'] });
+    steward2 = await devToken(app, { sub: 'stew-2', roles: ['data-steward'] });
     regulator = await devToken(app, { sub: 'reg-1', roles: ['regulator'] });
     security = await devToken(app, { sub: 'so-1', roles: ['security-officer'] });
     researcher = await devToken(app, { sub: 'res-1', roles: ['researcher'] });
@@ -68,12 +70,38 @@ describe('findings over HTTP (embedded)', () => {
     expect((await findings('modelId=m-ok', 0)).total).toBe(0);
   });
 
-  it('a snapshot taken while the dataset\'s latest balance release flags a group becomes a finding', async () => {
+  it('a snapshot taken while a balance release flags a group becomes a finding; a release that flags nothing does not clear it, one that clears the group does', async () => {
+    const stewardActor = { id: 'stew-1', roles: ['data-steward'] };
     const flagged = [{ kind: 'representation', dimension: 'ethnicity', group: 'black', interval: [0.3, 0.7] }];
-    await append('privacy-ds-flag', 'BalanceReleased', { releaseId: 'rel-1', datasetId: 'ds-flag', flagged, referenceVersion: 1, cells: [] });
-    await append('snapshot-snap-1', 'DatasetSnapshotted', { snapshotId: 'snap-1', datasetId: 'ds-flag', entries: [] });
+    const a = await append('privacy-ds-flag', 'BalanceReleased', { releaseId: 'rel-1', datasetId: 'ds-flag', requester: 'res-1', flagged, cleared: [], referenceVersion: 1, cells: [] }, { id: 'res-1', roles: ['researcher'] });
+    await append('snapshot-snap-1', 'DatasetSnapshotted', { snapshotId: 'snap-1', datasetId: 'ds-flag', entries: [] }, stewardActor);
     const page = await findings('datasetId=ds-flag', 1);
     expect(page.items[0]).toMatchObject({ rule: 'snapshot-while-flagged', datasetId: 'ds-flag', evidenceCount: 2, facts: { snapshotId: 'snap-1', releaseId: 'rel-1' } });
+    const flaggedId = page.items[0]?.findingId as string;
+    expect((await http().get(`/v1/findings/${flaggedId}`).set(bearer(steward)).expect(200)).body.actors).toEqual(['stew-1', 'res-1']);
+
+    // Separation of duties: the steward who took the snapshot cannot acknowledge it; another steward can.
+    const own = await http().post(`/v1/findings/${flaggedId}/transitions`).set(bearer(steward)).send({ to: 'acknowledged', note: 'fine' }).expect(403);
+    expect(own.body).toMatchObject({ code: 'separation-of-duties' });
+    expect(own.headers['content-type']).toMatch(/application\/problem\+json/);
+    await http().post(`/v1/findings/${flaggedId}/transitions`).set(bearer(steward2)).send({ to: 'acknowledged', note: 'asked for a rebalanced snapshot' }).expect(200);
+
+    // A release too noisy to say (nothing flagged, nothing cleared) leaves the flag: the next snapshot is found, citing rel-1.
+    await append('privacy-ds-flag', 'BalanceReleased', { releaseId: 'rel-2', datasetId: 'ds-flag', requester: 'res-1', flagged: [], cleared: [], referenceVersion: 1, cells: [] });
+    const s2 = await append('snapshot-snap-2', 'DatasetSnapshotted', { snapshotId: 'snap-2', datasetId: 'ds-flag', entries: [] }, stewardActor);
+    const second = (await findings('datasetId=ds-flag', 2)).items[0] as Record<string, unknown>;
+    expect(second).toMatchObject({ facts: { snapshotId: 'snap-2', releaseId: 'rel-1' } });
+    const got = (await http().get(`/v1/findings/${second.findingId as string}`).set(bearer(steward)).expect(200)).body;
+    expect(got.evidence.map((e: { eventId: string }) => e.eventId)).toEqual([a?.eventId, s2?.eventId]);
+
+    // A release whose interval for the group lies wholly at or above the minimum clears it: no further finding.
+    await append('privacy-ds-flag', 'BalanceReleased', { releaseId: 'rel-3', datasetId: 'ds-flag', requester: 'res-1', flagged: [], cleared: [{ ...flagged[0], interval: [0.85, 1.2] }], referenceVersion: 1, cells: [] });
+    await append('snapshot-snap-3', 'DatasetSnapshotted', { snapshotId: 'snap-3', datasetId: 'ds-flag', entries: [] }, stewardActor);
+    // The sentinel works in log order: once a later finding (another dataset) is raised, snap-3 has been judged.
+    await append('privacy-ds-marker', 'BalanceReleased', { releaseId: 'rel-m', datasetId: 'ds-marker', requester: 'res-1', flagged, cleared: [], referenceVersion: 1, cells: [] });
+    await append('snapshot-snap-m', 'DatasetSnapshotted', { snapshotId: 'snap-m', datasetId: 'ds-marker', entries: [] });
+    await findings('datasetId=ds-marker', 1);
+    expect((await findings('datasetId=ds-flag', 2)).total).toBe(2);
   });
 
   it('a model whose snapshot lost more than the allowed share of its patients\' AI_TRAINING consent becomes one finding, naming no patient', async () => {
@@ -155,7 +183,7 @@ describe('findings over HTTP (embedded)', () => {
     const events = await app.get(EventStore).readAll(0, 100_000);
     expect(events.filter((e) => e.type === 'RouteAccessDenied' && e.metadata.actor.id === 'so-1').length).toBe(3);
     expect(events.some((e) => e.type === 'AuditDataRead' && (e.data as { resourceType: string }).resourceType === 'findings' && e.metadata.actor.id === 'reg-1')).toBe(true);
-    expect(events.filter((e) => e.type === 'FindingTransitioned').map((e) => e.metadata.actor.id)).toEqual(['stew-1', 'stew-1', 'stew-1', 'stew-1']);
+    expect(events.filter((e) => e.type === 'FindingTransitioned').map((e) => e.metadata.actor.id)).toEqual(['stew-2', 'stew-1', 'stew-1', 'stew-1', 'stew-1']);
   });
 
   it('answers hostile input with 4xx problems, never 500', async () => {

@@ -7,7 +7,7 @@ import { FindingsProjection } from './findings.projection.js';
 import { SentinelRunner } from './sentinel-runner.js';
 
 const T0 = Date.parse('2026-11-02T19:00:00Z');
-const event = (type: string, data: Record<string, unknown>, at: number): NewEvent => ({ type, schemaVersion: 1, data, metadata: { actor: { id: 'dev-1', roles: ['model-developer'] }, correlationId: 'c' }, occurredAt: new Date(at) });
+const event = (type: string, data: Record<string, unknown>, at: number, actor = 'dev-1'): NewEvent => ({ type, schemaVersion: 1, data, metadata: { actor: { id: actor, roles: ['model-developer'] }, correlationId: 'c' }, occurredAt: new Date(at) });
 const gap = { dimension: 'sex', metric: 'sensitivity', gap: 0.2, groups: ['male', 'female'] };
 const snapshotRef = { datasetId: 'ds-1', snapshotId: 's1', rootHash: 'ab'.repeat(32), treeSize: 1, purpose: 'AI_TRAINING' };
 
@@ -51,5 +51,23 @@ describe('the sentinel runner records findings (pglite)', () => {
     await t.db.execute('DELETE FROM custos_rm_findings');
     await project('findings-replay');
     expect(await snapshotTables(t.db, ['custos_rm_findings'])).toEqual(before);
+  });
+
+  it('a group-agreement finding names its reviewers among its actors (read from the log by the evidence refs; a ref whose id does not match is not trusted)', async () => {
+    const reviewed = async (annotationId: string, reviewer: string, at: number) => {
+      const [e] = (await t.store.append(`annotation-${annotationId}`, [event('AnnotationReviewed', { annotationId, verdict: 'approved' }, at, reviewer)], { expectedVersion: 'any' })).events;
+      return { eventId: e?.eventId as string, sequence: e?.globalSeq as number, hash: e?.hash as string };
+    };
+    const r1 = await reviewed('a1', 'rev-1', T0);
+    const r2 = await reviewed('a2', 'rev-2', T0 + 1000);
+    const r3 = await reviewed('a3', 'rev-3', T0 + 2000);
+    const forged = { ...r3, eventId: '00000000-0000-4000-8000-000000000000' };
+    const measured = { datasetId: 'ds-1', dimension: 'sex', group: 'female', kappa: 0.1, images: 12, window: 12, minKappa: 0.6, state: 'below', reviews: [forged, r2, r1] };
+    await t.store.append('agreement-ds-1', [event('GroupAgreementMeasured', measured, T0 + 3000, 'rev-2')], { expectedVersion: 'any' });
+    const runner = new SentinelRunner(t.db, t.store, logger);
+    await runner.catchUp();
+    const raised = (await t.store.readAll(0, 10_000)).filter((e) => e.type === 'FindingRaised');
+    expect(raised).toHaveLength(1);
+    expect((raised[0]?.data as { actors: string[] }).actors).toEqual(['rev-2', 'rev-1']);
   });
 });

@@ -1,10 +1,10 @@
-import { type AppendRequest, type CommandContext, type CommitFeed, commandShell, type Database, eventCodec, type EventStore, metadataFor, type StoredEvent } from '@custos/event-store';
+import { type AppendRequest, type CommandContext, type CommitFeed, commandShell, type Database, eventCodec, type EventStore, metadataFor, readEventsAt, type StoredEvent } from '@custos/event-store';
 import { ConcurrencyError, CustosError } from '@custos/errors';
 import type { Logger } from 'pino';
 import { type IncidentCommand, incidentDecider } from './domain/incident.decide.js';
 import { type EvidenceRef, type IncidentEvent, type IncidentOpened, incidentStreamId } from './domain/incident.events.js';
 import { DEFAULT_PARAMETERS, type Detection, detectionStreamId, IncidentLinker, type Observation, SentinelEngine, type SentinelParameters } from './domain/rules.js';
-import { DEFAULT_FINDING_PARAMETERS, type FindingParameters, type FindingRaisedData, FindingsEngine, findingStreamId } from './domain/findings.js';
+import { actorOf, DEFAULT_FINDING_PARAMETERS, type FindingParameters, type FindingRaisedData, FindingsEngine, findingStreamId } from './domain/findings.js';
 import { type FindingEvent, findingDecider } from './domain/finding.decide.js';
 
 export type DetectionRaised = { readonly type: 'DetectionRaised'; readonly data: Detection };
@@ -291,7 +291,8 @@ export class SentinelRunner {
    * Records a finding on its own stream ('no-stream': recorded once; after a crash the replay
    * raises the same id and finds it there).
    */
-  private async recordFinding(f: FindingRaisedData): Promise<void> {
+  private async recordFinding(raised: FindingRaisedData): Promise<void> {
+    const f = raised.rule === 'group-agreement' ? await this.withReviewers(raised) : raised;
     const context: CommandContext = { actor: SENTINEL_ACTOR, correlationId: f.findingId };
     const stream = findingStreamId(f.findingId);
     try {
@@ -304,6 +305,18 @@ export class SentinelRunner {
       }
       throw e;
     }
+  }
+
+  /**
+   * A group-agreement finding with its reviewers among its actors: the engine holds no review
+   * events, so the listed ones are read here (by sequence, and only those whose id and hash
+   * match the evidence).
+   */
+  private async withReviewers(f: FindingRaisedData): Promise<FindingRaisedData> {
+    const refs = new Map(f.evidence.map((r) => [r.sequence, r]));
+    const reviews = await readEventsAt(this.db, [...refs.keys()]);
+    const reviewers = reviews.filter((e) => refs.get(e.globalSeq)?.eventId === e.eventId && refs.get(e.globalSeq)?.hash === e.hash).map((e) => actorOf(e));
+    return { ...f, actors: [...new Set([...(f.actors ?? []), ...reviewers.filter((a): a is string => a !== null)])] };
   }
 
   /**

@@ -43,9 +43,9 @@ export class FindingController {
   @Post(':findingId/transitions')
   @HttpCode(200)
   @Requires('update', 'Finding')
-  @ApiOperation({ summary: 'Acknowledge, resolve or reopen a finding, with a note (open → acknowledged → resolved; acknowledged → open; resolved → open). 409 illegal-transition names the allowed ones. Recorded.' })
+  @ApiOperation({ summary: 'Acknowledge, resolve or reopen a finding, with a note (open → acknowledged → resolved; acknowledged → open; resolved → open). 409 illegal-transition names the allowed ones; 403 separation-of-duties: the finding is about an action of the caller (one of its actors). Recorded.' })
   @ApiJson(200, 'moved', CHANGE)
-  @ApiProblems({ 400: ['note-required', 'note-too-long'], 404: ['finding-not-found'], 409: ['illegal-transition'] })
+  @ApiProblems({ 400: ['note-required', 'note-too-long'], 403: ['separation-of-duties'], 404: ['finding-not-found'], 409: ['illegal-transition'] })
   transition(@Param() p: FindingParams, @Body() body: FindingTransitionDto, @Caller() caller: CallerContext) {
     return this.commands.execute(new TransitionFindingCommand(p.findingId, body.to, body.note, caller.context));
   }

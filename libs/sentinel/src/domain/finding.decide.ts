@@ -1,6 +1,6 @@
 import type { Decider } from '@custos/decider';
-import { ConflictError, NotFoundError, ValidationError } from '@custos/errors';
-import { visibleLength } from '@custos/vocabulary';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@custos/errors';
+import { sameActor, visibleLength } from '@custos/vocabulary';
 import type { EvidenceRef } from './incident.events.js';
 import type { FindingRaisedData, FindingRuleId } from './findings.js';
 
@@ -39,6 +39,8 @@ export interface FindingView {
   readonly summary: string;
   readonly facts: Readonly<Record<string, unknown>>;
   readonly evidence: readonly EvidenceRef[];
+  /** Whose own actions it is about: they may not move it on (separation of duties). */
+  readonly actors: readonly string[];
   readonly state: FindingState;
   readonly raisedAt: string;
   readonly updatedAt: string;
@@ -70,6 +72,7 @@ export const findingDecider: Decider<FindingView | null, FindingCommand, Finding
         summary: d.summary,
         facts: d.facts,
         evidence: d.evidence,
+        actors: d.actors ?? [],
         state: 'open',
         raisedAt: d.at,
         updatedAt: d.at,
@@ -89,6 +92,10 @@ export const findingDecider: Decider<FindingView | null, FindingCommand, Finding
     if (!(FINDING_STATES as readonly string[]).includes(command.to)) throw new ValidationError(`to must be one of ${FINDING_STATES.join(', ')}`, { field: 'to' }, 'bad-state');
     const note = checkNote(command.note);
     if (!state) throw new NotFoundError('no such finding', undefined, 'finding-not-found');
+    // Separation of duties: nobody acknowledges, resolves or reopens a finding about their own action.
+    if (state.actors.some((a) => sameActor(a, command.by))) {
+      throw new ForbiddenError('a finding about your own action is handled by another steward', { findingId: state.findingId }, 'separation-of-duties');
+    }
     const allowed = FINDING_TRANSITIONS[state.state];
     if (!allowed.includes(command.to)) {
       throw new ConflictError(`a finding ${state.state} cannot become ${command.to}: ${allowed.join(' or ')} only`, { from: state.state, to: command.to, allowed }, 'illegal-transition');

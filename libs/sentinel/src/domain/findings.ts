@@ -15,7 +15,8 @@ export const FINDING_RULE_IDS = ['snapshot-while-flagged', 'evaluation-gap', 'co
 export type FindingRuleId = (typeof FINDING_RULE_IDS)[number];
 
 export const FINDING_RULE_VERSIONS: Readonly<Record<FindingRuleId, number>> = {
-  'snapshot-while-flagged': 1,
+  // 2: flags kept per group until a release clears them (1: the latest release's flags only).
+  'snapshot-while-flagged': 2,
   'evaluation-gap': 1,
   'consent-loss': 1,
   'group-agreement': 1,
@@ -48,6 +49,12 @@ export interface FindingRaisedData {
   /** Counts and names behind it (groups, gaps, shares); never a patient. */
   readonly facts: Readonly<Record<string, unknown>>;
   readonly evidence: readonly EvidenceRef[];
+  /**
+   * Whose own actions the finding is about (the actor ids of its evidence events: the snapshot
+   * taker, the releases' requesters, the model registrant, the evaluation submitter, the
+   * reviewers): none of them may move it on. Absent in findings raised before: none.
+   */
+  readonly actors?: readonly string[];
   /** The triggering event's time. */
   readonly at: string;
 }
@@ -61,6 +68,8 @@ export interface LoggedEvent {
   readonly streamId: string;
   readonly occurredAt: string;
   readonly data: unknown;
+  /** The event's metadata (its actor: whose action it records). */
+  readonly metadata?: unknown;
 }
 
 /** At most this many evidence refs per finding (the newest consent withdrawals past it are counted in facts, not listed). */
@@ -80,17 +89,41 @@ const obj = (v: unknown): Data | null => (typeof v === 'object' && v !== null &&
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const refOf = (e: LoggedEvent): EvidenceRef => ({ eventId: e.eventId, sequence: e.globalSeq, hash: e.hash });
+/** The actor id an event's metadata names (null: none). */
+export const actorOf = (e: { readonly metadata?: unknown }): string | null => str(obj(obj(e.metadata)?.actor)?.id);
+/** Distinct actor ids, in first-seen order, nulls dropped. */
+const actorsOf = (...ids: ReadonlyArray<string | null | undefined>): string[] => [...new Set(ids.filter((id): id is string => typeof id === 'string' && id.length > 0))];
+
+/** A group a release flagged, until a later release clears it. */
+interface FlagHeld {
+  readonly flag: { kind: unknown; dimension: unknown; group: unknown; label?: unknown; interval: unknown };
+  readonly ref: EvidenceRef;
+  readonly releaseId: string;
+  readonly referenceVersion: unknown;
+  /** The release's requester (and its recording actor). */
+  readonly actors: readonly string[];
+}
+
+/** A flagged group's identity: kind, dimension, group, label. */
+const flagKey = (f: unknown): string => {
+  const g = obj(f) ?? {};
+  return JSON.stringify([g.kind ?? null, g.dimension ?? null, g.group ?? null, g.label ?? null]);
+};
 
 interface SnapshotSeen {
   readonly ref: EvidenceRef;
   readonly at: number;
   readonly datasetId: string;
   readonly patients: ReadonlySet<string>;
+  /** Who took it. */
+  readonly actor: string | null;
 }
 
 interface ModelSeen {
   readonly modelId: string;
   readonly ref: EvidenceRef;
+  /** Who registered it. */
+  readonly actor: string | null;
   readonly snapshotIds: readonly string[];
   /** Every patient of its snapshots (found at registration). */
   readonly patients: number;
@@ -102,8 +135,13 @@ interface ModelSeen {
 
 /** The dataset rules' state, folded over the log in global order. */
 export class FindingsEngine {
-  /** The latest balance release per dataset: its groups flagged at release. */
-  private readonly releases = new Map<string, { ref: EvidenceRef; releaseId: string; flagged: unknown[]; referenceVersion: unknown }>();
+  /**
+   * Per dataset, the groups flagged by a balance release and not cleared since (by kind,
+   * dimension, group, label), each with the latest release that flagged it. A release adds its
+   * `flagged` and removes its `cleared`; a group in neither (too noisy to say, another
+   * dimension, no reference) keeps what an earlier release said of it.
+   */
+  private readonly flags = new Map<string, Map<string, FlagHeld>>();
   private readonly imagePatient = new Map<string, string>();
   private readonly snapshots = new Map<string, SnapshotSeen>();
   private readonly models = new Map<string, ModelSeen>();
@@ -161,7 +199,20 @@ export class FindingsEngine {
 
   private released(e: LoggedEvent, d: Data): FindingRaisedData[] {
     const datasetId = str(d.datasetId);
-    if (datasetId) this.releases.set(datasetId, { ref: refOf(e), releaseId: str(d.releaseId) ?? '', flagged: arr(d.flagged), referenceVersion: d.referenceVersion ?? null });
+    if (!datasetId) return [];
+    let held = this.flags.get(datasetId);
+    if (!held) this.flags.set(datasetId, (held = new Map()));
+    for (const c of arr(d.cleared)) held.delete(flagKey(c));
+    const ref = refOf(e);
+    const releaseId = str(d.releaseId) ?? '';
+    const actors = actorsOf(str(d.requester), actorOf(e));
+    for (const f of arr(d.flagged)) {
+      const g = obj(f);
+      if (!g) continue;
+      const flag = { kind: g.kind, dimension: g.dimension, group: g.group, ...(g.label !== undefined ? { label: g.label } : {}), interval: g.interval };
+      held.set(flagKey(g), { flag, ref, releaseId, referenceVersion: d.referenceVersion ?? null, actors });
+    }
+    if (held.size === 0) this.flags.delete(datasetId);
     return [];
   }
 
@@ -176,14 +227,15 @@ export class FindingsEngine {
       if (patientId) patients.add(patientId);
     }
     const at = Date.parse(e.occurredAt);
-    this.snapshots.set(snapshotId, { ref: refOf(e), at, datasetId, patients });
-    const release = this.releases.get(datasetId);
-    if (!release || release.flagged.length === 0) return [];
-    const flagged = release.flagged.map((f) => {
-      const g = obj(f) ?? {};
-      return { kind: g.kind, dimension: g.dimension, group: g.group, ...(g.label !== undefined ? { label: g.label } : {}), interval: g.interval };
-    });
-    const evidence = [release.ref, refOf(e)];
+    const taker = actorOf(e);
+    this.snapshots.set(snapshotId, { ref: refOf(e), at, datasetId, patients, actor: taker });
+    const held = [...(this.flags.get(datasetId)?.values() ?? [])];
+    if (held.length === 0) return [];
+    // The releases that flagged the groups still flagged, in log order; the latest names the reference version.
+    const releases = [...new Map(held.map((h) => [h.ref.eventId, h])).values()].sort((a, b) => a.ref.sequence - b.ref.sequence);
+    const latest = releases[releases.length - 1] as FlagHeld;
+    const flagged = held.map((h) => ({ ...h.flag, releaseId: h.releaseId }));
+    const evidence = [...releases.map((r) => r.ref), refOf(e)];
     const names = flagged.map((f) => `${String(f.dimension)}=${String(f.group)}${f.label !== undefined ? ` (${String(f.label)})` : ''}`);
     return [
       {
@@ -191,9 +243,10 @@ export class FindingsEngine {
         rule: 'snapshot-while-flagged',
         ruleVersion: FINDING_RULE_VERSIONS['snapshot-while-flagged'],
         datasetId,
-        summary: `snapshot ${snapshotId} of dataset ${datasetId} was taken while its latest balance release flagged ${flagged.length} group(s): ${names.slice(0, 10).join(', ')}`,
-        facts: { snapshotId, releaseId: release.releaseId, referenceVersion: release.referenceVersion, flagged },
+        summary: `snapshot ${snapshotId} of dataset ${datasetId} was taken while balance releases flagged ${flagged.length} group(s) no release has cleared since: ${names.slice(0, 10).join(', ')}`,
+        facts: { snapshotId, releaseId: latest.releaseId, releaseIds: releases.map((r) => r.releaseId), referenceVersion: latest.referenceVersion, flagged },
         evidence,
+        actors: actorsOf(taker, ...releases.flatMap((r) => r.actors)),
         at: e.occurredAt,
       },
     ];
@@ -209,7 +262,7 @@ export class FindingsEngine {
       if (!s) continue;
       for (const p of s.patients) earliest.set(p, Math.min(earliest.get(p) ?? Infinity, s.at));
     }
-    const model: ModelSeen = { modelId, ref: refOf(e), snapshotIds, patients: earliest.size, lost: new Map(), armed: false };
+    const model: ModelSeen = { modelId, ref: refOf(e), actor: actorOf(e), snapshotIds, patients: earliest.size, lost: new Map(), armed: false };
     this.models.set(modelId, model);
     for (const [p, at] of earliest) {
       let m = this.patientModels.get(p);
@@ -254,7 +307,8 @@ export class FindingsEngine {
     if (share <= this.parameters.maxConsentLoss) return [];
     model.armed = true;
     const withdrawals = [...model.lost.values()].sort((a, b) => a.sequence - b.sequence);
-    const snapshotRefs = model.snapshotIds.map((id) => this.snapshots.get(id)?.ref).filter((r): r is EvidenceRef => r !== undefined);
+    const seen = model.snapshotIds.map((id) => this.snapshots.get(id)).filter((s): s is SnapshotSeen => s !== undefined);
+    const snapshotRefs = seen.map((s) => s.ref);
     const evidence = [model.ref, ...snapshotRefs, ...withdrawals.slice(-Math.max(0, MAX_FINDING_EVIDENCE - 1 - snapshotRefs.length))];
     const perSnapshot = model.snapshotIds.map((id) => {
       const s = this.snapshots.get(id);
@@ -273,6 +327,8 @@ export class FindingsEngine {
         summary: `model ${model.modelId}: ${model.lost.size} of the ${model.patients} patients in its snapshots (${percent}%) withdrew AI_TRAINING consent after the snapshot (threshold ${(this.parameters.maxConsentLoss * 100).toFixed(1)}%)`,
         facts: { patients: model.patients, withdrawn: model.lost.size, share: Number(share.toFixed(6)), threshold: this.parameters.maxConsentLoss, perSnapshot, withdrawalsListed: Math.min(withdrawals.length, evidence.length - 1 - snapshotRefs.length) },
         evidence,
+        // The registrant and the snapshot takers; a withdrawal is the patient's choice, not an action the finding is about.
+        actors: actorsOf(model.actor, ...seen.map((s) => s.actor)),
         at: e.occurredAt,
       },
     ];
@@ -302,6 +358,7 @@ export class FindingsEngine {
         summary: `evaluation ${str(d.evaluationId) ?? '?'} of model ${modelId} flagged ${gaps.length} gap(s) between groups: ${worst.slice(0, 10).join('; ')}`,
         facts: { evaluationId: str(d.evaluationId), testSnapshotId: str(test.snapshotId), thresholds: d.thresholds ?? null, flagged: gaps, tooSmall: arr(d.tooSmall).length },
         evidence,
+        actors: actorsOf(actorOf(e), model?.actor),
         at: e.occurredAt,
       },
     ];
@@ -342,6 +399,8 @@ export class FindingsEngine {
         summary: `dataset ${datasetId}: annotator agreement for ${dimension}=${group} fell to kappa ${kappa === null ? '?' : kappa.toFixed(3)} over its last ${String(d.window ?? '?')} reviews (threshold ${minKappa === null ? '?' : minKappa.toFixed(2)})`,
         facts: { dimension, group, kappa, images: typeof d.images === 'number' ? d.images : null, window: typeof d.window === 'number' ? d.window : null, minKappa, reviews: reviews.length, reviewsListed: listed.length },
         evidence,
+        // The measurement's actor here; the runner adds the reviewers of the listed reviews (their events are not held in memory).
+        actors: actorsOf(actorOf(e)),
         at: e.occurredAt,
       },
     ];
