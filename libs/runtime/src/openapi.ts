@@ -208,7 +208,8 @@ function validatorSchema(cls: Type, schemas: Record<string, Schema>, seen: Map<s
     if (Object.keys(item).length > 0) Object.assign(own, { type: 'array', items: '$ref' in item ? { $ref: item.$ref } : item }); // nothing beside a $ref
     const doc = existing[prop] ?? {};
     // A union (oneOf) a custom rule checks is described with @ApiProperty: the validators cannot say it.
-    const keep = Object.fromEntries(Object.entries(doc).filter(([k]) => ['description', 'example', 'format', 'oneOf'].includes(k)));
+    // An array whose items a custom rule checks (no `each` validator) keeps the items @ApiProperty describes.
+    const keep = Object.fromEntries(Object.entries(doc).filter(([k]) => ['description', 'example', 'format', 'oneOf'].includes(k) || (k === 'items' && !('items' in own))));
     properties[prop] = '$ref' in own ? (keep.description ? { allOf: [{ $ref: own.$ref }], description: keep.description } : { $ref: own.$ref }) : mergeSchema(keep, own);
     if (!optional) required.push(prop);
   }
