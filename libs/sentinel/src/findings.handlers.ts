@@ -1,13 +1,14 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler, type IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { type CommandContext, Database, EventStore } from '@custos/event-store';
-import { type ConcurrencyError, NotFoundError, ValidationError } from '@custos/errors';
+import { type ConcurrencyError, NotFoundError } from '@custos/errors';
 import { fold } from '@custos/decider';
 import { Clock } from '@custos/platform';
 import type { EvidenceRef } from './domain/incident.events.js';
 import { findingDecider, type FindingState, type FindingView } from './domain/finding.decide.js';
 import { findingStreamId } from './domain/findings.js';
 import { findingCodec, findingShell } from './sentinel-runner.js';
+import { KeysetQuery, nextCursor } from './keyset-page.js';
 
 /** A finding as listed: the read model's row. */
 export interface FindingRow {
@@ -55,31 +56,14 @@ export class ListFindingsHandler implements IQueryHandler<ListFindingsQuery> {
 
   async execute({ request: f }: ListFindingsQuery): Promise<FindingPage> {
     const limit = f.limit ?? 50;
-    const where: string[] = [];
-    const args: unknown[] = [];
-    const add = (clause: string, value: unknown) => {
-      args.push(value);
-      where.push(clause.replaceAll('$?', `$${args.length}`));
-    };
-    if (f.state) add('state = $?', f.state);
-    if (f.rule) add('rule = $?', f.rule);
-    if (f.datasetId) add('dataset_id = $?', f.datasetId);
-    if (f.modelId) add('model_id = $?', f.modelId);
-    const filtered = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const [count] = await this.db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_rm_findings ${filtered}`, [...args]);
-    if (f.cursor) {
-      let at: string;
-      let id: string;
-      try {
-        [at, id] = JSON.parse(Buffer.from(f.cursor, 'base64url').toString('utf8')) as [string, string];
-        if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw new Error();
-      } catch {
-        throw new ValidationError('cursor is not one this service gave', { field: 'cursor' }, 'bad-cursor');
-      }
-      args.push(at, id);
-      where.push(`(raised_at, finding_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
-    }
-    args.push(limit + 1);
+    const q = new KeysetQuery();
+    if (f.state) q.add('state = $?', f.state);
+    if (f.rule) q.add('rule = $?', f.rule);
+    if (f.datasetId) q.add('dataset_id = $?', f.datasetId);
+    if (f.modelId) q.add('model_id = $?', f.modelId);
+    const [count] = await this.db.query<{ n: string | number }>(`SELECT count(*) AS n FROM custos_rm_findings ${q.filter}`, [...q.args]);
+    q.after(f.cursor, 'raised_at', 'finding_id', { field: 'cursor' });
+    const page = q.limit(limit);
     const rows = await this.db.query<{
       finding_id: string;
       rule: string;
@@ -92,7 +76,7 @@ export class ListFindingsHandler implements IQueryHandler<ListFindingsQuery> {
       evidence: unknown[] | string;
       raised_at: Date | string;
       updated_at: Date | string;
-    }>(`SELECT * FROM custos_rm_findings ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY raised_at DESC, finding_id DESC LIMIT $${args.length}`, args);
+    }>(`SELECT * FROM custos_rm_findings ${q.filter} ORDER BY raised_at DESC, finding_id DESC LIMIT ${page}`, q.args);
     const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
     const items = rows.slice(0, limit).map((r) => ({
       findingId: r.finding_id,
@@ -107,8 +91,7 @@ export class ListFindingsHandler implements IQueryHandler<ListFindingsQuery> {
       raisedAt: iso(r.raised_at),
       updatedAt: iso(r.updated_at),
     }));
-    const last = items[items.length - 1];
-    return { items, total: Number(count?.n ?? 0), nextCursor: rows.length > limit && last ? Buffer.from(JSON.stringify([last.raisedAt, last.findingId])).toString('base64url') : null };
+    return { items, total: Number(count?.n ?? 0), nextCursor: nextCursor(rows, limit, items, (last) => [last.raisedAt, last.findingId]) };
   }
 }
 

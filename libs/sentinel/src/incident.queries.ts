@@ -1,6 +1,6 @@
 import type { Sql } from '@custos/event-store';
-import { ValidationError } from '@custos/errors';
 import type { IncidentView } from './domain/incident.decide.js';
+import { KeysetQuery, nextCursor } from './keyset-page.js';
 
 export interface IncidentRow {
   incidentId: string;
@@ -31,32 +31,16 @@ const iso = (v: Date | string) => new Date(v).toISOString();
 
 /** Newest first, cursor-paged on (opened_at, incident_id). */
 export async function listIncidents(sql: Sql, f: IncidentFilter): Promise<{ items: IncidentRow[]; next: string | null }> {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
-    args.push(value);
-    where.push(clause.replaceAll('$?', `$${args.length}`));
-  };
-  if (f.state) add('state = $?', f.state);
-  if (f.severity) add('severity = $?', f.severity);
-  if (f.rule) add('$? = ANY(rules)', f.rule);
-  if (f.actor) add("subject_kind = 'actor' AND subject_id = $?", f.actor);
-  if (f.patient) add('patient_ids @> ARRAY[$?::text]', f.patient);
-  if (f.from) add('opened_at >= $?', f.from);
-  if (f.to) add('opened_at < $?', f.to);
-  if (f.cursor) {
-    let at: string;
-    let id: string;
-    try {
-      [at, id] = JSON.parse(Buffer.from(f.cursor, 'base64url').toString('utf8')) as [string, string];
-      if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw new Error();
-    } catch {
-      throw new ValidationError('cursor is not one this service gave', undefined, 'bad-cursor');
-    }
-    args.push(at, id);
-    where.push(`(opened_at, incident_id) < ($${args.length - 1}::timestamptz, $${args.length})`);
-  }
-  args.push(f.limit + 1);
+  const q = new KeysetQuery();
+  if (f.state) q.add('state = $?', f.state);
+  if (f.severity) q.add('severity = $?', f.severity);
+  if (f.rule) q.add('$? = ANY(rules)', f.rule);
+  if (f.actor) q.add("subject_kind = 'actor' AND subject_id = $?", f.actor);
+  if (f.patient) q.add('patient_ids @> ARRAY[$?::text]', f.patient);
+  if (f.from) q.add('opened_at >= $?', f.from);
+  if (f.to) q.add('opened_at < $?', f.to);
+  q.after(f.cursor, 'opened_at', 'incident_id');
+  const limit = q.limit(f.limit);
   const rows = await sql.query<{
     incident_id: string;
     state: string;
@@ -69,7 +53,7 @@ export async function listIncidents(sql: Sql, f: IncidentFilter): Promise<{ item
     opened_at: Date | string;
     discovered_at: Date | string;
     updated_at: Date | string;
-  }>(`SELECT * FROM custos_rm_incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, incident_id DESC LIMIT $${args.length}`, args);
+  }>(`SELECT * FROM custos_rm_incidents ${q.filter} ORDER BY opened_at DESC, incident_id DESC LIMIT ${limit}`, q.args);
   const items = rows.slice(0, f.limit).map((r) => ({
     incidentId: r.incident_id,
     state: r.state,
@@ -82,8 +66,7 @@ export async function listIncidents(sql: Sql, f: IncidentFilter): Promise<{ item
     discoveredAt: iso(r.discovered_at),
     updatedAt: iso(r.updated_at),
   }));
-  const last = items[items.length - 1];
-  return { items, next: rows.length > f.limit && last ? Buffer.from(JSON.stringify([last.openedAt, last.incidentId])).toString('base64url') : null };
+  return { items, next: nextCursor(rows, f.limit, items, (last) => [last.openedAt, last.incidentId]) };
 }
 
 export interface BlastRadius {
